@@ -1,0 +1,161 @@
+/**
+ * The agent's core: watches the guest's CPUs, onlines hot-added ones, carries
+ * out online/offline requests and pushes every change, with the kernel's own
+ * log lines, to subscribed controllers. It knows nothing of sockets beyond
+ * the Connection it is handed.
+ */
+import { EnvelopeInit, PROTOCOL_VERSION, v1 } from '@vcpuctl/proto';
+import { CpuRequest, SetOnlineResult, setCpusOnline } from './cpu-control';
+import { SnapshotData, takeSnapshot } from './snapshot';
+import { TreePaths } from './sysfs/paths';
+import { SystemFacts } from './system-facts';
+import { AGENT_VERSION } from './version';
+import { CpuChangeInfo, CpuPoller } from './watch/cpu-poller';
+import { KernelRecord, KmsgReader, isCpuEvidence } from './watch/kmsg';
+
+export interface AgentOptions {
+  paths: TreePaths;
+  system: SystemFacts;
+  kmsgPath: string;
+  /** How often `present`/`online` and the kernel log are read. */
+  pollIntervalMs: number;
+  autoOnline: boolean;
+  log: (line: string) => void;
+}
+
+/** Anything that can receive pushed frames (a transport Connection). */
+export interface Subscriber {
+  readonly isOpen: boolean;
+  send(env: EnvelopeInit): void;
+}
+
+/**
+ * How long a kernel line waits for the sysfs change it explains, so it can
+ * travel in the same CpuEvent; after that it is pushed on its own. The
+ * kernel logs "CPU1 has been hot-added" within a few ms of updating sysfs.
+ */
+const KERNEL_LINE_HOLD_MS = 50;
+
+/** Kernel lines held at once; a log flood drops the oldest. */
+const MAX_PENDING_LINES = 256;
+
+export class Agent {
+  private readonly poller: CpuPoller;
+  private readonly kmsg: KmsgReader;
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly autoOnlining = new Set<number>();
+  private pending: KernelRecord[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.poller = new CpuPoller(opts.paths);
+    this.kmsg = new KmsgReader(opts.kmsgPath);
+  }
+
+  start(): void {
+    if (this.kmsg.open()) this.kmsg.drain(); // the backlog is history, not news
+    else this.opts.log(`cannot read ${this.opts.kmsgPath}: events will carry no kernel lines`);
+    this.timer = setInterval(() => this.tick(), this.opts.pollIntervalMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.kmsg.close();
+  }
+
+  hello(): EnvelopeInit {
+    const s = this.opts.system;
+    return {
+      id: 0,
+      hello: {
+        protocolVersion: PROTOCOL_VERSION,
+        agentVersion: AGENT_VERSION,
+        productUuid: s.productUuid,
+        hostname: s.hostname,
+        kernel: s.kernel,
+        autoOnline: this.opts.autoOnline,
+      },
+    };
+  }
+
+  snapshot(): SnapshotData {
+    return takeSnapshot(this.opts.paths, this.opts.system);
+  }
+
+  subscribe(sub: Subscriber): void {
+    this.subscribers.add(sub);
+  }
+
+  unsubscribe(sub: Subscriber): void {
+    this.subscribers.delete(sub);
+  }
+
+  async setOnline(requests: CpuRequest[], who: string): Promise<SetOnlineResult> {
+    const result = await setCpusOnline(this.opts.paths, requests, (line) => this.opts.log(`${who}: ${line}`));
+    this.tick(); // report the change now rather than at the next timer tick
+    return result;
+  }
+
+  /** One poll: kernel log, then the CPU lists. Cheap when nothing changed. */
+  tick(): void {
+    for (const rec of this.kmsg.drain()) {
+      if (!isCpuEvidence(rec.message)) continue;
+      this.pending.push(rec);
+      if (this.pending.length > MAX_PENDING_LINES) this.pending.shift();
+    }
+    const changes = this.poller.check();
+    if (changes.length > 0) {
+      this.onChanges(changes);
+      return;
+    }
+    const now = Date.now();
+    if (this.pending.length > 0 && now - this.pending[0]!.receivedAtMs >= KERNEL_LINE_HOLD_MS) {
+      const lines = this.pending;
+      this.pending = [];
+      this.push({ id: 0, kernelLog: { lines } });
+    }
+  }
+
+  private onChanges(changes: CpuChangeInfo[]): void {
+    const detectedAtMs = Date.now();
+    const out = changes.map((c) => {
+      const byAgent = c.kind === 'ONLINED' && this.autoOnlining.delete(c.cpu);
+      return { cpu: c.cpu, kind: v1.CpuChange.Kind[c.kind], byAgent };
+    });
+    const lines = this.pending;
+    this.pending = [];
+    this.opts.log(`cpu change: ${changes.map((c) => `cpu${c.cpu} ${c.kind}`).join(', ')}`);
+    this.push({ id: 0, cpuEvent: { changes: out, detectedAtMs, kernelLines: lines, snapshot: this.snapshot() } });
+    if (this.opts.autoOnline) this.autoOnline(changes);
+  }
+
+  /**
+   * What the common udev rule (SUBSYSTEM=="cpu", ACTION=="add", ATTR{online}="1")
+   * does: a CPU that has just been hot-added and sits offline is brought
+   * online. Only on the hot-add itself, so a CPU an operator offlined stays so.
+   */
+  private autoOnline(changes: CpuChangeInfo[]): void {
+    const online = new Set(changes.filter((c) => c.kind === 'ONLINED').map((c) => c.cpu));
+    const added = changes.filter((c) => c.kind === 'HOT_ADDED' && !online.has(c.cpu)).map((c) => c.cpu);
+    for (const cpu of added) {
+      this.autoOnlining.add(cpu);
+      this.setOnline([{ cpu, online: true }], 'auto-online').then(
+        (r) => {
+          if (r.results[0]?.outcome !== 'CHANGED') this.autoOnlining.delete(cpu);
+        },
+        (err: Error) => {
+          this.autoOnlining.delete(cpu);
+          this.opts.log(`auto-online of cpu${cpu} failed: ${err.message}`);
+        },
+      );
+    }
+  }
+
+  private push(env: EnvelopeInit): void {
+    for (const sub of this.subscribers) {
+      if (sub.isOpen) sub.send(env);
+      else this.subscribers.delete(sub);
+    }
+  }
+}

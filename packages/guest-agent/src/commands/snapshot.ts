@@ -1,0 +1,4 @@
+import type { Handler } from '../server/dispatch';
+
+/** The guest's CPU view now. */
+export const snapshot: Handler = async ({ agent }) => ({ snapshotReply: { snapshot: agent.snapshot() } });

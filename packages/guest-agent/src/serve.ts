@@ -1,0 +1,69 @@
+/**
+ * Wires an Agent to a Transport: the only place that knows both.
+ */
+import { AddressInfo } from 'node:net';
+import { Agent } from './agent';
+import { TokenCheck, readTokenFile } from './server/auth';
+import { dispatch } from './server/dispatch';
+import { Transport } from './server/transport';
+import { treePaths } from './sysfs/paths';
+import { readSystemFacts } from './system-facts';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  tokenFile: string | undefined;
+  tls: { cert: Buffer; key: Buffer } | undefined;
+  sysroot: string;
+  kmsgPath: string;
+  pollIntervalMs: number;
+  autoOnline: boolean;
+  log: (line: string) => void;
+}
+
+export interface RunningAgent {
+  agent: Agent;
+  address: AddressInfo;
+  close(): Promise<void>;
+}
+
+export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
+  const token = opts.tokenFile ? new TokenCheck(readTokenFile(opts.tokenFile, { requirePrivate: true })) : undefined;
+  if (!token) opts.log('WARNING: --insecure-no-auth: any local or remote peer can change CPUs');
+  const paths = treePaths(opts.sysroot);
+  const agent = new Agent({
+    paths,
+    system: await readSystemFacts(paths),
+    kmsgPath: opts.kmsgPath,
+    pollIntervalMs: opts.pollIntervalMs,
+    autoOnline: opts.autoOnline,
+    log: opts.log,
+  });
+  const transport = new Transport({
+    host: opts.host,
+    port: opts.port,
+    token,
+    tls: opts.tls,
+    log: opts.log,
+    hello: () => agent.hello(),
+    onRequest: (conn, env) => void dispatch({ agent, conn }, env),
+    onClose: (conn) => agent.unsubscribe(conn),
+  });
+  agent.start();
+  let address: AddressInfo;
+  try {
+    address = await transport.listen();
+  } catch (err) {
+    agent.stop();
+    throw err;
+  }
+  opts.log(`listening on ${address.address}:${address.port} (auto-online ${opts.autoOnline ? 'on' : 'off'})`);
+  return {
+    agent,
+    address,
+    close: async () => {
+      agent.stop();
+      await transport.close();
+    },
+  };
+}

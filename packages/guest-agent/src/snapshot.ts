@@ -1,0 +1,63 @@
+/**
+ * A snapshot: everything the guest kernel says about its CPUs at one moment,
+ * in the wire schema's shape, with the lscpu-style summary rendered in.
+ */
+import { readFileSync } from 'node:fs';
+import type { v1 } from '@vcpuctl/proto';
+import { parseCpuinfo, CpuModelInfo } from './proc/cpuinfo';
+import { readCpuTree, CpuTree } from './sysfs/cpu-tree';
+import { TreePaths } from './sysfs/paths';
+import { SystemFacts } from './system-facts';
+import { lscpuSummary, renderSummary } from './lscpu/summary';
+
+export type SnapshotData = v1.Snapshot.$Properties;
+
+export interface TreeReading {
+  tree: CpuTree;
+  model: CpuModelInfo;
+}
+
+export function readTree(paths: TreePaths): TreeReading {
+  let cpuinfo = '';
+  try {
+    cpuinfo = readFileSync(paths.cpuinfo, 'utf8');
+  } catch {
+    // A tree without /proc/cpuinfo still has topology; the model stays empty.
+  }
+  return { tree: readCpuTree(paths), model: parseCpuinfo(cpuinfo) };
+}
+
+export function toSnapshot({ tree, model }: TreeReading, system: SystemFacts | undefined): SnapshotData {
+  return {
+    takenAtMs: Date.now(),
+    possible: tree.possible,
+    present: tree.present,
+    online: tree.online,
+    offline: tree.offline,
+    kernelMax: tree.kernelMax,
+    cpus: tree.cpus.map((c) => ({
+      index: c.index,
+      present: c.present,
+      online: c.online,
+      offlinable: c.offlinable,
+      coreId: c.coreId,
+      packageId: c.packageId,
+      dieId: c.dieId,
+      clusterId: c.clusterId,
+      bookId: c.bookId,
+      drawerId: c.drawerId,
+      threadSiblingsList: c.threadSiblingsList,
+      coreCpusList: c.coreCpusList,
+      node: c.node,
+      caches: c.caches.map((k) => ({ level: k.level, type: k.type, size: k.size, sharedCpuList: k.sharedCpuList })),
+    })),
+    nodes: tree.nodes.map((n) => ({ id: n.id, cpulist: n.cpulist })),
+    model: { ...model },
+    system: system ? { ...system } : null,
+    lscpu: renderSummary(lscpuSummary(tree, model)),
+  };
+}
+
+export function takeSnapshot(paths: TreePaths, system?: SystemFacts): SnapshotData {
+  return toSnapshot(readTree(paths), system);
+}

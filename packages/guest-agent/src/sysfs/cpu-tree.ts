@@ -1,0 +1,172 @@
+/**
+ * Reads what the guest kernel says about its CPUs from
+ * /sys/devices/system/cpu and /sys/devices/system/node under a root.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCpuList } from './cpulist';
+import { TreePaths, cpuPath } from './paths';
+import { listNumbered, readInt, readTrimmed } from './read';
+
+export interface CacheInfo {
+  level: number;
+  /** Data, Instruction or Unified, as the kernel writes it. */
+  type: string;
+  /** As the kernel writes it, e.g. "32K". */
+  size: string;
+  sharedCpuList: string;
+  /** The kernel's cache id (cache/indexN/id), -1 where absent (older kernels, some arches). */
+  id: number;
+}
+
+export interface CpuNode {
+  index: number;
+  present: boolean;
+  online: boolean;
+  /** cpuN/online exists: without it (CPU0 on x86) the CPU cannot be offlined. */
+  offlinable: boolean;
+  /** Topology ids; -1 where not exposed (offline CPUs lose their topology directory). */
+  coreId: number;
+  packageId: number;
+  dieId: number;
+  clusterId: number;
+  bookId: number;
+  drawerId: number;
+  /** Sibling lists; undefined where the kernel has no such file. */
+  threadSiblings: number[] | undefined;
+  coreSiblings: number[] | undefined;
+  bookSiblings: number[] | undefined;
+  drawerSiblings: number[] | undefined;
+  threadSiblingsList: string;
+  coreCpusList: string;
+  /** NUMA node, -1 when unknown. */
+  node: number;
+  caches: CacheInfo[];
+}
+
+export interface NumaNodeInfo {
+  id: number;
+  cpulist: string;
+  cpus: number[];
+}
+
+export interface Vulnerability {
+  /** sysfs file name, e.g. spectre_v1. */
+  name: string;
+  text: string;
+}
+
+export interface CpuTree {
+  possible: string;
+  present: string;
+  online: string;
+  offline: string;
+  kernelMax: number;
+  presentSet: number[];
+  onlineSet: number[];
+  cpus: CpuNode[];
+  nodes: NumaNodeInfo[];
+  vulnerabilities: Vulnerability[];
+}
+
+function readList(path: string): number[] | undefined {
+  const text = readTrimmed(path);
+  return text === undefined ? undefined : parseCpuList(text);
+}
+
+function readCaches(paths: TreePaths, cpu: number): CacheInfo[] {
+  const dir = cpuPath(paths, cpu, 'cache');
+  const caches: CacheInfo[] = [];
+  for (const idx of listNumbered(dir, /^index(\d+)$/)) {
+    const base = join(dir, `index${idx}`);
+    const level = readInt(join(base, 'level'));
+    const type = readTrimmed(join(base, 'type'));
+    if (level === undefined || type === undefined) continue;
+    caches.push({
+      level,
+      type,
+      size: readTrimmed(join(base, 'size')) ?? '',
+      sharedCpuList: readTrimmed(join(base, 'shared_cpu_list')) ?? '',
+      id: readInt(join(base, 'id')) ?? -1,
+    });
+  }
+  return caches;
+}
+
+function readCpu(paths: TreePaths, index: number, presentSet: Set<number>, onlineSet: Set<number>, nodeOf: Map<number, number>): CpuNode {
+  const topo = (name: string) => cpuPath(paths, index, 'topology', name);
+  const id = (name: string) => readInt(topo(name)) ?? -1;
+  const node = nodeOf.get(index) ?? listNumbered(cpuPath(paths, index), /^node(\d+)$/)[0] ?? -1;
+  return {
+    index,
+    present: presentSet.has(index),
+    online: onlineSet.has(index),
+    offlinable: existsSync(cpuPath(paths, index, 'online')),
+    coreId: id('core_id'),
+    packageId: id('physical_package_id'),
+    dieId: id('die_id'),
+    clusterId: id('cluster_id'),
+    bookId: id('book_id'),
+    drawerId: id('drawer_id'),
+    threadSiblings: readList(topo('thread_siblings_list')),
+    coreSiblings: readList(topo('core_siblings_list')),
+    bookSiblings: readList(topo('book_siblings_list')),
+    drawerSiblings: readList(topo('drawer_siblings_list')),
+    threadSiblingsList: readTrimmed(topo('thread_siblings_list')) ?? '',
+    coreCpusList: readTrimmed(topo('core_cpus_list')) ?? '',
+    node,
+    caches: readCaches(paths, index),
+  };
+}
+
+export function readNodes(paths: TreePaths): NumaNodeInfo[] {
+  return listNumbered(paths.nodeDir, /^node(\d+)$/).map((id) => {
+    const cpulist = readTrimmed(join(paths.nodeDir, `node${id}`, 'cpulist')) ?? '';
+    return { id, cpulist, cpus: parseCpuList(cpulist) };
+  });
+}
+
+function readVulnerabilities(paths: TreePaths): Vulnerability[] {
+  const dir = join(paths.cpuDir, 'vulnerabilities');
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .sort()
+    .map((name) => ({ name, text: readTrimmed(join(dir, name)) ?? '' }))
+    .filter((v) => v.text !== '');
+}
+
+export function readCpuTree(paths: TreePaths): CpuTree {
+  const possible = readTrimmed(join(paths.cpuDir, 'possible'));
+  if (possible === undefined) {
+    throw new Error(`${paths.cpuDir}/possible is missing: not a Linux CPU sysfs tree`);
+  }
+  const present = readTrimmed(join(paths.cpuDir, 'present')) ?? possible;
+  const online = readTrimmed(join(paths.cpuDir, 'online')) ?? present;
+  const presentSet = parseCpuList(present);
+  const onlineSet = parseCpuList(online);
+  const nodes = readNodes(paths);
+  const nodeOf = new Map<number, number>();
+  for (const n of nodes) for (const c of n.cpus) nodeOf.set(c, n.id);
+
+  const indexes = new Set<number>([...presentSet, ...listNumbered(paths.cpuDir, /^cpu(\d+)$/)]);
+  const presentLookup = new Set(presentSet);
+  const onlineLookup = new Set(onlineSet);
+  const cpus = [...indexes].sort((a, b) => a - b).map((i) => readCpu(paths, i, presentLookup, onlineLookup, nodeOf));
+  return {
+    possible,
+    present,
+    online,
+    offline: readTrimmed(join(paths.cpuDir, 'offline')) ?? '',
+    kernelMax: readInt(join(paths.cpuDir, 'kernel_max')) ?? 0,
+    presentSet,
+    onlineSet,
+    cpus,
+    nodes,
+    vulnerabilities: readVulnerabilities(paths),
+  };
+}

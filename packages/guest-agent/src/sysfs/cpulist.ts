@@ -1,0 +1,42 @@
+/**
+ * The kernel's cpulist format ("0-3,8,10-11"), used by present, online,
+ * thread_siblings_list, node cpulists and lscpu's output.
+ */
+
+/** Bound on a parsed list: x86's NR_CPUS ceiling. A longer list is corrupt. */
+export const MAX_CPU_INDEX = 8191;
+
+export function parseCpuList(text: string): number[] {
+  const out: number[] = [];
+  const trimmed = text.trim();
+  if (trimmed === '') return out;
+  for (const part of trimmed.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`malformed cpulist "${trimmed}"`);
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from || to > MAX_CPU_INDEX) throw new Error(`malformed cpulist "${trimmed}"`);
+    for (let cpu = from; cpu <= to; cpu++) out.push(cpu);
+  }
+  return [...new Set(out)].sort((a, b) => a - b);
+}
+
+/**
+ * Formats as util-linux does (lib/cpuset.c): runs of three or more become
+ * "a-b", a pair stays "a,b". The kernel itself writes pairs as "a-b", so
+ * verbatim sysfs lists are kept as read and this is only for lscpu output.
+ */
+export function formatCpuList(cpus: Iterable<number>): string {
+  const sorted = [...new Set(cpus)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  let i = 0;
+  while (i < sorted.length) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    if (j === i) parts.push(`${sorted[i]}`);
+    else if (j === i + 1) parts.push(`${sorted[i]},${sorted[j]}`);
+    else parts.push(`${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}

@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './limits';
+export * from './codec';

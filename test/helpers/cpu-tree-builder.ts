@@ -1,0 +1,290 @@
+/**
+ * Builds /sys and /proc trees the way a Linux kernel lays them out, for
+ * topologies this machine does not have (several sockets, SMT, NUMA nodes,
+ * offline and not-yet-present CPUs). The real `lscpu --sysroot` reads the
+ * same trees and is the judge of the agent's output, so a mistake here shows
+ * up as a disagreement with lscpu, not as a silently wrong expectation.
+ *
+ * Kernel behaviour mirrored (x86, Linux 6.x):
+ * - an offline CPU keeps cpuN/online ("0") but loses topology/ and cache/;
+ * - sibling lists, node cpulists and cache shared_cpu_lists name online CPUs only;
+ * - /proc/cpuinfo has a block per online CPU;
+ * - CPU0 has no online file (not offlinable) unless `cpu0Hotplug`.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export interface TreeSpec {
+  sockets: number;
+  coresPerSocket: number;
+  threadsPerCore: number;
+  /** NUMA nodes; sockets are split evenly across them. 0 = no node directory. */
+  nodes?: number;
+  /** CPUs (logical indexes) that are present but offline. */
+  offline?: number[];
+  /** How many CPUs are present; the rest up to `possible` are not (not yet hot-added). */
+  present?: number;
+  /** possible CPUs (defaults to sockets*cores*threads). */
+  possible?: number;
+  /** core_id stride, to mimic machines whose core ids have gaps (Intel: 0,1,2,3,4,8,9,...). */
+  coreIdStride?: number;
+  /** Number CPUs so that thread siblings are N apart (Intel style: 0 and 8) rather than adjacent. */
+  siblingsApart?: boolean;
+  cpu0Hotplug?: boolean;
+  vendor?: 'GenuineIntel' | 'AuthenticAMD';
+  modelName?: string;
+  l3PerSocketKiB?: number;
+}
+
+interface Place {
+  cpu: number;
+  socket: number;
+  core: number; // global core number
+  thread: number;
+  node: number;
+}
+
+function hexMask(cpus: number[], nbits: number): string {
+  const words: number[] = new Array(Math.max(1, Math.ceil(nbits / 32))).fill(0);
+  for (const c of cpus) words[Math.floor(c / 32)]! |= 1 << (c % 32);
+  const digitsLast = Math.ceil((nbits - 32 * (words.length - 1)) / 4) || 8;
+  return words
+    .map((w, i) => (w >>> 0).toString(16).padStart(i === words.length - 1 ? digitsLast : 8, '0'))
+    .reverse()
+    .join(',');
+}
+
+function kernelList(cpus: number[]): string {
+  const s = [...cpus].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < s.length; ) {
+    let j = i;
+    while (j + 1 < s.length && s[j + 1] === s[j]! + 1) j++;
+    parts.push(i === j ? `${s[i]}` : `${s[i]}-${s[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
+
+export function layout(spec: TreeSpec): Place[] {
+  const places: Place[] = [];
+  const cores = spec.sockets * spec.coresPerSocket;
+  const nodes = Math.max(1, spec.nodes ?? 1);
+  for (let s = 0; s < spec.sockets; s++) {
+    for (let c = 0; c < spec.coresPerSocket; c++) {
+      for (let t = 0; t < spec.threadsPerCore; t++) {
+        const core = s * spec.coresPerSocket + c;
+        const cpu = spec.siblingsApart ? t * cores + core : core * spec.threadsPerCore + t;
+        places.push({ cpu, socket: s, core, thread: t, node: Math.floor((s * nodes) / spec.sockets) });
+      }
+    }
+  }
+  return places.sort((a, b) => a.cpu - b.cpu);
+}
+
+export class CpuTreeBuilder {
+  readonly root: string;
+  private readonly spec: TreeSpec;
+  private readonly places: Place[];
+  private readonly possible: number;
+  private present: Set<number>;
+  private online: Set<number>;
+
+  constructor(spec: TreeSpec, root?: string) {
+    this.spec = spec;
+    this.root = root ?? mkdtempSync(join(tmpdir(), 'vcpuctl-tree-'));
+    this.places = layout(spec);
+    this.possible = spec.possible ?? this.places.length;
+    const presentCount = spec.present ?? this.places.length;
+    this.present = new Set(this.places.filter((p) => p.cpu < presentCount).map((p) => p.cpu));
+    this.online = new Set([...this.present].filter((c) => !(spec.offline ?? []).includes(c)));
+    this.write();
+  }
+
+  get cpuDir(): string {
+    return join(this.root, 'sys/devices/system/cpu');
+  }
+
+  /** Simulates `virsh setvcpus --live` adding CPU `cpu`: present, offline, as the kernel leaves it without a udev rule. */
+  hotAdd(cpu: number): void {
+    this.present.add(cpu);
+    this.write();
+  }
+
+  /** Simulates the kernel carrying out `echo 0|1 > cpuN/online`. */
+  setOnline(cpu: number, online: boolean): void {
+    if (online) this.online.add(cpu);
+    else this.online.delete(cpu);
+    this.write();
+  }
+
+  remove(cpu: number): void {
+    this.present.delete(cpu);
+    this.online.delete(cpu);
+    this.write();
+  }
+
+  /**
+   * Re-derives the tree from the current present/online sets, as the kernel
+   * would show it now. Files are replaced by rename, so a reader polling
+   * them (the agent) never sees a half-written file.
+   */
+  write(): void {
+    const { spec } = this;
+    const sys = join(this.root, 'sys/devices/system');
+    let seq = 0;
+    const put = (path: string, text: string) => {
+      mkdirSync(dirname(path), { recursive: true });
+      const tmp = `${path}.tmp${seq++}`;
+      writeFileSync(tmp, `${text}\n`);
+      renameSync(tmp, path);
+    };
+    for (const p of this.places) {
+      const dir = join(sys, `cpu/cpu${p.cpu}`);
+      if (!this.present.has(p.cpu)) rmSync(dir, { recursive: true, force: true });
+      else if (!this.online.has(p.cpu)) {
+        rmSync(join(dir, 'topology'), { recursive: true, force: true });
+        rmSync(join(dir, 'cache'), { recursive: true, force: true });
+      }
+    }
+    const cpuDir = join(sys, 'cpu');
+    const nbits = this.possible;
+    const online = this.places.filter((p) => this.online.has(p.cpu));
+    const present = [...this.present].sort((a, b) => a - b);
+    const onlineIds = online.map((p) => p.cpu);
+    put(join(cpuDir, 'possible'), kernelList([...Array(this.possible).keys()]));
+    put(join(cpuDir, 'present'), kernelList(present));
+    put(join(cpuDir, 'online'), kernelList(onlineIds));
+    put(join(cpuDir, 'offline'), kernelList([...Array(this.possible).keys()].filter((c) => !this.online.has(c))));
+    put(join(cpuDir, 'kernel_max'), '8191');
+    put(join(cpuDir, 'vulnerabilities/meltdown'), 'Not affected');
+    put(join(cpuDir, 'vulnerabilities/spectre_v1'), 'Mitigation; usercopy/swapgs barriers and __user pointer sanitization');
+
+    const coreStride = spec.coreIdStride ?? 1;
+    const l3KiB = spec.l3PerSocketKiB ?? 16384;
+    for (const p of this.places) {
+      if (!this.present.has(p.cpu)) continue;
+      const dir = join(cpuDir, `cpu${p.cpu}`);
+      mkdirSync(dir, { recursive: true });
+      if (p.cpu !== 0 || spec.cpu0Hotplug) put(join(dir, 'online'), this.online.has(p.cpu) ? '1' : '0');
+      if (!this.online.has(p.cpu)) continue;
+      const threads = online.filter((q) => q.core === p.core).map((q) => q.cpu);
+      const pkg = online.filter((q) => q.socket === p.socket).map((q) => q.cpu);
+      const t = join(dir, 'topology');
+      put(join(t, 'core_id'), String((p.core % spec.coresPerSocket) * coreStride));
+      put(join(t, 'physical_package_id'), String(p.socket));
+      put(join(t, 'die_id'), '0');
+      put(join(t, 'cluster_id'), String(p.core));
+      put(join(t, 'thread_siblings'), hexMask(threads, nbits));
+      put(join(t, 'thread_siblings_list'), kernelList(threads));
+      put(join(t, 'core_cpus'), hexMask(threads, nbits));
+      put(join(t, 'core_cpus_list'), kernelList(threads));
+      put(join(t, 'core_siblings'), hexMask(pkg, nbits));
+      put(join(t, 'core_siblings_list'), kernelList(pkg));
+      put(join(t, 'package_cpus'), hexMask(pkg, nbits));
+      put(join(t, 'package_cpus_list'), kernelList(pkg));
+      put(join(t, 'die_cpus_list'), kernelList(pkg));
+      const caches: [number, string, string, number[], number][] = [
+        [1, 'Data', '48K', threads, p.core],
+        [1, 'Instruction', '32K', threads, p.core],
+        [2, 'Unified', '1280K', threads, p.core],
+        [3, 'Unified', `${l3KiB}K`, pkg, p.socket],
+      ];
+      caches.forEach(([level, type, size, shared, id], i) => {
+        const c = join(dir, `cache/index${i}`);
+        put(join(c, 'level'), String(level));
+        put(join(c, 'type'), type);
+        put(join(c, 'size'), size);
+        put(join(c, 'id'), String(id));
+        put(join(c, 'shared_cpu_list'), kernelList(shared));
+        put(join(c, 'shared_cpu_map'), hexMask(shared, nbits));
+        put(join(c, 'coherency_line_size'), '64');
+        put(join(c, 'ways_of_associativity'), '8');
+        put(join(c, 'number_of_sets'), '64');
+      });
+    }
+    const nodes = spec.nodes ?? 1;
+    for (let n = 0; n < nodes; n++) {
+      const cpus = online.filter((p) => p.node === n).map((p) => p.cpu);
+      put(join(sys, `node/node${n}/cpulist`), kernelList(cpus));
+      put(join(sys, `node/node${n}/cpumap`), hexMask(cpus, nbits));
+    }
+    if (nodes > 0) {
+      put(join(sys, 'node/online'), kernelList([...Array(nodes).keys()]));
+      put(join(sys, 'node/possible'), kernelList([...Array(nodes).keys()]));
+    }
+    this.writeCpuinfo(online, put);
+  }
+
+  /**
+   * Plays the kernel's part for writes to cpuN/online made by the code under
+   * test: polls the files and re-derives the tree when one changes.
+   * Returns a function that stops it.
+   */
+  simulateKernel(intervalMs = 5): () => void {
+    const timer = setInterval(() => {
+      for (const cpu of this.present) {
+        const file = join(this.cpuDir, `cpu${cpu}/online`);
+        if (!existsSync(file)) continue;
+        const wanted = readFileSync(file, 'utf8').trim() === '1';
+        if (wanted !== this.online.has(cpu)) this.setOnline(cpu, wanted);
+      }
+    }, intervalMs);
+    return () => clearInterval(timer);
+  }
+
+  /** CPUs the kernel lists as online now (read back from the tree). */
+  onlineCpus(): number[] {
+    return [...this.online].sort((a, b) => a - b);
+  }
+
+  /** Names of the files in the tree's cpu directory, for assertions that nothing changed. */
+  listCpuDir(): string[] {
+    return readdirSync(this.cpuDir).sort();
+  }
+
+  private writeCpuinfo(online: Place[], put: (path: string, text: string) => void): void {
+    const { spec } = this;
+    const vendor = spec.vendor ?? 'GenuineIntel';
+    const intel = vendor === 'GenuineIntel';
+    const blocks = online.map((p) => {
+      const pkg = online.filter((q) => q.socket === p.socket);
+      const cores = new Set(pkg.map((q) => q.core)).size;
+      return [
+        `processor\t: ${p.cpu}`,
+        `vendor_id\t: ${vendor}`,
+        `cpu family\t: ${intel ? 6 : 25}`,
+        `model\t\t: ${intel ? 143 : 17}`,
+        `model name\t: ${spec.modelName ?? (intel ? 'Intel(R) Xeon(R) Platinum 8480+' : 'AMD EPYC 9654 96-Core Processor')}`,
+        `stepping\t: ${intel ? 8 : 1}`,
+        'microcode\t: 0x2b000461',
+        'cpu MHz\t\t: 2000.000',
+        `cache size\t: ${spec.l3PerSocketKiB ?? 16384} KB`,
+        `physical id\t: ${p.socket}`,
+        `siblings\t: ${pkg.length}`,
+        `core id\t\t: ${(p.core % spec.coresPerSocket) * (spec.coreIdStride ?? 1)}`,
+        `cpu cores\t: ${cores}`,
+        `apicid\t\t: ${p.cpu * 2}`,
+        `initial apicid\t: ${p.cpu * 2}`,
+        'fpu\t\t: yes',
+        'fpu_exception\t: yes',
+        'cpuid level\t: 31',
+        'wp\t\t: yes',
+        `flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ss ht syscall nx pdpe1gb rdtscp lm constant_tsc rep_good nopl xtopology cpuid pni pclmulqdq ${intel ? 'vmx' : 'svm'} ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand hypervisor lahf_lm abm`,
+        'bugs\t\t: spectre_v1 spectre_v2',
+        'bogomips\t: 4000.00',
+        'clflush size\t: 64',
+        'cache_alignment\t: 64',
+        'address sizes\t: 46 bits physical, 57 bits virtual',
+        'power management:',
+        '',
+      ].join('\n');
+    });
+    put(join(this.root, 'proc/cpuinfo'), blocks.join('\n'));
+  }
+
+  cleanup(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
