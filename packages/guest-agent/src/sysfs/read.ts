@@ -1,11 +1,35 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync } from 'node:fs';
+
+/**
+ * Most a sysfs attribute can hold: one page for plain attributes; cpulists
+ * of very large machines are binary attributes and may pass a page, but a
+ * list naming all 8192 possible CPUs one by one is under 40 KiB. A file that
+ * goes on (a device node put where an attribute should be) is cut here.
+ */
+export const MAX_SYSFS_FILE_BYTES = 64 * 1024;
+
+const scratch = Buffer.alloc(MAX_SYSFS_FILE_BYTES);
 
 /** Contents of a small sysfs/procfs file without the trailing newline, or undefined when absent or unreadable. */
 export function readTrimmed(path: string): string | undefined {
+  let fd: number;
   try {
-    return readFileSync(path, 'utf8').trim();
+    fd = openSync(path, 'r');
   } catch {
     return undefined;
+  }
+  try {
+    let total = 0;
+    while (total < scratch.length) {
+      const n = readSync(fd, scratch, total, scratch.length - total, null);
+      if (n <= 0) break;
+      total += n;
+    }
+    return scratch.toString('utf8', 0, total).trim();
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,0 +1,192 @@
+/**
+ * The controller's side of the agent protocol: connect with a bearer token,
+ * check the Hello, send requests and match replies by id, and surface pushed
+ * CpuEvents and KernelLogs as events.
+ */
+import { EventEmitter } from 'node:events';
+import { WebSocket } from 'ws';
+import {
+  Envelope, EnvelopeInit, MAX_REPLY_BYTES, PROTOCOL_VERSION, VcpuctlError, decodeEnvelope, encodeEnvelope,
+  isCompatible, isErrorCode, v1,
+} from '@vcpuctl/proto';
+
+export interface AgentEndpoint {
+  /** ws://127.0.0.1:PORT or wss://... */
+  url: string;
+  token: string | undefined;
+  /** PEM CA certificate for wss:// agents with their own certificate. */
+  ca?: Buffer;
+}
+
+export interface ConnectOptions {
+  timeoutMs: number;
+}
+
+interface Waiter {
+  resolve: (env: Envelope) => void;
+  reject: (err: VcpuctlError) => void;
+  timer: NodeJS.Timeout;
+  what: string;
+}
+
+/** Ids wrap before 2^32 (the schema's uint32). */
+const MAX_REQUEST_ID = 0xffffffff;
+
+export interface AgentClientEvents {
+  event: [v1.CpuEvent];
+  kernelLog: [v1.KernelLog];
+  close: [VcpuctlError];
+}
+
+export class AgentClient extends EventEmitter<AgentClientEvents> {
+  private nextId = 1;
+  private readonly waiting = new Map<number, Waiter>();
+  private closedWith: VcpuctlError | undefined;
+
+  private constructor(private readonly ws: WebSocket, readonly hello: v1.Hello, readonly url: string) {
+    super();
+    ws.on('message', (data) => this.receive(data as Buffer));
+    ws.on('close', (code, reason) => {
+      const err = this.closedWith ?? new VcpuctlError('AGENT_UNREACHABLE', `agent at ${url} closed the connection (${code}${reason.length ? `: ${reason}` : ''})`);
+      this.closedWith = err;
+      for (const w of this.waiting.values()) {
+        clearTimeout(w.timer);
+        w.reject(new VcpuctlError('AGENT_UNREACHABLE', `agent at ${url} went away while waiting for ${w.what}`));
+      }
+      this.waiting.clear();
+      this.emit('close', err);
+    });
+    ws.on('error', () => undefined); // 'close' follows and reports
+  }
+
+  static connect(endpoint: AgentEndpoint, opts: ConnectOptions): Promise<AgentClient> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = {};
+      if (endpoint.token !== undefined) headers.Authorization = `Bearer ${endpoint.token}`;
+      let ws: WebSocket;
+      try {
+        ws = new WebSocket(endpoint.url, { headers, maxPayload: MAX_REPLY_BYTES, perMessageDeflate: false, handshakeTimeout: opts.timeoutMs, ca: endpoint.ca });
+      } catch (err) {
+        reject(new VcpuctlError('USAGE', `bad agent URL "${endpoint.url}": ${(err as Error).message}`));
+        return;
+      }
+      let settled = false;
+      const fail = (err: VcpuctlError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        ws.terminate();
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(new VcpuctlError('AGENT_UNREACHABLE', `no answer from the agent at ${endpoint.url} within ${opts.timeoutMs} ms`)),
+        opts.timeoutMs,
+      );
+      ws.once('unexpected-response', (_req, res) => {
+        if (res.statusCode === 401) fail(new VcpuctlError('AUTH_FAILED', `the agent at ${endpoint.url} refused the token`));
+        else fail(new VcpuctlError('AGENT_UNREACHABLE', `the agent at ${endpoint.url} answered HTTP ${res.statusCode}`));
+      });
+      ws.once('error', (err) => fail(new VcpuctlError('AGENT_UNREACHABLE', `cannot reach the agent at ${endpoint.url}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
+      ws.once('close', () => fail(new VcpuctlError('AGENT_UNREACHABLE', `the agent at ${endpoint.url} closed before its hello`)));
+      ws.once('message', (data) => {
+        let env: Envelope;
+        try {
+          env = decodeEnvelope(data as Buffer, MAX_REPLY_BYTES);
+        } catch (err) {
+          fail(err as VcpuctlError);
+          return;
+        }
+        if (!env.hello) {
+          fail(new VcpuctlError('PROTOCOL', `the agent at ${endpoint.url} did not start with a hello`));
+          return;
+        }
+        const version = env.hello.protocolVersion ?? '';
+        if (!isCompatible(version)) {
+          fail(new VcpuctlError('PROTOCOL', `the agent speaks protocol ${version}; this vcpuctl speaks ${PROTOCOL_VERSION}`));
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        ws.removeAllListeners('close');
+        ws.removeAllListeners('error');
+        resolve(new AgentClient(ws, v1.Hello.create(env.hello), endpoint.url));
+      });
+    });
+  }
+
+  private receive(data: Buffer): void {
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(data, MAX_REPLY_BYTES);
+    } catch (err) {
+      this.closedWith = err as VcpuctlError;
+      this.ws.close(1002, 'malformed frame');
+      return;
+    }
+    if (env.cpuEvent) {
+      this.emit('event', v1.CpuEvent.create(env.cpuEvent));
+      return;
+    }
+    if (env.kernelLog) {
+      this.emit('kernelLog', v1.KernelLog.create(env.kernelLog));
+      return;
+    }
+    const waiter = this.waiting.get(env.id);
+    if (!waiter) return; // a reply to a request we gave up on
+    this.waiting.delete(env.id);
+    clearTimeout(waiter.timer);
+    if (env.error) {
+      const code = env.error.code ?? '';
+      waiter.reject(new VcpuctlError(isErrorCode(code) ? code : 'INTERNAL', `agent: ${env.error.message ?? code}`));
+    } else {
+      waiter.resolve(env);
+    }
+  }
+
+  /** Sends one request and resolves with its reply; an Error reply rejects with its code. */
+  request(body: Omit<EnvelopeInit, 'id'>, what: string, timeoutMs: number): Promise<Envelope> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const id = this.nextId;
+    this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new VcpuctlError('TIMEOUT', `the agent did not answer ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer, what });
+      this.ws.send(encodeEnvelope({ id, ...body }), { binary: true });
+    });
+  }
+
+  async snapshot(timeoutMs = 10_000): Promise<v1.Snapshot> {
+    const env = await this.request({ snapshotRequest: {} }, 'a snapshot request', timeoutMs);
+    return v1.Snapshot.create(env.snapshotReply?.snapshot ?? {});
+  }
+
+  async subscribe(timeoutMs = 10_000): Promise<v1.Snapshot> {
+    const env = await this.request({ subscribeRequest: {} }, 'a subscribe request', timeoutMs);
+    return v1.Snapshot.create(env.subscribeReply?.snapshot ?? {});
+  }
+
+  async setOnline(cpus: { cpu: number; online: boolean }[], timeoutMs = 30_000): Promise<v1.SetOnlineReply> {
+    const env = await this.request({ setOnlineRequest: { cpus } }, 'a set-online request', timeoutMs);
+    return v1.SetOnlineReply.create(env.setOnlineReply ?? {});
+  }
+
+  /** For tests of the agent's defences: raw bytes, as a hostile peer would send them. */
+  sendRaw(data: Uint8Array | string): void {
+    this.ws.send(data);
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.ws.once('close', () => resolve());
+      this.ws.close(1000);
+    });
+  }
+}

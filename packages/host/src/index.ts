@@ -1,0 +1,1 @@
+export { AgentClient, AgentEndpoint } from './agent/client';

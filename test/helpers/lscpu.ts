@@ -1,0 +1,31 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+export const AGENT_BIN = join(__dirname, '../../../packages/guest-agent/bin/vcpuctl-agent.js');
+
+/** The real util-linux lscpu, the judge of the agent's lscpu views. */
+export function realLscpu(args: string[]): string {
+  return execFileSync('lscpu', args, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+}
+
+export function agentSnapshot(args: string[]): string {
+  return execFileSync(process.execPath, [AGENT_BIN, 'snapshot', ...args], { encoding: 'utf8' });
+}
+
+/**
+ * lscpu lines the agent does not reproduce, with the reason: lscpu reads
+ * them with the CPUID instruction on the live system, and no file in a
+ * sysfs tree holds them.
+ */
+export const NOT_REPRODUCED = ['Hypervisor vendor:', 'Virtualization type:'];
+
+/** Summary lines as [label, value] with lscpu's column padding removed. */
+export function summaryLines(text: string): [string, string][] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const m = /^(.*?:)\s*(.*)$/.exec(l);
+      return m ? [m[1]!.trim(), m[2]!.trim()] : [l.trim(), ''];
+    });
+}
