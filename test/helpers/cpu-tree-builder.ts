@@ -11,7 +11,7 @@
  * - /proc/cpuinfo has a block per online CPU;
  * - CPU0 has no online file (not offlinable) unless `cpu0Hotplug`.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -114,6 +114,8 @@ export class CpuTreeBuilder {
 
   /** Simulates the kernel carrying out `echo 0|1 > cpuN/online`. */
   setOnline(cpu: number, online: boolean): void {
+    const file = join(this.cpuDir, `cpu${cpu}/online`);
+    if (existsSync(file) && lstatSync(file).isFile()) writeFileSync(file, online ? '1\n' : '0\n');
     if (online) this.online.add(cpu);
     else this.online.delete(cpu);
     this.write();
@@ -154,8 +156,10 @@ export class CpuTreeBuilder {
     const present = [...this.present].sort((a, b) => a - b);
     const onlineIds = online.map((p) => p.cpu);
     put(join(cpuDir, 'possible'), kernelList([...Array(this.possible).keys()]));
-    put(join(cpuDir, 'present'), kernelList(present));
-    put(join(cpuDir, 'online'), kernelList(onlineIds));
+    // present and online change in place, as sysfs attributes do: a reader
+    // holding them open (the agent) sees the new contents at offset 0.
+    writeFileSync(join(cpuDir, 'present'), `${kernelList(present)}\n`);
+    writeFileSync(join(cpuDir, 'online'), `${kernelList(onlineIds)}\n`);
     put(join(cpuDir, 'offline'), kernelList([...Array(this.possible).keys()].filter((c) => !this.online.has(c))));
     put(join(cpuDir, 'kernel_max'), '8191');
     put(join(cpuDir, 'vulnerabilities/meltdown'), 'Not affected');
@@ -167,7 +171,10 @@ export class CpuTreeBuilder {
       if (!this.present.has(p.cpu)) continue;
       const dir = join(cpuDir, `cpu${p.cpu}`);
       mkdirSync(dir, { recursive: true });
-      if (p.cpu !== 0 || spec.cpu0Hotplug) put(join(dir, 'online'), this.online.has(p.cpu) ? '1' : '0');
+      // The online file is left alone once it exists: the code under test
+      // writes it, and rewriting it here could undo a write not yet seen.
+      const onlineFile = join(dir, 'online');
+      if ((p.cpu !== 0 || spec.cpu0Hotplug) && !existsSync(onlineFile)) put(onlineFile, this.online.has(p.cpu) ? '1' : '0');
       if (!this.online.has(p.cpu)) continue;
       const threads = online.filter((q) => q.core === p.core).map((q) => q.cpu);
       const pkg = online.filter((q) => q.socket === p.socket).map((q) => q.cpu);
@@ -226,7 +233,13 @@ export class CpuTreeBuilder {
     const timer = setInterval(() => {
       for (const cpu of this.present) {
         const file = join(this.cpuDir, `cpu${cpu}/online`);
-        if (!existsSync(file)) continue;
+        let regular = false;
+        try {
+          regular = lstatSync(file).isFile();
+        } catch {
+          // not there: CPU0 without hotplug
+        }
+        if (!regular) continue; // a test put a device node here to make the kernel refuse
         const wanted = readFileSync(file, 'utf8').trim() === '1';
         if (wanted !== this.online.has(cpu)) this.setOnline(cpu, wanted);
       }
@@ -282,6 +295,13 @@ export class CpuTreeBuilder {
       ].join('\n');
     });
     put(join(this.root, 'proc/cpuinfo'), blocks.join('\n'));
+  }
+
+  /** Gives the tree a DMI identity, as libvirt gives a guest its domain UUID. */
+  setProductUuid(uuid: string): void {
+    const path = join(this.root, 'sys/class/dmi/id/product_uuid');
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, `${uuid}\n`);
   }
 
   cleanup(): void {

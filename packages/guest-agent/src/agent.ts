@@ -11,7 +11,7 @@ import { TreePaths } from './sysfs/paths';
 import { SystemFacts } from './system-facts';
 import { AGENT_VERSION } from './version';
 import { CpuChangeInfo, CpuPoller } from './watch/cpu-poller';
-import { KernelRecord, KmsgReader, isCpuEvidence } from './watch/kmsg';
+import { KernelRecord, KmsgFollower, isCpuEvidence } from './watch/kmsg';
 
 export interface AgentOptions {
   paths: TreePaths;
@@ -41,7 +41,7 @@ const MAX_PENDING_LINES = 256;
 
 export class Agent {
   private readonly poller: CpuPoller;
-  private readonly kmsg: KmsgReader;
+  private readonly kmsg: KmsgFollower;
   private readonly subscribers = new Set<Subscriber>();
   private readonly autoOnlining = new Set<number>();
   private pending: KernelRecord[] = [];
@@ -49,19 +49,27 @@ export class Agent {
 
   constructor(private readonly opts: AgentOptions) {
     this.poller = new CpuPoller(opts.paths);
-    this.kmsg = new KmsgReader(opts.kmsgPath);
+    this.kmsg = new KmsgFollower(opts.kmsgPath, (rec) => this.onKernelRecord(rec), opts.log);
   }
 
   start(): void {
-    if (this.kmsg.open()) this.kmsg.drain(); // the backlog is history, not news
-    else this.opts.log(`cannot read ${this.opts.kmsgPath}: events will carry no kernel lines`);
+    if (!this.kmsg.start()) this.opts.log(`cannot read ${this.opts.kmsgPath}: events will carry no kernel lines`);
     this.timer = setInterval(() => this.tick(), this.opts.pollIntervalMs);
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.kmsg.close();
+    this.kmsg.stop();
+    this.poller.close();
+  }
+
+  /** A CPU line from the kernel means sysfs has just changed, or is about to: look now. */
+  private onKernelRecord(rec: KernelRecord): void {
+    if (!isCpuEvidence(rec.message)) return;
+    this.pending.push(rec);
+    if (this.pending.length > MAX_PENDING_LINES) this.pending.shift();
+    this.tick();
   }
 
   hello(): EnvelopeInit {
@@ -97,13 +105,8 @@ export class Agent {
     return result;
   }
 
-  /** One poll: kernel log, then the CPU lists. Cheap when nothing changed. */
+  /** One poll of the CPU lists; also flushes kernel lines no change claimed. Cheap when nothing changed. */
   tick(): void {
-    for (const rec of this.kmsg.drain()) {
-      if (!isCpuEvidence(rec.message)) continue;
-      this.pending.push(rec);
-      if (this.pending.length > MAX_PENDING_LINES) this.pending.shift();
-    }
     const changes = this.poller.check();
     if (changes.length > 0) {
       this.onChanges(changes);

@@ -6,6 +6,13 @@ import { startAgent } from '../serve';
 /** Where the agent listens unless told otherwise (vcpuctl's default agent port). */
 export const DEFAULT_PORT = 7643;
 
+/**
+ * 50 ms keeps a change that the kernel does not log under 50 ms to notice
+ * while costing a fraction of a percent of a core (see bench/); logged
+ * changes (hot-add, online, offline) are noticed at once via /dev/kmsg.
+ */
+export const DEFAULT_POLL_INTERVAL_MS = 50;
+
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$/.exec(text);
   const port = m?.[3] === undefined ? DEFAULT_PORT : Number(m[3]);
@@ -35,7 +42,7 @@ export function runCommand(): Command {
     .option('--tls-key <path>', 'private key for --tls-cert')
     .option('--sysroot <dir>', 'read and write DIR/sys and DIR/proc instead of the live system', '/')
     .option('--kmsg <path>', 'kernel log device to read evidence lines from', '/dev/kmsg')
-    .option('--poll-interval <ms>', 'how often to check present/online and the kernel log', '25')
+    .option('--poll-interval <ms>', 'how often to re-read present/online (kernel CPU log lines also trigger a read at once)', String(DEFAULT_POLL_INTERVAL_MS))
     .option('--no-auto-online', 'leave hot-added CPUs offline (default: online them, as the usual udev rule does)')
     .action(async (flags: RunFlags) => {
       const { host, port } = parseListen(flags.listen);

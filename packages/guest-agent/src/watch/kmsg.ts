@@ -1,9 +1,9 @@
 /**
- * Reads the kernel log (/dev/kmsg) without blocking: each read() returns one
- * record "PRIO,SEQ,USEC,FLAGS;MESSAGE", EAGAIN when none is waiting. Polled
- * from the same tick as sysfs, so no thread sits blocked in a read.
+ * Follows the kernel log (/dev/kmsg): each read() returns one record
+ * "PRIO,SEQ,USEC,FLAGS;MESSAGE". Reads block in a libuv worker thread, so an
+ * idle agent spends no CPU on the log, and a CPU line wakes it at once.
  */
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, read, readSync } from 'node:fs';
 
 export interface KernelRecord {
   priority: number;
@@ -13,11 +13,11 @@ export interface KernelRecord {
   receivedAtMs: number;
 }
 
-/** The kernel caps a record at 1 KiB of text plus its prefix (PRINTK_MESSAGE_MAX). */
+/** The kernel caps a record at 1 KiB of text plus its prefix and dictionary; 8 KiB is ample. */
 const MAX_RECORD_BYTES = 8192;
 
-/** Records read per tick, so a log flood cannot stall the agent's loop. */
-const MAX_RECORDS_PER_DRAIN = 1024;
+/** Backlog records skipped at start: the kernel's log buffer holds at most a few thousand. */
+const MAX_BACKLOG_RECORDS = 100_000;
 
 /** Lines that are evidence about CPUs: hot-add, boot/offline, topology. */
 const CPU_LINE = /\bCPU\s?\d+\b|\bcpu\d+\b|smpboot|[Hh]ot-?(?:add|plug|remov)/;
@@ -38,52 +38,87 @@ export function isCpuEvidence(message: string): boolean {
   return CPU_LINE.test(message);
 }
 
-export class KmsgReader {
+/** A FIFO (tests) can deliver several records in one read; /dev/kmsg delivers one. */
+function parseChunk(chunk: string): KernelRecord[] {
+  const out: KernelRecord[] = [];
+  for (const line of chunk.split(/\n(?=\d+,)/)) {
+    const rec = parseKmsgRecord(line);
+    if (rec) out.push(rec);
+  }
+  return out;
+}
+
+export class KmsgFollower {
   private fd: number | undefined;
+  private stopped = false;
+  private lastBacklogSeq = -1;
   private readonly buf = Buffer.alloc(MAX_RECORD_BYTES);
 
-  constructor(private readonly path: string) {}
+  constructor(private readonly path: string, private readonly onRecord: (rec: KernelRecord) => void, private readonly log: (line: string) => void) {}
 
-  /** Opens the log; false (and no error) where it cannot be read, e.g. without CAP_SYSLOG. */
-  open(): boolean {
+  /** False (and no error) where the log cannot be read, e.g. without CAP_SYSLOG. */
+  start(): boolean {
+    this.skipBacklog();
     try {
-      this.fd = openSync(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
-      return true;
+      this.fd = openSync(this.path, constants.O_RDONLY);
     } catch {
-      this.fd = undefined;
       return false;
     }
+    this.readNext();
+    return true;
   }
 
-  get isOpen(): boolean {
-    return this.fd !== undefined;
-  }
-
-  /** Every record waiting now (bounded per call). */
-  drain(): KernelRecord[] {
-    const out: KernelRecord[] = [];
-    if (this.fd === undefined) return out;
-    for (let i = 0; i < MAX_RECORDS_PER_DRAIN; i++) {
-      let n: number;
-      try {
-        n = readSync(this.fd, this.buf, 0, this.buf.length, null);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        // EPIPE: records we had not read were overwritten; the next read resumes.
-        if (code === 'EPIPE') continue;
-        break; // EAGAIN: nothing more now.
-      }
-      if (n <= 0) break;
-      // A FIFO (tests) can deliver several records in one read; /dev/kmsg delivers one.
-      for (const line of this.buf.toString('utf8', 0, n).split(/\n(?=\d+,)/)) {
-        const rec = parseKmsgRecord(line);
-        if (rec) out.push(rec);
-      }
+  /**
+   * Every open of /dev/kmsg starts at the oldest record and there is no
+   * lseek from Node, so the backlog's last sequence number is noted through
+   * a non-blocking descriptor and the follower skips up to it: history is
+   * not news.
+   */
+  private skipBacklog(): void {
+    let nb: number;
+    try {
+      nb = openSync(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch {
+      return;
     }
-    return out;
+    try {
+      for (let i = 0; i < MAX_BACKLOG_RECORDS; i++) {
+        let n: number;
+        try {
+          n = readSync(nb, this.buf, 0, this.buf.length, null);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EPIPE') continue; // overwritten while reading
+          break; // EAGAIN: the backlog is read
+        }
+        if (n <= 0) break;
+        for (const rec of parseChunk(this.buf.toString('utf8', 0, n))) this.lastBacklogSeq = rec.seq;
+      }
+    } finally {
+      closeSync(nb);
+    }
   }
 
-  close(): void {
+  private readNext(): void {
+    if (this.stopped || this.fd === undefined) return;
+    read(this.fd, this.buf, 0, this.buf.length, null, (err, n) => {
+      if (this.stopped) return;
+      if (err) {
+        // EPIPE: records we had not read were overwritten; the next read resumes.
+        if (err.code === 'EPIPE') return this.readNext();
+        this.log(`kernel log: ${err.code ?? err.message}; no more kernel lines`);
+        return;
+      }
+      if (n === 0) return; // the writer went away (tests); /dev/kmsg never ends
+      const now = Date.now();
+      for (const rec of parseChunk(this.buf.toString('utf8', 0, n))) {
+        if (rec.seq > this.lastBacklogSeq) this.onRecord({ ...rec, receivedAtMs: now });
+      }
+      this.readNext();
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
