@@ -1,1 +1,15 @@
 export { AgentClient, AgentEndpoint } from './agent/client';
+export { VirshDriver } from './libvirt/virsh-driver';
+export { HypervisorDriver, DomainSnapshot } from './libvirt/driver';
+export { parseDomainXml } from './libvirt/domain-xml';
+export { parseHotpluggableCpus } from './libvirt/qemu-monitor';
+export { virshError } from './libvirt/virsh-errors';
+export { computeVerdict, GuestView, Verdict, Finding } from './core/verdict';
+export { Context } from './core/context';
+export { status } from './commands/status';
+export { setVcpus } from './commands/set';
+export { setMax } from './commands/set-max';
+export { verify } from './commands/verify';
+export { setGuestCpus } from './commands/online';
+export { listReports, readReport, writeReport, renderMarkdown } from './core/report';
+export { lockDomain } from './core/lock';

@@ -1,0 +1,27 @@
+/** Human-readable renderings for the terminal. */
+import { StatusResult } from '../commands/status';
+import { Verdict } from '../core/verdict';
+
+export function verdictText(v: Verdict): string {
+  if (v.findings.length === 0) return 'verdict: host and guest agree';
+  return ['verdict: ' + (v.ok ? 'ok, with notes' : 'MISMATCH'), ...v.findings.map((f) => `  ${f.kind} (${f.severity}): ${f.message}\n    what to do: ${f.advice}`)].join('\n');
+}
+
+export function statusText(s: StatusResult): string {
+  const d = s.host.domain;
+  const lines = [`domain ${d.name} (${d.uuid}): ${d.state}${d.reason ? ` (${d.reason})` : ''}`];
+  if (d.live) lines.push(`  libvirt live:   ${d.live.current} of maximum ${d.live.maximum}`);
+  lines.push(`  libvirt config: ${d.config.current} of maximum ${d.config.maximum}`);
+  const list = d.live?.vcpus ?? d.config.vcpus;
+  if (list.length) lines.push(`  vcpus: ${list.map((v) => `${v.id}:${v.enabled ? 'on' : 'off'}${v.hotpluggable ? '/hotpluggable' : ''}${v.order ? `/order ${v.order}` : ''}`).join(' ')}`);
+  if (s.host.qemu) lines.push(`  QEMU: ${s.host.qemu.plugged} of ${s.host.qemu.slots.length} slots plugged`);
+  if (s.guest.reachable && s.guest.snapshot) {
+    const g = s.guest.snapshot;
+    lines.push(`  guest ${s.guest.hostname}: present ${g.present}, online ${g.online}${g.offline ? `, offline ${g.offline}` : ''}`);
+    lines.push(...(g.lscpu ?? '').trimEnd().split('\n').map((l) => `    ${l}`));
+  } else {
+    lines.push(`  guest: ${s.guest.error}`);
+  }
+  lines.push(verdictText(s.verdict));
+  return lines.join('\n');
+}

@@ -1,0 +1,64 @@
+/** The options every subcommand shares, turned into a Context once. */
+import { Command } from 'commander';
+import { VcpuctlError } from '@vcpuctl/proto';
+import { Context } from '../core/context';
+import { DEFAULT_LOCK_DIR } from '../core/lock';
+import { VirshDriver } from '../libvirt/virsh-driver';
+
+export const DEFAULT_REPORT_DIR = '/var/lib/vcpuctl/reports';
+
+export interface GlobalFlags {
+  connect: string;
+  json?: boolean;
+  reportDir: string;
+  agent?: string;
+  tokenFile?: string;
+  agentsFile?: string;
+  lockWait: string;
+  agentTimeout: string;
+}
+
+export function addGlobalOptions(program: Command): Command {
+  return program
+    .option('-c, --connect <uri>', 'libvirt URI (qemu:///system, qemu+ssh://host/system, test:///default)', process.env.LIBVIRT_DEFAULT_URI ?? 'qemu:///system')
+    .option('--json', 'machine-readable output on stdout, nothing else')
+    .option('--report-dir <dir>', 'where verification reports are written', DEFAULT_REPORT_DIR)
+    .option('--agent <url>', "the guest agent's URL (ws://127.0.0.1:PORT); overrides the agents file")
+    .option('--token-file <path>', 'file holding the agent token (with --agent)')
+    .option('--agents-file <path>', 'JSON file mapping domains to agent URL and token file (default /etc/vcpuctl/agents.json, if present)')
+    .option('--lock-wait <s>', 'how long to wait for another vcpuctl changing the same domain', '30')
+    .option('--agent-timeout <s>', 'how long to wait for the agent to answer', '10');
+}
+
+export function seconds(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0 || n > 86_400) throw new VcpuctlError('USAGE', `${flag} wants seconds (0..86400), got "${text}"`);
+  return n * 1000;
+}
+
+/** A whole number >= 1 (vCPU counts and CPU indexes use their own checks). */
+export function count(text: string, what: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new VcpuctlError('USAGE', `${what} must be a whole number of at least 1, got "${text}"`);
+  return Number(text);
+}
+
+export function contextFrom(cmd: Command): { ctx: Context; flags: GlobalFlags } {
+  const flags = cmd.optsWithGlobals() as GlobalFlags;
+  const tty = !flags.json && process.stderr.isTTY;
+  return {
+    flags,
+    ctx: {
+      driver: new VirshDriver(flags.connect),
+      reportDir: flags.reportDir,
+      lockDir: process.env.VCPUCTL_LOCK_DIR ?? DEFAULT_LOCK_DIR,
+      lockWaitMs: seconds(flags.lockWait, '--lock-wait'),
+      agentFlags: { agent: flags.agent, tokenFile: flags.tokenFile, agentsFile: flags.agentsFile },
+      agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
+      progress: tty ? (line) => process.stderr.write(`\r\x1b[K${line}`) : () => undefined,
+    },
+  };
+}
+
+export function print(flags: GlobalFlags, json: unknown, human: string): void {
+  process.stdout.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : human.endsWith('\n') ? human : `${human}\n`);
+}

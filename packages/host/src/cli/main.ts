@@ -1,0 +1,44 @@
+/**
+ * vcpuctl's command line: one file per subcommand parses flags and calls the
+ * core; this one catch turns a VcpuctlError into its exit code and one line.
+ */
+import { Command } from 'commander';
+import { exitCodeTable, toVcpuctlError } from '@vcpuctl/proto';
+import { addGlobalOptions } from './globals';
+import { onlineCommand } from './online';
+import { reportCommand } from './report';
+import { setCommand } from './set';
+import { setMaxCommand } from './set-max';
+import { statusCommand } from './status';
+import { verifyCommand } from './verify';
+
+export const VERSION = '0.1.0';
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = addGlobalOptions(new Command('vcpuctl'))
+    .description('Live vCPU resizing of libvirt guests, verified from the host and from inside the guest')
+    .version(VERSION)
+    .addHelpText('after', `\nExit codes:\n  0  success\n${exitCodeTable()}\n`)
+    .addCommand(statusCommand())
+    .addCommand(setCommand())
+    .addCommand(onlineCommand(true))
+    .addCommand(onlineCommand(false))
+    .addCommand(setMaxCommand())
+    .addCommand(verifyCommand())
+    .addCommand(reportCommand());
+  program.exitOverride();
+  for (const c of program.commands) c.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const e = err as { code?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
+      return;
+    }
+    const ve = toVcpuctlError(err);
+    process.stderr.write(`vcpuctl: ${ve.code}: ${ve.message}\n`);
+    if (ve.code === 'INTERNAL' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n(this is a bug in vcpuctl; please report it with the lines above)\n`);
+    process.exitCode = ve.exitCode;
+  }
+}

@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { VcpuctlError } from '@vcpuctl/proto';
+import { setGuestCpus } from '../commands/online';
+import { contextFrom, print } from './globals';
+
+function cpuIndex(text: string): number {
+  if (!/^\d+$/.test(text)) throw new VcpuctlError('USAGE', `"${text}" is not a CPU number`);
+  return Number(text);
+}
+
+export function onlineCommand(online: boolean): Command {
+  const name = online ? 'online' : 'offline';
+  return new Command(name)
+    .description(`${name} CPUs inside the guest, through its agent (guest-side only: the host keeps counting them)`)
+    .argument('<domain>', 'domain name or UUID')
+    .argument('<cpu...>', 'guest CPU numbers')
+    .action(async (domain: string, cpus: string[], _o, cmd: Command) => {
+      const { ctx, flags } = contextFrom(cmd);
+      const r = await setGuestCpus(ctx, domain, cpus.map(cpuIndex), online);
+      print(flags, r, `${r.results.map((x) => `cpu${x.cpu}: ${x.outcome}`).join('\n')}\nguest online now: ${r.online}`);
+    });
+}

@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { setMax } from '../commands/set-max';
+import { contextFrom, count, print, seconds } from './globals';
+import { verdictText } from './format';
+
+export function setMaxCommand(): Command {
+  return new Command('set-max')
+    .description('change the maximum vCPUs: graceful shutdown, new maximum in the config, start, wait for the agent, verify')
+    .argument('<domain>', 'domain name or UUID')
+    .argument('<m>', 'new maximum')
+    .option('--restart', 'shut a running domain down and start it again (required when it runs)')
+    .option('--force', 'destroy the domain if it does not shut down in time')
+    .option('--shutdown-timeout <s>', 'how long to wait for the graceful shutdown', '120')
+    .option('--agent-wait <s>', 'how long to wait for the agent after the start', '120')
+    .action(async (domain: string, m: string, o: { restart?: boolean; force?: boolean; shutdownTimeout: string; agentWait: string }, cmd: Command) => {
+      const { ctx, flags } = contextFrom(cmd);
+      const r = await setMax(ctx, domain, count(m, 'the maximum'), {
+        restart: !!o.restart, force: !!o.force, shutdownTimeoutMs: seconds(o.shutdownTimeout, '--shutdown-timeout'), agentWaitMs: seconds(o.agentWait, '--agent-wait'),
+      });
+      print(flags, { report: r.report, files: r.files }, `${domain}: maximum ${m}\n${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
+    });
+}

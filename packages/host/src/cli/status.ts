@@ -1,0 +1,16 @@
+import { Command } from 'commander';
+import { status } from '../commands/status';
+import { contextFrom, print } from './globals';
+import { statusText } from './format';
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('show host (libvirt, QEMU) and guest (agent) views of each domain, and the verdict')
+    .argument('<domain...>', 'domain names or UUIDs')
+    .action(async (domains: string[], _o, cmd: Command) => {
+      const { ctx, flags } = contextFrom(cmd);
+      const results = [];
+      for (const d of domains) results.push(await status(ctx, d));
+      print(flags, results, results.map(statusText).join('\n\n'));
+    });
+}

@@ -1,0 +1,17 @@
+import { Command } from 'commander';
+import { VcpuctlError } from '@vcpuctl/proto';
+import { verify } from '../commands/verify';
+import { contextFrom, print } from './globals';
+import { verdictText } from './format';
+
+export function verifyCommand(): Command {
+  return new Command('verify')
+    .description('compare host and guest now, write a report, exit 3 (MISMATCH) when they disagree')
+    .argument('<domain>', 'domain name or UUID')
+    .action(async (domain: string, _o, cmd: Command) => {
+      const { ctx, flags } = contextFrom(cmd);
+      const r = await verify(ctx, domain);
+      print(flags, { report: r.report, files: r.files }, `${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
+      if (!r.report.verdict.ok) throw new VcpuctlError('MISMATCH', `${domain}: ${r.report.verdict.findings.filter((f) => f.severity === 'error').map((f) => f.kind).join(', ')}`, { quiet: true });
+    });
+}

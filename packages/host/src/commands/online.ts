@@ -1,0 +1,33 @@
+/** `vcpuctl online|offline DOMAIN CPU...`: guest-side, through the agent. */
+import { VcpuctlError, v1 } from '@vcpuctl/proto';
+import { Context, connectGuest } from '../core/context';
+import { lockDomain } from '../core/lock';
+
+export interface OnlineResult {
+  results: { cpu: number; outcome: string; errorCode: string }[];
+  online: string;
+}
+
+export async function setGuestCpus(ctx: Context, domain: string, cpus: number[], online: boolean): Promise<OnlineResult> {
+  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  try {
+    const host = await ctx.driver.inspect(domain);
+    if (host.domain.state !== 'running') throw new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} is ${host.domain.state}`);
+    const { view, client } = await connectGuest(ctx, domain, { subscribe: false });
+    if (!client) throw new VcpuctlError('AGENT_UNREACHABLE', view.error ?? 'agent unreachable');
+    try {
+      if (view.productUuid && host.domain.uuid && view.productUuid !== host.domain.uuid) {
+        throw new VcpuctlError('IDENTITY_MISMATCH', `the agent answering has product_uuid ${view.productUuid}, not domain ${domain}'s ${host.domain.uuid}; nothing was changed`);
+      }
+      const reply = await client.setOnline(cpus.map((cpu) => ({ cpu, online })), ctx.agentTimeoutMs + 60_000);
+      const results = reply.results.map((r) => ({ cpu: r.cpu ?? 0, outcome: v1.CpuResult.Outcome[r.outcome ?? 0] ?? "UNKNOWN", errorCode: r.errorCode ?? "" }));
+      const failed = results.find((r) => r.outcome === 'FAILED');
+      if (failed) throw new VcpuctlError('PARTIAL', `${reply.processed} of ${cpus.length} done; the guest kernel refused cpu${failed.cpu} (${failed.errorCode})`, { results });
+      return { results, online: reply.snapshot?.online ?? '' };
+    } finally {
+      await client.close();
+    }
+  } finally {
+    lock.release();
+  }
+}

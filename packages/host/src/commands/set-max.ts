@@ -1,0 +1,94 @@
+/**
+ * `vcpuctl set-max DOMAIN M`: the maximum is part of the persistent config
+ * and takes effect only from a start, so a running domain is shut down
+ * gracefully (destroyed only with --force), changed, and started again.
+ */
+import { VcpuctlError, toVcpuctlError } from '@vcpuctl/proto';
+import { Context, connectGuest } from '../core/context';
+import { lockDomain } from '../core/lock';
+import { Report, ReportBuilder, writeReport } from '../core/report';
+import { computeVerdict } from '../core/verdict';
+
+export interface SetMaxOptions {
+  restart: boolean;
+  force: boolean;
+  shutdownTimeoutMs: number;
+  /** How long to wait for the agent after the start. */
+  agentWaitMs: number;
+}
+
+export async function setMax(ctx: Context, domain: string, maximum: number, opts: SetMaxOptions): Promise<{ report: Report; files: { json: string; markdown: string } }> {
+  if (!Number.isInteger(maximum) || maximum < 1) throw new VcpuctlError('USAGE', `maximum must be a whole number of at least 1, got "${maximum}"`);
+  const { driver } = ctx;
+  if (!driver.setMaximum || !driver.shutdown || !driver.start) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot change the maximum`);
+  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  const rb = new ReportBuilder(domain, driver.uri, 'set-max');
+  let failure: VcpuctlError | undefined;
+  try {
+    const before = await driver.inspect(domain);
+    rb.before = { host: before, guest: undefined };
+    const wasRunning = before.domain.state === 'running';
+    if (wasRunning && !opts.restart) {
+      throw new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} is running; the maximum changes only while it is shut off: pass --restart to shut it down, change it and start it again`);
+    }
+    try {
+      if (wasRunning) {
+        rb.libvirtOperations.push(`virsh shutdown ${domain}`);
+        rb.mark('graceful shutdown requested');
+        await driver.shutdown(domain);
+        const deadline = Date.now() + opts.shutdownTimeoutMs;
+        for (;;) {
+          const s = await driver.inspect(domain);
+          if (s.domain.state === 'shut off') break;
+          if (Date.now() > deadline) {
+            if (!opts.force || !driver.destroy) throw new VcpuctlError('TIMEOUT', `domain ${domain} did not shut down within ${opts.shutdownTimeoutMs / 1000} s; nothing was changed (use --force to destroy it)`);
+            rb.libvirtOperations.push(`virsh destroy ${domain}`);
+            rb.mark('shutdown timed out: destroying (--force)');
+            await driver.destroy(domain);
+            break;
+          }
+          ctx.progress(`waiting for ${domain} to shut down`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        rb.mark('domain shut off');
+      }
+      const current = Math.min(before.domain.config.current, maximum);
+      rb.libvirtOperations.push(`virsh setvcpus ${domain} ${maximum} --maximum --config`);
+      await driver.setMaximum(domain, maximum);
+      if (current !== before.domain.config.current) {
+        rb.libvirtOperations.push(`virsh setvcpus ${domain} ${current} --config`);
+        await driver.setVcpus(domain, current, { live: false, config: true });
+      }
+      rb.mark(`maximum set to ${maximum} in the persistent config`);
+      if (wasRunning) {
+        rb.libvirtOperations.push(`virsh start ${domain}`);
+        await driver.start(domain);
+        rb.mark('domain started');
+      }
+    } catch (err) {
+      failure = toVcpuctlError(err);
+      rb.mark(`stopped: ${failure.code}: ${failure.message}`);
+    }
+    const host = await driver.inspect(domain);
+    let guest = { reachable: false, error: 'domain not running' } as Awaited<ReturnType<typeof connectGuest>>['view'];
+    if (host.domain.state === 'running') {
+      const deadline = Date.now() + opts.agentWaitMs;
+      for (;;) {
+        const g = await connectGuest(ctx, domain, { subscribe: false });
+        await g.client?.close();
+        guest = g.view;
+        if (g.view.reachable || Date.now() > deadline || g.view.error?.startsWith('no agent configured')) break;
+        ctx.progress(`waiting for the agent in ${domain}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      rb.mark(guest.reachable ? 'agent answered after the start' : `agent not reachable after the start: ${guest.error}`);
+    }
+    const verdict = computeVerdict(host, guest);
+    const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true });
+    const files = writeReport(ctx.reportDir, report);
+    if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`);
+    return { report, files };
+  } finally {
+    lock.release();
+  }
+}

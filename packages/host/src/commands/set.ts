@@ -1,0 +1,218 @@
+/**
+ * `vcpuctl set DOMAIN N`: bring the domain to N online vCPUs and wait until
+ * the guest confirms it, or say exactly what is and is not done. Every path,
+ * failed ones too, ends in a written report.
+ */
+import { VcpuctlError, toVcpuctlError, v1 } from '@vcpuctl/proto';
+import { AgentClient } from '../agent/client';
+import { Context, connectGuest, guestNow } from '../core/context';
+import { lockDomain } from '../core/lock';
+import { Report, ReportBuilder, writeReport } from '../core/report';
+import { GuestView, computeVerdict } from '../core/verdict';
+import { DomainSnapshot } from '../libvirt/driver';
+
+export type Strategy = 'auto' | 'hotplug' | 'unplug' | 'guest-offline';
+
+export interface SetOptions {
+  live: boolean;
+  config: boolean;
+  strategy: Strategy;
+  timeoutMs: number;
+}
+
+export interface SetResult {
+  report: Report;
+  files: { json: string; markdown: string };
+}
+
+function cpuCount(list: string | null | undefined): number {
+  if (!list) return 0;
+  return list.split(',').reduce((n, p) => {
+    const [a, b] = p.split('-').map(Number);
+    return n + (b === undefined ? 1 : b! - a! + 1);
+  }, 0);
+}
+
+/** Waits until the guest shows `want` (checked on every pushed event and once a second), collecting kernel lines. */
+async function waitForGuest(ctx: Context, client: AgentClient, rb: ReportBuilder, want: (s: v1.Snapshot.$Properties) => boolean, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err?: VcpuctlError) => {
+      if (done) return;
+      done = true;
+      clearInterval(poll);
+      client.off('event', onEvent);
+      client.off('kernelLog', onKernelLog);
+      client.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const check = (s: v1.Snapshot.$Properties | null | undefined) => {
+      if (s && want(s)) {
+        rb.mark(`agent confirmed: ${what} (present ${s.present}, online ${s.online})`);
+        finish();
+      }
+    };
+    const onEvent = (e: v1.CpuEvent) => {
+      rb.kernel(e.kernelLines);
+      rb.mark(`agent event: ${e.changes.map((c) => `cpu${c.cpu} ${v1.CpuChange.Kind[c.kind ?? 0]}${c.byAgent ? ' (by agent)' : ''}`).join(', ')}`);
+      check(e.snapshot);
+    };
+    const onKernelLog = (k: v1.KernelLog) => rb.kernel(k.lines);
+    const onClose = () => finish(new VcpuctlError('AGENT_UNREACHABLE', `the agent went away while waiting for ${what}`));
+    client.on('event', onEvent);
+    client.on('kernelLog', onKernelLog);
+    client.on('close', onClose);
+    const poll = setInterval(() => {
+      if (Date.now() > deadline) {
+        finish(new VcpuctlError('TIMEOUT', `waited ${Math.round(timeoutMs / 1000)} s for the guest to show ${what}`));
+        return;
+      }
+      ctx.progress(`waiting for the guest: ${what}`);
+      client.snapshot(ctx.agentTimeoutMs).then((s) => check(s), () => undefined);
+    }, 1000);
+  });
+}
+
+export async function setVcpus(ctx: Context, domain: string, target: number, opts: SetOptions): Promise<SetResult> {
+  if (!Number.isInteger(target) || target < 1) throw new VcpuctlError('USAGE', `vCPU count must be a whole number of at least 1, got "${target}"`);
+  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  const rb = new ReportBuilder(domain, ctx.driver.uri, 'set');
+  let client: AgentClient | undefined;
+  let guestBefore: GuestView = { reachable: false, error: 'not contacted' };
+  let failure: VcpuctlError | undefined;
+  let guestOfflineIntended = false;
+  try {
+    rb.mark(`vcpuctl set ${domain} ${target} (strategy ${opts.strategy}${opts.config ? ', persist' : ''})`);
+    const before = await ctx.driver.inspect(domain);
+    const live = before.domain.live;
+    if (live) {
+      const g = await connectGuest(ctx, domain, { subscribe: true });
+      client = g.client;
+      guestBefore = g.view;
+    }
+    rb.before = { host: before, guest: guestBefore };
+    rb.mark('before: host and guest views taken');
+    try {
+      await change(ctx, domain, target, opts, before, client, guestBefore, rb, (v) => (guestOfflineIntended = v));
+    } catch (err) {
+      failure = toVcpuctlError(err);
+      rb.mark(`stopped: ${failure.code}: ${failure.message}`);
+    }
+    const host = await ctx.driver.inspect(domain).catch((): DomainSnapshot => before);
+    const guest = host.domain.state === 'running' ? await guestNow(ctx, client, guestBefore) : { reachable: false, error: 'domain not running' };
+    rb.mark('after: host and guest views taken');
+    const verdict = computeVerdict(host, guest, { guestOfflineIntended });
+    const crashed = host.domain.state !== 'running' && before.domain.state === 'running';
+    if (crashed && (!failure || failure.code !== 'DOMAIN_NOT_RUNNING')) {
+      failure = new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} stopped during the operation (${host.domain.state}${host.domain.reason ? `, ${host.domain.reason}` : ''})`);
+    }
+    const tail = crashed ? await ctx.driver.qemuLogTail?.(domain, 20) : undefined;
+    const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true }, tail);
+    const files = writeReport(ctx.reportDir, report);
+    if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`, { report: files.json });
+    return { report, files };
+  } finally {
+    await client?.close();
+    lock.release();
+  }
+}
+
+async function change(
+  ctx: Context, domain: string, target: number, opts: SetOptions, before: DomainSnapshot, client: AgentClient | undefined,
+  guest: GuestView, rb: ReportBuilder, setIntended: (v: boolean) => void,
+): Promise<void> {
+  const { domain: dom, qemu } = before;
+  const live = dom.live;
+  if (!live) {
+    if (opts.live && !opts.config) throw new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} is ${dom.state}: only --config can change it`);
+    if (target > dom.config.maximum) throw overMax(domain, target, dom.config.maximum);
+    rb.libvirtOperations.push(`virsh setvcpus ${domain} ${target} --config`);
+    await ctx.driver.setVcpus(domain, target, { live: false, config: true });
+    rb.mark('libvirt returned: config changed');
+    return;
+  }
+  if (target > live.maximum) throw overMax(domain, target, live.maximum);
+  if (qemu && qemu.plugged !== live.current) {
+    throw new VcpuctlError('STALE_LIBVIRT', `libvirt counts ${live.current} vCPUs on ${domain} but QEMU has ${qemu.plugged}: libvirt's state is stale; refusing hotplug until libvirtd is restarted`);
+  }
+  const snap = guest.snapshot;
+  const guestOnline = snap ? cpuCount(snap.online) : live.current;
+  if (target > live.current) {
+    if (opts.strategy === 'unplug' || opts.strategy === 'guest-offline') throw new VcpuctlError('USAGE', `--strategy ${opts.strategy} removes vCPUs; ${target} is more than the ${live.current} the domain has`);
+    const op = `virsh setvcpus ${domain} ${target} --live${opts.config ? ' --config' : ''}`;
+    rb.libvirtOperations.push(op);
+    rb.mark(`command issued: ${op}`);
+    await ctx.driver.setVcpus(domain, target, { live: true, config: opts.config });
+    rb.mark('libvirt returned');
+    if (client) await waitForGuest(ctx, client, rb, (s) => cpuCount(s.present) >= target && cpuCount(s.online) >= target, `${target} vCPUs present and online`, opts.timeoutMs);
+    return;
+  }
+  if (target === live.current && guestOnline >= target) {
+    if (opts.config && dom.config.current !== target) {
+      rb.libvirtOperations.push(`virsh setvcpus ${domain} ${target} --config`);
+      await ctx.driver.setVcpus(domain, target, { live: false, config: true });
+      rb.mark('libvirt returned: config persisted');
+    } else rb.mark(`nothing to do: ${target} vCPUs already`);
+    return;
+  }
+  // Fewer online than wanted but no more to plug: online what the guest has offline.
+  if (target <= live.current && guestOnline < target) {
+    if (!client || !snap) throw new VcpuctlError('AGENT_UNREACHABLE', `the guest has fewer than ${target} CPUs online and its agent cannot be reached to online them`);
+    const offline = (snap.cpus ?? []).filter((c) => c.present && !c.online).map((c) => c.index ?? 0).slice(0, target - guestOnline);
+    await guestSet(ctx, client, rb, offline.map((cpu) => ({ cpu, online: true })), target);
+    if (opts.config && dom.config.current !== target) {
+      rb.libvirtOperations.push(`virsh setvcpus ${domain} ${target} --config`);
+      await ctx.driver.setVcpus(domain, target, { live: false, config: true });
+    }
+    return;
+  }
+  // Going down.
+  const hotpluggable = live.vcpus.some((v) => v.enabled && v.hotpluggable);
+  const strategy = opts.strategy === 'auto' ? (client ? 'guest-offline' : hotpluggable ? 'unplug' : 'guest-offline') : opts.strategy;
+  if (strategy === 'hotplug') throw new VcpuctlError('USAGE', `--strategy hotplug adds vCPUs; ${target} is fewer than the ${guestOnline} online`);
+  if (strategy === 'unplug') {
+    const op = `virsh setvcpus ${domain} ${target} --live${opts.config ? ' --config' : ''}`;
+    rb.libvirtOperations.push(op);
+    rb.mark(`command issued: ${op}`);
+    try {
+      await ctx.driver.setVcpus(domain, target, { live: true, config: opts.config });
+      rb.mark('libvirt returned');
+    } catch (err) {
+      rb.mark(`libvirt failed: ${(err as Error).message}`);
+      throw err;
+    }
+    if (client) await waitForGuest(ctx, client, rb, (s) => cpuCount(s.present) === target, `${target} vCPUs present`, opts.timeoutMs);
+    return;
+  }
+  if (!client || !snap) throw new VcpuctlError('AGENT_UNREACHABLE', `offlining inside the guest needs its agent, which cannot be reached: ${guest.error ?? ''}`);
+  setIntended(true);
+  const victims = (snap.cpus ?? []).filter((c) => c.online && c.offlinable).map((c) => c.index ?? 0).sort((a, b) => b - a).slice(0, guestOnline - target);
+  await guestSet(ctx, client, rb, victims.map((cpu) => ({ cpu, online: false })), target);
+  if (opts.config && dom.config.current !== target) {
+    const op = `virsh setvcpus ${domain} ${target} --config`;
+    rb.libvirtOperations.push(op);
+    await ctx.driver.setVcpus(domain, target, { live: false, config: true });
+    rb.mark('libvirt returned: lower count persisted for the next start');
+  }
+}
+
+async function guestSet(ctx: Context, client: AgentClient, rb: ReportBuilder, cpus: { cpu: number; online: boolean }[], target: number): Promise<void> {
+  rb.mark(`agent asked: ${cpus.map((c) => `cpu${c.cpu} ${c.online ? 'online' : 'offline'}`).join(', ')}`);
+  const reply = await client.setOnline(cpus, ctx.agentTimeoutMs + 60_000);
+  const failed = reply.results.filter((r) => r.outcome === v1.CpuResult.Outcome.FAILED);
+  rb.mark(`agent answered: ${reply.results.map((r) => `cpu${r.cpu} ${v1.CpuResult.Outcome[r.outcome ?? 0]}${r.errorCode ? ` ${r.errorCode}` : ''}`).join(', ')}`);
+  if (failed.length) {
+    throw new VcpuctlError('PARTIAL', `${reply.processed} of ${cpus.length} CPU changes done; the guest kernel refused cpu${failed[0]!.cpu} (${failed[0]!.errorCode})`);
+  }
+  const online = cpuCount(reply.snapshot?.online);
+  if (online !== target) throw new VcpuctlError('PARTIAL', `the guest has ${online} CPUs online, not ${target}`);
+  rb.mark(`agent confirmed: ${online} CPUs online (${reply.snapshot?.online})`);
+}
+
+function overMax(domain: string, target: number, maximum: number): VcpuctlError {
+  return new VcpuctlError('OVER_MAXIMUM',
+    `${target} vCPUs exceeds the maximum of ${maximum} for domain ${domain}; nothing was changed. Raise it with \`vcpuctl set-max ${domain} ${target} --restart\` (shuts the guest down and starts it again)`,
+    { maximum, requested: target });
+}

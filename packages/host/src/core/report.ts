@@ -1,0 +1,169 @@
+/**
+ * Verification reports: before and after from both sides, a timeline, the
+ * kernel's evidence lines, the verdict and the libvirt operations performed.
+ * Written as JSON (versioned) and Markdown, atomically and never over an
+ * older report.
+ */
+import { randomBytes } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { VcpuctlError } from '@vcpuctl/proto';
+import { DomainSnapshot } from '../libvirt/driver';
+import { GuestView, Verdict } from './verdict';
+
+export const REPORT_SCHEMA = 'vcpuctl.report/v1';
+
+export interface TimelineEntry {
+  atMs: number;
+  what: string;
+}
+
+export interface KernelEvidence {
+  usec: number;
+  seq: number;
+  message: string;
+  receivedAtMs: number;
+}
+
+export interface Report {
+  schema: typeof REPORT_SCHEMA;
+  id: string;
+  domain: string;
+  uri: string;
+  operation: string;
+  startedAt: string;
+  finishedAt: string;
+  before: { host: DomainSnapshot | undefined; guest: GuestView | undefined } | undefined;
+  after: { host: DomainSnapshot | undefined; guest: GuestView | undefined };
+  timeline: TimelineEntry[];
+  kernelLines: KernelEvidence[];
+  libvirtOperations: string[];
+  verdict: Verdict;
+  outcome: { ok: boolean; code?: string; message?: string };
+  qemuLogTail?: string[];
+}
+
+/** Collects a report's parts while an operation runs. */
+export class ReportBuilder {
+  readonly started = Date.now();
+  readonly timeline: TimelineEntry[] = [];
+  readonly kernelLines: KernelEvidence[] = [];
+  readonly libvirtOperations: string[] = [];
+  before: Report['before'];
+
+  constructor(readonly domain: string, readonly uri: string, readonly operation: string) {}
+
+  mark(what: string): void {
+    this.timeline.push({ atMs: Date.now(), what });
+  }
+
+  kernel(lines: { usec?: number | null; seq?: number | null; message?: string | null; receivedAtMs?: number | null }[]): void {
+    for (const l of lines) {
+      if (this.kernelLines.some((k) => k.seq === Number(l.seq ?? -1))) continue;
+      this.kernelLines.push({ usec: Number(l.usec ?? 0), seq: Number(l.seq ?? 0), message: l.message ?? '', receivedAtMs: Number(l.receivedAtMs ?? 0) });
+      this.mark(`guest kernel [${(Number(l.usec ?? 0) / 1e6).toFixed(6)}]: ${l.message ?? ''}`);
+    }
+  }
+
+  finish(after: Report['after'], verdict: Verdict, outcome: Report['outcome'], qemuLogTail?: string[]): Report {
+    const started = new Date(this.started);
+    const stamp = started.toISOString().replace(/[-:]/g, '').replace('.', '');
+    return {
+      schema: REPORT_SCHEMA,
+      id: `${stamp}-${this.domain.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.operation}-${randomBytes(3).toString('hex')}`,
+      domain: this.domain,
+      uri: this.uri,
+      operation: this.operation,
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      before: this.before,
+      after,
+      timeline: [...this.timeline].sort((a, b) => a.atMs - b.atMs),
+      kernelLines: this.kernelLines,
+      libvirtOperations: this.libvirtOperations,
+      verdict,
+      outcome,
+      ...(qemuLogTail && qemuLogTail.length ? { qemuLogTail } : {}),
+    };
+  }
+}
+
+function hostLine(h: DomainSnapshot | undefined): string {
+  if (!h) return 'unknown';
+  const d = h.domain;
+  const live = d.live ? `live ${d.live.current}/${d.live.maximum}` : 'not running';
+  const qemu = h.qemu ? `, QEMU plugged ${h.qemu.plugged}/${h.qemu.slots.length}` : '';
+  return `${d.state}${d.reason ? ` (${d.reason})` : ''}; ${live}; config ${d.config.current}/${d.config.maximum}${qemu}`;
+}
+
+function guestLine(g: GuestView | undefined): string {
+  if (!g) return 'unknown';
+  if (!g.reachable) return `unreachable: ${g.error ?? ''}`;
+  const s = g.snapshot;
+  return s ? `present ${s.present}, online ${s.online}${s.offline ? `, offline ${s.offline}` : ''} (host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'})` : 'no snapshot';
+}
+
+export function renderMarkdown(r: Report): string {
+  const out: string[] = [];
+  out.push(`# vcpuctl ${r.operation} on ${r.domain}`, '');
+  out.push(`- report: ${r.id} (schema ${r.schema})`, `- libvirt: ${r.uri}`, `- started ${r.startedAt}, finished ${r.finishedAt}`);
+  out.push(`- outcome: ${r.outcome.ok ? 'ok' : `FAILED${r.outcome.code ? ` (${r.outcome.code})` : ''}`}${r.outcome.message ? `: ${r.outcome.message}` : ''}`, '');
+  out.push('## Verdict', '');
+  if (r.verdict.findings.length === 0) out.push('Host and guest agree.');
+  for (const f of r.verdict.findings) out.push(`- **${f.kind}** (${f.severity}): ${f.message}. *What to do:* ${f.advice}`);
+  out.push('', '## Both sides', '', '| | before | after |', '|---|---|---|');
+  out.push(`| host (libvirt, QEMU) | ${hostLine(r.before?.host)} | ${hostLine(r.after.host)} |`);
+  out.push(`| guest (agent) | ${guestLine(r.before?.guest)} | ${guestLine(r.after.guest)} |`, '');
+  out.push('## Timeline', '');
+  for (const t of r.timeline) out.push(`- ${new Date(t.atMs).toISOString()} ${t.what}`);
+  out.push('', '## libvirt operations performed', '');
+  if (r.libvirtOperations.length === 0) out.push('none');
+  for (const op of r.libvirtOperations) out.push(`- \`${op}\``);
+  out.push('', '## Guest kernel evidence', '');
+  if (r.kernelLines.length === 0) out.push('none');
+  for (const k of r.kernelLines) out.push(`    [${(k.usec / 1e6).toFixed(6)}] ${k.message}`);
+  const lscpu = r.after.guest?.snapshot?.lscpu;
+  if (lscpu) out.push('', '## Guest CPU view after (lscpu)', '', '```', lscpu.trimEnd(), '```');
+  if (r.qemuLogTail?.length) out.push('', '## QEMU log (last lines)', '', '```', ...r.qemuLogTail, '```');
+  return `${out.join('\n')}\n`;
+}
+
+/** Writes NAME.json and NAME.md: each written aside and hard-linked into place, which fails rather than replace a file. */
+export function writeReport(dir: string, r: Report): { json: string; markdown: string } {
+  mkdirSync(dir, { recursive: true });
+  const put = (name: string, text: string) => {
+    const final = join(dir, name);
+    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+    writeFileSync(tmp, text, { flag: 'wx' });
+    try {
+      linkSync(tmp, final);
+    } finally {
+      unlinkSync(tmp);
+    }
+    return final;
+  };
+  const json = put(`${r.id}.json`, `${JSON.stringify(r, null, 2)}\n`);
+  const markdown = put(`${r.id}.md`, renderMarkdown(r));
+  return { json, markdown };
+}
+
+export function listReports(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -5)).sort();
+  } catch {
+    return [];
+  }
+}
+
+export function readReport(dir: string, id: string): Report {
+  const name = id.endsWith('.json') ? id : `${id}.json`;
+  let text: string;
+  try {
+    text = readFileSync(join(dir, name), 'utf8');
+  } catch {
+    throw new VcpuctlError('USAGE', `no report ${id} in ${dir}`);
+  }
+  const r = JSON.parse(text) as Report;
+  if (r.schema !== REPORT_SCHEMA) throw new VcpuctlError('USAGE', `${name} is not a ${REPORT_SCHEMA} report`);
+  return r;
+}

@@ -1,0 +1,117 @@
+/**
+ * The verdict: compares the host's view (libvirt live and config, QEMU) with
+ * the guest's (the agent's snapshot) and names every disagreement, each with
+ * what it means and what to do. Pure: no I/O, so every kind is unit-tested.
+ */
+import type { v1 } from '@vcpuctl/proto';
+import { DomainSnapshot } from '../libvirt/driver';
+
+export type FindingKind =
+  | 'DOMAIN_NOT_RUNNING'
+  | 'DOMAIN_CRASHED'
+  | 'LIVE_CONFIG_DIFFER'
+  | 'LIBVIRT_QEMU_DIFFER'
+  | 'AGENT_UNREACHABLE'
+  | 'IDENTITY_MISMATCH'
+  | 'QEMU_GUEST_DIFFER'
+  | 'HOTADDED_OFFLINE'
+  | 'GUEST_OFFLINE_HOST_COUNTS';
+
+/** error: something is wrong; expected: a known, explained state; warning: worth knowing. */
+export type Severity = 'error' | 'expected' | 'warning';
+
+export interface Finding {
+  kind: FindingKind;
+  severity: Severity;
+  message: string;
+  advice: string;
+}
+
+export interface GuestView {
+  reachable: boolean;
+  /** Why not, when unreachable (or "no agent configured"). */
+  error?: string;
+  productUuid?: string;
+  hostname?: string;
+  snapshot?: v1.Snapshot.$Properties;
+}
+
+export interface Verdict {
+  ok: boolean;
+  findings: Finding[];
+}
+
+export interface VerdictContext {
+  /** The operation just offlined CPUs inside the guest on purpose. */
+  guestOfflineIntended?: boolean;
+}
+
+function count(list: string | null | undefined): number {
+  if (!list) return 0;
+  return list.split(',').reduce((n, part) => {
+    const [a, b] = part.split('-').map(Number);
+    return n + (b === undefined ? 1 : b! - a! + 1);
+  }, 0);
+}
+
+export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: VerdictContext = {}): Verdict {
+  const findings: Finding[] = [];
+  const add = (kind: FindingKind, severity: Severity, message: string, advice: string) => findings.push({ kind, severity, message, advice });
+  const { domain, qemu } = host;
+  const done = () => ({ ok: !findings.some((f) => f.severity === 'error'), findings });
+
+  if (domain.state !== 'running' || !domain.live) {
+    if (domain.reason === 'crashed' || domain.state === 'crashed') {
+      add('DOMAIN_CRASHED', 'error', `domain ${domain.name} is ${domain.state} (crashed)`, 'read the QEMU log lines in this report; start the domain again with `virsh start`');
+    } else {
+      add('DOMAIN_NOT_RUNNING', 'error', `domain ${domain.name} is ${domain.state}${domain.reason ? ` (${domain.reason})` : ''}`, 'start it with `virsh start`; vCPUs can only be checked on a running guest');
+    }
+    return done();
+  }
+  const live = domain.live;
+  if (live.current !== domain.config.current || live.maximum !== domain.config.maximum) {
+    add('LIVE_CONFIG_DIFFER', 'warning',
+      `live ${live.current}/${live.maximum} vCPUs differ from the persistent config ${domain.config.current}/${domain.config.maximum} (current/maximum)`,
+      'the change is lost at the next restart unless persisted: `vcpuctl set DOMAIN N --config` (or `virsh setvcpus DOMAIN N --config`)');
+  }
+  const qemuCount = qemu?.plugged;
+  if (qemuCount !== undefined && qemuCount !== live.current) {
+    add('LIBVIRT_QEMU_DIFFER', 'error',
+      `libvirt counts ${live.current} vCPUs but QEMU has ${qemuCount} plugged: libvirt's state is stale (e.g. after a timed-out unplug)`,
+      'restart libvirtd so it re-reads QEMU (`libvirtd` re-attaches running domains); vcpuctl refuses hotplug on this domain until then');
+  }
+  if (!guest.reachable) {
+    add('AGENT_UNREACHABLE', 'error', `the guest agent cannot be reached: ${guest.error ?? 'unknown reason'}`, 'check that vcpuctl-agent runs in the guest and that its URL and token are right');
+    return done();
+  }
+  if (guest.productUuid && domain.uuid && guest.productUuid.toLowerCase() !== domain.uuid.toLowerCase()) {
+    add('IDENTITY_MISMATCH', 'error',
+      `the agent answering (product_uuid ${guest.productUuid}, host ${guest.hostname ?? '?'}) is not in domain ${domain.name} (UUID ${domain.uuid})`,
+      "fix the agent URL for this domain: its answers describe another machine and were not compared");
+    return done();
+  }
+  const snap = guest.snapshot;
+  if (!snap) return done();
+  const present = count(snap.present);
+  const online = count(snap.online);
+  const hostCount = qemuCount ?? live.current;
+  if (present !== hostCount) {
+    add('QEMU_GUEST_DIFFER', 'error',
+      `${qemuCount !== undefined ? 'QEMU has' : 'libvirt counts'} ${hostCount} vCPUs but the guest kernel lists ${present} present (${snap.present})`,
+      'a hot-add or unplug has not reached the guest (yet): wait and verify again; if it persists, the guest kernel did not accept the change');
+  }
+  if (online < present) {
+    const offline = (snap.cpus ?? []).filter((c) => c.present && !c.online).map((c) => c.index);
+    const persisted = domain.config.current === online;
+    if (ctx.guestOfflineIntended || persisted) {
+      add('GUEST_OFFLINE_HOST_COUNTS', 'expected',
+        `the guest runs on ${online} vCPUs (CPU ${offline.join(', ')} offlined inside it) while the host still counts ${live.current}`,
+        `expected after a guest-side offline: the host releases them at the next restart${persisted ? '' : '; persist the lower count with `vcpuctl set DOMAIN N --config`'}`);
+    } else {
+      add('HOTADDED_OFFLINE', 'error',
+        `CPU ${offline.join(', ')} ${offline.length === 1 ? 'is' : 'are'} present in the guest but offline: hot-added and never onlined, or offlined by hand`,
+        'online it with `vcpuctl online DOMAIN CPU` (the agent does this itself unless started with --no-auto-online)');
+    }
+  }
+  return done();
+}

@@ -1,0 +1,71 @@
+/**
+ * What vcpuctl needs from a hypervisor, as one interface (libvirt's own
+ * driver table has the same shape). The virsh implementation is in
+ * virsh-driver.ts; a driver that cannot do something leaves the method out
+ * and callers report "unsupported".
+ */
+
+export interface VcpuEntry {
+  id: number;
+  enabled: boolean;
+  hotpluggable: boolean;
+  order: number | undefined;
+}
+
+/** One side of libvirt's view: the live (running) or the persistent config. */
+export interface VcpuConfig {
+  maximum: number;
+  current: number;
+  /** The per-vCPU <vcpus> list, when libvirt shows one. */
+  vcpus: VcpuEntry[];
+}
+
+export interface DomainView {
+  name: string;
+  uuid: string;
+  /** virsh domstate words: running, paused, shut off, crashed, ... */
+  state: string;
+  /** Why: booted, crashed, shutdown, destroyed, ... */
+  reason: string;
+  /** undefined when the domain is not running. */
+  live: VcpuConfig | undefined;
+  config: VcpuConfig;
+  /** type attribute of <domain>: qemu, kvm, test, ... */
+  type: string;
+}
+
+/** QEMU's own account of its vCPUs (query-hotpluggable-cpus). */
+export interface QemuCpuSlot {
+  socketId: number | undefined;
+  coreId: number | undefined;
+  threadId: number | undefined;
+  /** A slot with a qom-path holds a plugged vCPU. */
+  plugged: boolean;
+  qomPath: string | undefined;
+}
+
+export interface QemuView {
+  slots: QemuCpuSlot[];
+  plugged: number;
+}
+
+export interface DomainSnapshot {
+  domain: DomainView;
+  /** undefined when not running or not a QEMU domain. */
+  qemu: QemuView | undefined;
+}
+
+export interface HypervisorDriver {
+  readonly uri: string;
+  /** Everything `status` needs in one round trip. */
+  inspect(domain: string): Promise<DomainSnapshot>;
+  setVcpus(domain: string, count: number, flags: { live: boolean; config: boolean }): Promise<void>;
+  setMaximum?(domain: string, maximum: number): Promise<void>;
+  shutdown?(domain: string): Promise<void>;
+  destroy?(domain: string): Promise<void>;
+  start?(domain: string): Promise<void>;
+  /** The last lines of the domain's QEMU log, for crash reports. */
+  qemuLogTail?(domain: string, lines: number): Promise<string[]>;
+  /** Process spawns so far (for the benchmark and the spawn budget tests). */
+  readonly spawns: number;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Makes this machine a libvirt/QEMU host for vcpuctl's real tests and demo:
+# installs the Debian packages when missing and starts the daemons (there may
+# be no systemd). Idempotent: quick when everything is already there.
+set -euo pipefail
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v libvirtd >/dev/null || [ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon-system)
+command -v virsh >/dev/null || need+=(libvirt-clients)
+ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v lscpu >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup-host: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${need[@]}" qemu-system-x86 libvirt-daemon-system libvirt-clients linux-image-amd64 busybox-static >/dev/null
+fi
+pgrep -x virtlogd >/dev/null || /usr/sbin/virtlogd -d
+pgrep -x libvirtd >/dev/null || /usr/sbin/libvirtd -d
+for _ in $(seq 1 50); do
+  virsh -c qemu:///system version >/dev/null 2>&1 && exit 0
+  sleep 0.2
+done
+echo "setup-host: libvirtd did not answer on qemu:///system within 10 s" >&2
+exit 1
