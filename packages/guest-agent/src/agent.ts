@@ -44,6 +44,7 @@ export class Agent {
   private readonly kmsg: KmsgFollower;
   private readonly subscribers = new Set<Subscriber>();
   private readonly autoOnlining = new Set<number>();
+  private readonly offlineCauses = new Map<number, v1.OfflineCause>();
   private pending: KernelRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
 
@@ -88,7 +89,7 @@ export class Agent {
   }
 
   snapshot(): SnapshotData {
-    return takeSnapshot(this.opts.paths, this.opts.system);
+    return takeSnapshot(this.opts.paths, this.opts.system, this.offlineCauses);
   }
 
   subscribe(sub: Subscriber): void {
@@ -122,6 +123,12 @@ export class Agent {
 
   private onChanges(changes: CpuChangeInfo[]): void {
     const detectedAtMs = Date.now();
+    const onlined = new Set(changes.filter((c) => c.kind === 'ONLINED').map((c) => c.cpu));
+    for (const c of changes) {
+      if (c.kind === 'HOT_ADDED' && !onlined.has(c.cpu)) this.offlineCauses.set(c.cpu, v1.OfflineCause.HOT_ADDED_NEVER_ONLINED);
+      else if (c.kind === 'OFFLINED') this.offlineCauses.set(c.cpu, v1.OfflineCause.OFFLINED);
+      else if (c.kind === 'ONLINED' || c.kind === 'REMOVED') this.offlineCauses.delete(c.cpu);
+    }
     const out = changes.map((c) => {
       const byAgent = c.kind === 'ONLINED' && this.autoOnlining.delete(c.cpu);
       return { cpu: c.cpu, kind: v1.CpuChange.Kind[c.kind], byAgent };

@@ -3,7 +3,7 @@
  * in the wire schema's shape, with the lscpu-style summary rendered in.
  */
 import { readFileSync } from 'node:fs';
-import type { v1 } from '@vcpuctl/proto';
+import { v1 } from '@vcpuctl/proto';
 import { parseCpuinfo, CpuModelInfo } from './proc/cpuinfo';
 import { readCpuTree, CpuTree } from './sysfs/cpu-tree';
 import { TreePaths } from './sysfs/paths';
@@ -27,7 +27,10 @@ export function readTree(paths: TreePaths): TreeReading {
   return { tree: readCpuTree(paths), model: parseCpuinfo(cpuinfo) };
 }
 
-export function toSnapshot({ tree, model }: TreeReading, system: SystemFacts | undefined): SnapshotData {
+/** Why each offline CPU is offline, where the agent saw it happen. */
+export type OfflineCauses = ReadonlyMap<number, v1.OfflineCause>;
+
+export function toSnapshot({ tree, model }: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
   return {
     takenAtMs: Date.now(),
     possible: tree.possible,
@@ -50,6 +53,7 @@ export function toSnapshot({ tree, model }: TreeReading, system: SystemFacts | u
       coreCpusList: c.coreCpusList,
       node: c.node,
       caches: c.caches.map((k) => ({ level: k.level, type: k.type, size: k.size, sharedCpuList: k.sharedCpuList })),
+      offlineCause: c.online ? v1.OfflineCause.OFFLINE_CAUSE_UNKNOWN : causes?.get(c.index) ?? v1.OfflineCause.OFFLINE_CAUSE_UNKNOWN,
     })),
     nodes: tree.nodes.map((n) => ({ id: n.id, cpulist: n.cpulist })),
     model: { ...model },
@@ -58,6 +62,6 @@ export function toSnapshot({ tree, model }: TreeReading, system: SystemFacts | u
   };
 }
 
-export function takeSnapshot(paths: TreePaths, system?: SystemFacts): SnapshotData {
-  return toSnapshot(readTree(paths), system);
+export function takeSnapshot(paths: TreePaths, system?: SystemFacts, causes?: OfflineCauses): SnapshotData {
+  return toSnapshot(readTree(paths), system, causes);
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { VcpuctlError } from '@vcpuctl/proto';
 import { verify } from '../commands/verify';
+import { verdictError } from '../core/verdict';
 import { contextFrom, print } from './globals';
 import { verdictText } from './format';
 
@@ -12,6 +12,7 @@ export function verifyCommand(): Command {
       const { ctx, flags } = contextFrom(cmd);
       const r = await verify(ctx, domain);
       print(flags, { report: r.report, files: r.files }, `${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
-      if (!r.report.verdict.ok) throw new VcpuctlError('MISMATCH', `${domain}: ${r.report.verdict.findings.filter((f) => f.severity === 'error').map((f) => f.kind).join(', ')}`, { quiet: true });
+      const err = verdictError(r.report.verdict);
+      if (err) throw err;
     });
 }

@@ -7,7 +7,7 @@ import { VcpuctlError, toVcpuctlError } from '@vcpuctl/proto';
 import { Context, connectGuest } from '../core/context';
 import { lockDomain } from '../core/lock';
 import { Report, ReportBuilder, writeReport } from '../core/report';
-import { computeVerdict } from '../core/verdict';
+import { computeVerdict, verdictError } from '../core/verdict';
 
 export interface SetMaxOptions {
   restart: boolean;
@@ -84,6 +84,7 @@ export async function setMax(ctx: Context, domain: string, maximum: number, opts
       rb.mark(guest.reachable ? 'agent answered after the start' : `agent not reachable after the start: ${guest.error}`);
     }
     const verdict = computeVerdict(host, guest);
+    if (wasRunning) failure ??= verdictError(verdict); // a shut-off domain stays off: no guest to confirm
     const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true });
     const files = writeReport(ctx.reportDir, report);
     if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`);

@@ -8,7 +8,7 @@ import { AgentClient } from '../agent/client';
 import { Context, connectGuest, guestNow } from '../core/context';
 import { lockDomain } from '../core/lock';
 import { Report, ReportBuilder, writeReport } from '../core/report';
-import { GuestView, computeVerdict } from '../core/verdict';
+import { GuestView, computeVerdict, verdictError } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
 
 export type Strategy = 'auto' | 'hotplug' | 'unplug' | 'guest-offline';
@@ -109,6 +109,8 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
       failure = new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} stopped during the operation (${host.domain.state}${host.domain.reason ? `, ${host.domain.reason}` : ''})`);
     }
     const tail = crashed ? await ctx.driver.qemuLogTail?.(domain, 20) : undefined;
+    // Done on the host but not confirmed by the guest is not done.
+    if (before.domain.live) failure ??= verdictError(verdict); // a config-only change of a shut-off domain has no guest to confirm
     const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true }, tail);
     const files = writeReport(ctx.reportDir, report);
     if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`, { report: files.json });

@@ -3,7 +3,7 @@
  * the guest's (the agent's snapshot) and names every disagreement, each with
  * what it means and what to do. Pure: no I/O, so every kind is unit-tested.
  */
-import type { v1 } from '@vcpuctl/proto';
+import { ErrorCode, VcpuctlError, v1 } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
 
 export type FindingKind =
@@ -54,6 +54,22 @@ function count(list: string | null | undefined): number {
   }, 0);
 }
 
+/** The exit code a failed verdict ends the CLI with: the most specific cause first. */
+const FINDING_ERRORS: [FindingKind, ErrorCode][] = [
+  ['DOMAIN_CRASHED', 'DOMAIN_NOT_RUNNING'],
+  ['DOMAIN_NOT_RUNNING', 'DOMAIN_NOT_RUNNING'],
+  ['IDENTITY_MISMATCH', 'IDENTITY_MISMATCH'],
+  ['LIBVIRT_QEMU_DIFFER', 'STALE_LIBVIRT'],
+  ['AGENT_UNREACHABLE', 'AGENT_UNREACHABLE'],
+];
+
+export function verdictError(v: Verdict): VcpuctlError | undefined {
+  const errors = v.findings.filter((f) => f.severity === 'error');
+  if (errors.length === 0) return undefined;
+  const code = FINDING_ERRORS.find(([kind]) => errors.some((f) => f.kind === kind))?.[1] ?? 'MISMATCH';
+  return new VcpuctlError(code, errors.map((f) => `${f.kind}: ${f.message}`).join('; '));
+}
+
 export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: VerdictContext = {}): Verdict {
   const findings: Finding[] = [];
   const add = (kind: FindingKind, severity: Severity, message: string, advice: string) => findings.push({ kind, severity, message, advice });
@@ -101,16 +117,21 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
       'a hot-add or unplug has not reached the guest (yet): wait and verify again; if it persists, the guest kernel did not accept the change');
   }
   if (online < present) {
-    const offline = (snap.cpus ?? []).filter((c) => c.present && !c.online).map((c) => c.index);
-    const persisted = domain.config.current === online;
-    if (ctx.guestOfflineIntended || persisted) {
+    const offline = (snap.cpus ?? []).filter((c) => c.present && !c.online);
+    // The agent says why each is offline where it saw it happen; the
+    // operation says whether it offlined them on purpose.
+    const offlined = offline.filter((c) => c.offlineCause === v1.OfflineCause.OFFLINED || ctx.guestOfflineIntended).map((c) => c.index);
+    const stuck = offline.filter((c) => !(c.offlineCause === v1.OfflineCause.OFFLINED || ctx.guestOfflineIntended));
+    if (offlined.length) {
       add('GUEST_OFFLINE_HOST_COUNTS', 'expected',
-        `the guest runs on ${online} vCPUs (CPU ${offline.join(', ')} offlined inside it) while the host still counts ${live.current}`,
-        `expected after a guest-side offline: the host releases them at the next restart${persisted ? '' : '; persist the lower count with `vcpuctl set DOMAIN N --config`'}`);
-    } else {
+        `the guest runs on ${online} vCPUs (CPU ${offlined.join(', ')} offlined inside it) while the host still counts ${live.current}`,
+        `expected after a guest-side offline: the host releases them at the next restart once the lower count is persisted (\`vcpuctl set DOMAIN ${online} --config\`${domain.config.current === online ? ', already done' : ''})`);
+    }
+    if (stuck.length) {
+      const hotAdded = stuck.every((c) => c.offlineCause === v1.OfflineCause.HOT_ADDED_NEVER_ONLINED);
       add('HOTADDED_OFFLINE', 'error',
-        `CPU ${offline.join(', ')} ${offline.length === 1 ? 'is' : 'are'} present in the guest but offline: hot-added and never onlined, or offlined by hand`,
-        'online it with `vcpuctl online DOMAIN CPU` (the agent does this itself unless started with --no-auto-online)');
+        `CPU ${stuck.map((c) => c.index).join(', ')} ${stuck.length === 1 ? 'is' : 'are'} present in the guest but offline: ${hotAdded ? 'hot-added and never onlined' : 'hot-added and never onlined, or offlined by hand before the agent started'}`,
+        'online it with `vcpuctl online DOMAIN CPU` (the agent does this itself for hot-adds unless started with --no-auto-online)');
     }
   }
   return done();
