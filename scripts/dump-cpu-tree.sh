@@ -23,5 +23,7 @@ for d in "$cpu"/cpu[0-9]*; do
 done
 for d in "$node"/node[0-9]*; do for f in cpulist cpumap; do copy "$d/$f"; done; done
 for f in online possible has_cpu; do copy "$node/$f"; done
+# SMBIOS processor information: lscpu's "BIOS Vendor ID" and "BIOS Model name".
+for f in "$root"/sys/firmware/dmi/entries/4-*/raw; do copy "$f"; done
 mkdir -p "$dest/proc"
 cat "$root/proc/cpuinfo" > "$dest/proc/cpuinfo"

@@ -7,6 +7,12 @@
 import { strict as assert } from 'node:assert';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { readTree } from '@vcpuctl/guest-agent';
+import { treePaths } from '@vcpuctl/guest-agent/dist/sysfs/paths';
+import { readDmiProcessor } from '@vcpuctl/guest-agent/dist/sysfs/dmi-processor';
+import { lscpuSummary, renderSummary } from '@vcpuctl/guest-agent/dist/lscpu/summary';
+import { lscpuParse } from '@vcpuctl/guest-agent/dist/lscpu/parse-format';
 import { CpuTreeBuilder, TreeSpec } from '../helpers/cpu-tree-builder';
 import { NOT_REPRODUCED, agentSnapshot, realLscpu, summaryLines } from '../helpers/lscpu';
 
@@ -42,6 +48,19 @@ describe('lscpu equivalence (real lscpu is the judge)', function () {
   it('matches lscpu on the live tree', () => {
     assertSameSummary(agentSnapshot([]), realLscpu([]), 'the live system');
     assert.equal(agentSnapshot(['--format', 'parse']), realLscpu(['-p']));
+  });
+
+  it('matches, byte for byte, lscpu run inside a real guest (QEMU q35 TCG, recorded), firmware lines included', () => {
+    // The tree and the lscpu output were taken in the same boot of the rig's
+    // guest (test/e2e/rig, helper /dump-tree and /lscpu). lscpu shows the
+    // SMBIOS lines on a live system only, so the live-mode reading is replayed.
+    const root = join(__dirname, '../../fixtures/trees/qemu-tcg-q35-guest-1of2');
+    const recorded = (ext: string) => readFileSync(join(__dirname, '../../fixtures/guest-lscpu', `qemu-tcg-q35-guest-1of2.${ext}`), 'utf8');
+    const r = readTree(treePaths(root));
+    const dmi = readDmiProcessor(root);
+    assert.equal(dmi?.manufacturer, 'QEMU');
+    assert.equal(renderSummary(lscpuSummary(r.tree, r.model, dmi)), recorded('lscpu.txt'));
+    assert.equal(lscpuParse(r.tree), recorded('lscpu-p.txt'));
   });
 
   const dumps = join(__dirname, '../../fixtures/trees');

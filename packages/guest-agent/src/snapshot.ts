@@ -7,6 +7,7 @@ import { v1 } from '@vcpuctl/proto';
 import { parseCpuinfo, CpuModelInfo } from './proc/cpuinfo';
 import { readCpuTree, CpuTree } from './sysfs/cpu-tree';
 import { TreePaths } from './sysfs/paths';
+import { DmiProcessor, readDmiProcessor } from './sysfs/dmi-processor';
 import { SystemFacts } from './system-facts';
 import { lscpuSummary, renderSummary } from './lscpu/summary';
 
@@ -15,6 +16,8 @@ export type SnapshotData = v1.Snapshot.$Properties;
 export interface TreeReading {
   tree: CpuTree;
   model: CpuModelInfo;
+  /** Firmware's processor record; read for the live system only, as lscpu does. */
+  dmi: DmiProcessor | undefined;
 }
 
 export function readTree(paths: TreePaths): TreeReading {
@@ -24,13 +27,14 @@ export function readTree(paths: TreePaths): TreeReading {
   } catch {
     // A tree without /proc/cpuinfo still has topology; the model stays empty.
   }
-  return { tree: readCpuTree(paths), model: parseCpuinfo(cpuinfo) };
+  const dmi = paths.root === '/' ? readDmiProcessor(paths.root) : undefined;
+  return { tree: readCpuTree(paths), model: parseCpuinfo(cpuinfo), dmi };
 }
 
 /** Why each offline CPU is offline, where the agent saw it happen. */
 export type OfflineCauses = ReadonlyMap<number, v1.OfflineCause>;
 
-export function toSnapshot({ tree, model }: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
+export function toSnapshot({ tree, model, dmi }: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
   return {
     takenAtMs: Date.now(),
     possible: tree.possible,
@@ -58,7 +62,7 @@ export function toSnapshot({ tree, model }: TreeReading, system: SystemFacts | u
     nodes: tree.nodes.map((n) => ({ id: n.id, cpulist: n.cpulist })),
     model: { ...model },
     system: system ? { ...system } : null,
-    lscpu: renderSummary(lscpuSummary(tree, model)),
+    lscpu: renderSummary(lscpuSummary(tree, model, dmi)),
   };
 }
 

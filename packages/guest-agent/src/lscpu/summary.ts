@@ -6,11 +6,15 @@
  * Not reproduced: "Hypervisor vendor" and "Virtualization type" (lscpu reads
  * them with the CPUID instruction, which no file holds) and the CPU
  * frequency lines (cpufreq, absent in guests).
+ *
+ * The SMBIOS lines ("BIOS Vendor ID", ...) are shown only for the live
+ * system, as lscpu does: with --sysroot it does not read firmware tables.
  */
 import { endianness, machine } from 'node:os';
 import { CpuModelInfo } from '../proc/cpuinfo';
 import { formatCpuList } from '../sysfs/cpulist';
 import { CpuTree } from '../sysfs/cpu-tree';
+import { DmiProcessor } from '../sysfs/dmi-processor';
 import { summarizeCaches } from './caches';
 import { humanSize, parseKernelSize } from './human-size';
 import { lscpuTopology } from './topology';
@@ -36,7 +40,7 @@ function vulnerabilityText(text: string): string {
   return `Mitigation;${rest}`;
 }
 
-export function lscpuSummary(tree: CpuTree, model: CpuModelInfo): SummaryLine[] {
+export function lscpuSummary(tree: CpuTree, model: CpuModelInfo, dmi?: DmiProcessor): SummaryLine[] {
   const lines: SummaryLine[] = [];
   const add = (label: string, value: string | number | undefined) => {
     if (value !== undefined && value !== '') lines.push([label, String(value)]);
@@ -53,7 +57,13 @@ export function lscpuSummary(tree: CpuTree, model: CpuModelInfo): SummaryLine[] 
 
   const topo = lscpuTopology(tree);
   add('Vendor ID:', model.vendor);
+  add('BIOS Vendor ID:', dmi?.manufacturer);
   add('Model name:', model.modelName);
+  if (dmi?.version !== undefined || dmi?.partNumber !== undefined) {
+    const mhz = dmi.currentSpeed;
+    add('BIOS Model name:', `${dmi.version ?? ''} ${dmi.partNumber ?? ''} CPU @ ${Math.floor(mhz / 1000)}.${Math.floor((mhz % 1000) / 100)}GHz`);
+  }
+  if (dmi && dmi.family > 0) add('BIOS CPU family:', dmi.family);
   add('CPU family:', model.family);
   add('Model:', model.model);
   if (topo.threadsPerCore) add('Thread(s) per core:', topo.threadsPerCore);

@@ -1,0 +1,88 @@
+/**
+ * Runs INSIDE the test guest (chrooted into the host's read-only root): it
+ * starts the real vcpuctl-agent as its systemd unit would, and answers the
+ * test rig's questions on a second forwarded port: the guest's own `lscpu`,
+ * and killing/restarting the agent for fault tests. Test rig only: it is
+ * reachable solely through QEMU's user network forward on the host's
+ * 127.0.0.1, and is never installed.
+ */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args[args.indexOf(name) + 1]!;
+const agentBin = flag('--agent-bin');
+const tokenFile = flag('--token-file');
+const extra = args.includes('--no-auto-online') ? ['--no-auto-online'] : [];
+
+let agent: ChildProcess | undefined;
+
+function startAgent(): void {
+  agent = spawn(process.execPath, [agentBin, 'run', '--listen', '0.0.0.0:7643', '--token-file', tokenFile, ...extra], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const me = agent;
+  me.once('exit', (code, signal) => {
+    process.stderr.write(`rig-helper: agent exited (${code ?? signal})\n`);
+    if (agent === me) agent = undefined;
+  });
+}
+
+function killAgent(): Promise<void> {
+  const a = agent;
+  if (!a) return Promise.resolve();
+  return new Promise((resolve) => {
+    a.once('exit', () => resolve());
+    a.kill('SIGKILL');
+  });
+}
+
+function present(): number[] {
+  const text = readFileSync('/sys/devices/system/cpu/present', 'utf8').trim();
+  return text.split(',').flatMap((r) => {
+    const [a, b] = r.split('-').map(Number);
+    return Array.from({ length: (b ?? a!) - a! + 1 }, (_, i) => a! + i);
+  });
+}
+
+createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://guest');
+  const send = (code: number, body: string) => res.writeHead(code, { 'Content-Type': 'text/plain' }).end(body);
+  try {
+    switch (`${req.method} ${url.pathname}`) {
+      case 'GET /lscpu':
+        return send(200, execFileSync('lscpu', [], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }));
+      case 'GET /lscpu-p':
+        return send(200, execFileSync('lscpu', ['-p'], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }));
+      case 'GET /dump-tree': {
+        // The guest's CPU tree as lscpu reads it, for fixtures taken from a real guest.
+        const script = `d=$(mktemp -d) && bash ${flag('--repo')}/scripts/dump-cpu-tree.sh "$d" && tar -C "$d" -czf - . && rm -rf "$d"`;
+        const tgz = execFileSync('sh', ['-c', script]);
+        return void res.writeHead(200, { 'Content-Type': 'application/gzip' }).end(tgz);
+      }
+      case 'POST /agent/kill':
+        return void killAgent().then(() => send(200, 'killed\n'));
+      case 'POST /agent/start':
+        if (!agent) startAgent();
+        return send(200, 'started\n');
+      case 'POST /agent/kill-when-present': {
+        // Kills the agent the moment the kernel lists the CPU, i.e. in the
+        // middle of a `vcpuctl set`, before the agent can confirm anything.
+        const cpu = Number(url.searchParams.get('cpu'));
+        const timer = setInterval(() => {
+          if (present().includes(cpu)) {
+            clearInterval(timer);
+            void killAgent();
+          }
+        }, 1);
+        setTimeout(() => clearInterval(timer), 120_000).unref();
+        return send(200, 'armed\n');
+      }
+      default:
+        return send(404, 'unknown\n');
+    }
+  } catch (err) {
+    return send(500, `${(err as Error).message}\n`);
+  }
+}).listen(7644, '0.0.0.0', () => process.stderr.write('rig-helper: listening on 7644\n'));
+
+startAgent();
