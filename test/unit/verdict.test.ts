@@ -52,6 +52,15 @@ describe('verdict', () => {
     assert.equal(v.ok, true);
   });
 
+  it('a guest-side offline persisted with --config is one explained state, not also a LIVE_CONFIG_DIFFER', () => {
+    // live 2 (host still counts the offlined vCPU), config 1 (persisted), guest online 1
+    const host = hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json' });
+    assert.equal(host.domain.config.current, 1);
+    const v = computeVerdict(host, guest('0-1', '0'), { guestOfflineIntended: true });
+    assert.deepEqual(kinds(v), ['GUEST_OFFLINE_HOST_COUNTS']);
+    assert.match(v.findings[0]!.advice, /already done/);
+  });
+
   it('LIVE_CONFIG_DIFFER: a live change not persisted', () => {
     const host = hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json' });
     const v = computeVerdict(host, guest('0-1', '0-1'));

@@ -48,10 +48,24 @@ async function waitForGuest(ctx: Context, client: AgentClient, rb: ReportBuilder
       if (err) reject(err);
       else resolve();
     };
+    let onlining = false;
     const check = (s: v1.Snapshot.$Properties | null | undefined) => {
-      if (s && want(s)) {
+      if (!s) return;
+      if (want(s)) {
         rb.mark(`agent confirmed: ${what} (present ${s.present}, online ${s.online})`);
         finish();
+        return;
+      }
+      // An agent told not to online hot-added CPUs (--no-auto-online) leaves
+      // them offline; the operator asked for them online, so ask for it.
+      const stuck = (s.cpus ?? []).filter((c) => c.present && !c.online && c.offlineCause === v1.OfflineCause.HOT_ADDED_NEVER_ONLINED).map((c) => c.index ?? 0);
+      if (stuck.length && !client.hello.autoOnline && !onlining) {
+        onlining = true;
+        rb.mark(`agent asked: online hot-added ${stuck.map((c) => `cpu${c}`).join(', ')} (the agent's auto-online is off)`);
+        client.setOnline(stuck.map((cpu) => ({ cpu, online: true })), ctx.agentTimeoutMs + 60_000).then(
+          (r) => { onlining = false; check(r.snapshot); },
+          (err: Error) => { onlining = false; rb.mark(`agent could not online them: ${err.message}`); },
+        );
       }
     };
     const onEvent = (e: v1.CpuEvent) => {
