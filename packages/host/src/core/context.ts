@@ -1,5 +1,5 @@
 /** What every operation is given: the hypervisor, where reports and locks go, how to reach agents. */
-import { VcpuctlError } from '@vcpuctl/proto';
+import { VcpuctlError, v1 } from '@vcpuctl/proto';
 import { AgentClient } from '../agent/client';
 import { HypervisorDriver } from '../libvirt/driver';
 import { AgentFlags, agentEndpoint } from './agents';
@@ -29,7 +29,7 @@ export async function connectGuest(ctx: Context, domain: string, opts: { subscri
   try {
     client = await AgentClient.connect(endpoint, { timeoutMs: ctx.agentTimeoutMs });
     const snapshot = opts.subscribe ? await client.subscribe(ctx.agentTimeoutMs) : await client.snapshot(ctx.agentTimeoutMs);
-    const view: GuestView = { reachable: true, productUuid: client.hello.productUuid, hostname: client.hello.hostname, snapshot: snapshot.toJSON() };
+    const view: GuestView = { reachable: true, productUuid: client.hello.productUuid, hostname: client.hello.hostname, snapshot: v1.Snapshot.toObject(snapshot, { defaults: true }) };
     return { view, client };
   } catch (err) {
     await client?.close();
@@ -45,7 +45,7 @@ export async function guestNow(ctx: Context, client: AgentClient | undefined, fa
   if (!client || !client.isOpen) return client ? { reachable: false, error: 'the agent connection closed during the operation' } : fallback;
   try {
     const snapshot = await client.snapshot(ctx.agentTimeoutMs);
-    return { reachable: true, productUuid: client.hello.productUuid, hostname: client.hello.hostname, snapshot: snapshot.toJSON() };
+    return { reachable: true, productUuid: client.hello.productUuid, hostname: client.hello.hostname, snapshot: v1.Snapshot.toObject(snapshot, { defaults: true }) };
   } catch (err) {
     return { reachable: false, error: (err as Error).message };
   }
