@@ -33,6 +33,14 @@ function cpuCount(list: string | null | undefined): number {
   }, 0);
 }
 
+/**
+ * After the guest confirms, how long a silence ends the wait for its kernel
+ * lines (the agent holds an unclaimed line up to 50 ms, then pushes it), and
+ * the most that waiting may add.
+ */
+const EVIDENCE_QUIET_MS = 250;
+const EVIDENCE_MAX_WAIT_MS = 1500;
+
 /** Waits until the guest shows `want` (checked on every pushed event and once a second), collecting kernel lines. */
 async function waitForGuest(ctx: Context, client: AgentClient, rb: ReportBuilder, want: (s: v1.Snapshot.$Properties) => boolean, what: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -42,6 +50,7 @@ async function waitForGuest(ctx: Context, client: AgentClient, rb: ReportBuilder
       if (done) return;
       done = true;
       clearInterval(poll);
+      if (quiet) clearTimeout(quiet);
       client.off('event', onEvent);
       client.off('kernelLog', onKernelLog);
       client.off('close', onClose);
@@ -49,11 +58,24 @@ async function waitForGuest(ctx: Context, client: AgentClient, rb: ReportBuilder
       else resolve();
     };
     let onlining = false;
+    let confirmed = false;
+    let quiet: NodeJS.Timeout | undefined;
+    let settledBy = Infinity;
+    // The kernel's lines reach the agent a little after the sysfs change they
+    // explain; once confirmed, wait until they stop coming (bounded).
+    const settle = () => {
+      if (quiet) clearTimeout(quiet);
+      quiet = setTimeout(() => finish(), Math.max(0, Math.min(EVIDENCE_QUIET_MS, settledBy - Date.now())));
+    };
     const check = (s: v1.Snapshot.$Properties | null | undefined) => {
       if (!s) return;
       if (want(s)) {
-        rb.mark(`agent confirmed: ${what} (present ${s.present}, online ${s.online})`);
-        finish();
+        if (!confirmed) {
+          rb.mark(`agent confirmed: ${what} (present ${s.present}, online ${s.online})`);
+          settledBy = Date.now() + EVIDENCE_MAX_WAIT_MS;
+        }
+        confirmed = true;
+        settle();
         return;
       }
       // An agent told not to online hot-added CPUs (--no-auto-online) leaves
@@ -70,10 +92,14 @@ async function waitForGuest(ctx: Context, client: AgentClient, rb: ReportBuilder
     };
     const onEvent = (e: v1.CpuEvent) => {
       rb.kernel(e.kernelLines);
+      if (confirmed) settle();
       rb.mark(`agent event: ${e.changes.map((c) => `cpu${c.cpu} ${v1.CpuChange.Kind[c.kind ?? 0]}${c.byAgent ? ' (by agent)' : ''}`).join(', ')}`);
       check(e.snapshot);
     };
-    const onKernelLog = (k: v1.KernelLog) => rb.kernel(k.lines);
+    const onKernelLog = (k: v1.KernelLog) => {
+      rb.kernel(k.lines);
+      if (confirmed) settle();
+    };
     const onClose = () => finish(new VcpuctlError('AGENT_UNREACHABLE', `the agent went away while waiting for ${what}`));
     client.on('event', onEvent);
     client.on('kernelLog', onKernelLog);
