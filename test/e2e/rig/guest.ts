@@ -44,7 +44,7 @@ function domainXml(g: { name: string; dir: string; agentPort: number; helperPort
     <type arch='x86_64' machine='q35'>hvm</type>
     <kernel>${boot.kernel}</kernel>
     <initrd>${boot.initrd}</initrd>
-    <cmdline>console=ttyS0 vcpuctl.run=${join(g.dir, 'guest-run.sh')}</cmdline>
+    <cmdline>console=ttyS0 vcpuctl.run=${join(g.dir, 'guest-run.sh')} vcpuctl.hostname=${g.name}</cmdline>
   </os>
   <features><acpi/><apic/></features>
   <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>

@@ -5,6 +5,7 @@
  * line (vcpuctl.run=PATH). Built once per kernel and cached.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -26,6 +27,7 @@ for m in ${MODULES.join(' ')}; do insmod /modules/$m.ko || echo "rig: insmod $m 
 printf '#!/bin/sh\\npoweroff -f\\n' > /etc/acpi/PWRF/00000080
 chmod +x /etc/acpi/PWRF/00000080
 acpid -c /etc/acpi -l /dev/null
+hostname "$(sed -n 's/.*vcpuctl\\.hostname=\\([^ ]*\\).*/\\1/p' /proc/cmdline)"
 ip link set lo up
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
@@ -57,7 +59,9 @@ function modulePath(kver: string, mod: string): string {
 /** Returns { kernel, initrd }; the initrd is cached in `cacheDir` per kernel version. */
 export function buildInitramfs(cacheDir: string): { kernel: string; initrd: string; kver: string } {
   const kver = kernelVersion();
-  const initrd = join(cacheDir, `vcpuctl-rig-initramfs-${kver}.cpio.gz`);
+  // The name carries a digest of the init script, so a changed rig never boots a stale cached image.
+  const digest = createHash('sha256').update(INIT).update(MODULES.join(',')).digest('hex').slice(0, 12);
+  const initrd = join(cacheDir, `vcpuctl-rig-initramfs-${kver}-${digest}.cpio.gz`);
   const kernel = `/boot/vmlinuz-${kver}`;
   if (existsSync(initrd)) return { kernel, initrd, kver };
   mkdirSync(cacheDir, { recursive: true });

@@ -1,6 +1,7 @@
 /** Human-readable renderings for the terminal. */
 import { StatusResult } from '../commands/status';
 import { Verdict } from '../core/verdict';
+import { guestCpus } from '../core/describe';
 
 export function verdictText(v: Verdict): string {
   if (v.findings.length === 0) return 'verdict: host and guest agree';
@@ -17,7 +18,7 @@ export function statusText(s: StatusResult): string {
   if (s.host.qemu) lines.push(`  QEMU: ${s.host.qemu.plugged} of ${s.host.qemu.slots.length} slots plugged`);
   if (s.guest.reachable && s.guest.snapshot) {
     const g = s.guest.snapshot;
-    lines.push(`  guest ${s.guest.hostname}: present ${g.present}, online ${g.online}${g.offline ? `, offline ${g.offline}` : ''}`);
+    lines.push(`  guest ${s.guest.hostname}: ${guestCpus(g)}`);
     lines.push(...(g.lscpu ?? '').trimEnd().split('\n').map((l) => `    ${l}`));
   } else {
     lines.push(`  guest: ${s.guest.error}`);

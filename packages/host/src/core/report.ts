@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
 import { GuestView, Verdict } from './verdict';
+import { guestCpus } from './describe';
 
 export const REPORT_SCHEMA = 'vcpuctl.report/v1';
 
@@ -100,7 +101,7 @@ function guestLine(g: GuestView | undefined): string {
   if (!g) return 'unknown';
   if (!g.reachable) return `unreachable: ${g.error ?? ''}`;
   const s = g.snapshot;
-  return s ? `present ${s.present}, online ${s.online}${s.offline ? `, offline ${s.offline}` : ''} (host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'})` : 'no snapshot';
+  return s ? `${guestCpus(s)}; host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'}` : 'no snapshot';
 }
 
 export function renderMarkdown(r: Report): string {

@@ -78,9 +78,9 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
 
   if (domain.state !== 'running' || !domain.live) {
     if (domain.reason === 'crashed' || domain.state === 'crashed') {
-      add('DOMAIN_CRASHED', 'error', `domain ${domain.name} is ${domain.state} (crashed)`, 'read the QEMU log lines in this report; start the domain again with `virsh start`');
+      add('DOMAIN_CRASHED', 'error', `domain ${domain.name} is ${domain.state} (crashed)`, `read the QEMU log lines in this report; start the domain again with \`virsh start ${domain.name}\``);
     } else {
-      add('DOMAIN_NOT_RUNNING', 'error', `domain ${domain.name} is ${domain.state}${domain.reason ? ` (${domain.reason})` : ''}`, 'start it with `virsh start`; vCPUs can only be checked on a running guest');
+      add('DOMAIN_NOT_RUNNING', 'error', `domain ${domain.name} is ${domain.state}${domain.reason ? ` (${domain.reason})` : ''}`, `start it with \`virsh start ${domain.name}\`; vCPUs can only be checked on a running guest`);
     }
     return done();
   }
@@ -88,7 +88,7 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
   if (live.current !== domain.config.current || live.maximum !== domain.config.maximum) {
     add('LIVE_CONFIG_DIFFER', 'warning',
       `live ${live.current}/${live.maximum} vCPUs differ from the persistent config ${domain.config.current}/${domain.config.maximum} (current/maximum)`,
-      'the change is lost at the next restart unless persisted: `vcpuctl set DOMAIN N --config` (or `virsh setvcpus DOMAIN N --config`)');
+      `the change is lost at the next restart unless persisted: \`vcpuctl set ${domain.name} ${live.current} --config\``);
   }
   const qemuCount = qemu?.plugged;
   if (qemuCount !== undefined && qemuCount !== live.current) {
@@ -131,13 +131,13 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
       }
       add('GUEST_OFFLINE_HOST_COUNTS', 'expected',
         `the guest runs on ${online} vCPUs (CPU ${offlined.join(', ')} offlined inside it) while the host still counts ${live.current}`,
-        `expected after a guest-side offline: the host releases them at the next restart once the lower count is persisted (\`vcpuctl set DOMAIN ${online} --config\`${domain.config.current === online ? ', already done' : ''})`);
+        `expected after a guest-side offline: the host releases them at the next restart once the lower count is persisted (\`vcpuctl set ${domain.name} ${online} --config\`${domain.config.current === online ? ', already done' : ''})`);
     }
     if (stuck.length) {
       const hotAdded = stuck.every((c) => c.offlineCause === v1.OfflineCause.HOT_ADDED_NEVER_ONLINED);
       add('HOTADDED_OFFLINE', 'error',
         `CPU ${stuck.map((c) => c.index).join(', ')} ${stuck.length === 1 ? 'is' : 'are'} present in the guest but offline: ${hotAdded ? 'hot-added and never onlined' : 'hot-added and never onlined, or offlined by hand before the agent started'}`,
-        'online it with `vcpuctl online DOMAIN CPU` (the agent does this itself for hot-adds unless started with --no-auto-online)');
+        `online ${stuck.length === 1 ? 'it' : 'them'} with \`vcpuctl online ${domain.name} ${stuck.map((c) => c.index).join(' ')}\` (the agent does this itself for hot-adds unless started with --no-auto-online)`);
     }
   }
   return done();
