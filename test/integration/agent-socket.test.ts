@@ -120,6 +120,7 @@ describe('agent over a real socket', function () {
       await off;
       await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(h.tree.onlineCpus(), [0, 1]);
+      assert.equal((await c.snapshot()).cpus.find((x) => x.index === 2)?.offlineCause, v1.OfflineCause.OFFLINED);
     });
   });
 
@@ -139,6 +140,7 @@ describe('agent over a real socket', function () {
       assert.deepEqual(h.tree.onlineCpus(), [0]);
       const snap = await c.snapshot();
       assert.equal(snap.cpus.find((x) => x.index === 1)?.online, false);
+      assert.equal(snap.cpus.find((x) => x.index === 1)?.offlineCause, v1.OfflineCause.HOT_ADDED_NEVER_ONLINED);
     });
   });
 

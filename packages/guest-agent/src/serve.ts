@@ -2,6 +2,7 @@
  * Wires an Agent to a Transport: the only place that knows both.
  */
 import { AddressInfo } from 'node:net';
+import { VcpuctlError } from '@vcpuctl/proto';
 import { Agent } from './agent';
 import { TokenCheck, readTokenFile } from './server/auth';
 import { dispatch } from './server/dispatch';
@@ -55,7 +56,8 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
     address = await transport.listen();
   } catch (err) {
     agent.stop();
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new VcpuctlError('USAGE', `cannot listen on ${opts.host}:${opts.port}: ${code ?? (err as Error).message}`);
   }
   opts.log(`listening on ${address.address}:${address.port} (auto-online ${opts.autoOnline ? 'on' : 'off'})`);
   return {
