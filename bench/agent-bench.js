@@ -44,7 +44,7 @@ async function main() {
   const kmsg = join(dir, 'kmsg');
   execFileSync('mkfifo', [kmsg]);
   const kmsgWriter = openSync(kmsg, constants.O_RDWR | constants.O_NONBLOCK);
-  const child = spawn(process.execPath, [AGENT, 'run', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--sysroot', tree.root, '--kmsg', kmsg, '--no-auto-online'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [AGENT, 'run', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--sysroot', tree.root, '--kmsg', kmsg, '--no-auto-online'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, NODE_OPTIONS: process.env.AGENT_NODE_OPTIONS ?? '' } });
   try {
     const port = await new Promise((resolve, reject) => {
       child.stdout.on('data', (d) => {

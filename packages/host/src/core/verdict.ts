@@ -130,7 +130,7 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
         if (i >= 0) findings.splice(i, 1);
       }
       add('GUEST_OFFLINE_HOST_COUNTS', 'expected',
-        `the guest runs on ${online} vCPUs (CPU ${offlined.join(', ')} offlined inside it) while the host still counts ${live.current}`,
+        `the guest runs on ${online} vCPU${online === 1 ? "" : "s"} (CPU ${offlined.join(', ')} offlined inside it) while the host still counts ${live.current}`,
         `expected after a guest-side offline: the host releases them at the next restart once the lower count is persisted (\`vcpuctl set ${domain.name} ${online} --config\`${domain.config.current === online ? ', already done' : ''})`);
     }
     if (stuck.length) {
