@@ -60,7 +60,7 @@ function modulePath(kver: string, mod: string): string {
 export function buildInitramfs(cacheDir: string): { kernel: string; initrd: string; kver: string } {
   const kver = kernelVersion();
   // The name carries a digest of the init script, so a changed rig never boots a stale cached image.
-  const digest = createHash('sha256').update(INIT).update(MODULES.join(',')).digest('hex').slice(0, 12);
+  const digest = createHash('sha256').update(INIT).update(MODULES.join(',')).update('busybox-cpio').digest('hex').slice(0, 12);
   const initrd = join(cacheDir, `vcpuctl-rig-initramfs-${kver}-${digest}.cpio.gz`);
   const kernel = `/boot/vmlinuz-${kver}`;
   if (existsSync(initrd)) return { kernel, initrd, kver };
@@ -74,7 +74,7 @@ export function buildInitramfs(cacheDir: string): { kernel: string; initrd: stri
     for (const m of MODULES) copyFileSync(modulePath(kver, m), join(stage, 'modules', `${m}.ko`));
     writeFileSync(join(stage, 'init'), INIT, { mode: 0o755 });
     const tmp = `${initrd}.${process.pid}.tmp`;
-    execFileSync('sh', ['-c', `cd "${stage}" && find . | cpio -o -H newc --quiet | gzip -1 > "${tmp}"`]);
+    execFileSync('sh', ['-c', `cd "${stage}" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 > "${tmp}"`]);
     renameSync(tmp, initrd);
   } finally {
     rmSync(stage, { recursive: true, force: true });
