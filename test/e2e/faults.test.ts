@@ -28,7 +28,7 @@ describe('e2e: faults on a real guest', function () {
     dir = mkdtempSync(join(tmpdir(), 'vcpuctl-e2e-'));
     cli = cliFor(g, join(dir, 'reports'), join(dir, 'locks'));
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => dir && rmSync(dir, { recursive: true, force: true }));
 
   it('a wrong token is refused (exit 7) and nothing is changed', async () => {
     const g = await guests().b;

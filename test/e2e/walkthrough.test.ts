@@ -27,7 +27,7 @@ describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function
     dir = mkdtempSync(join(tmpdir(), 'vcpuctl-e2e-'));
     cli = cliFor(g, join(dir, 'reports'), join(dir, 'locks'));
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => dir && rmSync(dir, { recursive: true, force: true }));
 
   it('status: 1 vCPU, both sides agree, the guest lscpu view equals lscpu inside it', async () => {
     const g = await guests().a;

@@ -112,7 +112,7 @@ export class TestGuest {
     const helper = join(REPO, 'test/dist/e2e/rig/guest-helper.js');
     const agentBin = join(REPO, 'packages/guest-agent/bin/vcpuctl-agent.js');
     writeFileSync(join(dir, 'guest-run.sh'), `#!/bin/sh
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run
 exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --token-file ${g.tokenFile}${opts.autoOnline === false ? ' --no-auto-online' : ''}
 `, { mode: 0o755 });
     const boot = buildInitramfs(RIG_DIR);

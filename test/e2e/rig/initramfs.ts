@@ -35,7 +35,8 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /newroot |
 mount --bind /proc /newroot/proc
 mount --bind /sys /newroot/sys
 mount --bind /dev /newroot/dev
-mount -t tmpfs tmpfs /newroot/tmp
+# Writable scratch on /run only: the host's /tmp stays visible (read-only), since
+# the checkout under test may live there. Guest programs get TMPDIR=/run.
 mount -t tmpfs tmpfs /newroot/run
 run=$(sed -n 's/.*vcpuctl\\.run=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 echo "rig: guest up, running $run"
