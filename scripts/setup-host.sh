@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes this machine a libvirt/QEMU host for vcpuctl's real tests and demo:
-# installs the Debian packages when missing and starts the daemons (there may
-# be no systemd). Idempotent: quick when everything is already there.
+# installs the Debian packages when missing (QEMU, libvirt, a kernel and
+# busybox for the test guests, and the few tools the tests call: lscpu,
+# openssl, modprobe) and starts the daemons (there may be no systemd).
+# Idempotent: quick when everything is already there.
 set -euo pipefail
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -10,6 +12,11 @@ command -v virsh >/dev/null || need+=(libvirt-clients)
 ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v lscpu >/dev/null || need+=(util-linux)
+command -v modprobe >/dev/null || need+=(kmod)
+command -v gzip >/dev/null || need+=(gzip)
+command -v openssl >/dev/null || need+=(openssl)
+command -v pgrep >/dev/null || need+=(procps)
+command -v mkfifo >/dev/null || need+=(coreutils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-host: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# `npm test`: builds, then runs every test suite (unit, agent integration,
-# real libvirt, end-to-end). Suites that need libvirt/QEMU set up what they
-# need through scripts/setup-host.sh, so this works on a fresh Debian 12 as root.
+# `npm test`: installs and starts what the tests need, builds, then runs every
+# suite (unit, agent integration, real libvirt, end-to-end on real guests), so
+# it works on a fresh Debian 12 machine as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
+bash scripts/setup-host.sh
 npm run build
 # Agents under test follow a FIFO standing in for /dev/kmsg with a blocking
 # read in a libuv worker; give the in-process agents threads to spare.
