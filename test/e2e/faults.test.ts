@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { qemuPlugged, setupHost, vcpuCount, vcpuctlAsync, virsh } from '../helpers/libvirt';
+import { qemuPlugged, restartLibvirtd, setupHost, vcpuCount, vcpuctlAsync, virsh } from '../helpers/libvirt';
 import { Cli, cliFor, guestSnapshot, kinds, reportOf, until } from './e2e-helpers';
 import { guests } from './guests';
 
@@ -90,5 +90,31 @@ describe('e2e: faults on a real guest', function () {
     assert.match(again.stderr, /STALE_LIBVIRT: libvirt counts 2 vCPUs .* QEMU has 1/);
     assert.equal(virsh('domstate', name).trim(), 'running', 'vcpuctl did not make QEMU crash');
     assert.equal(qemuPlugged(name), 1);
+  });
+
+  it('once libvirtd re-reads QEMU the stale state is resolved; a re-plug that crashes QEMU is reported as a crash, with its log, and the report kept', async function () {
+    this.timeout(120_000);
+    restartLibvirtd();
+    await until('libvirt to re-read QEMU', 30_000, () => vcpuCount(name)['current live'] === 1);
+    const v = await cli(['--json', 'verify', name]);
+    assert.ok(!kinds(reportOf(v)).includes('LIBVIRT_QEMU_DIFFER'), 'no longer stale');
+
+    const r = await cli(['--json', 'set', name, '2', '--timeout', '30']);
+    const state = virsh('domstate', '--reason', name).trim();
+    if (state.startsWith('running')) {
+      // A QEMU without the re-plug bug: then the hot-add simply works.
+      assert.equal(r.code, 0, r.stderr);
+      console.log('      (this QEMU survived the re-plug; no crash to report)');
+      return;
+    }
+    // QEMU 7.2 under TCG: "corrupted double-linked list", QEMU gone.
+    console.log(`      QEMU crashed on the re-plug, as known for QEMU 7.2/TCG: ${state}`);
+    assert.equal(r.code, 11, r.stderr);
+    const report = reportOf(r);
+    assert.equal(report.outcome.code, 'DOMAIN_NOT_RUNNING');
+    assert.match(report.after.host.domain.state, /shut off|crashed/);
+    assert.ok(kinds(report).includes('DOMAIN_CRASHED'), JSON.stringify(report.verdict));
+    assert.ok(Array.isArray(report.qemuLogTail) && report.qemuLogTail.length > 0, 'the QEMU log lines are in the report');
+    console.log(`      QEMU log, last line: ${report.qemuLogTail.at(-1)}`);
   });
 });

@@ -105,3 +105,19 @@ export function vcpuctlAsync(args: string[], env: Record<string, string> = {}): 
     });
   });
 }
+
+/**
+ * Restarts libvirtd the way an operator resolves stale vCPU state: running
+ * domains survive and libvirt re-reads each QEMU's state on reconnect.
+ * (No service manager here: signal the daemon, start it again.)
+ */
+export function restartLibvirtd(): void {
+  spawnSync('pkill', ['-TERM', '-x', 'libvirtd']);
+  for (let i = 0; i < 100 && spawnSync('pgrep', ['-x', 'libvirtd']).status === 0; i++) spawnSync('sleep', ['0.1']);
+  execFileSync('/usr/sbin/libvirtd', ['-d']);
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync('virsh', ['-c', URI, 'version'], { stdio: 'ignore' }).status === 0) return;
+    spawnSync('sleep', ['0.1']);
+  }
+  throw new Error('libvirtd did not come back within 10 s');
+}

@@ -87,7 +87,7 @@ export async function setMax(ctx: Context, domain: string, maximum: number, opts
     if (wasRunning) failure ??= verdictError(verdict); // a shut-off domain stays off: no guest to confirm
     const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true });
     const files = writeReport(ctx.reportDir, report);
-    if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`);
+    if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`, { ...failure.details, report: files.json });
     return { report, files };
   } finally {
     lock.release();

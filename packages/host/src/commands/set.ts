@@ -153,7 +153,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     if (before.domain.live) failure ??= verdictError(verdict); // a config-only change of a shut-off domain has no guest to confirm
     const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true }, tail);
     const files = writeReport(ctx.reportDir, report);
-    if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`, { report: files.json });
+    if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`, { ...failure.details, report: files.json });
     return { report, files };
   } finally {
     await client?.close();

@@ -1,0 +1,93 @@
+/**
+ * `vcpuctl set`'s decisions, with a sinon fake standing in for libvirt (the
+ * real thing is tested in test/libvirt and test/e2e): what it refuses before
+ * touching anything, and which operation it chooses.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sinon from 'sinon';
+import { Context, DomainSnapshot, HypervisorDriver, setVcpus } from '@vcpuctl/host';
+import { VcpuctlError } from '@vcpuctl/proto';
+import { hostSnapshot } from '../helpers/host-fixtures';
+
+function fakeDriver(snap: DomainSnapshot): HypervisorDriver & { setVcpus: sinon.SinonStub; inspect: sinon.SinonStub } {
+  return {
+    uri: 'qemu:///system',
+    spawns: 0,
+    inspect: sinon.stub().resolves(snap),
+    setVcpus: sinon.stub().resolves(),
+  };
+}
+
+describe('set: decisions (fake libvirt)', () => {
+  let dir: string;
+  let ctx: Context;
+  const opts = { live: true, config: false, strategy: 'auto' as const, timeoutMs: 1000 };
+
+  function context(driver: HypervisorDriver): Context {
+    return {
+      driver,
+      reportDir: join(dir, 'reports'),
+      lockDir: join(dir, 'locks'),
+      lockWaitMs: 0,
+      agentFlags: { agentsFile: join(dir, 'none.json') },
+      agentTimeoutMs: 500,
+      progress: () => undefined,
+    };
+  }
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vcpuctl-set-'));
+    require('node:fs').writeFileSync(join(dir, 'none.json'), '{"domains":{}}');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses a count above the live maximum without calling setvcpus, and still writes a report', async () => {
+    const driver = fakeDriver(hostSnapshot());
+    ctx = context(driver);
+    await assert.rejects(setVcpus(ctx, 'vt-probe', 3, opts), (e: VcpuctlError) => e.code === 'OVER_MAXIMUM' && e.details?.maximum === 2);
+    sinon.assert.notCalled(driver.setVcpus);
+    assert.equal(require('node:fs').readdirSync(ctx.reportDir).filter((n: string) => n.endsWith('.json')).length, 1);
+  });
+
+  it("refuses hotplug while libvirt's count and QEMU's differ (stale libvirt), touching nothing", async () => {
+    const driver = fakeDriver(hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-1of2.json' }));
+    ctx = context(driver);
+    await assert.rejects(setVcpus(ctx, 'vt-probe', 2, opts), (e: VcpuctlError) => e.code === 'STALE_LIBVIRT');
+    sinon.assert.notCalled(driver.setVcpus);
+  });
+
+  it('hot-adds with --live, and --config when asked', async () => {
+    const driver = fakeDriver(hostSnapshot());
+    ctx = context(driver);
+    await setVcpus(ctx, 'vt-probe', 2, { ...opts, config: true }).catch(() => undefined); // no agent: not confirmed
+    sinon.assert.calledOnceWithExactly(driver.setVcpus, 'vt-probe', 2, { live: true, config: true });
+  });
+
+  it('without an agent, going down unplugs hotpluggable vCPUs (auto strategy)', async () => {
+    const driver = fakeDriver(hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json' }));
+    ctx = context(driver);
+    await setVcpus(ctx, 'vt-probe', 1, opts).catch(() => undefined);
+    sinon.assert.calledOnceWithExactly(driver.setVcpus, 'vt-probe', 1, { live: true, config: false });
+  });
+
+  it('a shut-off domain takes a --config change only', async () => {
+    const driver = fakeDriver(hostSnapshot({ state: 'shut off', reason: 'shutdown' }));
+    ctx = context(driver);
+    await assert.rejects(setVcpus(ctx, 'vt-probe', 2, opts), (e: VcpuctlError) => e.code === 'DOMAIN_NOT_RUNNING');
+    sinon.assert.notCalled(driver.setVcpus);
+    await setVcpus(ctx, 'vt-probe', 2, { ...opts, live: false, config: true });
+    sinon.assert.calledOnceWithExactly(driver.setVcpus, 'vt-probe', 2, { live: false, config: true });
+  });
+
+  it('rejects counts that are not whole numbers of at least 1 before locking or inspecting', async () => {
+    const driver = fakeDriver(hostSnapshot());
+    ctx = context(driver);
+    for (const n of [0, -1, 1.5, NaN]) {
+      await assert.rejects(setVcpus(ctx, 'vt-probe', n, opts), (e: VcpuctlError) => e.code === 'USAGE');
+    }
+    sinon.assert.notCalled(driver.inspect);
+  });
+});
