@@ -59,6 +59,10 @@ export function contextFrom(cmd: Command): { ctx: Context; flags: GlobalFlags } 
   };
 }
 
+/** Whether a command already wrote its result: with --json stdout holds exactly one document. */
+export const output = { printed: false };
+
 export function print(flags: GlobalFlags, json: unknown, human: string): void {
+  output.printed = true;
   process.stdout.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : human.endsWith('\n') ? human : `${human}\n`);
 }

@@ -4,7 +4,7 @@
  */
 import { Command } from 'commander';
 import { exitCodeTable, toVcpuctlError } from '@vcpuctl/proto';
-import { addGlobalOptions } from './globals';
+import { addGlobalOptions, output } from './globals';
 import { onlineCommand } from './online';
 import { reportCommand } from './report';
 import { setCommand } from './set';
@@ -39,7 +39,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     const ve = toVcpuctlError(err);
     process.stderr.write(`vcpuctl: ${ve.code}: ${ve.message}\n`);
     // With --json a script gets the failure on stdout too, with its details (e.g. the report path).
-    if (program.opts().json) process.stdout.write(`${JSON.stringify({ error: { code: ve.code, exit: ve.exitCode, message: ve.message, details: ve.details ?? {} } }, null, 2)}\n`);
+    if (program.opts().json && !output.printed) process.stdout.write(`${JSON.stringify({ error: { code: ve.code, exit: ve.exitCode, message: ve.message, details: ve.details ?? {} } }, null, 2)}\n`);
     if (ve.code === 'INTERNAL' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n(this is a bug in vcpuctl; please report it with the lines above)\n`);
     process.exitCode = ve.exitCode;
   }
