@@ -1,3 +1,4 @@
 export * from './errors';
 export * from './limits';
 export * from './codec';
+export * from './cpulist';

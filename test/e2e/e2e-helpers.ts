@@ -1,8 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AgentClient } from '@vcpuctl/host';
 import type { v1 } from '@vcpuctl/proto';
-import { CliResult, vcpuctlAsync } from '../helpers/libvirt';
+import { CliResult, setupHost, vcpuctlAsync } from '../helpers/libvirt';
+import { guests } from './guests';
 import { TestGuest } from './rig/guest';
 
 export interface Cli {
@@ -45,4 +48,30 @@ export async function until(what: string, ms: number, check: () => boolean | Pro
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+export interface SuiteGuest {
+  guest: TestGuest;
+  name: string;
+  dir: string;
+  cli: Cli;
+}
+
+/**
+ * Registers the before/after hooks that give a describe() block one of the
+ * shared guests, a scratch directory and a vcpuctl pointed at both; the
+ * fields are filled in when the hooks have run.
+ */
+export function useGuest(which: 'a' | 'b'): SuiteGuest {
+  const s = {} as SuiteGuest;
+  before(async function () {
+    this.timeout(20 * 60_000); // a fresh machine installs QEMU and libvirt first
+    setupHost();
+    s.guest = await guests()[which];
+    s.name = s.guest.name;
+    s.dir = mkdtempSync(join(tmpdir(), 'vcpuctl-e2e-'));
+    s.cli = cliFor(s.guest, join(s.dir, 'reports'), join(s.dir, 'locks'));
+  });
+  after(() => s.dir && rmSync(s.dir, { recursive: true, force: true }));
+  return s;
 }

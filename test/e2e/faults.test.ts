@@ -7,34 +7,24 @@
  * QEMU, so nothing hot-adds on this guest afterwards.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { qemuPlugged, restartLibvirtd, setupHost, vcpuCount, vcpuctlAsync, virsh } from '../helpers/libvirt';
-import { Cli, cliFor, guestSnapshot, kinds, reportOf, until } from './e2e-helpers';
+import { qemuPlugged, restartLibvirtd, vcpuCount, vcpuctlAsync, virsh } from '../helpers/libvirt';
+import { Cli, guestSnapshot, kinds, reportOf, until, useGuest } from './e2e-helpers';
 import { guests } from './guests';
 
 describe('e2e: faults on a real guest', function () {
   this.timeout(180_000);
-  let cli: Cli;
-  let dir: string;
+  const suite = useGuest('b');
+  const cli: Cli = (args) => suite.cli(args);
   let name: string;
-
-  before(async function () {
-    this.timeout(20 * 60_000);
-    setupHost();
-    const g = await guests().b;
-    name = g.name;
-    dir = mkdtempSync(join(tmpdir(), 'vcpuctl-e2e-'));
-    cli = cliFor(g, join(dir, 'reports'), join(dir, 'locks'));
-  });
-  after(() => dir && rmSync(dir, { recursive: true, force: true }));
+  before(() => (name = suite.name));
 
   it('a wrong token is refused (exit 7) and nothing is changed', async () => {
-    const g = await guests().b;
-    const wrong = join(dir, 'wrong.token');
+    const g = suite.guest;
+    const wrong = join(suite.dir, 'wrong.token');
     writeFileSync(wrong, 'this-is-not-the-token-0123\n', { mode: 0o600 });
-    const r = await vcpuctlAsync(['--report-dir', join(dir, 'reports'), '--agent', g.agentUrl, '--token-file', wrong, 'set', name, '2'], { VCPUCTL_LOCK_DIR: join(dir, 'locks') });
+    const r = await vcpuctlAsync(['--report-dir', join(suite.dir, 'reports'), '--agent', g.agentUrl, '--token-file', wrong, 'set', name, '2'], { VCPUCTL_LOCK_DIR: join(suite.dir, 'locks') });
     assert.equal(r.code, 7, r.stderr);
     assert.match(r.stderr, /^vcpuctl: AUTH_FAILED: the agent at ws:\/\/127\.0\.0\.1:\d+ refused the token\n$/);
     assert.equal(vcpuCount(name)['current live'], 1);
@@ -42,13 +32,13 @@ describe('e2e: faults on a real guest', function () {
 
   it('an agent that answers for another domain is refused on its UUID (exit 16)', async () => {
     const a = await guests().a;
-    const r = await vcpuctlAsync(['--report-dir', join(dir, 'reports'), '--agent', a.agentUrl, '--token-file', a.tokenFile, 'verify', name], { VCPUCTL_LOCK_DIR: join(dir, 'locks') });
+    const r = await vcpuctlAsync(['--report-dir', join(suite.dir, 'reports'), '--agent', a.agentUrl, '--token-file', a.tokenFile, 'verify', name], { VCPUCTL_LOCK_DIR: join(suite.dir, 'locks') });
     assert.equal(r.code, 16, r.stderr);
     assert.match(r.stderr, new RegExp(`IDENTITY_MISMATCH: .*product_uuid ${a.uuid}.*is not in domain ${name}`));
   });
 
   it('the agent killed in the middle of a set: a clear error, and the report says what is known', async () => {
-    const g = await guests().b;
+    const g = suite.guest;
     await g.helper('POST', '/agent/kill-when-present?cpu=1');
     const r = await cli(['set', name, '2', '--timeout', '60']);
     assert.equal(r.code, 6, r.stderr);
@@ -73,7 +63,7 @@ describe('e2e: faults on a real guest', function () {
 
   it("a live unplug that times out in libvirt: QEMU and the guest finish it, libvirt's stale state is named, further hotplug refused", async function () {
     this.timeout(240_000);
-    const g = await guests().b;
+    const g = suite.guest;
     const r = await cli(['set', name, '1', '--strategy', 'unplug', '--timeout', '60']);
     assert.equal(r.code, 10, r.stderr);
     assert.match(r.stderr, /vcpu unplug request timed out/);

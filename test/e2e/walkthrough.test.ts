@@ -6,31 +6,18 @@
  * Fault cases run on a second guest booted alongside (faults.test.ts).
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { qemuPlugged, setupHost, vcpuCount, virsh } from '../helpers/libvirt';
-import { Cli, assertLscpuAgrees, cliFor, guestSnapshot, kinds, reportOf } from './e2e-helpers';
-import { guests } from './guests';
+import { qemuPlugged, vcpuCount, virsh } from '../helpers/libvirt';
+import { Cli, assertLscpuAgrees, guestSnapshot, kinds, reportOf, useGuest } from './e2e-helpers';
 
 describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function () {
   this.timeout(180_000);
-  let cli: Cli;
-  let dir: string;
+  const suite = useGuest('a');
+  const cli: Cli = (args) => suite.cli(args);
   let name: string;
-
-  before(async function () {
-    this.timeout(20 * 60_000);
-    setupHost();
-    const g = await guests().a;
-    name = g.name;
-    dir = mkdtempSync(join(tmpdir(), 'vcpuctl-e2e-'));
-    cli = cliFor(g, join(dir, 'reports'), join(dir, 'locks'));
-  });
-  after(() => dir && rmSync(dir, { recursive: true, force: true }));
+  before(() => (name = suite.name));
 
   it('status: 1 vCPU, both sides agree, the guest lscpu view equals lscpu inside it', async () => {
-    const g = await guests().a;
+    const g = suite.guest;
     const r = await cli(['--json', 'status', name]);
     assert.equal(r.code, 0, r.stderr);
     const [s] = JSON.parse(r.stdout);
@@ -42,7 +29,7 @@ describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function
   });
 
   it('hot-add to 2 and persist: the guest onlines it, the kernel says so, all agree', async () => {
-    const g = await guests().a;
+    const g = suite.guest;
     const r = await cli(['--json', 'set', name, '2', '--config']);
     assert.equal(r.code, 0, r.stderr);
     const report = reportOf(r);
@@ -66,7 +53,7 @@ describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function
   });
 
   it('back to 1 by a guest-side offline: the host still counts 2, reported as the expected pending-restart mismatch', async () => {
-    const g = await guests().a;
+    const g = suite.guest;
     const r = await cli(['--json', 'set', name, '1', '--config']);
     assert.equal(r.code, 0, r.stderr);
     const report = reportOf(r);
@@ -94,7 +81,7 @@ describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function
   });
 
   it('hot-add to 4: three vCPUs arrive, are onlined, and every side agrees', async () => {
-    const g = await guests().a;
+    const g = suite.guest;
     const r = await cli(['--json', 'set', name, '4', '--config']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(kinds(reportOf(r)), []);

@@ -57,8 +57,8 @@ export function removeDomain(name: string): void {
   spawnSync('virsh', ['-q', '-c', URI, 'undefine', name], { stdio: 'ignore' });
 }
 
-/** Leftovers from killed runs (their pid is gone) are removed so they never pile up. */
-export function removeLeftovers(prefix: string): void {
+/** Leftovers from killed runs (their pid, in the name, is gone) are removed so they never pile up. */
+export function removeLeftovers(prefix: string, alsoRemove?: (name: string) => void): void {
   const names = spawnSync('virsh', ['-q', '-c', URI, 'list', '--all', '--name'], { encoding: 'utf8' }).stdout.split('\n').map((s) => s.trim());
   for (const n of names) {
     const m = new RegExp(`^${prefix}-(\\d+)-`).exec(n);
@@ -67,6 +67,7 @@ export function removeLeftovers(prefix: string): void {
       process.kill(Number(m[1]), 0);
     } catch {
       removeDomain(n);
+      alsoRemove?.(n);
     }
   }
 }

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { formatCpuList, parseCpuList } from '@vcpuctl/guest-agent/dist/sysfs/cpulist';
+import { formatCpuList, parseCpuList } from '@vcpuctl/proto';
 
 describe('cpulist', () => {
   it('parses the kernel format', () => {

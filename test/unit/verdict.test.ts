@@ -1,19 +1,18 @@
 /** Every verdict kind, produced from recorded libvirt/QEMU state and guest snapshots. */
 import { strict as assert } from 'node:assert';
 import { computeVerdict, GuestView } from '@vcpuctl/host';
-import { v1 } from '@vcpuctl/proto';
+import { parseCpuList, v1 } from '@vcpuctl/proto';
 import { hostSnapshot } from '../helpers/host-fixtures';
 
 const UUID = hostSnapshot().domain.uuid;
 
 function guest(present: string, online: string, opts: Partial<GuestView> = {}): GuestView {
-  const p = present.split(',').flatMap((r) => { const [a, b] = r.split('-').map(Number); return Array.from({ length: (b ?? a!) - a! + 1 }, (_, i) => a! + i); });
-  const o = new Set(online.split(',').flatMap((r) => { const [a, b] = r.split('-').map(Number); return Array.from({ length: (b ?? a!) - a! + 1 }, (_, i) => a! + i); }));
+  const on = new Set(parseCpuList(online));
   return {
     reachable: true,
     productUuid: UUID,
     hostname: 'guest',
-    snapshot: { present, online, cpus: p.map((index) => ({ index, present: true, online: o.has(index), offlinable: index !== 0 })) },
+    snapshot: { present, online, cpus: parseCpuList(present).map((index) => ({ index, present: true, online: on.has(index), offlinable: index !== 0 })) },
     ...opts,
   };
 }

@@ -5,8 +5,7 @@
  * refused request changes nothing.
  */
 import { writeFile } from 'node:fs/promises';
-import { MAX_CPUS_PER_REQUEST, VcpuctlError } from '@vcpuctl/proto';
-import { formatCpuList } from './sysfs/cpulist';
+import { MAX_CPUS_PER_REQUEST, VcpuctlError, formatCpuList } from '@vcpuctl/proto';
 import { readCpuTree } from './sysfs/cpu-tree';
 import { TreePaths, cpuPath } from './sysfs/paths';
 import { readTrimmed } from './sysfs/read';

@@ -4,4 +4,3 @@ export { treePaths } from './sysfs/paths';
 export { takeSnapshot, readTree, toSnapshot } from './snapshot';
 export { lscpuSummary, renderSummary } from './lscpu/summary';
 export { lscpuParse } from './lscpu/parse-format';
-export { parseCpuList, formatCpuList } from './sysfs/cpulist';

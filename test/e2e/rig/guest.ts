@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { AgentClient } from '@vcpuctl/host';
-import { URI, removeDomain, virsh } from '../../helpers/libvirt';
+import { removeDomain, removeLeftovers, virsh } from '../../helpers/libvirt';
 import { buildInitramfs } from './initramfs';
 
 export const RIG_PREFIX = 'vcpuctl-e2e';
@@ -180,16 +180,5 @@ exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --toke
 
 /** Domains and rig dirs of killed runs (their pid is gone). */
 export function removeRigLeftovers(): void {
-  const names = virsh('list', '--all', '--name').split('\n').map((s) => s.trim());
-  for (const n of names) {
-    const m = new RegExp(`^${RIG_PREFIX}-(\\d+)-`).exec(n);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch {
-      removeDomain(n);
-      rmSync(join(RIG_DIR, n), { recursive: true, force: true });
-    }
-  }
-  void URI;
+  removeLeftovers(RIG_PREFIX, (name) => rmSync(join(RIG_DIR, name), { recursive: true, force: true }));
 }

@@ -12,7 +12,7 @@
  */
 import { endianness, machine } from 'node:os';
 import { CpuModelInfo } from '../proc/cpuinfo';
-import { formatCpuList } from '../sysfs/cpulist';
+import { formatCpuList } from '@vcpuctl/proto';
 import { CpuTree } from '../sysfs/cpu-tree';
 import { DmiProcessor } from '../sysfs/dmi-processor';
 import { summarizeCaches } from './caches';

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCpuList } from './cpulist';
+import { parseCpuList } from '@vcpuctl/proto';
 import { TreePaths, cpuPath } from './paths';
 import { listNumbered, readInt, readTrimmed } from './read';
 

@@ -7,7 +7,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCpuList } from '../sysfs/cpulist';
+import { parseCpuList } from '@vcpuctl/proto';
 import { TreePaths } from '../sysfs/paths';
 
 export type ChangeKind = 'HOT_ADDED' | 'REMOVED' | 'ONLINED' | 'OFFLINED';

@@ -3,7 +3,7 @@
  * the guest confirms it, or say exactly what is and is not done. Every path,
  * failed ones too, ends in a written report.
  */
-import { VcpuctlError, toVcpuctlError, v1 } from '@vcpuctl/proto';
+import { VcpuctlError, parseCpuList, toVcpuctlError, v1 } from '@vcpuctl/proto';
 import { AgentClient } from '../agent/client';
 import { Context, connectGuest, guestNow } from '../core/context';
 import { lockDomain } from '../core/lock';
@@ -25,12 +25,9 @@ export interface SetResult {
   files: { json: string; markdown: string };
 }
 
+/** How many CPUs a kernel cpulist names ("0-2,5" is 4); empty or absent is 0. */
 function cpuCount(list: string | null | undefined): number {
-  if (!list) return 0;
-  return list.split(',').reduce((n, p) => {
-    const [a, b] = p.split('-').map(Number);
-    return n + (b === undefined ? 1 : b! - a! + 1);
-  }, 0);
+  return list ? parseCpuList(list).length : 0;
 }
 
 /**

@@ -3,7 +3,7 @@
  * the guest's (the agent's snapshot) and names every disagreement, each with
  * what it means and what to do. Pure: no I/O, so every kind is unit-tested.
  */
-import { ErrorCode, VcpuctlError, v1 } from '@vcpuctl/proto';
+import { ErrorCode, VcpuctlError, parseCpuList, v1 } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
 
 export type FindingKind =
@@ -47,11 +47,7 @@ export interface VerdictContext {
 }
 
 function count(list: string | null | undefined): number {
-  if (!list) return 0;
-  return list.split(',').reduce((n, part) => {
-    const [a, b] = part.split('-').map(Number);
-    return n + (b === undefined ? 1 : b! - a! + 1);
-  }, 0);
+  return list ? parseCpuList(list).length : 0;
 }
 
 /** The exit code a failed verdict ends the CLI with: the most specific cause first. */

@@ -3,7 +3,7 @@
  * thread_siblings_list, node cpulists and lscpu's output.
  */
 
-/** Bound on a parsed list: x86's NR_CPUS ceiling. A longer list is corrupt. */
+/** Bound on a parsed list: x86's NR_CPUS ceiling (8192 CPUs). A larger index is corrupt or hostile. */
 export const MAX_CPU_INDEX = 8191;
 
 export function parseCpuList(text: string): number[] {
