@@ -17,6 +17,7 @@ command -v gzip >/dev/null || need+=(gzip)
 command -v openssl >/dev/null || need+=(openssl)
 command -v pgrep >/dev/null || need+=(procps)
 command -v mkfifo >/dev/null || need+=(coreutils)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-host: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
