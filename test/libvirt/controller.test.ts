@@ -145,6 +145,10 @@ describe('vcpuctl against a real libvirtd (QEMU domains without an OS)', functio
       assert.match(r.stderr, /IDENTITY_MISMATCH/);
       const offline = await vcpuctlAsync([...base, '--agent', h.url, '--token-file', h.tokenFile, 'offline', dom, '1'], env());
       assert.equal(offline.code, 16);
+      const set = await vcpuctlAsync([...base, '--agent', h.url, '--token-file', h.tokenFile, 'set', dom, '2'], env());
+      assert.equal(set.code, 16, set.stderr);
+      assert.match(set.stderr, /nothing was changed/);
+      assert.equal(vcpuCount(dom)['current live'], 1, 'no hot-add for a guest we cannot see');
     } finally {
       await h.stop();
     }

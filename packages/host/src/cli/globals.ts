@@ -64,5 +64,6 @@ export const output = { printed: false };
 
 export function print(flags: GlobalFlags, json: unknown, human: string): void {
   output.printed = true;
+  if (!flags.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K'); // clear the last progress line
   process.stdout.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : human.endsWith('\n') ? human : `${human}\n`);
 }

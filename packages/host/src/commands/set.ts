@@ -164,6 +164,10 @@ async function change(
 ): Promise<void> {
   const { domain: dom, qemu } = before;
   const live = dom.live;
+  // An agent of another machine would "confirm" the wrong guest: refuse before touching anything.
+  if (guest.productUuid && dom.uuid && guest.productUuid.toLowerCase() !== dom.uuid.toLowerCase()) {
+    throw new VcpuctlError('IDENTITY_MISMATCH', `the agent answering has product_uuid ${guest.productUuid}, not domain ${domain}'s ${dom.uuid}; nothing was changed`);
+  }
   if (!live) {
     if (opts.live && !opts.config) throw new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} is ${dom.state}: only --config can change it`);
     if (target > dom.config.maximum) throw overMax(domain, target, dom.config.maximum);
