@@ -137,7 +137,7 @@ export class Agent {
     this.pending = [];
     this.opts.log(`cpu change: ${changes.map((c) => `cpu${c.cpu} ${c.kind}`).join(', ')}`);
     this.push({ id: 0, cpuEvent: { changes: out, detectedAtMs, kernelLines: lines, snapshot: this.snapshot() } });
-    if (this.opts.autoOnline) this.autoOnline(changes);
+    if (this.opts.autoOnline) this.autoOnline(changes.filter((c) => c.kind === 'HOT_ADDED' && !onlined.has(c.cpu)).map((c) => c.cpu));
   }
 
   /**
@@ -145,9 +145,8 @@ export class Agent {
    * does: a CPU that has just been hot-added and sits offline is brought
    * online. Only on the hot-add itself, so a CPU an operator offlined stays so.
    */
-  private autoOnline(changes: CpuChangeInfo[]): void {
-    const online = new Set(changes.filter((c) => c.kind === 'ONLINED').map((c) => c.cpu));
-    const added = changes.filter((c) => c.kind === 'HOT_ADDED' && !online.has(c.cpu)).map((c) => c.cpu);
+  private autoOnline(added: number[]): void {
+    // One request per CPU, so a CPU the kernel refuses does not hold back the others.
     for (const cpu of added) {
       this.autoOnlining.add(cpu);
       this.setOnline([{ cpu, online: true }], 'auto-online').then(

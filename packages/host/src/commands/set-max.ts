@@ -77,7 +77,7 @@ export async function setMax(ctx: Context, domain: string, maximum: number, opts
         const g = await connectGuest(ctx, domain, { subscribe: false });
         await g.client?.close();
         guest = g.view;
-        if (g.view.reachable || Date.now() > deadline || g.view.error?.startsWith('no agent configured')) break;
+        if (g.view.reachable || !g.configured || Date.now() > deadline) break;
         ctx.progress(`waiting for the agent in ${domain}`);
         await new Promise((r) => setTimeout(r, 1000));
       }

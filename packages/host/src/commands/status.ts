@@ -13,7 +13,7 @@ export interface StatusResult {
 export async function status(ctx: Context, domain: string): Promise<StatusResult> {
   const host = await ctx.driver.inspect(domain);
   const running = host.domain.state === 'running';
-  const { view, client } = running ? await connectGuest(ctx, domain, { subscribe: false }) : { view: { reachable: false, error: 'domain not running' }, client: undefined };
+  const { view, client } = running ? await connectGuest(ctx, domain, { subscribe: false }) : { view: { reachable: false, error: 'domain not running' } as GuestView, client: undefined };
   await client?.close();
   return { domain, host, guest: view, verdict: computeVerdict(host, view) };
 }

@@ -19,24 +19,29 @@ export interface Context {
 export interface GuestConnection {
   view: GuestView;
   client: AgentClient | undefined;
+  /** False when no agent is configured for the domain (nothing to wait for). */
+  configured: boolean;
+}
+
+function viewOf(client: AgentClient, snapshot: v1.Snapshot): GuestView {
+  return { reachable: true, productUuid: client.hello.productUuid, hostname: client.hello.hostname, snapshot: v1.Snapshot.toObject(snapshot, { defaults: true }) };
 }
 
 /** Connects to the domain's agent; an unreachable or unconfigured agent becomes a GuestView that says why. */
 export async function connectGuest(ctx: Context, domain: string, opts: { subscribe: boolean }): Promise<GuestConnection> {
   const endpoint = agentEndpoint(domain, ctx.agentFlags);
-  if (!endpoint) return { view: { reachable: false, error: 'no agent configured for this domain (--agent or the agents file)' }, client: undefined };
+  if (!endpoint) return { view: { reachable: false, error: 'no agent configured for this domain (--agent or the agents file)' }, client: undefined, configured: false };
   let client: AgentClient | undefined;
   try {
     client = await AgentClient.connect(endpoint, { timeoutMs: ctx.agentTimeoutMs });
     const snapshot = opts.subscribe ? await client.subscribe(ctx.agentTimeoutMs) : await client.snapshot(ctx.agentTimeoutMs);
-    const view: GuestView = { reachable: true, productUuid: client.hello.productUuid, hostname: client.hello.hostname, snapshot: v1.Snapshot.toObject(snapshot, { defaults: true }) };
-    return { view, client };
+    return { view: viewOf(client, snapshot), client, configured: true };
   } catch (err) {
     await client?.close();
     const e = err as VcpuctlError;
     // A wrong token is the operator's mistake, not a state of the guest: stop here.
     if (e.code === 'AUTH_FAILED') throw e;
-    return { view: { reachable: false, error: e.message }, client: undefined };
+    return { view: { reachable: false, error: e.message }, client: undefined, configured: true };
   }
 }
 
@@ -44,8 +49,7 @@ export async function connectGuest(ctx: Context, domain: string, opts: { subscri
 export async function guestNow(ctx: Context, client: AgentClient | undefined, fallback: GuestView): Promise<GuestView> {
   if (!client || !client.isOpen) return client ? { reachable: false, error: 'the agent connection closed during the operation' } : fallback;
   try {
-    const snapshot = await client.snapshot(ctx.agentTimeoutMs);
-    return { reachable: true, productUuid: client.hello.productUuid, hostname: client.hello.hostname, snapshot: v1.Snapshot.toObject(snapshot, { defaults: true }) };
+    return viewOf(client, await client.snapshot(ctx.agentTimeoutMs));
   } catch (err) {
     return { reachable: false, error: (err as Error).message };
   }
