@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   STALE_LIBVIRT: { exit: 15, close: 1000, summary: "libvirt's vCPU state is stale; hotplug refused until resolved" },
   IDENTITY_MISMATCH: { exit: 16, close: 1000, summary: 'the agent answering is not in this domain (product_uuid differs)' },
   LIBVIRT_FAILED: { exit: 17, close: 1000, summary: 'a libvirt operation failed' },
+  FORBIDDEN: { exit: 18, close: 4003, summary: "the agent's policy does not allow this request (e.g. --read-only)" },
   TOO_BIG: { exit: 13, close: 1009, summary: 'a protocol message exceeded its size limit' },
   RATE_LIMITED: { exit: 13, close: 1008, summary: 'the peer sent requests faster than allowed' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -34,7 +34,7 @@ export class AgentHarness {
     execFileSync('mkfifo', [this.kmsgFifo]);
   }
 
-  async start(opts: { autoOnline?: boolean; pollIntervalMs?: number } = {}): Promise<void> {
+  async start(opts: { autoOnline?: boolean; pollIntervalMs?: number; readOnly?: boolean } = {}): Promise<void> {
     this.stopKernel = this.tree.simulateKernel();
     // Hold the FIFO open for writing first, so the agent's open does not wait for a writer.
     this.fifoWriter = openSync(this.kmsgFifo, constants.O_RDWR | constants.O_NONBLOCK);
@@ -47,6 +47,7 @@ export class AgentHarness {
       kmsgPath: this.kmsgFifo,
       pollIntervalMs: opts.pollIntervalMs ?? 10,
       autoOnline: opts.autoOnline ?? true,
+      readOnly: opts.readOnly ?? false,
       log: (line) => this.log.push(line),
     });
   }

@@ -210,6 +210,20 @@ describe('agent over a real socket', function () {
     });
   });
 
+  describe('--read-only policy', () => {
+    const h = new AgentHarness({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1 });
+    before(() => h.start({ readOnly: true }));
+    after(() => h.stop());
+
+    it('serves snapshots but refuses online/offline with FORBIDDEN, changing nothing', async () => {
+      const c = await h.connect();
+      assert.equal((await c.snapshot()).online, '0-1');
+      await assert.rejects(c.setOnline([{ cpu: 1, online: false }]), (e: VcpuctlError) => e.code === 'FORBIDDEN' && e.exitCode === 18);
+      assert.deepEqual(h.tree.onlineCpus(), [0, 1]);
+      assert.ok(c.isOpen, 'a policy refusal is an answer, not a reason to hang up');
+    });
+  });
+
   describe('defences', () => {
     const h = new AgentHarness({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1 });
     before(() => h.start());

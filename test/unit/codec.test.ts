@@ -39,7 +39,7 @@ describe('error codes', () => {
     }
   });
   it('gives every user-facing failure of the CLI its own exit code', () => {
-    const distinct = ['USAGE', 'MISMATCH', 'DOMAIN_NOT_FOUND', 'LIBVIRT_UNREACHABLE', 'AGENT_UNREACHABLE', 'AUTH_FAILED', 'OVER_MAXIMUM', 'CPU_REFUSED', 'TIMEOUT', 'DOMAIN_NOT_RUNNING', 'LOCKED', 'PARTIAL', 'STALE_LIBVIRT', 'IDENTITY_MISMATCH', 'LIBVIRT_FAILED'] as const;
+    const distinct = ['USAGE', 'MISMATCH', 'DOMAIN_NOT_FOUND', 'LIBVIRT_UNREACHABLE', 'AGENT_UNREACHABLE', 'AUTH_FAILED', 'OVER_MAXIMUM', 'CPU_REFUSED', 'TIMEOUT', 'DOMAIN_NOT_RUNNING', 'LOCKED', 'PARTIAL', 'STALE_LIBVIRT', 'IDENTITY_MISMATCH', 'LIBVIRT_FAILED', 'FORBIDDEN'] as const;
     const exits = distinct.map((c) => ERROR_CODES[c].exit);
     assert.equal(new Set(exits).size, distinct.length);
   });

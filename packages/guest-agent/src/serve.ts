@@ -5,7 +5,7 @@ import { AddressInfo } from 'node:net';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { Agent } from './agent';
 import { TokenCheck, readTokenFile } from './server/auth';
-import { dispatch } from './server/dispatch';
+import { commandTable, dispatch } from './server/dispatch';
 import { Transport } from './server/transport';
 import { treePaths } from './sysfs/paths';
 import { readSystemFacts } from './system-facts';
@@ -19,6 +19,8 @@ export interface ServeOptions {
   kmsgPath: string;
   pollIntervalMs: number;
   autoOnline: boolean;
+  /** Serve snapshots and events only; refuse online/offline requests. */
+  readOnly?: boolean;
   log: (line: string) => void;
 }
 
@@ -40,6 +42,7 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
     autoOnline: opts.autoOnline,
     log: opts.log,
   });
+  const table = commandTable({ readOnly: !!opts.readOnly });
   const transport = new Transport({
     host: opts.host,
     port: opts.port,
@@ -47,7 +50,7 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
     tls: opts.tls,
     log: opts.log,
     hello: () => agent.hello(),
-    onRequest: (conn, env) => void dispatch({ agent, conn }, env),
+    onRequest: (conn, env) => void dispatch(table, { agent, conn }, env),
     onClose: (conn) => agent.unsubscribe(conn),
   });
   agent.start();
@@ -59,7 +62,7 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
     const code = (err as NodeJS.ErrnoException).code;
     throw new VcpuctlError('USAGE', `cannot listen on ${opts.host}:${opts.port}: ${code ?? (err as Error).message}`);
   }
-  opts.log(`listening on ${address.address}:${address.port} (auto-online ${opts.autoOnline ? 'on' : 'off'})`);
+  opts.log(`listening on ${address.address}:${address.port} (auto-online ${opts.autoOnline ? 'on' : 'off'}${opts.readOnly ? ', read-only' : ''})`);
   return {
     agent,
     address,

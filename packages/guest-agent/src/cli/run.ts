@@ -30,6 +30,7 @@ interface RunFlags {
   kmsg: string;
   pollInterval: string;
   autoOnline: boolean;
+  readOnly?: boolean;
 }
 
 export function runCommand(): Command {
@@ -44,6 +45,7 @@ export function runCommand(): Command {
     .option('--kmsg <path>', 'kernel log device to read evidence lines from', '/dev/kmsg')
     .option('--poll-interval <ms>', 'how often to re-read present/online (kernel CPU log lines also trigger a read at once)', String(DEFAULT_POLL_INTERVAL_MS))
     .option('--no-auto-online', 'leave hot-added CPUs offline (default: online them, as the usual udev rule does)')
+    .option('--read-only', 'serve snapshots and events only; refuse online/offline requests from controllers')
     .action(async (flags: RunFlags) => {
       const { host, port } = parseListen(flags.listen);
       if (!flags.tokenFile && !flags.insecureNoAuth) {
@@ -63,6 +65,7 @@ export function runCommand(): Command {
         kmsgPath: flags.kmsg,
         pollIntervalMs,
         autoOnline: flags.autoOnline,
+        readOnly: !!flags.readOnly,
         log: (line) => process.stderr.write(`vcpuctl-agent: ${line}\n`),
       });
       // One line on stdout once listening, so wrappers (tests, the rig) know the port.

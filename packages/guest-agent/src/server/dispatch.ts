@@ -24,11 +24,29 @@ export const COMMANDS: Partial<Record<Body, Handler>> = {
   setOnlineRequest: setOnline,
 };
 
-export async function dispatch(ctx: RequestContext, env: Envelope): Promise<void> {
+/** Requests that change the guest; a --read-only agent leaves them out of its table. */
+const CHANGING: Body[] = ['setOnlineRequest'];
+
+export type CommandTable = Partial<Record<Body, Handler>>;
+
+/** The table an agent serves: policy is applied here, once, never inside a handler. */
+export function commandTable(policy: { readOnly: boolean }): CommandTable {
+  const table: CommandTable = { ...COMMANDS };
+  if (policy.readOnly) for (const body of CHANGING) delete table[body];
+  return table;
+}
+
+export async function dispatch(table: CommandTable, ctx: RequestContext, env: Envelope): Promise<void> {
   const body = env.body!;
-  const handler = COMMANDS[body];
+  const handler = table[body];
   if (!handler) {
-    ctx.conn.send({ id: env.id, error: { code: 'PROTOCOL', message: `"${body}" is not a request the agent accepts` } });
+    const forbidden = body in COMMANDS;
+    ctx.conn.send({
+      id: env.id,
+      error: forbidden
+        ? { code: 'FORBIDDEN', message: `this agent runs --read-only: ${body} is not allowed` }
+        : { code: 'PROTOCOL', message: `"${body}" is not a request the agent accepts` },
+    });
     return;
   }
   if (!env.id) {
