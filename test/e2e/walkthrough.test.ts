@@ -58,6 +58,9 @@ describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function
     assert.equal(r.code, 0, r.stderr);
     const report = reportOf(r);
     assert.deepEqual(kinds(report), ['GUEST_OFFLINE_HOST_COUNTS']);
+    const lines = (report.kernelLines as { message: string }[]).map((k) => k.message);
+    console.log(`      guest kernel evidence: ${lines.join(' | ')}`);
+    assert.ok(lines.some((l) => /smpboot: CPU 1 is now offline/.test(l)), lines.join('\n'));
     assert.equal(report.verdict.findings[0].severity, 'expected');
     assert.deepEqual(vcpuCount(name), { 'maximum config': 2, 'maximum live': 2, 'current config': 1, 'current live': 2 });
     assert.equal(qemuPlugged(name), 2);

@@ -39,7 +39,10 @@ const EVIDENCE_QUIET_MS = 250;
 const EVIDENCE_MAX_WAIT_MS = 1500;
 
 /** Waits until the guest shows `want` (checked on every pushed event and once a second), collecting kernel lines. */
-async function waitForGuest(ctx: Context, client: AgentClient, rb: ReportBuilder, want: (s: v1.Snapshot.$Properties) => boolean, what: string, timeoutMs: number): Promise<void> {
+async function waitForGuest(
+  ctx: Context, client: AgentClient, rb: ReportBuilder, want: (s: v1.Snapshot.$Properties) => boolean, what: string, timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     let done = false;
@@ -101,6 +104,7 @@ async function waitForGuest(ctx: Context, client: AgentClient, rb: ReportBuilder
     client.on('event', onEvent);
     client.on('kernelLog', onKernelLog);
     client.on('close', onClose);
+    signal?.addEventListener('abort', () => finish(), { once: true });
     const poll = setInterval(() => {
       if (Date.now() > deadline) {
         finish(new VcpuctlError('TIMEOUT', `waited ${Math.round(timeoutMs / 1000)} s for the guest to show ${what}`));
@@ -243,15 +247,25 @@ async function change(
 
 async function guestSet(ctx: Context, client: AgentClient, rb: ReportBuilder, cpus: { cpu: number; online: boolean }[], target: number): Promise<void> {
   rb.mark(`agent asked: ${cpus.map((c) => `cpu${c.cpu} ${c.online ? 'online' : 'offline'}`).join(', ')}`);
-  const reply = await client.setOnline(cpus, ctx.agentTimeoutMs + 60_000);
-  const failed = reply.results.filter((r) => r.outcome === v1.CpuResult.Outcome.FAILED);
-  rb.mark(`agent answered: ${reply.results.map((r) => `cpu${r.cpu} ${v1.CpuResult.Outcome[r.outcome ?? 0]}${r.errorCode ? ` ${r.errorCode}` : ''}`).join(', ')}`);
-  if (failed.length) {
-    throw new VcpuctlError('PARTIAL', `${reply.processed} of ${cpus.length} CPU changes done; the guest kernel refused cpu${failed[0]!.cpu} (${failed[0]!.errorCode})`);
+  // Listen before asking: the agent pushes the change, with the kernel's
+  // lines, while it is still answering the request.
+  const stop = new AbortController();
+  const confirmed = waitForGuest(ctx, client, rb, (s) => cpuCount(s.online) === target, `${target} CPU${target === 1 ? '' : 's'} online`, ctx.agentTimeoutMs + 60_000, stop.signal);
+  try {
+    const reply = await client.setOnline(cpus, ctx.agentTimeoutMs + 60_000);
+    const failed = reply.results.filter((r) => r.outcome === v1.CpuResult.Outcome.FAILED);
+    rb.mark(`agent answered: ${reply.results.map((r) => `cpu${r.cpu} ${v1.CpuResult.Outcome[r.outcome ?? 0]}${r.errorCode ? ` ${r.errorCode}` : ''}`).join(', ')}`);
+    if (failed.length) {
+      throw new VcpuctlError('PARTIAL', `${reply.processed} of ${cpus.length} CPU changes done; the guest kernel refused cpu${failed[0]!.cpu} (${failed[0]!.errorCode})`);
+    }
+    const online = cpuCount(reply.snapshot?.online);
+    if (online !== target) throw new VcpuctlError('PARTIAL', `the guest has ${online} CPUs online, not ${target}`);
+  } catch (err) {
+    stop.abort();
+    await confirmed.catch(() => undefined);
+    throw err;
   }
-  const online = cpuCount(reply.snapshot?.online);
-  if (online !== target) throw new VcpuctlError('PARTIAL', `the guest has ${online} CPUs online, not ${target}`);
-  rb.mark(`agent confirmed: ${online} CPUs online (${reply.snapshot?.online})`);
+  await confirmed;
 }
 
 function overMax(domain: string, target: number, maximum: number): VcpuctlError {
