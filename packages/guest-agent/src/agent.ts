@@ -6,7 +6,7 @@
  */
 import { EnvelopeInit, PROTOCOL_VERSION, v1 } from '@vcpuctl/proto';
 import { CpuRequest, SetOnlineResult, setCpusOnline } from './cpu-control';
-import { SnapshotData, takeSnapshot } from './snapshot';
+import { ModelReading, SnapshotData, readModel, takeSnapshot } from './snapshot';
 import { TreePaths } from './sysfs/paths';
 import { SystemFacts } from './system-facts';
 import { AGENT_VERSION } from './version';
@@ -45,11 +45,14 @@ export class Agent {
   private readonly subscribers = new Set<Subscriber>();
   private readonly autoOnlining = new Set<number>();
   private readonly offlineCauses = new Map<number, v1.OfflineCause>();
+  /** Read once: the model part of /proc/cpuinfo and SMBIOS do not change while the guest runs. */
+  private readonly model: ModelReading;
   private pending: KernelRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.poller = new CpuPoller(opts.paths);
+    this.model = readModel(opts.paths);
     this.kmsg = new KmsgFollower(opts.kmsgPath, (rec) => this.onKernelRecord(rec), opts.log);
   }
 
@@ -89,7 +92,7 @@ export class Agent {
   }
 
   snapshot(): SnapshotData {
-    return takeSnapshot(this.opts.paths, this.opts.system, this.offlineCauses);
+    return takeSnapshot(this.opts.paths, this.opts.system, this.offlineCauses, this.model);
   }
 
   subscribe(sub: Subscriber): void {

@@ -20,7 +20,10 @@ export interface TreeReading {
   dmi: DmiProcessor | undefined;
 }
 
-export function readTree(paths: TreePaths): TreeReading {
+/** What describes the CPU model rather than the CPU set: it does not change while the guest runs. */
+export type ModelReading = Pick<TreeReading, 'model' | 'dmi'>;
+
+export function readModel(paths: TreePaths): ModelReading {
   let cpuinfo = '';
   try {
     cpuinfo = readFileSync(paths.cpuinfo, 'utf8');
@@ -28,7 +31,16 @@ export function readTree(paths: TreePaths): TreeReading {
     // A tree without /proc/cpuinfo still has topology; the model stays empty.
   }
   const dmi = paths.root === '/' ? readDmiProcessor(paths.root) : undefined;
-  return { tree: readCpuTree(paths), model: parseCpuinfo(cpuinfo), dmi };
+  return { model: parseCpuinfo(cpuinfo), dmi };
+}
+
+/**
+ * The CPU set now; `model` may be passed in by a long-running reader, since
+ * /proc/cpuinfo is costly on large guests (one block per CPU, and the kernel
+ * samples each CPU's clock to print its MHz) and its model part never changes.
+ */
+export function readTree(paths: TreePaths, model: ModelReading = readModel(paths)): TreeReading {
+  return { tree: readCpuTree(paths), ...model };
 }
 
 /** Why each offline CPU is offline, where the agent saw it happen. */
@@ -66,6 +78,6 @@ export function toSnapshot({ tree, model, dmi }: TreeReading, system: SystemFact
   };
 }
 
-export function takeSnapshot(paths: TreePaths, system?: SystemFacts, causes?: OfflineCauses): SnapshotData {
-  return toSnapshot(readTree(paths), system, causes);
+export function takeSnapshot(paths: TreePaths, system?: SystemFacts, causes?: OfflineCauses, model?: ModelReading): SnapshotData {
+  return toSnapshot(readTree(paths, model), system, causes);
 }
