@@ -4,6 +4,7 @@
  * one instance's size times the number of instances.
  */
 import { CacheInfo, CpuTree } from '../sysfs/cpu-tree';
+import { parseKernelSize } from './human-size';
 
 export interface CacheSummary {
   name: string;
@@ -18,14 +19,14 @@ export function cacheName(c: CacheInfo): string {
   return `L${c.level}${suffix}`;
 }
 
-export function summarizeCaches(tree: CpuTree, parseSize: (s: string) => number): CacheSummary[] {
+export function summarizeCaches(tree: CpuTree): CacheSummary[] {
   const byName = new Map<string, { size: number; shares: string[]; instanceOf: Map<number, number> }>();
   for (const cpu of tree.cpus) {
     for (const cache of cpu.caches) {
       const name = cacheName(cache);
       let entry = byName.get(name);
       if (!entry) {
-        entry = { size: parseSize(cache.size), shares: [], instanceOf: new Map() };
+        entry = { size: parseKernelSize(cache.size), shares: [], instanceOf: new Map() };
         byName.set(name, entry);
       }
       let i = entry.shares.indexOf(cache.sharedCpuList);

@@ -6,7 +6,6 @@
  */
 import { CpuTree } from '../sysfs/cpu-tree';
 import { summarizeCaches } from './caches';
-import { parseKernelSize } from './human-size';
 import { lscpuTopology } from './topology';
 
 const HEADER = [
@@ -17,7 +16,7 @@ const HEADER = [
 
 export function lscpuParse(tree: CpuTree): string {
   const topo = lscpuTopology(tree);
-  const caches = summarizeCaches(tree, parseKernelSize);
+  const caches = summarizeCaches(tree);
   const columns = ['CPU', 'Core', 'Socket'];
   if (topo.books) columns.push('Book');
   if (topo.drawers) columns.push('Drawer');

@@ -16,7 +16,7 @@ import { formatCpuList } from '@vcpuctl/proto';
 import { CpuTree } from '../sysfs/cpu-tree';
 import { DmiProcessor } from '../sysfs/dmi-processor';
 import { summarizeCaches } from './caches';
-import { humanSize, parseKernelSize } from './human-size';
+import { humanSize } from './human-size';
 import { lscpuTopology } from './topology';
 
 export type SummaryLine = [label: string, value: string];
@@ -85,7 +85,7 @@ export function lscpuSummary(tree: CpuTree, model: CpuModelInfo, dmi?: DmiProces
   if (model.flags.includes('vmx')) add('Virtualization:', 'VT-x');
   else if (model.flags.includes('svm')) add('Virtualization:', 'AMD-V');
 
-  for (const c of summarizeCaches(tree, parseKernelSize)) {
+  for (const c of summarizeCaches(tree)) {
     const count = `${c.instances} ${c.instances === 1 ? 'instance' : 'instances'}`;
     add(`${c.name} cache:`, `${humanSize(c.instanceBytes * c.instances)} (${count})`);
   }

@@ -77,10 +77,6 @@ export class Transport {
 
   constructor(private readonly opts: TransportOptions) {}
 
-  get size(): number {
-    return this.connections.size;
-  }
-
   async listen(): Promise<AddressInfo> {
     const { opts } = this;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES, perMessageDeflate: false });
