@@ -20,6 +20,13 @@ describe('parseCpuinfo', () => {
     assert.match(m.addressSizes, /bits physical/);
   });
 
+  it('keeps the flags line as the kernel wrote it (blank names print as runs of spaces, and lscpu keeps them)', () => {
+    const m = parseCpuinfo(tree('amd-epyc-2cpu-blank-flag-names'));
+    assert.match(m.flagsLine, /\bpti {8}vmmcall\b/);
+    assert.equal(m.flagsLine, m.flagsLine.trim());
+    assert.ok(m.flags.includes('pti') && m.flags.includes('vmmcall') && !m.flags.includes(''));
+  });
+
   it('reads arm64 (implementer and part ids)', () => {
     const m = parseCpuinfo(fixture('arm64-neoverse-n1.txt'));
     assert.equal(m.architecture, 'aarch64');

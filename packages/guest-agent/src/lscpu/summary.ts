@@ -81,7 +81,7 @@ export function lscpuSummary(tree: CpuTree, model: CpuModelInfo, dmi?: DmiProces
   }
   add('Stepping:', model.stepping);
   add('BogoMIPS:', model.bogomips);
-  add('Flags:', model.flags.join(' '));
+  add('Flags:', model.flagsLine);
   if (model.flags.includes('vmx')) add('Virtualization:', 'VT-x');
   else if (model.flags.includes('svm')) add('Virtualization:', 'AMD-V');
 

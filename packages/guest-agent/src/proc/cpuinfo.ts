@@ -13,11 +13,24 @@ export interface CpuModelInfo {
   stepping: string;
   mhz: string;
   bogomips: string;
+  /** Flag names, for tests such as `lm` or `hypervisor`. */
   flags: string[];
+  /**
+   * The flags line as the kernel wrote it (ends trimmed, as lscpu trims):
+   * kernels print blank names as runs of spaces ("pti        vmmcall"),
+   * and lscpu shows them unchanged.
+   */
+  flagsLine: string;
   addressSizes: string;
 }
 
 type Fields = Map<string, string>;
+
+/** The flags line as lscpu shows it, and the names in it. */
+function flagFields(line: string | undefined): Pick<CpuModelInfo, 'flags' | 'flagsLine'> {
+  const flagsLine = line ?? '';
+  return { flagsLine, flags: flagsLine.split(/\s+/).filter(Boolean) };
+}
 
 /** Key/value pairs of the first block that has any of `keys` (blocks are separated by blank lines). */
 function firstBlock(text: string): Fields {
@@ -75,7 +88,7 @@ function parseX86(f: Fields): Omit<CpuModelInfo, 'architecture'> {
     stepping: f.get('stepping') ?? '',
     mhz: f.get('cpu MHz') ?? '',
     bogomips: f.get('bogomips') ?? '',
-    flags: (f.get('flags') ?? '').split(/\s+/).filter(Boolean),
+    ...flagFields(f.get('flags')),
     addressSizes: f.get('address sizes') ?? '',
   };
 }
@@ -93,7 +106,7 @@ function parseArm64(f: Fields): Omit<CpuModelInfo, 'architecture'> {
     stepping: revision === '' ? '' : `r${Number.isNaN(variant) ? 0 : variant}p${revision}`,
     mhz: '',
     bogomips: f.get('BogoMIPS') ?? '',
-    flags: (f.get('Features') ?? '').split(/\s+/).filter(Boolean),
+    ...flagFields(f.get('Features')),
     addressSizes: '',
   };
 }
@@ -109,7 +122,7 @@ function parseS390(f: Fields): Omit<CpuModelInfo, 'architecture'> {
     stepping: '',
     mhz: f.get('cpu MHz dynamic') ?? '',
     bogomips: f.get('bogomips per cpu') ?? '',
-    flags: (f.get('features') ?? '').split(/\s+/).filter(Boolean),
+    ...flagFields(f.get('features')),
     addressSizes: '',
   };
 }
@@ -124,7 +137,7 @@ function parsePpc64(f: Fields): Omit<CpuModelInfo, 'architecture'> {
     stepping: '',
     mhz: (f.get('clock') ?? '').replace(/MHz$/, ''),
     bogomips: '',
-    flags: [],
+    ...flagFields(undefined),
     addressSizes: '',
   };
 }
