@@ -362,6 +362,45 @@ describe('agent package (npm run package)', function () {
     });
   });
 
+  describe('the single executable (npm run package -- --sea)', () => {
+    let exe: string;
+    before(function () {
+      this.timeout(120_000); // copies and rewrites a 100 MB node binary
+      execFileSync(process.execPath, [join(REPO, 'packaging/sea.js'), out], { encoding: 'utf8' });
+      exe = join(out, `vcpuctl-agent-linux-${process.arch}`);
+    });
+
+    it('runs with no node anywhere on PATH and no warning, and reads a real guest tree as lscpu did inside it', () => {
+      const env = { PATH: '/nonexistent' };
+      const version = spawnSync(exe, ['--version'], { encoding: 'utf8', env, cwd: tmpdir() });
+      assert.equal(version.status, 0, version.stderr);
+      assert.equal(version.stdout.trim(), VERSION);
+      assert.equal(version.stderr, '');
+      const parse = spawnSync(exe, ['snapshot', '--sysroot', GUEST_TREE, '--format', 'parse'], { encoding: 'utf8', env });
+      assert.equal(parse.stdout, readFileSync(GUEST_LSCPU_P, 'utf8'));
+    });
+
+    it('serves a real client over a socket', async () => {
+      const tree = new CpuTreeBuilder({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1 });
+      const agent = spawn(exe, ['run', '--listen', '127.0.0.1:0', '--insecure-no-auth', '--sysroot', tree.root, '--kmsg', '/nonexistent'], { env: { PATH: '/nonexistent' } });
+      try {
+        const port = await new Promise<number>((resolve, reject) => {
+          agent.once('exit', (code) => reject(new Error(`exited ${code}`)));
+          agent.stdout.on('data', (d) => {
+            const m = /listening on [^\s]+:(\d+)/.exec(String(d));
+            if (m) resolve(Number(m[1]));
+          });
+        });
+        const c = await AgentClient.connect({ url: `ws://127.0.0.1:${port}`, token: undefined }, { timeoutMs: 5000 });
+        assert.equal((await c.snapshot()).online, '0-1');
+        await c.close();
+      } finally {
+        agent.kill('SIGKILL');
+        tree.cleanup();
+      }
+    });
+  });
+
   describe('dpkg into a root of its own (no systemd running here)', () => {
     let root: string;
     const wants = () => join(root, 'etc/systemd/system/multi-user.target.wants/vcpuctl-agent.service');
