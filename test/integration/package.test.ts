@@ -73,7 +73,7 @@ function dpkgRoot(root: string, installed: { name: string; version: string }[]):
  * $DPKG_ROOT set (the root has no shell to chroot into).
  */
 function dpkg(root: string, args: string[]) {
-  return spawnSync('dpkg', [`--root=${root}`, '--force-script-chrootless', '--log=/dev/null', ...args], { encoding: 'utf8', timeout: 30_000 });
+  return spawnSync('dpkg', [`--root=${root}`, '--force-script-chrootless', '--log=/dev/null', ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LC_ALL: 'C' } });
 }
 
 /** Splits `$VAR` words of an ExecStart= line as systemd does: an unbraced $VAR becomes zero or more words. */
