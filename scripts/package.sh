@@ -6,6 +6,8 @@
 #   vcpuctl-agent_<version>_all.deb   Debian 12 / Ubuntu 24.04 package: Depends nodejs (>= 18)
 #   vcpuctl-agent-linux-<arch>        with --sea only: one executable with this
 #                                     machine's Node inside (no nodejs needed)
+#   bundled-packages.json, copyright  the npm packages inside the bundle (name,
+#                                     version, license, engines) and their licenses
 # Options: --out DIR, --no-build (use the current build), --sea.
 set -euo pipefail
 cd "$(dirname "$0")/.."
