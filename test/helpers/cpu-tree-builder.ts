@@ -156,6 +156,12 @@ export class CpuTreeBuilder {
     const present = [...this.present].sort((a, b) => a - b);
     const onlineIds = online.map((p) => p.cpu);
     put(join(cpuDir, 'possible'), kernelList([...Array(this.possible).keys()]));
+    // A newly present CPU's online file comes first: an agent in another
+    // process that sees it in `present` may write that file at once.
+    for (const cpu of present) {
+      const onlineFile = join(cpuDir, `cpu${cpu}/online`);
+      if ((cpu !== 0 || spec.cpu0Hotplug) && !existsSync(onlineFile)) put(onlineFile, this.online.has(cpu) ? '1' : '0');
+    }
     // present and online change in place, as sysfs attributes do: a reader
     // holding them open (the agent) sees the new contents at offset 0.
     writeFileSync(join(cpuDir, 'present'), `${kernelList(present)}\n`);
