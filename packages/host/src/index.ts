@@ -1,4 +1,7 @@
-export { AgentClient, AgentEndpoint } from './agent/client';
+export { AgentClient, AgentEndpoint } from './guest/agent-client';
+export { GuestSession, GuestReach } from './guest/source';
+export { connectGuest } from './guest/discover';
+export { VCPUCTL_CHANNEL, QEMU_GA_CHANNEL, CHANNEL_HELLO_TIMEOUT_MS } from './guest/channel';
 export { VirshDriver } from './libvirt/virsh-driver';
 export { HypervisorDriver, DomainSnapshot } from './libvirt/driver';
 export { parseDomainXml } from './libvirt/domain-xml';
