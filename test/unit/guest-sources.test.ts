@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import sinon from 'sinon';
 import {
   Context, DomainSnapshot, HypervisorDriver, QemuGaSession, channelMatchXml, channelXml, computeVerdict, connectGuest, parseDomainXml,
-  parseGuestVcpus, parseSetVcpus, virshError,
+  parseChardevs, parseGuestVcpus, parseSetVcpus, virshError, withChardevState,
 } from '@vcpuctl/host';
 import { VcpuctlError, v1 } from '@vcpuctl/proto';
 import { hostSnapshot, virshFixture } from '../helpers/host-fixtures';
@@ -49,6 +49,14 @@ describe('guest sources: libvirt channels and qemu-guest-agent answers (captured
     assert.equal(d.virtioSerial, true);
     const none = parseDomainXml(virshFixture('dumpxml-live-1of2.xml'));
     assert.deepEqual([none.channels, none.virtioSerial], [[], false]);
+  });
+
+  it("takes each channel's guest and host ends from QEMU's query-chardev (libvirt has no state for a hot-plugged one)", () => {
+    const d = parseDomainXml(virshFixture('dumpxml-live-channels.xml'));
+    const chardevs = parseChardevs(virshFixture('qmp-query-chardev-channels.json'));
+    assert.deepEqual(chardevs.get('charmonitor'), { guestOpen: true, hostClient: true });
+    const live = withChardevState(d.channels, chardevs);
+    assert.deepEqual(live.map((c) => [c.name, c.state, c.hostClient]), [['org.qemu.guest_agent.0', 'disconnected', false], ['org.vcpuctl.agent.0', 'disconnected', false]]);
   });
 
   it('reads guest-get-vcpus; a missing can-offline (cpu0 on x86) means not offlinable', () => {

@@ -5,7 +5,7 @@ export { VCPUCTL_CHANNEL, QEMU_GA_CHANNEL, CHANNEL_HELLO_TIMEOUT_MS } from './gu
 export { VirshDriver } from './libvirt/virsh-driver';
 export { HypervisorDriver, DomainSnapshot } from './libvirt/driver';
 export { parseDomainXml } from './libvirt/domain-xml';
-export { parseHotpluggableCpus } from './libvirt/qemu-monitor';
+export { parseHotpluggableCpus, parseChardevs, withChardevState } from './libvirt/qemu-monitor';
 export { virshError } from './libvirt/virsh-errors';
 export { computeVerdict, GuestView, Verdict, Finding } from './core/verdict';
 export { Context } from './core/context';

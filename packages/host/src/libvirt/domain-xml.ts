@@ -35,12 +35,13 @@ export function parseDomainXml(xml: string): ParsedDomain {
   if (!Number.isInteger(maximum) || maximum < 1) throw new Error('domain XML has no <vcpu> count');
   const devices = (dom.devices as Node | undefined) ?? {};
   const channels: ChannelEntry[] = ((devices.channel as Node[] | undefined) ?? [])
-    .map((c) => ({ target: (c.target as Node | undefined) ?? {}, source: (c.source as Node | undefined) ?? {} }))
+    .map((c) => ({ target: (c.target as Node | undefined) ?? {}, source: (c.source as Node | undefined) ?? {}, alias: (c.alias as Node | undefined)?.['@name'] }))
     .filter(({ target }) => target['@type'] === 'virtio' && typeof target['@name'] === 'string')
-    .map(({ target, source }) => ({
+    .map(({ target, source, alias }) => ({
       name: String(target['@name']),
       path: typeof source['@path'] === 'string' ? source['@path'] : undefined,
       state: target['@state'] === 'connected' || target['@state'] === 'disconnected' ? target['@state'] : undefined,
+      ...(typeof alias === 'string' ? { alias } : {}),
     }));
   const virtioSerial = ((devices.controller as Node[] | undefined) ?? []).some((c) => c['@type'] === 'virtio-serial');
   return {

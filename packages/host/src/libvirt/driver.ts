@@ -26,8 +26,12 @@ export interface ChannelEntry {
   name: string;
   /** The host's unix socket, named by libvirt in the live XML only. */
   path: string | undefined;
-  /** Whether something in the guest has the port open, as QEMU told libvirt; absent until QEMU has said. */
+  /** Whether something in the guest has the port open (QEMU's frontend-open, else libvirt's state); absent when unknown. */
   state: 'connected' | 'disconnected' | undefined;
+  /** Whether a host client holds the socket now (QEMU serves one at a time); absent when unknown. */
+  hostClient?: boolean;
+  /** libvirt's device alias (channel0, ...): QEMU's chardev is "char" + alias. */
+  alias?: string;
 }
 
 /** The channels of the running domain and of its persistent config. */

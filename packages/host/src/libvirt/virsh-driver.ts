@@ -6,11 +6,12 @@ import { ChannelEntry, DomainSnapshot, GuestAgentVcpu, HypervisorDriver, QemuVie
 import { channelMatchXml, channelXml } from './channel-xml';
 import { parseDomainXml } from './domain-xml';
 import { parseGuestVcpus, parseSetVcpus } from './guest-agent';
-import { parseHotpluggableCpus } from './qemu-monitor';
+import { parseChardevs, parseHotpluggableCpus, withChardevState } from './qemu-monitor';
 import { Virsh, virshQuote } from './virsh';
 import { virshError } from './virsh-errors';
 
 const QMP_HOTPLUGGABLE = '{"execute":"query-hotpluggable-cpus"}';
+const QMP_CHARDEVS = '{"execute":"query-chardev"}';
 
 /**
  * How long libvirt waits for qemu-guest-agent (virsh --timeout, seconds).
@@ -33,15 +34,17 @@ export class VirshDriver implements HypervisorDriver {
 
   async inspect(domain: string): Promise<DomainSnapshot> {
     const d = virshQuote(domain);
-    // One process: state, live XML, persistent XML and QEMU's view. The QMP
-    // command fails harmlessly on a domain that is not running.
+    // One process: state, live XML, persistent XML and QEMU's view of its
+    // vCPUs and channels. The QMP commands fail harmlessly on a domain that
+    // is not running.
     const { outputs, stderr } = await this.virsh.batch([
       `domstate --reason ${d}`,
       `dumpxml ${d}`,
       `dumpxml --inactive ${d}`,
       `qemu-monitor-command ${d} ${virshQuote(QMP_HOTPLUGGABLE)}`,
+      `qemu-monitor-command ${d} ${virshQuote(QMP_CHARDEVS)}`,
     ]);
-    const [stateOut = '', liveXml = '', configXml = '', qmpOut = ''] = outputs;
+    const [stateOut = '', liveXml = '', configXml = '', qmpOut = '', chardevOut = ''] = outputs;
     if (!stateOut.trim() || !configXml.trim()) throw virshError(stderr, `cannot inspect domain ${domain}`);
     const m = /^(.*?)\s*\((.*)\)\s*$/.exec(stateOut.trim());
     const state = (m?.[1] ?? stateOut).trim();
@@ -57,10 +60,18 @@ export class VirshDriver implements HypervisorDriver {
         qemu = undefined;
       }
     }
+    let liveChannels = running ? live.channels : [];
+    if (running && liveChannels.length && chardevOut.trim().startsWith('{')) {
+      try {
+        liveChannels = withChardevState(liveChannels, parseChardevs(chardevOut));
+      } catch {
+        // libvirt's own state attribute stays
+      }
+    }
     return {
       domain: {
         name: config.name, uuid: config.uuid, state, reason, live: running ? live.vcpu : undefined, config: config.vcpu, type: config.type,
-        channels: { live: running ? live.channels : [], config: config.channels, liveController: running && live.virtioSerial },
+        channels: { live: liveChannels, config: config.channels, liveController: running && live.virtioSerial },
       },
       qemu,
     };
