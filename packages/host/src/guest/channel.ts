@@ -64,6 +64,11 @@ export async function connectChannel(
     }
   }
   lock.release();
+  if (last?.details?.silent && channel.hostClient) {
+    // QEMU showed a host client on the socket and no other vcpuctl holds the lock: another program has the channel.
+    throw new VcpuctlError('LOCKED',
+      `another program holds the ${VCPUCTL_CHANNEL} channel of ${domain.name} (QEMU serves one host connection at a time): no Hello within ${CHANNEL_HELLO_TIMEOUT_MS} ms, ${CHANNEL_ATTEMPTS} times`);
+  }
   if (last?.details?.silent) {
     throw new VcpuctlError('AGENT_UNREACHABLE',
       `no Hello on the ${VCPUCTL_CHANNEL} channel of ${domain.name} within ${CHANNEL_HELLO_TIMEOUT_MS} ms, ${CHANNEL_ATTEMPTS} times: another program holds the channel (QEMU serves one host connection at a time) or the agent in the guest is not answering`);
