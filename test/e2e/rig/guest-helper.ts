@@ -14,7 +14,7 @@ const args = process.argv.slice(2);
 const flag = (name: string) => args[args.indexOf(name) + 1]!;
 const agentBin = flag('--agent-bin');
 const tokenFile = flag('--token-file');
-const extra = args.includes('--no-auto-online') ? ['--no-auto-online'] : [];
+const extra = [...(args.includes('--no-auto-online') ? ['--no-auto-online'] : []), ...(args.includes('--channel') ? ['--channel'] : [])];
 
 let agent: ChildProcess | undefined;
 

@@ -22,6 +22,18 @@ export interface GuestOptions {
   maximum: number;
   autoOnline?: boolean;
   memoryMiB?: number;
+  /** Run the agent with --channel as well (it then also serves the virtio-serial port, once there is one). */
+  agentChannel?: boolean;
+  /** Give the domain the agent's channel at boot (otherwise it can be hot-plugged: channelXml()). */
+  channelAtBoot?: boolean;
+}
+
+/** The agent channel's default name (the contract with the host side). */
+export const AGENT_CHANNEL = 'org.vcpuctl.agent.0';
+
+/** A virtio-serial channel whose host socket libvirt creates and names in the live XML. */
+export function channelXml(name = AGENT_CHANNEL): string {
+  return `<channel type='unix'><source mode='bind'/><target type='virtio' name='${name}'/></channel>`;
 }
 
 export function freePort(): Promise<number> {
@@ -57,6 +69,8 @@ function domainXml(g: { name: string; dir: string; agentPort: number; helperPort
       <target dir='hostroot'/>
       <readonly/>
     </filesystem>
+    <controller type='virtio-serial' index='0'/>${opts.channelAtBoot ? `
+    ${channelXml()}` : ''}
     <serial type='file'><source path='${join(g.dir, 'console.log')}'/><target port='0'/></serial>
     <console type='file'><source path='${join(g.dir, 'console.log')}'/><target type='serial' port='0'/></console>
   </devices>
@@ -113,7 +127,7 @@ export class TestGuest {
     const agentBin = join(REPO, 'packages/guest-agent/bin/vcpuctl-agent.js');
     writeFileSync(join(dir, 'guest-run.sh'), `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run
-exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --token-file ${g.tokenFile}${opts.autoOnline === false ? ' --no-auto-online' : ''}
+exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --token-file ${g.tokenFile}${opts.autoOnline === false ? ' --no-auto-online' : ''}${opts.agentChannel ? ' --channel' : ''}
 `, { mode: 0o755 });
     const boot = buildInitramfs(RIG_DIR);
     const xmlFile = join(dir, 'domain.xml');
@@ -141,6 +155,22 @@ exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --toke
         await new Promise((r) => setTimeout(r, 500));
       }
     }
+  }
+
+  /** The host end of a virtio-serial channel, as the live domain XML names it, or undefined while there is none. */
+  channelSocket(name = AGENT_CHANNEL): string | undefined {
+    const xml = virsh('dumpxml', this.name);
+    for (const m of xml.matchAll(/<channel type='unix'>([\s\S]*?)<\/channel>/g)) {
+      if (!m[1]!.includes(`name='${name}'`)) continue;
+      const path = /<source mode='bind' path='([^']+)'/.exec(m[1]!)?.[1];
+      if (path) return path;
+    }
+    return undefined;
+  }
+
+  /** ws's URL for a unix socket: the host's AgentClient speaks to the channel through it. */
+  static channelUrl(socketPath: string): string {
+    return `ws+unix:${socketPath}:/`;
   }
 
   /** Talks to the rig helper inside the guest. */
