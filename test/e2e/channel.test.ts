@@ -67,6 +67,22 @@ describe('e2e: the agent over a virtio-serial channel', function () {
     for (let i = 0; i < 3; i++) assert.equal((await snapshotOverChannel()).online, '0');
   });
 
+  it('a channel unplugged and plugged again is served again by the same agent, without a restart', async () => {
+    const xml = join(dir, 'channel.xml');
+    virsh('detach-device', g!.name, xml, '--live');
+    await until('libvirt to drop the channel', 30_000, () => g!.channelSocket() === undefined);
+    await until('the agent to notice the port is gone', 30_000, () => /port lost \(\/dev\/vport\d+p\d+: ENODEV\)/.test(g!.console()));
+    virsh('attach-device', g!.name, xml, '--live');
+    socket = g!.channelSocket()!;
+    let snap: { online: string; uuid: string } | undefined;
+    await until('the agent to serve the channel again', 60_000, async () => {
+      snap = await snapshotOverChannel(3000).catch(() => undefined);
+      return snap !== undefined;
+    });
+    assert.equal(snap!.uuid, g!.uuid.toLowerCase());
+    assert.equal((g!.console().match(/vcpuctl-agent: listening on/g) ?? []).length, 1, 'the agent was never restarted');
+  });
+
   it('a host that disconnects in the middle of a frame does not corrupt the next session', async () => {
     const killed = await rawHost(socket, UPGRADE, /\r\n\r\n[\s\S]{10,}/, 10_000);
     assert.match(killed.reply, /^HTTP\/1\.1 101 /, 'the raw host got its upgrade');
