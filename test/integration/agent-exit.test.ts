@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuTreeBuilder } from '../helpers/cpu-tree-builder';
@@ -14,6 +14,31 @@ import { AGENT_BIN } from '../helpers/lscpu';
 
 /** The bound the issue sets. */
 const EXIT_BOUND_MS = 1000;
+
+/** TCP and UDP sockets (IPv4 and IPv6) the process holds: its socket inodes found in /proc/net. */
+function networkSockets(pid: number): number {
+  const mine = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    const m = /^socket:\[(\d+)\]$/.exec(safeReadlink(`/proc/${pid}/fd/${fd}`));
+    if (m) mine.add(m[1]!);
+  }
+  let n = 0;
+  for (const table of ['tcp', 'tcp6', 'udp', 'udp6']) {
+    for (const line of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+      const inode = line.trim().split(/\s+/)[9];
+      if (inode && mine.has(inode)) n++;
+    }
+  }
+  return n;
+}
+
+function safeReadlink(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return ''; // closed meanwhile
+  }
+}
 
 /** Writes `bytes` of kernel records into the FIFO, waiting for the reader to make room; fails if it never does. */
 async function pushThrough(fd: number, bytes: number): Promise<void> {
@@ -59,7 +84,7 @@ describe('vcpuctl-agent exits promptly on SIGTERM', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startAndTerm(poolSize: number, extra: string[], ready: RegExp): Promise<number> {
+  async function startAndTerm(poolSize: number, extra: string[], ready: RegExp): Promise<{ exitMs: number; sockets: number }> {
     const child = spawn(process.execPath, [AGENT_BIN, 'run', '--sysroot', tree.root, '--kmsg', fifo, ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, UV_THREADPOOL_SIZE: String(poolSize) },
@@ -77,6 +102,7 @@ describe('vcpuctl-agent exits promptly on SIGTERM', function () {
     });
     // Four times a pipe's capacity of kernel records goes through: the follower is really reading the source.
     await pushThrough(writer, 4 * 65536);
+    const sockets = networkSockets(child.pid!);
     const t0 = Date.now();
     child.kill('SIGTERM');
     const exited = await new Promise<number | null>((resolve) => {
@@ -88,16 +114,17 @@ describe('vcpuctl-agent exits promptly on SIGTERM', function () {
     });
     assert.notEqual(exited, null, `agent (UV_THREADPOOL_SIZE=${poolSize}) still running 5 s after SIGTERM:\n${out}`);
     assert.equal(child.exitCode, 0, out);
-    return exited!;
+    return { exitMs: exited!, sockets };
   }
 
   for (const pool of [1, 2]) {
     it(`over TCP, with UV_THREADPOOL_SIZE=${pool}, while following the kernel log`, async () => {
-      const ms = await startAndTerm(pool, ['--listen', '127.0.0.1:0', '--insecure-no-auth'], /listening on/);
-      assert.ok(ms < EXIT_BOUND_MS, `exited ${ms} ms after SIGTERM`);
+      const { exitMs, sockets } = await startAndTerm(pool, ['--listen', '127.0.0.1:0', '--insecure-no-auth'], /listening on/);
+      assert.ok(exitMs < EXIT_BOUND_MS, `exited ${exitMs} ms after SIGTERM`);
+      assert.equal(sockets, 1, 'one listening TCP socket');
     });
 
-    it(`over --channel, with UV_THREADPOOL_SIZE=${pool}, while waiting on the port`, async () => {
+    it(`over --channel, with UV_THREADPOOL_SIZE=${pool}, while waiting on the port, with no network socket`, async () => {
       // The CPU tree's sysroot names a port whose device node is a FIFO held open: an idle host connection.
       const ports = join(tree.root, 'sys/class/virtio-ports/vport1p1');
       mkdirSync(ports, { recursive: true });
@@ -107,8 +134,9 @@ describe('vcpuctl-agent exits promptly on SIGTERM', function () {
       execFileSync('mkfifo', [join(dev, 'vport1p1')]);
       const port = openSync(join(dev, 'vport1p1'), constants.O_RDWR | constants.O_NONBLOCK);
       try {
-        const ms = await startAndTerm(pool, ['--channel', '--dev-root', dev], /serving channel org\.vcpuctl\.agent\.0 on .*vport1p1/);
-        assert.ok(ms < EXIT_BOUND_MS, `exited ${ms} ms after SIGTERM`);
+        const { exitMs, sockets } = await startAndTerm(pool, ['--channel', '--dev-root', dev], /serving channel org\.vcpuctl\.agent\.0 on .*vport1p1/);
+        assert.ok(exitMs < EXIT_BOUND_MS, `exited ${exitMs} ms after SIGTERM`);
+        assert.equal(sockets, 0, 'with --channel alone, no network socket at all');
       } finally {
         closeSync(port);
       }

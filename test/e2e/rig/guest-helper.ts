@@ -92,6 +92,12 @@ createServer((req, res) => {
         const tgz = execFileSync('sh', ['-c', script]);
         return void res.writeHead(200, { 'Content-Type': 'application/gzip' }).end(tgz);
       }
+      case 'GET /agent/cpu-ticks': {
+        // utime + stime of the agent (clock ticks), for the benchmarks' idle CPU figure.
+        if (!agent?.pid) return send(409, 'no agent\n');
+        const fields = readFileSync(`/proc/${agent.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        return send(200, `${Number(fields[11]) + Number(fields[12])}\n`);
+      }
       case 'POST /agent/kill':
         return void killAgent().then(() => send(200, 'killed\n'));
       case 'POST /agent/start':

@@ -21,6 +21,14 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+/**
+ * What a channel name may be: libvirt's target names are reverse-DNS ids
+ * (org.qemu.guest_agent.0); 128 characters is far beyond any, and the name
+ * is compared with sysfs text and joined to /dev/virtio-ports, so no '/'
+ * and not only dots.
+ */
+const CHANNEL_NAME = /^(?!\.+$)[A-Za-z0-9._-]{1,128}$/;
+
 interface RunFlags {
   listen?: string;
   channel?: string | true;
@@ -53,7 +61,7 @@ export function runCommand(): Command {
     .option('--read-only', 'serve snapshots and events only; refuse online/offline requests from controllers')
     .action(async (flags: RunFlags) => {
       const channelName = flags.channel === true ? DEFAULT_CHANNEL_NAME : flags.channel;
-      if (channelName !== undefined && !/^[A-Za-z0-9._-]{1,128}$/.test(channelName)) {
+      if (channelName !== undefined && !CHANNEL_NAME.test(channelName)) {
         throw new VcpuctlError('USAGE', `--channel wants a port name of letters, digits, '.', '_' and '-', got "${channelName}"`);
       }
       // Without --channel the agent listens where it always did; with it, only if asked.

@@ -10,9 +10,13 @@
  *    ("GET ") are discarded: the tail of a session the server already closed
  *    must never be read as the next one;
  *  - a session stopped in the middle of a request or a frame for
- *    SESSION_STALL_MS is reset: a host that vanished mid-frame and came back
- *    before the agent saw the 0 must not have its new request swallowed as
- *    the old frame's payload for ever;
+ *    SESSION_STALL_MS is reset. On the rig the agent usually does not see the
+ *    0 between a host that vanished mid-frame and the next one (QEMU tells
+ *    the guest of both within a few ms), so the next host's request is read
+ *    as the rest of the old frame. The bytes of the unfinished frame are
+ *    kept (up to MAX_REPLAY_BYTES), and on the reset a request found in
+ *    them starts the next session: that host gets its answer a second late
+ *    instead of never;
  *  - a new request at a frame boundary ('G' can never start a client frame)
  *    is a reconnect the agent did not see: the old session ends there.
  */
@@ -30,6 +34,17 @@ export const SESSION_STALL_MS = 1000;
 
 const REQUEST_START = Buffer.from('GET ');
 
+/** The start of an upgrade request line, as the host sends it: what a replay must begin with. */
+const REQUEST_LINE = /^GET \S{1,256} HTTP\/1\.1\r\n/;
+
+/**
+ * Bytes of an unfinished frame kept for a replay: the largest request frame
+ * (MAX_REQUEST_BYTES, 64 KiB) plus its header, so a whole upgrade request
+ * swallowed by any frame ws would accept is found again; bounded, so a
+ * frame announcing gigabytes costs no more.
+ */
+export const MAX_REPLAY_BYTES = 64 * 1024 + 14;
+
 export interface SessionsOptions {
   /** Names sessions in logs: "channel NAME #N". */
   name: string;
@@ -41,6 +56,8 @@ export interface SessionsOptions {
 interface Session {
   stream: ChannelStream;
   tracker: WireTracker;
+  /** The bytes of the unfinished request or frame (their last MAX_REPLAY_BYTES). */
+  unfinished: Buffer;
   peer: string;
   stall: NodeJS.Timeout | undefined;
 }
@@ -84,6 +101,7 @@ export class ChannelSessions {
         continue;
       }
       s.stream.pushIn(chunk);
+      this.keepUnfinished(s, chunk);
       this.watchStall(s);
       return;
     }
@@ -113,7 +131,7 @@ export class ChannelSessions {
       // The server closed the session itself (a refused upgrade, a protocol error, ...).
       if (this.current?.stream === gone) this.forget();
     });
-    this.current = { stream, tracker: new WireTracker(), peer, stall: undefined };
+    this.current = { stream, tracker: new WireTracker(), unfinished: Buffer.alloc(0), peer, stall: undefined };
     this.opts.adopt(stream, peer);
   }
 
@@ -136,14 +154,38 @@ export class ChannelSessions {
     s.stall = undefined;
     if (!s.tracker.partial) return;
     s.stall = setTimeout(() => {
-      if (this.current === s) this.end(`no progress inside a request or frame for ${SESSION_STALL_MS} ms; reset`);
+      if (this.current !== s) return;
+      this.end(`no progress inside a request or frame for ${SESSION_STALL_MS} ms; reset`);
+      const replay = requestIn(s.unfinished);
+      if (replay) {
+        this.opts.log(`channel ${this.opts.name}: a request was inside the unfinished frame: serving it as a new session`);
+        this.data(replay);
+      }
     }, SESSION_STALL_MS);
     s.stall.unref();
+  }
+
+  private keepUnfinished(s: Session, chunk: Buffer): void {
+    const keep = Math.min(s.tracker.partialBytes, MAX_REPLAY_BYTES);
+    if (keep === 0) {
+      s.unfinished = Buffer.alloc(0);
+      return;
+    }
+    const all = keep > chunk.length ? Buffer.concat([s.unfinished, chunk]) : chunk;
+    s.unfinished = Buffer.from(all.subarray(Math.max(0, all.length - keep)));
   }
 
   private discard(n: number): void {
     if (n > 0) this.discarded += n;
   }
+}
+
+/** The bytes from the first upgrade request line in `b` on, if there is one. */
+function requestIn(b: Buffer): Buffer | undefined {
+  for (let at = b.indexOf(REQUEST_START); at >= 0; at = b.indexOf(REQUEST_START, at + 1)) {
+    if (REQUEST_LINE.test(b.subarray(at, at + 300).toString('latin1'))) return b.subarray(at);
+  }
+  return undefined;
 }
 
 /** How many bytes at the end of `b` could begin "GET " (kept for the next chunk). */

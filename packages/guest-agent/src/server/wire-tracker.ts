@@ -20,10 +20,17 @@ export class WireTracker {
   /** Header bytes of the frame being read, until the header is whole. */
   private header: number[] = [];
   private payloadLeft = 0;
+  /** Bytes of the frame being read so far (header and payload). */
+  private frameBytes = 0;
 
   /** True while the stream has stopped inside a request or a frame. */
   get partial(): boolean {
     return this.phase === 'request' ? this.requestBytes > 0 : this.header.length > 0 || this.payloadLeft > 0;
+  }
+
+  /** How many of the bytes fed last belong to the unfinished request or frame (0 when whole). */
+  get partialBytes(): number {
+    return this.phase === 'request' ? this.requestBytes : this.frameBytes;
   }
 
   /**
@@ -51,16 +58,19 @@ export class WireTracker {
       if (this.payloadLeft > 0) {
         const take = Math.min(this.payloadLeft, chunk.length - i);
         this.payloadLeft -= take;
+        this.frameBytes = this.payloadLeft > 0 ? this.frameBytes + take : 0;
         i += take;
         continue;
       }
       if (this.header.length === 0 && chunk[i] === NEW_REQUEST_BYTE) return i;
       this.header.push(chunk[i]!);
+      this.frameBytes++;
       i++;
       const need = headerLength(this.header);
       if (need !== undefined && this.header.length === need) {
         this.payloadLeft = payloadLength(this.header);
         this.header = [];
+        if (this.payloadLeft === 0) this.frameBytes = 0;
       }
     }
     return -1;

@@ -58,7 +58,7 @@ function parseChunk(chunk: string): KernelRecord[] {
  * log is quiet (inside a burst, `minMs`). Measured in bench/agent-bench.js:
  * see the README for the latency and idle-CPU figures that chose it.
  */
-export const KMSG_POLL: PollPeriods = { minMs: 2, maxMs: 20 };
+export const KMSG_POLL: PollPeriods = { minMs: 2, maxMs: 50 };
 
 /** Records taken per tick at most: a log flood is drained over several ticks, not in one long one. */
 const MAX_BYTES_PER_TICK = 64 * 1024;
