@@ -99,7 +99,7 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
       'restart libvirtd so it re-reads QEMU (`libvirtd` re-attaches running domains); vcpuctl refuses hotplug on this domain until then');
   }
   if (!guest.reachable) {
-    add('AGENT_UNREACHABLE', 'error', `the guest agent cannot be reached: ${guest.error ?? 'unknown reason'}`, 'check that vcpuctl-agent runs in the guest and that its URL and token are right');
+    add('AGENT_UNREACHABLE', 'error', `the guest agent cannot be reached: ${guest.error ?? 'unknown reason'}`, `run vcpuctl-agent in the guest (\`vcpuctl-agent run --channel\`, and \`vcpuctl agent attach ${domain.name}\` here) or qemu-guest-agent; with --agent or an agents file, check its URL and token`);
     return done();
   }
   if (guest.productUuid && domain.uuid && guest.productUuid.toLowerCase() !== domain.uuid.toLowerCase()) {
