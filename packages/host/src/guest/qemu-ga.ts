@@ -125,8 +125,10 @@ export class QemuGaSession extends EventEmitter<GuestSessionEvents> implements G
         if (!(err instanceof VcpuctlError) || err.code === 'AGENT_UNREACHABLE') throw err;
         failure = err.message;
       }
-      for (const r of todo.slice(0, done)) if (!r.online) this.offlined.add(r.cpu);
-      for (const r of todo.slice(0, done)) if (r.online) this.offlined.delete(r.cpu);
+      for (const r of todo.slice(0, done)) {
+        if (r.online) this.offlined.delete(r.cpu);
+        else this.offlined.add(r.cpu);
+      }
     }
     const failedCpu = failure ? todo[done]?.cpu : undefined;
     let processed = 0;
