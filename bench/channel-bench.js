@@ -74,11 +74,17 @@ async function guestFigures() {
     out.push(`  snapshot round trip, channel:         ${await roundTrips(channel, undefined)}`);
     out.push(`  connect + hello, TCP:                 ${await connectTime(g.agentUrl, g.token)}`);
     out.push(`  connect + hello, channel:             ${await connectTime(channel, undefined)}`);
-    await sleep(3000);
-    const t0 = Number(await g.helper('GET', '/agent/cpu-ticks'));
-    await sleep(IDLE_SECONDS * 1000);
-    const t1 = Number(await g.helper('GET', '/agent/cpu-ticks'));
-    out.push(`  agent idle CPU in the guest, no host on the channel: ${(((t1 - t0) / CLK_TCK / IDLE_SECONDS) * 100).toFixed(2)} % of one vCPU (over ${IDLE_SECONDS} s)`);
+    const idle = async (label) => {
+      await sleep(3000);
+      const t0 = Number(await g.helper('GET', '/agent/cpu-ticks'));
+      await sleep(IDLE_SECONDS * 1000);
+      const t1 = Number(await g.helper('GET', '/agent/cpu-ticks'));
+      out.push(`  agent idle CPU in the guest, ${label}${(((t1 - t0) / CLK_TCK / IDLE_SECONDS) * 100).toFixed(2)} % of one vCPU (over ${IDLE_SECONDS} s)`);
+    };
+    await idle('--channel, no host connected:  ');
+    await g.helper('POST', '/agent/restart?channel=0');
+    await g.waitForAgent(120_000);
+    await idle('no channel (--listen only):    ');
     return out;
   } finally {
     g.destroy();
