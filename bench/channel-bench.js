@@ -7,7 +7,9 @@
  *  - on this host, the idle CPU the channel adds to an agent: no channel,
  *    --channel waiting for a port that is not there, and --channel on an
  *    idle port (a FIFO standing in: every poll is a read() that finds nothing).
- * Boots one guest (about 10 s to 3 min, depending on load) and removes it.
+ *  - the cost of the channel's idle poll alone, in one process.
+ * Boots one guest (about 10 s to 3 min, depending on load) and removes it;
+ * BENCH_GUEST=0 prints only the last figure.
  * Run after `npm run build`.
  */
 'use strict';
@@ -74,11 +76,17 @@ async function guestFigures() {
     out.push(`  snapshot round trip, channel:         ${await roundTrips(channel, undefined)}`);
     out.push(`  connect + hello, TCP:                 ${await connectTime(g.agentUrl, g.token)}`);
     out.push(`  connect + hello, channel:             ${await connectTime(channel, undefined)}`);
-    await sleep(3000);
-    const t0 = Number(await g.helper('GET', '/agent/cpu-ticks'));
-    await sleep(IDLE_SECONDS * 1000);
-    const t1 = Number(await g.helper('GET', '/agent/cpu-ticks'));
-    out.push(`  agent idle CPU in the guest, no host on the channel: ${(((t1 - t0) / CLK_TCK / IDLE_SECONDS) * 100).toFixed(2)} % of one vCPU (over ${IDLE_SECONDS} s)`);
+    const idle = async (label) => {
+      await sleep(3000);
+      const t0 = Number(await g.helper('GET', '/agent/cpu-ticks'));
+      await sleep(IDLE_SECONDS * 1000);
+      const t1 = Number(await g.helper('GET', '/agent/cpu-ticks'));
+      out.push(`  agent idle CPU in the guest, ${label}${(((t1 - t0) / CLK_TCK / IDLE_SECONDS) * 100).toFixed(2)} % of one vCPU (over ${IDLE_SECONDS} s)`);
+    };
+    await idle('--channel, no host connected:  ');
+    await g.helper('POST', '/agent/restart?channel=0');
+    await g.waitForAgent(120_000);
+    await idle('no channel (--listen only):    ');
     return out;
   } finally {
     g.destroy();
@@ -127,7 +135,61 @@ async function hostFigures() {
   }
 }
 
+/**
+ * The cost of the channel's idle poll itself, in this process: a
+ * DeviceReader at the channel's periods on a FIFO with no writer (read()
+ * returns 0, as the port does while no host is connected), then on a FIFO
+ * with a writer that sends nothing (EAGAIN, as with an idle host), against
+ * the same time spent with no reader at all.
+ */
+async function pollCost() {
+  const { DeviceReader } = require('../packages/guest-agent/dist/device/device-reader');
+  const { NonBlockingDevice } = require('../packages/guest-agent/dist/device/nonblocking-device');
+  const { CHANNEL_POLL } = require('../packages/guest-agent/dist/server/channel');
+  const dir = mkdtempSync(join(tmpdir(), 'vcpuctl-channel-bench-'));
+  const fifo = join(dir, 'port');
+  execFileSync('mkfifo', [fifo]);
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  const measure = async (withReader, hostConnected) => {
+    const holder = hostConnected ? openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK) : undefined;
+    let polls = 0;
+    let reader;
+    if (withReader) {
+      reader = new DeviceReader(NonBlockingDevice.open(fifo, 'read'), {
+        periods: CHANNEL_POLL, readBytes: 65536, maxBytesPerTick: 262144,
+        onData: () => undefined, onEof: () => void polls++, onError: () => 'continue',
+      });
+      const drain = reader.drain.bind(reader);
+      reader.drain = () => { if (hostConnected) polls++; return drain(); };
+      reader.start();
+    }
+    const u0 = process.cpuUsage();
+    await sleep(IDLE_SECONDS * 1000);
+    const u = process.cpuUsage(u0);
+    reader?.stop();
+    reader?.device.close();
+    if (holder !== undefined) closeSync(holder);
+    return { pct: ((u.user + u.system) / 1e6 / IDLE_SECONDS) * 100, polls };
+  };
+  try {
+    const base = await measure(false, false);
+    const noHost = await measure(true, false);
+    const idleHost = await measure(true, true);
+    const line = (label, m) => `  ${label}${m.polls / IDLE_SECONDS} polls/s, ${(m.pct - base.pct).toFixed(3)} % of one core above a process doing nothing (${base.pct.toFixed(3)} %)`;
+    return [line('no host connected (read() = 0):  ', noHost), line('host connected, idle (EAGAIN):  ', idleHost)];
+  } finally {
+    clearInterval(keepAlive);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main() {
+  const poll = await pollCost();
+  if (process.env.BENCH_GUEST === '0') {
+    console.log(`the channel's idle poll on this host (node ${process.version}, over ${IDLE_SECONDS} s each):`);
+    for (const l of poll) console.log(l);
+    return;
+  }
   const host = await hostFigures();
   const guest = await guestFigures();
   console.log(`vcpuctl-agent channel benchmark (node ${process.version}; kernel log not followed on the host runs)`);
@@ -135,6 +197,8 @@ async function main() {
   for (const l of guest) console.log(l);
   console.log('on this host, agent idle CPU (2-CPU tree, 50 ms sysfs poll, no client):');
   for (const l of host) console.log(l);
+  console.log(`the channel's idle poll itself, in one process on this host (over ${IDLE_SECONDS} s each):`);
+  for (const l of poll) console.log(l);
 }
 
 main().catch((err) => {

@@ -69,7 +69,9 @@ describe('e2e: the agent over a virtio-serial channel', function () {
 
   it('a channel unplugged and plugged again is served again by the same agent, without a restart', async () => {
     const xml = join(dir, 'channel.xml');
-    virsh('detach-device', g!.name, xml, '--live');
+    const live = join(dir, 'live-channel.xml');
+    writeFileSync(live, g!.liveChannel()!);
+    virsh('detach-device', g!.name, live, '--live');
     await until('libvirt to drop the channel', 30_000, () => g!.channelSocket() === undefined);
     await until('the agent to notice the port is gone', 30_000, () => /port lost \(\/dev\/vport\d+p\d+: ENODEV\)/.test(g!.console()));
     virsh('attach-device', g!.name, xml, '--live');

@@ -84,8 +84,8 @@ describe('vcpuctl-agent exits promptly on SIGTERM', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startAndTerm(poolSize: number, extra: string[], ready: RegExp): Promise<{ exitMs: number; sockets: number }> {
-    const child = spawn(process.execPath, [AGENT_BIN, 'run', '--sysroot', tree.root, '--kmsg', fifo, ...extra], {
+  async function startAndTerm(poolSize: number, extra: string[], ready: RegExp, kmsg = fifo): Promise<{ exitMs: number; sockets: number }> {
+    const child = spawn(process.execPath, [AGENT_BIN, 'run', '--sysroot', tree.root, '--kmsg', kmsg, ...extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, UV_THREADPOOL_SIZE: String(poolSize) },
     });
@@ -101,7 +101,8 @@ describe('vcpuctl-agent exits promptly on SIGTERM', function () {
       child.once('exit', (code) => reject(new Error(`agent exited ${code} before it was ready:\n${out}`)));
     });
     // Four times a pipe's capacity of kernel records goes through: the follower is really reading the source.
-    await pushThrough(writer, 4 * 65536);
+    if (kmsg === fifo) await pushThrough(writer, 4 * 65536);
+    else await new Promise((r) => setTimeout(r, 300));
     const sockets = networkSockets(child.pid!);
     const t0 = Date.now();
     child.kill('SIGTERM');
@@ -116,6 +117,11 @@ describe('vcpuctl-agent exits promptly on SIGTERM', function () {
     assert.equal(child.exitCode, 0, out);
     return { exitMs: exited!, sockets };
   }
+
+  it('with UV_THREADPOOL_SIZE=1, following this machine\'s live /dev/kmsg (the case of the issue)', async () => {
+    const { exitMs } = await startAndTerm(1, ['--listen', '127.0.0.1:0', '--insecure-no-auth'], /listening on/, '/dev/kmsg');
+    assert.ok(exitMs < EXIT_BOUND_MS, `exited ${exitMs} ms after SIGTERM`);
+  });
 
   for (const pool of [1, 2]) {
     it(`over TCP, with UV_THREADPOOL_SIZE=${pool}, while following the kernel log`, async () => {

@@ -14,12 +14,13 @@ const args = process.argv.slice(2);
 const flag = (name: string) => args[args.indexOf(name) + 1]!;
 const agentBin = flag('--agent-bin');
 const tokenFile = flag('--token-file');
-const extra = [...(args.includes('--no-auto-online') ? ['--no-auto-online'] : []), ...(args.includes('--channel') ? ['--channel'] : [])];
+const extra = args.includes('--no-auto-online') ? ['--no-auto-online'] : [];
+let channel = args.includes('--channel');
 
 let agent: ChildProcess | undefined;
 
 function startAgent(): void {
-  agent = spawn(process.execPath, [agentBin, 'run', '--listen', '0.0.0.0:7643', '--token-file', tokenFile, ...extra], { stdio: ['ignore', 'inherit', 'inherit'] });
+  agent = spawn(process.execPath, [agentBin, 'run', '--listen', '0.0.0.0:7643', '--token-file', tokenFile, ...extra, ...(channel ? ['--channel'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
   const me = agent;
   me.once('exit', (code, signal) => {
     process.stderr.write(`rig-helper: agent exited (${code ?? signal})\n`);
@@ -100,6 +101,13 @@ createServer((req, res) => {
       }
       case 'POST /agent/kill':
         return void killAgent().then(() => send(200, 'killed\n'));
+      case 'POST /agent/restart':
+        // With or without --channel (?channel=0|1), for the benchmarks' idle CPU baseline.
+        channel = url.searchParams.get('channel') === '1';
+        return void killAgent().then(() => {
+          startAgent();
+          send(200, 'restarted\n');
+        });
       case 'POST /agent/start':
         if (!agent) startAgent();
         return send(200, 'started\n');

@@ -160,15 +160,16 @@ exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --toke
     }
   }
 
+  /** A channel's element in the live domain XML (what `virsh detach-device` must be given), or undefined. */
+  liveChannel(name = AGENT_CHANNEL): string | undefined {
+    const xml = virsh('dumpxml', this.name);
+    return [...xml.matchAll(/<channel type='unix'>[\s\S]*?<\/channel>/g)].map((m) => m[0]).find((c) => c.includes(`name='${name}'`));
+  }
+
   /** The host end of a virtio-serial channel, as the live domain XML names it, or undefined while there is none. */
   channelSocket(name = AGENT_CHANNEL): string | undefined {
-    const xml = virsh('dumpxml', this.name);
-    for (const m of xml.matchAll(/<channel type='unix'>([\s\S]*?)<\/channel>/g)) {
-      if (!m[1]!.includes(`name='${name}'`)) continue;
-      const path = /<source mode='bind' path='([^']+)'/.exec(m[1]!)?.[1];
-      if (path) return path;
-    }
-    return undefined;
+    const channel = this.liveChannel(name);
+    return channel === undefined ? undefined : /<source mode='bind' path='([^']+)'/.exec(channel)?.[1];
   }
 
   /** ws's URL for a unix socket: the host's AgentClient speaks to the channel through it. */

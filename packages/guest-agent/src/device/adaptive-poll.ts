@@ -11,16 +11,26 @@ export interface PollPeriods {
   minMs: number;
   /** Period when idle: bounds the latency of the first byte after a quiet spell, and sets the idle cost. */
   maxMs: number;
+  /**
+   * Period when a tick says nobody is even there (a port with no host
+   * connected): the state a device spends nearly all its time in, so its
+   * own, longer period; defaults to `maxMs`.
+   */
+  dormantMs?: number;
 }
+
+/** What a tick found: work (true), nothing (false), or nobody there at all ('dormant'). */
+export type TickResult = boolean | 'dormant';
 
 export class AdaptivePoll {
   private timer: NodeJS.Timeout | undefined;
   private periodMs: number;
   private running = false;
 
-  /** `tick` returns true when it found work. */
-  constructor(private readonly periods: PollPeriods, private readonly tick: () => boolean) {
-    if (!(periods.minMs >= 1 && periods.maxMs >= periods.minMs)) throw new RangeError(`bad poll periods ${periods.minMs}..${periods.maxMs} ms`);
+  constructor(private readonly periods: PollPeriods, private readonly tick: () => TickResult) {
+    if (!(periods.minMs >= 1 && periods.maxMs >= periods.minMs && (periods.dormantMs ?? periods.maxMs) >= periods.maxMs)) {
+      throw new RangeError(`bad poll periods ${periods.minMs}..${periods.maxMs} (${periods.dormantMs}) ms`);
+    }
     this.periodMs = periods.minMs;
   }
 
@@ -57,9 +67,11 @@ export class AdaptivePoll {
   private run(): void {
     this.timer = undefined;
     if (!this.running) return;
-    const busy = this.tick();
+    const found = this.tick();
     if (!this.running) return; // the tick stopped us
-    this.periodMs = busy ? this.periods.minMs : Math.min(this.periods.maxMs, this.periodMs * 2);
+    if (found === true) this.periodMs = this.periods.minMs;
+    else if (found === 'dormant') this.periodMs = this.periods.dormantMs ?? this.periods.maxMs;
+    else this.periodMs = Math.min(this.periods.maxMs, this.periodMs * 2);
     this.schedule(this.periodMs);
   }
 }

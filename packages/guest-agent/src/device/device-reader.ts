@@ -8,7 +8,7 @@
  * polling costs one failed read() per idle period and adds up to one period
  * of latency to the first byte after a quiet spell, none inside a burst.
  */
-import { AdaptivePoll, PollPeriods } from './adaptive-poll';
+import { AdaptivePoll, PollPeriods, TickResult } from './adaptive-poll';
 import { NonBlockingDevice } from './nonblocking-device';
 
 export interface DeviceReaderOptions {
@@ -21,8 +21,8 @@ export interface DeviceReaderOptions {
   onData: (chunk: Buffer) => void;
   /**
    * read() returned 0: a FIFO with no writer, or a virtio-serial port with no
-   * host connected. The reader keeps polling (at the idle rate); return true
-   * to count it as work, i.e. to keep the fast rate.
+   * host connected. The reader keeps polling, at the dormant rate; return
+   * true to count it as work, i.e. to keep the fast rate.
    */
   onEof?: () => boolean | void;
   /** Any error but EAGAIN. Return 'continue' to keep reading (EPIPE on /dev/kmsg), 'stop' to stop. */
@@ -55,8 +55,8 @@ export class DeviceReader {
     return this.poll.currentPeriodMs;
   }
 
-  /** One tick: reads until the device has nothing more; true when anything came. */
-  drain(): boolean {
+  /** One tick: reads until the device has nothing more; true when anything came, 'dormant' on a read() of 0. */
+  drain(): TickResult {
     let taken = 0;
     let busy = false;
     while (taken < this.opts.maxBytesPerTick && this.device.isOpen) {
@@ -71,7 +71,7 @@ export class DeviceReader {
         return true; // a passing error (EPIPE): look again at the fast rate, never spin here
       }
       if (r === 'again') return busy;
-      if (r === 'eof') return (this.opts.onEof?.() ?? false) || busy;
+      if (r === 'eof') return this.opts.onEof?.() === true || busy ? true : 'dormant';
       taken += r;
       busy = true;
       this.opts.onData(Buffer.from(this.buf.subarray(0, r)));

@@ -21,12 +21,14 @@ import { ChannelStream } from './channel-stream';
 export const DEFAULT_CHANNEL_NAME = 'org.vcpuctl.agent.0';
 
 /**
- * How often the port is read. Idle (no host, or a host that sends nothing)
- * it costs one read() returning 0 or EAGAIN every `maxMs`, and a host's
- * first bytes wait up to `maxMs`; inside a session's exchange the period
- * drops to `minMs`. Figures: README, "Benchmarks" (bench/channel-bench.js).
+ * How often the port is read. With no host connected (read() returns 0,
+ * nearly all the time) once every `dormantMs`: a new host's first bytes
+ * wait up to that long, once per session. With a host connected but quiet,
+ * the period doubles from `minMs` to `maxMs`; inside an exchange it is
+ * `minMs`. Each poll costs a timer wakeup and one read(), about as much as
+ * the wakeup alone (measured in bench/channel-bench.js; README, "Benchmarks").
  */
-export const CHANNEL_POLL: PollPeriods = { minMs: 1, maxMs: 100 };
+export const CHANNEL_POLL: PollPeriods = { minMs: 1, maxMs: 100, dormantMs: 250 };
 
 /**
  * How often the agent looks for a port that is not there: a readdir of
@@ -129,7 +131,7 @@ export class Channel {
     const poll = new AdaptivePoll(CHANNEL_POLL, () => {
       const read = reader.drain();
       const wrote = this.open?.sessions === sessions ? sessions.flush() : false;
-      return read || wrote;
+      return wrote || read;
     });
     this.open = { path, device, sessions, reader, poll };
     this.lastProblem = '';
