@@ -7,7 +7,4 @@ cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/setup-host.sh
 npm run build
-# Agents under test follow a FIFO standing in for /dev/kmsg with a blocking
-# read in a libuv worker; give the in-process agents threads to spare.
-export UV_THREADPOOL_SIZE=16
 npx mocha --config test/.mocharc.json "$@"

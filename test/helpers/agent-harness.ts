@@ -53,7 +53,7 @@ export class AgentHarness {
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${this.running!.address.port}`;
+    return `ws://127.0.0.1:${this.running!.address!.port}`;
   }
 
   /** `null` connects without a token. */

@@ -48,6 +48,16 @@ describe('vcpuctl-agent command line', function () {
     assert.match(run(['--listen', '127.0.0.1:99999', '--insecure-no-auth']).stderr, /--listen wants HOST:PORT/);
   });
 
+  it('refuses a channel name that is not a port name; --channel with --listen still wants a token', () => {
+    for (const bad of ['../kmsg', '..', 'a b']) {
+      const r = run(['--channel', bad]);
+      assert.equal(r.status, 2, bad);
+      assert.match(r.stderr, /^vcpuctl-agent: USAGE: --channel wants a port name of letters, digits/, bad);
+    }
+    // --channel with --listen still wants a token for the network side.
+    assert.match(run(['--channel', '--listen', '127.0.0.1:0']).stderr, /refusing to start without --token-file/);
+  });
+
   it('says so when the port is taken', async () => {
     const f = join(dir, 'ok.token');
     writeFileSync(f, 'a-token-that-is-long-enough\n', { mode: 0o600 });

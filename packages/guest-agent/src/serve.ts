@@ -2,17 +2,22 @@
  * Wires an Agent to a Transport: the only place that knows both.
  */
 import { AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { Agent } from './agent';
 import { TokenCheck, readTokenFile } from './server/auth';
 import { commandTable, dispatch } from './server/dispatch';
+import { Channel } from './server/channel';
 import { Transport } from './server/transport';
 import { treePaths } from './sysfs/paths';
 import { readSystemFacts } from './system-facts';
 
 export interface ServeOptions {
-  host: string;
-  port: number;
+  /** Where to listen on the network; without a port, no network socket is opened at all. */
+  host?: string;
+  port?: number;
+  /** Serve on the virtio-serial port with this name (its /sys under `sysroot`, its node under `devRoot`). */
+  channel?: { name: string; devRoot: string };
   tokenFile: string | undefined;
   tls: { cert: Buffer; key: Buffer } | undefined;
   sysroot: string;
@@ -26,13 +31,19 @@ export interface ServeOptions {
 
 export interface RunningAgent {
   agent: Agent;
-  address: AddressInfo;
+  /** The network address, when listening. */
+  address: AddressInfo | undefined;
+  channel: Channel | undefined;
+  /** Serves one trusted byte stream (a channel session) the way TCP connections are served. */
+  serveStream(stream: Duplex, peer: string): void;
   close(): Promise<void>;
 }
 
 export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
+  const listening = opts.port !== undefined;
+  if (!listening && !opts.channel) throw new VcpuctlError('USAGE', 'nothing to serve: give a port to listen on, a channel, or both');
   const token = opts.tokenFile ? new TokenCheck(readTokenFile(opts.tokenFile, { requirePrivate: true })) : undefined;
-  if (!token) opts.log('WARNING: --insecure-no-auth: any local or remote peer can change CPUs');
+  if (listening && !token) opts.log('WARNING: --insecure-no-auth: any local or remote peer can change CPUs');
   const paths = treePaths(opts.sysroot);
   const agent = new Agent({
     paths,
@@ -44,8 +55,8 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
   });
   const table = commandTable({ readOnly: !!opts.readOnly });
   const transport = new Transport({
-    host: opts.host,
-    port: opts.port,
+    host: opts.host ?? '0.0.0.0',
+    port: opts.port ?? 0,
     token,
     tls: opts.tls,
     log: opts.log,
@@ -54,19 +65,35 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
     onClose: (conn) => agent.unsubscribe(conn),
   });
   agent.start();
-  let address: AddressInfo;
-  try {
-    address = await transport.listen();
-  } catch (err) {
-    agent.stop();
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new VcpuctlError('USAGE', `cannot listen on ${opts.host}:${opts.port}: ${code ?? (err as Error).message}`);
+  let address: AddressInfo | undefined;
+  if (listening) {
+    const host = opts.host ?? '0.0.0.0';
+    try {
+      address = await transport.listen();
+    } catch (err) {
+      agent.stop();
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new VcpuctlError('USAGE', `cannot listen on ${host}:${opts.port}: ${code ?? (err as Error).message}`);
+    }
+    opts.log(`listening on ${address.address}:${address.port} (auto-online ${opts.autoOnline ? 'on' : 'off'}${opts.readOnly ? ', read-only' : ''})`);
   }
-  opts.log(`listening on ${address.address}:${address.port} (auto-online ${opts.autoOnline ? 'on' : 'off'}${opts.readOnly ? ', read-only' : ''})`);
+  // The channel's sessions take the same server path as TCP connections, without a token (see server/channel.ts).
+  const channel = opts.channel
+    ? new Channel({
+        name: opts.channel.name,
+        roots: { sysroot: opts.sysroot, devRoot: opts.channel.devRoot },
+        adopt: (stream, peer) => transport.adopt(stream, peer),
+        log: opts.log,
+      })
+    : undefined;
+  channel?.start();
   return {
     agent,
     address,
+    channel,
+    serveStream: (stream, peer) => transport.adopt(stream, peer),
     close: async () => {
+      channel?.stop();
       agent.stop();
       await transport.close();
     },

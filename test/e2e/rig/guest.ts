@@ -20,8 +20,22 @@ const RIG_DIR = '/var/tmp/vcpuctl-rig';
 export interface GuestOptions {
   current: number;
   maximum: number;
+  /** Give the domain qemu-guest-agent's channel (org.qemu.guest_agent.0); the helper starts qemu-ga on request. */
+  qemuGaChannel?: boolean;
   autoOnline?: boolean;
   memoryMiB?: number;
+  /** Run the agent with --channel as well (it then also serves the virtio-serial port, once there is one). */
+  agentChannel?: boolean;
+  /** Give the domain the agent's channel at boot (otherwise it can be hot-plugged: channelXml()). */
+  channelAtBoot?: boolean;
+}
+
+/** The agent channel's default name (the contract with the host side). */
+export const AGENT_CHANNEL = 'org.vcpuctl.agent.0';
+
+/** A virtio-serial channel whose host socket libvirt creates and names in the live XML. */
+export function channelXml(name = AGENT_CHANNEL): string {
+  return `<channel type='unix'><source mode='bind'/><target type='virtio' name='${name}'/></channel>`;
 }
 
 export function freePort(): Promise<number> {
@@ -57,8 +71,11 @@ function domainXml(g: { name: string; dir: string; agentPort: number; helperPort
       <target dir='hostroot'/>
       <readonly/>
     </filesystem>
+    <controller type='virtio-serial' index='0'/>${opts.channelAtBoot ? `
+    ${channelXml()}` : ''}
     <serial type='file'><source path='${join(g.dir, 'console.log')}'/><target port='0'/></serial>
     <console type='file'><source path='${join(g.dir, 'console.log')}'/><target type='serial' port='0'/></console>
+    ${opts.qemuGaChannel ? "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel>" : ''}
   </devices>
   <seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>
   <qemu:commandline>
@@ -113,7 +130,7 @@ export class TestGuest {
     const agentBin = join(REPO, 'packages/guest-agent/bin/vcpuctl-agent.js');
     writeFileSync(join(dir, 'guest-run.sh'), `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run
-exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --token-file ${g.tokenFile}${opts.autoOnline === false ? ' --no-auto-online' : ''}
+exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --token-file ${g.tokenFile}${opts.autoOnline === false ? ' --no-auto-online' : ''}${opts.agentChannel ? ' --channel' : ''}
 `, { mode: 0o755 });
     const boot = buildInitramfs(RIG_DIR);
     const xmlFile = join(dir, 'domain.xml');
@@ -141,6 +158,23 @@ exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --toke
         await new Promise((r) => setTimeout(r, 500));
       }
     }
+  }
+
+  /** A channel's element in the live domain XML (what `virsh detach-device` must be given), or undefined. */
+  liveChannel(name = AGENT_CHANNEL): string | undefined {
+    const xml = virsh('dumpxml', this.name);
+    return [...xml.matchAll(/<channel type='unix'>[\s\S]*?<\/channel>/g)].map((m) => m[0]).find((c) => c.includes(`name='${name}'`));
+  }
+
+  /** The host end of a virtio-serial channel, as the live domain XML names it, or undefined while there is none. */
+  channelSocket(name = AGENT_CHANNEL): string | undefined {
+    const channel = this.liveChannel(name);
+    return channel === undefined ? undefined : /<source mode='bind' path='([^']+)'/.exec(channel)?.[1];
+  }
+
+  /** ws's URL for a unix socket: the host's AgentClient speaks to the channel through it. */
+  static channelUrl(socketPath: string): string {
+    return `ws+unix:${socketPath}:/`;
   }
 
   /** Talks to the rig helper inside the guest. */

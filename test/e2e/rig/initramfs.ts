@@ -13,6 +13,8 @@ import { join } from 'node:path';
 export const MODULES = [
   'netfs', 'fscache', '9pnet', '9p', 'virtio_ring', 'virtio', '9pnet_virtio', 'virtio_pci_modern_dev',
   'virtio_pci_legacy_dev', 'virtio_pci', 'failover', 'net_failover', 'virtio_net', 'button', 'evdev',
+  // virtio-serial ports (/dev/vportNpM, named in /sys/class/virtio-ports): the agent's channel.
+  'virtio_console',
 ];
 
 const INIT = `#!/bin/busybox sh

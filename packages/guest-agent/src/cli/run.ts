@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { startAgent } from '../serve';
+import { DEFAULT_CHANNEL_NAME } from '../server/channel';
 
 /** Where the agent listens unless told otherwise (vcpuctl's default agent port). */
 export const DEFAULT_PORT = 7643;
@@ -20,8 +21,18 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+/**
+ * What a channel name may be: libvirt's target names are reverse-DNS ids
+ * (org.qemu.guest_agent.0); 128 characters is far beyond any, and the name
+ * is compared with sysfs text and joined to /dev/virtio-ports, so no '/'
+ * and not only dots.
+ */
+const CHANNEL_NAME = /^(?!\.+$)[A-Za-z0-9._-]{1,128}$/;
+
 interface RunFlags {
-  listen: string;
+  listen?: string;
+  channel?: string | true;
+  devRoot: string;
   tokenFile?: string;
   insecureNoAuth?: boolean;
   tlsCert?: string;
@@ -35,8 +46,10 @@ interface RunFlags {
 
 export function runCommand(): Command {
   return new Command('run')
-    .description('serve controllers over an authenticated WebSocket until stopped (what the systemd unit runs)')
-    .option('--listen <host:port>', 'address to listen on', `0.0.0.0:${DEFAULT_PORT}`)
+    .description('serve controllers until stopped (what the systemd unit runs): over a virtio-serial channel, an authenticated WebSocket, or both')
+    .option('--listen <host:port>', `address to listen on (default 0.0.0.0:${DEFAULT_PORT} when --channel is not given)`)
+    .option('--channel [name]', `serve on the virtio-serial port NAME (default ${DEFAULT_CHANNEL_NAME}); no token: only root on the host reaches it`)
+    .option('--dev-root <dir>', 'where the channel\'s device node is looked for', '/dev')
     .option('--token-file <path>', 'file holding the bearer token (mode 0600)')
     .option('--insecure-no-auth', 'accept any controller without a token (tests only)')
     .option('--tls-cert <path>', 'serve TLS with this PEM certificate')
@@ -47,8 +60,14 @@ export function runCommand(): Command {
     .option('--no-auto-online', 'leave hot-added CPUs offline (default: online them, as the usual udev rule does)')
     .option('--read-only', 'serve snapshots and events only; refuse online/offline requests from controllers')
     .action(async (flags: RunFlags) => {
-      const { host, port } = parseListen(flags.listen);
-      if (!flags.tokenFile && !flags.insecureNoAuth) {
+      const channelName = flags.channel === true ? DEFAULT_CHANNEL_NAME : flags.channel;
+      if (channelName !== undefined && !CHANNEL_NAME.test(channelName)) {
+        throw new VcpuctlError('USAGE', `--channel wants a port name of letters, digits, '.', '_' and '-', got "${channelName}"`);
+      }
+      // Without --channel the agent listens where it always did; with it, only if asked.
+      const listen = flags.listen ?? (channelName === undefined ? `0.0.0.0:${DEFAULT_PORT}` : undefined);
+      const { host, port } = listen === undefined ? { host: undefined, port: undefined } : parseListen(listen);
+      if (listen !== undefined && !flags.tokenFile && !flags.insecureNoAuth) {
         throw new VcpuctlError('USAGE', 'refusing to start without --token-file (or --insecure-no-auth for tests)');
       }
       if (!!flags.tlsCert !== !!flags.tlsKey) throw new VcpuctlError('USAGE', '--tls-cert and --tls-key go together');
@@ -59,6 +78,7 @@ export function runCommand(): Command {
       const running = await startAgent({
         host,
         port,
+        channel: channelName === undefined ? undefined : { name: channelName, devRoot: flags.devRoot },
         tokenFile: flags.tokenFile,
         tls: flags.tlsCert && flags.tlsKey ? { cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey) } : undefined,
         sysroot: flags.sysroot,
@@ -69,7 +89,8 @@ export function runCommand(): Command {
         log: (line) => process.stderr.write(`vcpuctl-agent: ${line}\n`),
       });
       // One line on stdout once listening, so wrappers (tests, the rig) know the port.
-      process.stdout.write(`listening on ${running.address.address}:${running.address.port}\n`);
+      if (running.address) process.stdout.write(`listening on ${running.address.address}:${running.address.port}\n`);
+      if (channelName !== undefined) process.stdout.write(`channel ${channelName}\n`);
       const stop = () => void running.close().then(() => process.exit(0));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);

@@ -73,18 +73,16 @@ export class Connection {
 export class Transport {
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
+  /** Adopted streams and their peer names: trusted, no token asked. */
+  private readonly adopted = new WeakMap<Duplex, string>();
+  private streamServer: Server | undefined;
   private readonly connections = new Set<Connection>();
 
   constructor(private readonly opts: TransportOptions) {}
 
   async listen(): Promise<AddressInfo> {
     const { opts } = this;
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES, perMessageDeflate: false });
-    this.server = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }) : createHttpServer();
-    this.server.on('request', (_req, res) => {
-      res.writeHead(426, { 'Content-Type': 'text/plain' }).end('vcpuctl-agent speaks WebSocket only\n');
-    });
-    this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    this.server = this.handle(opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }) : createHttpServer());
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(opts.port, opts.host, () => resolve());
@@ -92,13 +90,35 @@ export class Transport {
     return this.server.address() as AddressInfo;
   }
 
+  private handle(server: Server): Server {
+    this.wss ??= new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES, perMessageDeflate: false });
+    server.on('request', (_req, res) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain' }).end('vcpuctl-agent speaks WebSocket only\n');
+    });
+    server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    return server;
+  }
+
+  /**
+   * Serves a byte stream that is a connection of its own (a virtio-serial
+   * channel session) through the same HTTP/WebSocket path as TCP, so every
+   * limit applies; `peer` names it in logs. Such a stream is trusted (no
+   * token): only root on the host can reach it. Plain HTTP even with --tls:
+   * the channel is not a network. The server for it never listens.
+   */
+  adopt(stream: Duplex, peer: string): void {
+    this.adopted.set(stream, peer);
+    (this.streamServer ??= this.handle(createHttpServer())).emit('connection', stream);
+  }
+
   private refuse(socket: Duplex, status: number, text: string): void {
     socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    if (this.opts.token && !this.opts.token.accepts(req.headers.authorization)) {
+    const adoptedAs = this.adopted.get(socket);
+    const peer = adoptedAs ?? `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    if (adoptedAs === undefined && this.opts.token && !this.opts.token.accepts(req.headers.authorization)) {
       this.opts.log(`${peer}: refused: bad or missing token`);
       this.refuse(socket, 401, 'Unauthorized');
       return;

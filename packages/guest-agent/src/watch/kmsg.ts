@@ -1,9 +1,13 @@
 /**
  * Follows the kernel log (/dev/kmsg): each read() returns one record
- * "PRIO,SEQ,USEC,FLAGS;MESSAGE". Reads block in a libuv worker thread, so an
- * idle agent spends no CPU on the log, and a CPU line wakes it at once.
+ * "PRIO,SEQ,USEC,FLAGS;MESSAGE". The log is read through a non-blocking
+ * DeviceReader (device/), never with a blocking read: a read that waits for
+ * the next kernel line holds a libuv pool thread for ever, and with a small
+ * pool (UV_THREADPOOL_SIZE=1 or 2) the agent then ignored SIGTERM.
  */
-import { closeSync, constants, openSync, read, readSync } from 'node:fs';
+import { PollPeriods } from '../device/adaptive-poll';
+import { DeviceReader } from '../device/device-reader';
+import { NonBlockingDevice } from '../device/nonblocking-device';
 
 export interface KernelRecord {
   priority: number;
@@ -48,78 +52,71 @@ function parseChunk(chunk: string): KernelRecord[] {
   return out;
 }
 
+/**
+ * How often the kernel log is looked at. A CPU line makes the agent re-read
+ * sysfs at once, so this period is the latency of a logged change while the
+ * log is quiet (inside a burst, `minMs`). Measured in bench/agent-bench.js:
+ * see the README for the latency and idle-CPU figures that chose it.
+ */
+export const KMSG_POLL: PollPeriods = { minMs: 2, maxMs: 50 };
+
+/** Records taken per tick at most: a log flood is drained over several ticks, not in one long one. */
+const MAX_BYTES_PER_TICK = 64 * 1024;
+
 export class KmsgFollower {
-  private fd: number | undefined;
-  private stopped = false;
-  private lastBacklogSeq = -1;
+  private reader: DeviceReader | undefined;
   private readonly buf = Buffer.alloc(MAX_RECORD_BYTES);
 
   constructor(private readonly path: string, private readonly onRecord: (rec: KernelRecord) => void, private readonly log: (line: string) => void) {}
 
   /** False (and no error) where the log cannot be read, e.g. without CAP_SYSLOG. */
   start(): boolean {
-    this.skipBacklog();
+    let device: NonBlockingDevice;
     try {
-      this.fd = openSync(this.path, constants.O_RDONLY);
+      device = NonBlockingDevice.open(this.path, 'read');
     } catch {
       return false;
     }
-    this.readNext();
+    this.skipBacklog(device);
+    this.reader = new DeviceReader(device, {
+      periods: KMSG_POLL,
+      readBytes: MAX_RECORD_BYTES,
+      maxBytesPerTick: MAX_BYTES_PER_TICK,
+      onData: (chunk) => {
+        const now = Date.now();
+        for (const rec of parseChunk(chunk.toString('utf8'))) this.onRecord({ ...rec, receivedAtMs: now });
+      },
+      onError: (err) => {
+        // EPIPE: records we had not read were overwritten; the next read resumes.
+        if (err.code === 'EPIPE') return 'continue';
+        this.log(`kernel log: ${err.code ?? err.message}; no more kernel lines`);
+        return 'stop';
+      },
+    });
+    this.reader.start();
     return true;
   }
 
   /**
-   * Every open of /dev/kmsg starts at the oldest record and there is no
-   * lseek from Node, so the backlog's last sequence number is noted through
-   * a non-blocking descriptor and the follower skips up to it: history is
-   * not news.
+   * Every open of /dev/kmsg starts at the oldest record: the backlog is read
+   * and dropped before following, since history is not news.
    */
-  private skipBacklog(): void {
-    let nb: number;
-    try {
-      nb = openSync(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
-    } catch {
-      return;
-    }
-    try {
-      for (let i = 0; i < MAX_BACKLOG_RECORDS; i++) {
-        let n: number;
-        try {
-          n = readSync(nb, this.buf, 0, this.buf.length, null);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EPIPE') continue; // overwritten while reading
-          break; // EAGAIN: the backlog is read
-        }
-        if (n <= 0) break;
-        for (const rec of parseChunk(this.buf.toString('utf8', 0, n))) this.lastBacklogSeq = rec.seq;
-      }
-    } finally {
-      closeSync(nb);
-    }
-  }
-
-  private readNext(): void {
-    if (this.stopped || this.fd === undefined) return;
-    read(this.fd, this.buf, 0, this.buf.length, null, (err, n) => {
-      if (this.stopped) return;
-      if (err) {
-        // EPIPE: records we had not read were overwritten; the next read resumes.
-        if (err.code === 'EPIPE') return this.readNext();
-        this.log(`kernel log: ${err.code ?? err.message}; no more kernel lines`);
+  private skipBacklog(device: NonBlockingDevice): void {
+    for (let i = 0; i < MAX_BACKLOG_RECORDS; i++) {
+      let r;
+      try {
+        r = device.read(this.buf);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EPIPE') continue; // overwritten while reading
         return;
       }
-      if (n === 0) return; // the writer went away (tests); /dev/kmsg never ends
-      const now = Date.now();
-      for (const rec of parseChunk(this.buf.toString('utf8', 0, n))) {
-        if (rec.seq > this.lastBacklogSeq) this.onRecord({ ...rec, receivedAtMs: now });
-      }
-      this.readNext();
-    });
+      if (typeof r !== 'number') return; // EAGAIN: the backlog is read
+    }
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    this.reader?.stop();
+    this.reader?.device.close();
+    this.reader = undefined;
   }
 }

@@ -4,6 +4,8 @@
  */
 import { Command } from 'commander';
 import { exitCodeTable, toVcpuctlError } from '@vcpuctl/proto';
+import { agentAttachCommand } from './agent-attach';
+import { agentDetachCommand } from './agent-detach';
 import { addGlobalOptions, output } from './globals';
 import { onlineCommand } from './online';
 import { reportCommand } from './report';
@@ -25,9 +27,13 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     .addCommand(onlineCommand(false))
     .addCommand(setMaxCommand())
     .addCommand(verifyCommand())
-    .addCommand(reportCommand());
+    .addCommand(reportCommand())
+    .addCommand(new Command('agent').description("the guest agent's virtio-serial channel").addCommand(agentAttachCommand()).addCommand(agentDetachCommand()));
   program.exitOverride();
-  for (const c of program.commands) c.exitOverride();
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const sub of c.commands) sub.exitOverride();
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { verify } from '../commands/verify';
 import { verdictError } from '../core/verdict';
 import { contextFrom, print } from './globals';
-import { verdictText } from './format';
+import { reachedText, verdictText } from './format';
 
 export function verifyCommand(): Command {
   return new Command('verify')
@@ -11,7 +11,7 @@ export function verifyCommand(): Command {
     .action(async (domain: string, _o, cmd: Command) => {
       const { ctx, flags } = contextFrom(cmd);
       const r = await verify(ctx, domain);
-      print(flags, { report: r.report, files: r.files }, `${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
+      print(flags, { report: r.report, files: r.files }, `${reachedText(r.report.after.guest)}\n${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
       const err = verdictError(r.report.verdict);
       if (err) throw err;
     });

@@ -1,6 +1,7 @@
-/** `vcpuctl online|offline DOMAIN CPU...`: guest-side, through the agent. */
+/** `vcpuctl online|offline DOMAIN CPU...`: guest-side, through whichever guest source answers, with the agent's guards. */
 import { VcpuctlError, v1 } from '@vcpuctl/proto';
-import { Context, connectGuest } from '../core/context';
+import { Context } from '../core/context';
+import { connectGuest } from '../guest/discover';
 import { lockDomain } from '../core/lock';
 
 export interface OnlineResult {
@@ -13,7 +14,7 @@ export async function setGuestCpus(ctx: Context, domain: string, cpus: number[],
   try {
     const host = await ctx.driver.inspect(domain);
     if (host.domain.state !== 'running') throw new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} is ${host.domain.state}`);
-    const { view, client } = await connectGuest(ctx, domain, { subscribe: false });
+    const { view, client } = await connectGuest(ctx, host, { subscribe: false });
     if (!client) throw new VcpuctlError('AGENT_UNREACHABLE', view.error ?? 'agent unreachable');
     try {
       if (view.productUuid && host.domain.uuid && view.productUuid !== host.domain.uuid) {

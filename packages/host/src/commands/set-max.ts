@@ -4,7 +4,8 @@
  * gracefully (destroyed only with --force), changed, and started again.
  */
 import { VcpuctlError, toVcpuctlError } from '@vcpuctl/proto';
-import { Context, connectGuest } from '../core/context';
+import { Context } from '../core/context';
+import { connectGuest } from '../guest/discover';
 import { lockDomain } from '../core/lock';
 import { Report, ReportBuilder, writeReport } from '../core/report';
 import { computeVerdict, verdictError } from '../core/verdict';
@@ -69,17 +70,19 @@ export async function setMax(ctx: Context, domain: string, maximum: number, opts
       failure = toVcpuctlError(err);
       rb.mark(`stopped: ${failure.code}: ${failure.message}`);
     }
-    const host = await driver.inspect(domain);
+    let host = await driver.inspect(domain);
     let guest = { reachable: false, error: 'domain not running' } as Awaited<ReturnType<typeof connectGuest>>['view'];
     if (host.domain.state === 'running') {
       const deadline = Date.now() + opts.agentWaitMs;
       for (;;) {
-        const g = await connectGuest(ctx, domain, { subscribe: false });
+        // Read again each time: a channel's socket and state are those of the new start.
+        const g = await connectGuest(ctx, host, { subscribe: false });
         await g.client?.close();
         guest = g.view;
         if (g.view.reachable || !g.configured || Date.now() > deadline) break;
         ctx.progress(`waiting for the agent in ${domain}`);
         await new Promise((r) => setTimeout(r, 1000));
+        host = await driver.inspect(domain);
       }
       rb.mark(guest.reachable ? 'agent answered after the start' : `agent not reachable after the start: ${guest.error}`);
     }

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { MAX_TOKEN_FILE_BYTES, VcpuctlError } from '@vcpuctl/proto';
-import { AgentEndpoint } from '../agent/client';
+import { AgentEndpoint } from '../guest/agent-client';
 
 export const DEFAULT_AGENTS_FILE = '/etc/vcpuctl/agents.json';
 

@@ -99,9 +99,9 @@ function hostLine(h: DomainSnapshot | undefined): string {
 
 function guestLine(g: GuestView | undefined): string {
   if (!g) return 'unknown';
-  if (!g.reachable) return `unreachable: ${g.error ?? ''}`;
+  if (!g.reachable) return `unreachable${g.via ? ` via ${g.via}` : ''}: ${g.error ?? ''}`;
   const s = g.snapshot;
-  return s ? `${guestCpus(s)}; host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'}` : 'no snapshot';
+  return s ? `${guestCpus(s)}; via ${g.via ?? '?'}; host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'}` : 'no snapshot';
 }
 
 export function renderMarkdown(r: Report): string {
@@ -114,7 +114,7 @@ export function renderMarkdown(r: Report): string {
   for (const f of r.verdict.findings) out.push(`- **${f.kind}** (${f.severity}): ${f.message}. *What to do:* ${f.advice}`);
   out.push('', '## Both sides', '', '| | before | after |', '|---|---|---|');
   out.push(`| host (libvirt, QEMU) | ${hostLine(r.before?.host)} | ${hostLine(r.after.host)} |`);
-  out.push(`| guest (agent) | ${guestLine(r.before?.guest)} | ${guestLine(r.after.guest)} |`, '');
+  out.push(`| guest (${r.after.guest?.via ?? r.before?.guest?.via ?? 'agent'}) | ${guestLine(r.before?.guest)} | ${guestLine(r.after.guest)} |`, '');
   out.push('## Timeline', '');
   for (const t of r.timeline) out.push(`- ${new Date(t.atMs).toISOString()} ${t.what}`);
   out.push('', '## libvirt operations performed', '');

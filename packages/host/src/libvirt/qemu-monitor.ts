@@ -1,5 +1,5 @@
-/** QEMU's view of its vCPUs from query-hotpluggable-cpus (QMP, via virsh qemu-monitor-command). */
-import { QemuView } from './driver';
+/** QEMU's view of its vCPUs (query-hotpluggable-cpus) and of its channels (query-chardev), via virsh qemu-monitor-command. */
+import { ChannelEntry, QemuView } from './driver';
 
 interface HotpluggableCpu {
   props?: { 'socket-id'?: number; 'core-id'?: number; 'thread-id'?: number };
@@ -19,4 +19,28 @@ export function parseHotpluggableCpus(json: string): QemuView {
     }))
     .sort((a, b) => (a.socketId ?? 0) - (b.socketId ?? 0) || (a.coreId ?? 0) - (b.coreId ?? 0) || (a.threadId ?? 0) - (b.threadId ?? 0));
   return { slots, plugged: slots.filter((s) => s.plugged).length };
+}
+
+/**
+ * Each chardev's two ends from query-chardev: "frontend-open" is whether the
+ * guest has the virtio-serial port open; a server socket's filename starts
+ * with "disconnected:" while no host client holds it.
+ */
+export function parseChardevs(json: string): Map<string, { guestOpen: boolean; hostClient: boolean }> {
+  const parsed = JSON.parse(json) as { return?: { label?: unknown; filename?: unknown; 'frontend-open'?: unknown }[] };
+  if (!Array.isArray(parsed.return)) throw new Error('query-chardev returned no list');
+  const out = new Map<string, { guestOpen: boolean; hostClient: boolean }>();
+  for (const c of parsed.return) {
+    if (typeof c.label !== 'string') continue;
+    out.set(c.label, { guestOpen: c['frontend-open'] === true, hostClient: typeof c.filename === 'string' && !c.filename.startsWith('disconnected:') });
+  }
+  return out;
+}
+
+/** The live channels with QEMU's answer in place of libvirt's (libvirt learns a hot-plugged channel's state only from a later event). */
+export function withChardevState(channels: ChannelEntry[], chardevs: Map<string, { guestOpen: boolean; hostClient: boolean }>): ChannelEntry[] {
+  return channels.map((c) => {
+    const q = c.alias ? chardevs.get(`char${c.alias}`) : undefined;
+    return q ? { ...c, state: q.guestOpen ? 'connected' : 'disconnected', hostClient: q.hostClient } : c;
+  });
 }

@@ -9,6 +9,7 @@ const RULES: [RegExp, ErrorCode][] = [
   [/failed to connect to the hypervisor|unexpected .* URI path|no connection driver available|Failed to connect socket/i, 'LIBVIRT_UNREACHABLE'],
   [/requested vcpus is greater than max allowable/i, 'OVER_MAXIMUM'],
   [/Timed out during operation/i, 'TIMEOUT'],
+  [/guest agent is not (responding|configured|connected)|Guest agent not available/i, 'AGENT_UNREACHABLE'],
   [/domain is not running|Unable to read from monitor|monitor.*closed/i, 'DOMAIN_NOT_RUNNING'],
 ];
 

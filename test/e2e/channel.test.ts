@@ -1,0 +1,95 @@
+/**
+ * The agent's virtio-serial channel on a real guest: the agent runs with
+ * --channel before the domain has any channel; the channel is hot-plugged
+ * (virsh attach-device --live) and the running agent serves it; the host
+ * reaches it through the unix socket libvirt names in the live XML, with the
+ * project's AgentClient and no token; a host that disconnects mid-frame does
+ * not corrupt the next session. One guest of its own.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentClient } from '@vcpuctl/host';
+import { setupHost, virsh } from '../helpers/libvirt';
+import { UPGRADE, frameHeader, rawHost } from '../helpers/raw-ws-host';
+import { until } from './e2e-helpers';
+import { AGENT_CHANNEL, TestGuest, channelXml, removeRigLeftovers } from './rig/guest';
+
+describe('e2e: the agent over a virtio-serial channel', function () {
+  this.timeout(180_000);
+  let g: TestGuest | undefined;
+  let dir: string;
+  let socket: string;
+
+  before(async function () {
+    this.timeout(20 * 60_000); // a fresh machine installs QEMU and libvirt first
+    setupHost();
+    removeRigLeftovers();
+    dir = mkdtempSync(join(tmpdir(), 'vcpuctl-e2e-channel-'));
+    g = await TestGuest.boot({ current: 1, maximum: 2, agentChannel: true });
+    await g.waitForAgent();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed' && g) process.stderr.write(`--- ${g.name} console ---\n${g.consoleTail(60)}\n`);
+  });
+  after(() => {
+    g?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function snapshotOverChannel(timeoutMs = 10_000): Promise<{ online: string; uuid: string }> {
+    const c = await AgentClient.connect({ url: TestGuest.channelUrl(socket), token: undefined }, { timeoutMs });
+    try {
+      return { online: (await c.snapshot(timeoutMs)).online, uuid: c.hello.productUuid.toLowerCase() };
+    } finally {
+      await c.close();
+    }
+  }
+
+  it('a channel hot-plugged into the running domain is served by the already running agent, without a token', async () => {
+    assert.equal(g!.channelSocket(), undefined, 'the domain has no channel at boot');
+    const xml = join(dir, 'channel.xml');
+    writeFileSync(xml, channelXml());
+    virsh('attach-device', g!.name, xml, '--live');
+    socket = g!.channelSocket()!;
+    assert.ok(socket, `libvirt names the socket of ${AGENT_CHANNEL} in the live XML`);
+    let snap: { online: string; uuid: string } | undefined;
+    await until('the agent to serve the hot-plugged channel', 60_000, async () => {
+      snap = await snapshotOverChannel(3000).catch(() => undefined);
+      return snap !== undefined;
+    });
+    assert.equal(snap!.online, '0');
+    assert.equal(snap!.uuid, g!.uuid.toLowerCase(), 'the agent answering is this guest');
+  });
+
+  it('each host connection is a fresh session', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await snapshotOverChannel()).online, '0');
+  });
+
+  it('a channel unplugged and plugged again is served again by the same agent, without a restart', async () => {
+    const xml = join(dir, 'channel.xml');
+    const live = join(dir, 'live-channel.xml');
+    writeFileSync(live, g!.liveChannel()!);
+    virsh('detach-device', g!.name, live, '--live');
+    await until('libvirt to drop the channel', 30_000, () => g!.channelSocket() === undefined);
+    await until('the agent to notice the port is gone', 30_000, () => /port lost \(\/dev\/vport\d+p\d+: ENODEV\)/.test(g!.console()));
+    virsh('attach-device', g!.name, xml, '--live');
+    socket = g!.channelSocket()!;
+    let snap: { online: string; uuid: string } | undefined;
+    await until('the agent to serve the channel again', 60_000, async () => {
+      snap = await snapshotOverChannel(3000).catch(() => undefined);
+      return snap !== undefined;
+    });
+    assert.equal(snap!.uuid, g!.uuid.toLowerCase());
+    assert.equal((g!.console().match(/vcpuctl-agent: listening on/g) ?? []).length, 1, 'the agent was never restarted');
+  });
+
+  it('a host that disconnects in the middle of a frame does not corrupt the next session', async () => {
+    const killed = await rawHost(socket, UPGRADE, /\r\n\r\n[\s\S]{10,}/, 10_000);
+    assert.match(killed.reply, /^HTTP\/1\.1 101 /, 'the raw host got its upgrade');
+    // Half of a frame that announces 500 bytes, then the host is gone, as a killed controller.
+    await killed.end(Buffer.concat([frameHeader(500), Buffer.alloc(40, 0x55)]));
+    assert.equal((await snapshotOverChannel()).online, '0');
+  });
+});
