@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { status } from '../commands/status';
+import { domainName } from '../core/input';
 import { contextFrom, print } from './globals';
 import { statusText } from './format';
 
@@ -9,8 +10,9 @@ export function statusCommand(): Command {
     .argument('<domain...>', 'domain names or UUIDs')
     .action(async (domains: string[], _o, cmd: Command) => {
       const { ctx, flags } = contextFrom(cmd);
+      const names = domains.map(domainName);
       const results = [];
-      for (const d of domains) results.push(await status(ctx, d));
+      for (const d of names) results.push(await status(ctx, d));
       print(flags, results, results.map(statusText).join('\n\n'));
     });
 }
