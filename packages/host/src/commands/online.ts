@@ -1,7 +1,7 @@
 /** `vcpuctl online|offline DOMAIN CPU...`: guest-side, through the agent. */
 import { VcpuctlError, v1 } from '@vcpuctl/proto';
 import { Context, connectGuest } from '../core/context';
-import { lockDomain } from '../core/lock';
+import { lockForChange } from '../core/domain-lock';
 
 export interface OnlineResult {
   results: { cpu: number; outcome: string; errorCode: string }[];
@@ -9,7 +9,7 @@ export interface OnlineResult {
 }
 
 export async function setGuestCpus(ctx: Context, domain: string, cpus: number[], online: boolean): Promise<OnlineResult> {
-  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  const lock = await lockForChange(ctx, domain);
   try {
     const host = await ctx.driver.inspect(domain);
     if (host.domain.state !== 'running') throw new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} is ${host.domain.state}`);

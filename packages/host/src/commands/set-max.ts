@@ -5,8 +5,8 @@
  */
 import { VcpuctlError, toVcpuctlError } from '@vcpuctl/proto';
 import { Context, connectGuest } from '../core/context';
-import { lockDomain } from '../core/lock';
-import { Report, ReportBuilder, writeReport } from '../core/report';
+import { lockForChange } from '../core/domain-lock';
+import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { computeVerdict, verdictError } from '../core/verdict';
 
 export interface SetMaxOptions {
@@ -21,7 +21,8 @@ export async function setMax(ctx: Context, domain: string, maximum: number, opts
   if (!Number.isInteger(maximum) || maximum < 1) throw new VcpuctlError('USAGE', `maximum must be a whole number of at least 1, got "${maximum}"`);
   const { driver } = ctx;
   if (!driver.setMaximum || !driver.shutdown || !driver.start) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot change the maximum`);
-  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  checkReportDir(ctx.reportDir);
+  const lock = await lockForChange(ctx, domain);
   const rb = new ReportBuilder(domain, driver.uri, 'set-max');
   let failure: VcpuctlError | undefined;
   try {

@@ -6,8 +6,8 @@
 import { VcpuctlError, parseCpuList, toVcpuctlError, v1 } from '@vcpuctl/proto';
 import { AgentClient } from '../agent/client';
 import { Context, connectGuest, guestNow } from '../core/context';
-import { lockDomain } from '../core/lock';
-import { Report, ReportBuilder, writeReport } from '../core/report';
+import { lockForChange } from '../core/domain-lock';
+import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { GuestView, computeVerdict, verdictError } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
 
@@ -118,7 +118,8 @@ async function waitForGuest(
 
 export async function setVcpus(ctx: Context, domain: string, target: number, opts: SetOptions): Promise<SetResult> {
   if (!Number.isInteger(target) || target < 1) throw new VcpuctlError('USAGE', `vCPU count must be a whole number of at least 1, got "${target}"`);
-  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  checkReportDir(ctx.reportDir);
+  const lock = await lockForChange(ctx, domain);
   const rb = new ReportBuilder(domain, ctx.driver.uri, 'set');
   let client: AgentClient | undefined;
   let guestBefore: GuestView = { reachable: false, error: 'not contacted' };

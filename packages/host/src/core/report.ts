@@ -14,6 +14,9 @@ import { guestCpus } from './describe';
 
 export const REPORT_SCHEMA = 'vcpuctl.report/v1';
 
+/** Characters of the domain name kept in a report id: ids stay well under NAME_MAX (255) whatever the name. */
+const REPORT_ID_NAME_CHARS = 64;
+
 export interface TimelineEntry {
   atMs: number;
   what: string;
@@ -71,7 +74,7 @@ export class ReportBuilder {
     const stamp = started.toISOString().replace(/[-:]/g, '').replace('.', '');
     return {
       schema: REPORT_SCHEMA,
-      id: `${stamp}-${this.domain.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.operation}-${randomBytes(3).toString('hex')}`,
+      id: `${stamp}-${this.domain.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, REPORT_ID_NAME_CHARS)}-${this.operation}-${randomBytes(3).toString('hex')}`,
       domain: this.domain,
       uri: this.uri,
       operation: this.operation,
@@ -127,6 +130,28 @@ export function renderMarkdown(r: Report): string {
   if (lscpu) out.push('', '## Guest CPU view after (lscpu)', '', '```', lscpu.trimEnd(), '```');
   if (r.qemuLogTail?.length) out.push('', '## QEMU log (last lines)', '', '```', ...r.qemuLogTail, '```');
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Makes sure reports can be written to `dir`, before an operation touches
+ * anything: a report that cannot be written after a change would hide the
+ * change's real outcome behind a file-system error.
+ */
+export function checkReportDir(dir: string): void {
+  if (dir === '') throw new VcpuctlError('USAGE', 'the report directory (--report-dir) is empty');
+  const fail = (err: unknown) => new VcpuctlError('USAGE', `cannot write reports to ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}; nothing was changed (choose another --report-dir)`);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw fail(err);
+  }
+  const probe = join(dir, `.probe-${process.pid}-${randomBytes(3).toString('hex')}`);
+  try {
+    writeFileSync(probe, '', { flag: 'wx' });
+  } catch (err) {
+    throw fail(err);
+  }
+  unlinkSync(probe);
 }
 
 /** Writes NAME.json and NAME.md: each written aside and hard-linked into place, which fails rather than replace a file. */
