@@ -64,6 +64,11 @@ describe('reports', () => {
     writeFileSync(join(dir, 'other.json'), '{"schema":"something/else"}');
     assert.throws(() => readReport(dir, 'other'), (e: VcpuctlError) => e.code === 'USAGE');
     assert.throws(() => readReport(dir, 'missing'), (e: VcpuctlError) => e.code === 'USAGE');
+    writeFileSync(join(dir, 'broken.json'), '{"sch');
+    writeFileSync(join(dir, 'null.json'), 'null');
+    assert.throws(() => readReport(dir, 'broken'), (e: VcpuctlError) => e.code === 'USAGE' && /not JSON/.test(e.message));
+    assert.throws(() => readReport(dir, 'null'), (e: VcpuctlError) => e.code === 'USAGE');
+    for (const id of ['../x', '/etc/passwd', '.hidden', '']) assert.throws(() => readReport(dir, id), (e: VcpuctlError) => e.code === 'USAGE' && /is not a report id/.test(e.message));
   });
 
   it('puts the timeline, kernel evidence and libvirt operations in the Markdown', () => {

@@ -1,5 +1,5 @@
 /** `vcpuctl online|offline DOMAIN CPU...`: guest-side, through the agent. */
-import { VcpuctlError, v1 } from '@vcpuctl/proto';
+import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError, v1 } from '@vcpuctl/proto';
 import { Context, connectGuest } from '../core/context';
 import { lockForChange } from '../core/domain-lock';
 
@@ -9,6 +9,11 @@ export interface OnlineResult {
 }
 
 export async function setGuestCpus(ctx: Context, domain: string, cpus: number[], online: boolean): Promise<OnlineResult> {
+  // The agent's wire type is 32 bits: a larger number would be wrapped onto a real CPU, so none is ever sent.
+  const bad = cpus.find((c) => !Number.isSafeInteger(c) || c < 0 || c > MAX_CPU_INDEX);
+  if (bad !== undefined || cpus.length === 0 || cpus.length > MAX_CPUS_PER_REQUEST) {
+    throw new VcpuctlError('USAGE', bad !== undefined ? `CPU number ${bad} is outside 0..${MAX_CPU_INDEX}` : `1 to ${MAX_CPUS_PER_REQUEST} CPUs per request, got ${cpus.length}`);
+  }
   const lock = await lockForChange(ctx, domain);
   try {
     const host = await ctx.driver.inspect(domain);

@@ -6,6 +6,7 @@
 import { VcpuctlError, toVcpuctlError } from '@vcpuctl/proto';
 import { Context, connectGuest } from '../core/context';
 import { lockForChange } from '../core/domain-lock';
+import { MAX_VCPUS } from '../core/input';
 import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { computeVerdict, verdictError } from '../core/verdict';
 
@@ -18,7 +19,7 @@ export interface SetMaxOptions {
 }
 
 export async function setMax(ctx: Context, domain: string, maximum: number, opts: SetMaxOptions): Promise<{ report: Report; files: { json: string; markdown: string } }> {
-  if (!Number.isInteger(maximum) || maximum < 1) throw new VcpuctlError('USAGE', `maximum must be a whole number of at least 1, got "${maximum}"`);
+  if (!Number.isSafeInteger(maximum) || maximum < 1 || maximum > MAX_VCPUS) throw new VcpuctlError('USAGE', `maximum must be a whole number from 1 to ${MAX_VCPUS}, got "${maximum}"`);
   const { driver } = ctx;
   if (!driver.setMaximum || !driver.shutdown || !driver.start) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot change the maximum`);
   checkReportDir(ctx.reportDir);

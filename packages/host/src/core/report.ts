@@ -182,6 +182,8 @@ export function listReports(dir: string): string[] {
 }
 
 export function readReport(dir: string, id: string): Report {
+  // An id is a file name in the report directory, never a path out of it.
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(id)) throw new VcpuctlError('USAGE', `"${id.slice(0, 80)}" is not a report id (see \`vcpuctl report list\`)`);
   const name = id.endsWith('.json') ? id : `${id}.json`;
   let text: string;
   try {
@@ -189,7 +191,12 @@ export function readReport(dir: string, id: string): Report {
   } catch {
     throw new VcpuctlError('USAGE', `no report ${id} in ${dir}`);
   }
-  const r = JSON.parse(text) as Report;
-  if (r.schema !== REPORT_SCHEMA) throw new VcpuctlError('USAGE', `${name} is not a ${REPORT_SCHEMA} report`);
+  let r: Report;
+  try {
+    r = JSON.parse(text) as Report;
+  } catch {
+    throw new VcpuctlError('USAGE', `${name} is not a ${REPORT_SCHEMA} report (not JSON)`);
+  }
+  if (typeof r !== 'object' || r === null || r.schema !== REPORT_SCHEMA) throw new VcpuctlError('USAGE', `${name} is not a ${REPORT_SCHEMA} report`);
   return r;
 }
