@@ -4,13 +4,14 @@ import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_TOKEN_FILE_BYTES, VcpuctlError } from '@vcpuctl/proto';
-import { MAX_AGENTS_FILE_BYTES, agentEndpoint } from '@vcpuctl/host/dist/core/agents';
+import { agentEndpoint } from '@vcpuctl/host/dist/core/agents';
+import { MAX_AGENTS_FILE_BYTES } from '@vcpuctl/host/dist/core/agents-file';
 import { readConfigFile } from '@vcpuctl/host/dist/core/config-file';
 
 const usage = (fn: () => unknown, re: RegExp) =>
   assert.throws(fn, (e: unknown) => e instanceof VcpuctlError && e.code === 'USAGE' && re.test(e.message) && !e.message.includes('\n'));
 
-describe('host configuration files (core/config-file.ts, core/agents.ts)', () => {
+describe('host configuration files (core/config-file.ts, core/agents-file.ts, core/agents.ts)', () => {
   let dir: string;
   let token: string;
   beforeEach(() => {
