@@ -1,13 +1,12 @@
 /**
  * One process racing for a per-domain lock (for the lock race test):
  *   node lock-racer.js LOCKDIR KEY STATEDIR HOLD_MS [--die]
- * Prints READY, spins until STATEDIR/go exists (so all racers leave the line
- * within microseconds of each other), takes the lock, and while holding it
+ * Prints READY, waits for the start time in STATEDIR/go, takes the lock, and while holding it
  * owns STATEDIR/holder, created exclusively: finding it there means two
  * holders at once, printed as OVERLAP. With --die it takes the lock at once
  * and exits holding it, leaving a dead owner behind.
  */
-import { closeSync, existsSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { lockDomain } from '@vcpuctl/host';
 
@@ -18,8 +17,15 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   process.stdout.write('READY\n');
+  // STATEDIR/go holds a start time on the monotonic clock all processes share:
+  // sleep until just before it, then spin, so the racers leave the line
+  // within microseconds of each other while burning only a few ms of CPU.
   const go = join(state!, 'go');
-  while (!existsSync(go)) { /* spin */ }
+  while (!existsSync(go)) await new Promise((r) => setTimeout(r, 5));
+  const startNs = BigInt(readFileSync(go, 'utf8').trim());
+  const sleepMs = Number((startNs - process.hrtime.bigint()) / 1_000_000n) - 3;
+  if (sleepMs > 0) await new Promise((r) => setTimeout(r, sleepMs));
+  while (process.hrtime.bigint() < startNs) { /* spin */ }
   const lock = await lockDomain(dir!, key!, 60_000);
   const marker = join(state!, 'holder');
   try {

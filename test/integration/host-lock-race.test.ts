@@ -50,7 +50,8 @@ describe('per-domain lock: real processes racing', function () {
     const round = Array.from({ length: n }, () => startRacer([dir, key, state, String(holdMs)]));
     racers.push(...round);
     await Promise.all(round.map((r) => r.ready));
-    writeFileSync(join(state, 'go'), '');
+    // Start 300 ms from now on the monotonic clock the racers share.
+    writeFileSync(join(state, 'go'), String(process.hrtime.bigint() + 300_000_000n));
     await Promise.all(round.map((r) => r.done));
     return round.map((r) => r.out.replace('READY\n', '').trim());
   }
