@@ -56,15 +56,15 @@ describe('per-domain lock: real processes racing', function () {
     return round.map((r) => r.out.replace('READY\n', '').trim());
   }
 
-  it('waiters that all find the same dead owner take over one at a time (rounds of five processes)', async () => {
-    for (let round = 0; round < 4; round++) {
+  it('waiters that all find the same dead owner take over one at a time (six rounds of six processes)', async () => {
+    for (let round = 0; round < 6; round++) {
       const key = `web-${round}`;
       // A holder that exits without releasing: a dead owner, whatever the lock's layout.
       const died = startRacer([dir, key, state, '0', '--die']);
       racers.push(died);
       await died.done;
       assert.equal(died.child.exitCode, 0);
-      const lines = await race(key, 5, 150);
+      const lines = await race(key, 6, 100);
       assert.deepEqual(lines.filter((l) => !/^HELD \d+$/.test(l)), [], `round ${round}: ${lines.join(', ')}`);
     }
   });
