@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { agentAttach } from '../commands/agent-attach';
+import { domainName } from '../core/input';
 import { contextFrom, print } from './globals';
 import { channelText } from './format';
 
@@ -9,7 +10,7 @@ export function agentAttachCommand(): Command {
     .argument('<domain>', 'domain name or UUID')
     .action(async (domain: string, _o, cmd: Command) => {
       const { ctx, flags } = contextFrom(cmd);
-      const r = await agentAttach(ctx, domain);
+      const r = await agentAttach(ctx, domainName(domain));
       print(flags, r, channelText(r));
     });
 }

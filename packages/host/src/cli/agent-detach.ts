@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { agentDetach } from '../commands/agent-detach';
+import { domainName } from '../core/input';
 import { contextFrom, print } from './globals';
 import { channelText } from './format';
 
@@ -9,7 +10,7 @@ export function agentDetachCommand(): Command {
     .argument('<domain>', 'domain name or UUID')
     .action(async (domain: string, _o, cmd: Command) => {
       const { ctx, flags } = contextFrom(cmd);
-      const r = await agentDetach(ctx, domain);
+      const r = await agentDetach(ctx, domainName(domain));
       print(flags, r, channelText(r));
     });
 }

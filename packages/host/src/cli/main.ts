@@ -20,7 +20,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   const program = addGlobalOptions(new Command('vcpuctl'))
     .description('Live vCPU resizing of libvirt guests, verified from the host and from inside the guest')
     .version(VERSION)
-    .addHelpText('after', `\nExit codes:\n   0  success\n${exitCodeTable()}\n`)
+    .addHelpText('after', `\nExit codes:\n   0  success\n${exitCodeTable()}\n\nstatus exits 0 whatever its verdict (it only shows); verify exits 3 (or the finding's own code) when the sides disagree.\n`)
     .addCommand(statusCommand())
     .addCommand(setCommand())
     .addCommand(onlineCommand(true))

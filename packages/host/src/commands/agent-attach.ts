@@ -11,7 +11,7 @@
  */
 import { VcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
-import { lockDomain } from '../core/lock';
+import { lockForChange } from '../core/domain-lock';
 import { VCPUCTL_CHANNEL } from '../guest/channel';
 
 /** What happened on one side: changed now, already so, or not possible until the next start. */
@@ -29,7 +29,7 @@ export interface ChannelResult {
 export async function agentAttach(ctx: Context, domain: string): Promise<ChannelResult> {
   const { driver } = ctx;
   if (!driver.attachChannel) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot add devices`);
-  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  const lock = await lockForChange(ctx, domain);
   try {
     const host = await driver.inspect(domain);
     const channels = host.domain.channels;

@@ -1,14 +1,14 @@
 /** `vcpuctl agent detach DOMAIN`: removes the org.vcpuctl.agent.0 channel, live and from the persistent config. Idempotent. */
 import { VcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
-import { lockDomain } from '../core/lock';
+import { lockForChange } from '../core/domain-lock';
 import { VCPUCTL_CHANNEL } from '../guest/channel';
 import { ChannelResult } from './agent-attach';
 
 export async function agentDetach(ctx: Context, domain: string): Promise<ChannelResult> {
   const { driver } = ctx;
   if (!driver.detachChannel) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot remove devices`);
-  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  const lock = await lockForChange(ctx, domain);
   try {
     const host = await driver.inspect(domain);
     const channels = host.domain.channels;

@@ -6,8 +6,9 @@
 import { VcpuctlError, toVcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { connectGuest } from '../guest/discover';
-import { lockDomain } from '../core/lock';
-import { Report, ReportBuilder, writeReport } from '../core/report';
+import { lockForChange } from '../core/domain-lock';
+import { MAX_VCPUS } from '../core/input';
+import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { computeVerdict, verdictError } from '../core/verdict';
 
 export interface SetMaxOptions {
@@ -19,10 +20,11 @@ export interface SetMaxOptions {
 }
 
 export async function setMax(ctx: Context, domain: string, maximum: number, opts: SetMaxOptions): Promise<{ report: Report; files: { json: string; markdown: string } }> {
-  if (!Number.isInteger(maximum) || maximum < 1) throw new VcpuctlError('USAGE', `maximum must be a whole number of at least 1, got "${maximum}"`);
+  if (!Number.isSafeInteger(maximum) || maximum < 1 || maximum > MAX_VCPUS) throw new VcpuctlError('USAGE', `maximum must be a whole number from 1 to ${MAX_VCPUS}, got "${maximum}"`);
   const { driver } = ctx;
   if (!driver.setMaximum || !driver.shutdown || !driver.start) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot change the maximum`);
-  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  checkReportDir(ctx.reportDir);
+  const lock = await lockForChange(ctx, domain);
   const rb = new ReportBuilder(domain, driver.uri, 'set-max');
   let failure: VcpuctlError | undefined;
   try {

@@ -7,8 +7,9 @@ import { VcpuctlError, parseCpuList, toVcpuctlError, v1 } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { connectGuest, guestNow } from '../guest/discover';
 import { GuestSession } from '../guest/source';
-import { lockDomain } from '../core/lock';
-import { Report, ReportBuilder, writeReport } from '../core/report';
+import { lockForChange } from '../core/domain-lock';
+import { MAX_VCPUS } from '../core/input';
+import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { GuestView, computeVerdict, verdictError } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
 
@@ -121,8 +122,9 @@ async function waitForGuest(
 }
 
 export async function setVcpus(ctx: Context, domain: string, target: number, opts: SetOptions): Promise<SetResult> {
-  if (!Number.isInteger(target) || target < 1) throw new VcpuctlError('USAGE', `vCPU count must be a whole number of at least 1, got "${target}"`);
-  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  if (!Number.isSafeInteger(target) || target < 1 || target > MAX_VCPUS) throw new VcpuctlError('USAGE', `vCPU count must be a whole number from 1 to ${MAX_VCPUS}, got "${target}"`);
+  checkReportDir(ctx.reportDir);
+  const lock = await lockForChange(ctx, domain);
   const rb = new ReportBuilder(domain, ctx.driver.uri, 'set');
   let client: GuestSession | undefined;
   let guestBefore: GuestView = { reachable: false, error: 'not contacted' };

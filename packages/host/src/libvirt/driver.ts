@@ -95,6 +95,8 @@ export interface HypervisorDriver {
   shutdown?(domain: string): Promise<void>;
   destroy?(domain: string): Promise<void>;
   start?(domain: string): Promise<void>;
+  /** The domain's UUID (lowercase), whatever name, UUID or id it was given by: what locks are keyed on. */
+  uuidOf?(domain: string): Promise<string>;
   /** The last lines of the domain's QEMU log, for crash reports. */
   qemuLogTail?(domain: string, lines: number): Promise<string[]>;
   /** qemu-guest-agent's guest-ping; rejects (AGENT_UNREACHABLE) when it does not answer. */

@@ -8,7 +8,7 @@ import { parseDomainXml } from './domain-xml';
 import { parseGuestVcpus, parseSetVcpus } from './guest-agent';
 import { parseChardevs, parseHotpluggableCpus, withChardevState } from './qemu-monitor';
 import { Virsh, virshQuote } from './virsh';
-import { virshError } from './virsh-errors';
+import { unexpectedOutput, virshError } from './virsh-errors';
 
 const QMP_HOTPLUGGABLE = '{"execute":"query-hotpluggable-cpus"}';
 const QMP_CHARDEVS = '{"execute":"query-chardev"}';
@@ -33,7 +33,7 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async inspect(domain: string): Promise<DomainSnapshot> {
-    const d = virshQuote(domain);
+    const d = `--domain ${virshQuote(domain)}`;
     // One process: state, live XML, persistent XML and QEMU's view of its
     // vCPUs and channels. The QMP commands fail harmlessly on a domain that
     // is not running.
@@ -41,8 +41,8 @@ export class VirshDriver implements HypervisorDriver {
       `domstate --reason ${d}`,
       `dumpxml ${d}`,
       `dumpxml --inactive ${d}`,
-      `qemu-monitor-command ${d} ${virshQuote(QMP_HOTPLUGGABLE)}`,
-      `qemu-monitor-command ${d} ${virshQuote(QMP_CHARDEVS)}`,
+      `qemu-monitor-command ${d} --cmd ${virshQuote(QMP_HOTPLUGGABLE)}`,
+      `qemu-monitor-command ${d} --cmd ${virshQuote(QMP_CHARDEVS)}`,
     ]);
     const [stateOut = '', liveXml = '', configXml = '', qmpOut = '', chardevOut = ''] = outputs;
     if (!stateOut.trim() || !configXml.trim()) throw virshError(stderr, `cannot inspect domain ${domain}`);
@@ -85,27 +85,33 @@ export class VirshDriver implements HypervisorDriver {
 
   async setVcpus(domain: string, count: number, flags: { live: boolean; config: boolean }): Promise<void> {
     const opts = [flags.live ? '--live' : '', flags.config ? '--config' : ''].filter(Boolean).join(' ');
-    await this.one(`setvcpus ${virshQuote(domain)} ${count} ${opts}`, `virsh setvcpus ${domain} ${count} ${opts}`);
+    await this.one(`setvcpus --domain ${virshQuote(domain)} --count ${count} ${opts}`, `virsh setvcpus ${domain} ${count} ${opts}`);
   }
 
   async setMaximum(domain: string, maximum: number): Promise<void> {
-    await this.one(`setvcpus ${virshQuote(domain)} ${maximum} --maximum --config`, `virsh setvcpus ${domain} ${maximum} --maximum --config`);
+    await this.one(`setvcpus --domain ${virshQuote(domain)} --count ${maximum} --maximum --config`, `virsh setvcpus ${domain} ${maximum} --maximum --config`);
   }
 
   async shutdown(domain: string): Promise<void> {
-    await this.one(`shutdown ${virshQuote(domain)}`, `virsh shutdown ${domain}`);
+    await this.one(`shutdown --domain ${virshQuote(domain)}`, `virsh shutdown ${domain}`);
   }
 
   async destroy(domain: string): Promise<void> {
-    await this.one(`destroy ${virshQuote(domain)}`, `virsh destroy ${domain}`);
+    await this.one(`destroy --domain ${virshQuote(domain)}`, `virsh destroy ${domain}`);
   }
 
   async start(domain: string): Promise<void> {
-    await this.one(`start ${virshQuote(domain)}`, `virsh start ${domain}`);
+    await this.one(`start --domain ${virshQuote(domain)}`, `virsh start ${domain}`);
+  }
+
+  async uuidOf(domain: string): Promise<string> {
+    const uuid = (await this.one(`domuuid --domain ${virshQuote(domain)}`, `cannot find domain ${domain}`)).trim().toLowerCase();
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uuid)) throw unexpectedOutput('domuuid', uuid);
+    return uuid;
   }
 
   private agentCommand(domain: string, json: string, timeoutS: number): Promise<string> {
-    return this.one(`qemu-agent-command ${virshQuote(domain)} --timeout ${timeoutS} ${virshQuote(json)}`, `qemu-guest-agent ${JSON.parse(json).execute} on ${domain}`);
+    return this.one(`qemu-agent-command --domain ${virshQuote(domain)} --timeout ${timeoutS} --cmd ${virshQuote(json)}`, `qemu-guest-agent ${JSON.parse(json).execute} on ${domain}`);
   }
 
   async guestAgentPing(domain: string): Promise<void> {
@@ -128,7 +134,7 @@ export class VirshDriver implements HypervisorDriver {
       for (const [i, step] of steps.entries()) {
         const file = join(dir, `channel-${i}.xml`);
         await writeFile(file, step.xml, { mode: 0o600 });
-        await this.one(`${step.verb} ${virshQuote(domain)} ${virshQuote(file)} ${step.flags}`, `virsh ${step.verb} ${domain} ${step.flags}`);
+        await this.one(`${step.verb} --domain ${virshQuote(domain)} --file ${virshQuote(file)} ${step.flags}`, `virsh ${step.verb} ${domain} ${step.flags}`);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -149,6 +155,7 @@ export class VirshDriver implements HypervisorDriver {
 
   /** Local qemu:///system only: libvirt writes /var/log/libvirt/qemu/NAME.log. */
   async qemuLogTail(domain: string, lines: number): Promise<string[]> {
+    if (domain.includes('/')) return []; // not a libvirt name: never a path outside the log directory
     try {
       const text = await readFile(`/var/log/libvirt/qemu/${domain}.log`, 'utf8');
       return text.trimEnd().split('\n').slice(-lines);
