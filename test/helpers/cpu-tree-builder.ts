@@ -35,6 +35,11 @@ export interface TreeSpec {
   vendor?: 'GenuineIntel' | 'AuthenticAMD';
   modelName?: string;
   l3PerSocketKiB?: number;
+  /**
+   * Which files a node directory has: the kernel writes both, but some
+   * kernels and dumps hold only the hex cpumap, which is what lscpu reads.
+   */
+  nodeFiles?: 'both' | 'cpumap-only';
 }
 
 interface Place {
@@ -214,7 +219,7 @@ export class CpuTreeBuilder {
     const nodes = spec.nodes ?? 1;
     for (let n = 0; n < nodes; n++) {
       const cpus = online.filter((p) => p.node === n).map((p) => p.cpu);
-      put(join(sys, `node/node${n}/cpulist`), kernelList(cpus));
+      if (spec.nodeFiles !== 'cpumap-only') put(join(sys, `node/node${n}/cpulist`), kernelList(cpus));
       put(join(sys, `node/node${n}/cpumap`), hexMask(cpus, nbits));
     }
     if (nodes > 0) {

@@ -37,6 +37,9 @@ const GENERATED: Record<string, TreeSpec> = {
   'a hot-added vCPU sitting offline, CPU0 offlinable': {
     sockets: 2, coresPerSocket: 1, threadsPerCore: 1, offline: [1], cpu0Hotplug: true,
   },
+  'NUMA nodes with only the hex cpumap (no cpulist), 64 CPUs over two nodes, so the maps have comma groups': {
+    sockets: 2, coresPerSocket: 16, threadsPerCore: 2, nodes: 2, nodeFiles: 'cpumap-only', offline: [33],
+  },
   'SMT pairs with one sibling of each core offline': {
     sockets: 1, coresPerSocket: 4, threadsPerCore: 2, offline: [1, 3, 5, 7],
   },

@@ -4,7 +4,9 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCpuList } from '@vcpuctl/proto';
+import { formatCpuList } from '@vcpuctl/proto';
+import { parseCpuMask } from './cpumask';
+import { guestDataError, parseGuestCpuList } from './guest-data';
 import { TreePaths, cpuPath } from './paths';
 import { listNumbered, readInt, readTrimmed } from './read';
 
@@ -71,7 +73,7 @@ export interface CpuTree {
 
 function readList(path: string): number[] | undefined {
   const text = readTrimmed(path);
-  return text === undefined ? undefined : parseCpuList(text);
+  return text === undefined ? undefined : parseGuestCpuList(text, path);
 }
 
 function readCaches(paths: TreePaths, cpu: number): CacheInfo[] {
@@ -119,10 +121,21 @@ function readCpu(paths: TreePaths, index: number, presentSet: Set<number>, onlin
   };
 }
 
+/**
+ * NUMA nodes as lscpu reads them: from nodeN/cpumap (the hex bitmap), which
+ * every kernel writes; some dumps and older kernels have no cpulist beside it.
+ * The list is the fallback for a tree that has only the list.
+ */
 export function readNodes(paths: TreePaths): NumaNodeInfo[] {
   return listNumbered(paths.nodeDir, /^node(\d+)$/).map((id) => {
-    const cpulist = readTrimmed(join(paths.nodeDir, `node${id}`, 'cpulist')) ?? '';
-    return { id, cpulist, cpus: parseCpuList(cpulist) };
+    const dir = join(paths.nodeDir, `node${id}`);
+    const map = readTrimmed(join(dir, 'cpumap'));
+    if (map !== undefined) {
+      const cpus = parseCpuMask(map, join(dir, 'cpumap'));
+      return { id, cpulist: formatCpuList(cpus), cpus };
+    }
+    const cpulist = readTrimmed(join(dir, 'cpulist')) ?? '';
+    return { id, cpulist, cpus: parseGuestCpuList(cpulist, join(dir, 'cpulist')) };
   });
 }
 
@@ -143,12 +156,12 @@ function readVulnerabilities(paths: TreePaths): Vulnerability[] {
 export function readCpuTree(paths: TreePaths): CpuTree {
   const possible = readTrimmed(join(paths.cpuDir, 'possible'));
   if (possible === undefined) {
-    throw new Error(`${paths.cpuDir}/possible is missing: not a Linux CPU sysfs tree`);
+    throw guestDataError(`${paths.cpuDir}/possible is missing: not a Linux CPU sysfs tree`);
   }
   const present = readTrimmed(join(paths.cpuDir, 'present')) ?? possible;
   const online = readTrimmed(join(paths.cpuDir, 'online')) ?? present;
-  const presentSet = parseCpuList(present);
-  const onlineSet = parseCpuList(online);
+  const presentSet = parseGuestCpuList(present, join(paths.cpuDir, 'present'));
+  const onlineSet = parseGuestCpuList(online, join(paths.cpuDir, 'online'));
   const nodes = readNodes(paths);
   const nodeOf = new Map<number, number>();
   for (const n of nodes) for (const c of n.cpus) nodeOf.set(c, n.id);
