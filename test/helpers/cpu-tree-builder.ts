@@ -40,6 +40,12 @@ export interface TreeSpec {
    * kernels and dumps hold only the hex cpumap, which is what lscpu reads.
    */
   nodeFiles?: 'both' | 'cpumap-only';
+  /**
+   * Further files under the root, by path relative to it, for the sources
+   * lscpu reads besides the CPU tree: /proc/sysinfo (s390), the device tree
+   * (POWER), /proc/xen, /proc/bus/pci/devices, /sys/firmware/dmi/tables/DMI.
+   */
+  extraFiles?: Record<string, string | Buffer>;
 }
 
 interface Place {
@@ -227,6 +233,10 @@ export class CpuTreeBuilder {
       put(join(sys, 'node/possible'), kernelList([...Array(nodes).keys()]));
     }
     this.writeCpuinfo(online, put);
+    for (const [rel, content] of Object.entries(spec.extraFiles ?? {})) {
+      mkdirSync(dirname(join(this.root, rel)), { recursive: true });
+      writeFileSync(join(this.root, rel), content);
+    }
   }
 
   /**
@@ -307,6 +317,26 @@ export class CpuTreeBuilder {
     const path = join(this.root, 'sys/class/dmi/id/product_uuid');
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, `${uuid}\n`);
+  }
+
+  /**
+   * An SMBIOS table as the kernel exports it (/sys/firmware/dmi/tables/DMI):
+   * a BIOS structure (type 0) naming `biosVendor`, a system structure
+   * (type 1) naming `manufacturer` and `product`, and the end marker.
+   */
+  static dmiTable(t: { biosVendor: string; manufacturer: string; product: string }): Buffer {
+    const struct = (type: number, handle: number, formatted: number[], strings: string[]) => {
+      const head = Buffer.from([type, 4 + formatted.length, handle & 0xff, handle >> 8, ...formatted]);
+      const tail = strings.length ? Buffer.from(`${strings.join('\0')}\0\0`, 'latin1') : Buffer.from([0, 0]);
+      return Buffer.concat([head, tail]);
+    };
+    return Buffer.concat([
+      // type 0: vendor = string 1, version = string 2, then BIOS fields we leave zero
+      struct(0, 0, [1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [t.biosVendor, '1.16.3']),
+      // type 1: manufacturer = 1, product = 2, version = 3, serial = 0, then a zero UUID
+      struct(1, 0x100, [1, 2, 3, 0, ...new Array(16).fill(0), 6, 0, 0], [t.manufacturer, t.product, '1.0']),
+      struct(127, 0x7f00, [], []),
+    ]);
   }
 
   cleanup(): void {

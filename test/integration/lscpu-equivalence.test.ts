@@ -21,6 +21,26 @@ function assertSameSummary(ours: string, theirs: string, where: string): void {
   assert.deepEqual(summaryLines(ours), expected, `lscpu summary differs on ${where}`);
 }
 
+// /proc/sysinfo as s390 kernels write it (arch/s390/kernel/sysinfo.c): the
+// machine, then the LPAR, then one block per hypervisor level above it.
+const S390_SYSINFO_LPAR = [
+  'Manufacturer:         IBM',
+  'Type:                 3906',
+  'Model:                703              M04',
+  'Sequence Code:        00000000000B7A27',
+  'Plant:                02',
+  'CPUs Total:           170',
+  'CPUs Configured:      0',
+  '',
+  'LPAR Number:          47',
+  'LPAR Characteristics: Shared',
+  'LPAR Name:            LP47',
+  'LPAR CPUs Total:      4',
+  '',
+].join('\n');
+const S390_SYSINFO_ZVM = ['VM00 Name:            LINUX01', 'VM00 Control Program: z/VM    7.3.0', 'VM00 CPUs Total:      2', ''].join('\n');
+const S390_SYSINFO_KVM = ['VM00 Name:            guest01', 'VM00 Control Program: KVM/Linux', 'VM00 CPUs Total:      2', ''].join('\n');
+
 const GENERATED: Record<string, TreeSpec> = {
   'two sockets, SMT siblings apart, two NUMA nodes, two CPUs offline': {
     sockets: 2, coresPerSocket: 4, threadsPerCore: 2, nodes: 2, offline: [3, 9], coreIdStride: 2, siblingsApart: true,
@@ -39,6 +59,51 @@ const GENERATED: Record<string, TreeSpec> = {
   },
   'NUMA nodes with only the hex cpumap (no cpulist), 64 CPUs over two nodes, so the maps have comma groups': {
     sockets: 2, coresPerSocket: 16, threadsPerCore: 2, nodes: 2, nodeFiles: 'cpumap-only', offline: [33],
+  },
+  // Hypervisor sources lscpu reads from files, one tree each (lscpu-virt.c's order).
+  'a VirtualBox guest (its graphics device in /proc/bus/pci/devices)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1,
+    extraFiles: { 'proc/bus/pci/devices': '0000\t80861237\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\n0010\t80eebeef\t0\te0000008\t0\t0\t0\t0\t0\t0\t0\t1000000\t0\t0\t0\t0\t0\t0\tvboxvideo\n' },
+  },
+  'a VMware guest (SVGA II in /proc/bus/pci/devices)': {
+    sockets: 2, coresPerSocket: 1, threadsPerCore: 1,
+    extraFiles: { 'proc/bus/pci/devices': '0078\t15ad0405\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\n0780\t15ad0710\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\tvmwgfx\n' },
+  },
+  'a Xen PV domU (/proc/xen without control_d)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1, extraFiles: { 'proc/xen/capabilities': '' },
+  },
+  'a Xen dom0 (/proc/xen/capabilities says control_d)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1, extraFiles: { 'proc/xen/capabilities': 'control_d\n' },
+  },
+  'a KVM pseries guest (device tree compatible qemu,pseries)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1, extraFiles: { 'proc/device-tree/compatible': 'qemu,pseries\0' },
+  },
+  'a PowerVM LPAR (partition-name and hmc-managed? in the device tree)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1,
+    extraFiles: { 'proc/device-tree/compatible': 'IBM,9009-22A\0', 'proc/device-tree/ibm,partition-name': 'lpar-17\0', 'proc/device-tree/hmc-managed?': '' },
+  },
+  'a POWER machine in one full partition (partition-name "full")': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1,
+    extraFiles: { 'proc/device-tree/ibm,partition-name': 'full\0', 'proc/device-tree/hmc-managed?': '' },
+  },
+  'bare-metal PowerNV (no hypervisor, the chain goes on to the PCI devices)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1,
+    extraFiles: { 'proc/device-tree/compatible': 'ibm,powernv\0', 'proc/bus/pci/devices': '0010\t58530001\t0\n' },
+  },
+  'an s390 LPAR (sysinfo without a control program: PR/SM)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1, extraFiles: { 'proc/sysinfo': S390_SYSINFO_LPAR },
+  },
+  'a z/VM guest (sysinfo names the control program)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1, extraFiles: { 'proc/sysinfo': `${S390_SYSINFO_LPAR}${S390_SYSINFO_ZVM}` },
+  },
+  'a KVM guest on s390 (sysinfo control program KVM/Linux)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1, extraFiles: { 'proc/sysinfo': `${S390_SYSINFO_LPAR}${S390_SYSINFO_KVM}` },
+  },
+  'an OpenVZ container (/proc/vz, no /proc/bc)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1, extraFiles: { 'proc/vz/veinfo': '' },
+  },
+  'WSL 1 (osrelease names Microsoft)': {
+    sockets: 1, coresPerSocket: 2, threadsPerCore: 1, extraFiles: { 'proc/sys/kernel/osrelease': '4.4.0-19041-Microsoft\n', 'proc/xen/capabilities': '' },
   },
   'SMT pairs with one sibling of each core offline': {
     sockets: 1, coresPerSocket: 4, threadsPerCore: 2, offline: [1, 3, 5, 7],
@@ -62,7 +127,7 @@ describe('lscpu equivalence (real lscpu is the judge)', function () {
     const r = readTree(treePaths(root));
     const dmi = readDmiProcessor(root);
     assert.equal(dmi?.manufacturer, 'QEMU');
-    assert.equal(renderSummary(lscpuSummary(r.tree, r.model, dmi)), recorded('lscpu.txt'));
+    assert.equal(renderSummary(lscpuSummary({ ...r, dmi })), recorded('lscpu.txt'));
     assert.equal(lscpuParse(r.tree), recorded('lscpu-p.txt'));
   });
 

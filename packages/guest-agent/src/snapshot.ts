@@ -9,6 +9,9 @@ import { readCpuTree, CpuTree } from './sysfs/cpu-tree';
 import { TreePaths } from './sysfs/paths';
 import { DmiProcessor, readDmiProcessor } from './sysfs/dmi-processor';
 import { SystemFacts } from './system-facts';
+import { readDmiTable } from './sysfs/dmi-table';
+import { Virtualization, readVirtualization } from './proc/virtualization';
+import { Sysinfo, readSysinfo } from './proc/sysinfo';
 import { lscpuSummary, renderSummary } from './lscpu/summary';
 
 export type SnapshotData = v1.Snapshot.$Properties;
@@ -18,10 +21,13 @@ export interface TreeReading {
   model: CpuModelInfo;
   /** Firmware's processor record; read for the live system only, as lscpu does. */
   dmi: DmiProcessor | undefined;
+  virt: Virtualization;
+  /** s390's /proc/sysinfo: machine type, hypervisor layers, topology. */
+  sysinfo: Sysinfo | undefined;
 }
 
 /** What describes the CPU model rather than the CPU set: it does not change while the guest runs. */
-export type ModelReading = Pick<TreeReading, 'model' | 'dmi'>;
+export type ModelReading = Pick<TreeReading, 'model' | 'dmi' | 'virt' | 'sysinfo'>;
 
 export function readModel(paths: TreePaths): ModelReading {
   let cpuinfo = '';
@@ -30,8 +36,13 @@ export function readModel(paths: TreePaths): ModelReading {
   } catch {
     // A tree without /proc/cpuinfo still has topology; the model stays empty.
   }
-  const dmi = paths.root === '/' ? readDmiProcessor(paths.root) : undefined;
-  return { model: parseCpuinfo(cpuinfo), dmi };
+  // lscpu reads firmware tables on the live system only, never under --sysroot.
+  const live = paths.root === '/';
+  const dmi = live ? readDmiProcessor(paths.root) : undefined;
+  const model = parseCpuinfo(cpuinfo);
+  const sysinfo = readSysinfo(paths.root);
+  const virt = readVirtualization(paths.root, live ? readDmiTable(paths.root) : undefined, model.modelName, sysinfo);
+  return { model, dmi, virt, sysinfo };
 }
 
 /**
@@ -46,7 +57,8 @@ export function readTree(paths: TreePaths, model: ModelReading = readModel(paths
 /** Why each offline CPU is offline, where the agent saw it happen. */
 export type OfflineCauses = ReadonlyMap<number, v1.OfflineCause>;
 
-export function toSnapshot({ tree, model, dmi }: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
+export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
+  const { tree, model } = reading;
   return {
     takenAtMs: Date.now(),
     possible: tree.possible,
@@ -74,7 +86,7 @@ export function toSnapshot({ tree, model, dmi }: TreeReading, system: SystemFact
     nodes: tree.nodes.map((n) => ({ id: n.id, cpulist: n.cpulist })),
     model: { ...model },
     system: system ? { ...system } : null,
-    lscpu: renderSummary(lscpuSummary(tree, model, dmi)),
+    lscpu: renderSummary(lscpuSummary(reading)),
   };
 }
 

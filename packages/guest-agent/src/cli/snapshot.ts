@@ -14,7 +14,7 @@ export function snapshotCommand(): Command {
       const paths = treePaths(opts.sysroot);
       const reading = readTree(paths);
       if (opts.format === 'lscpu') {
-        process.stdout.write(renderSummary(lscpuSummary(reading.tree, reading.model, reading.dmi)));
+        process.stdout.write(renderSummary(lscpuSummary(reading)));
       } else if (opts.format === 'parse') {
         process.stdout.write(lscpuParse(reading.tree));
       } else {

@@ -3,9 +3,9 @@
  * labels, order and value formats, computed from the same files, so an
  * operator can diff `vcpuctl-agent snapshot` against `lscpu` line by line.
  *
- * Not reproduced: "Hypervisor vendor" and "Virtualization type" (lscpu reads
- * them with the CPUID instruction, which no file holds) and the CPU
- * frequency lines (cpufreq, absent in guests).
+ * Not reproduced: the CPU frequency lines (cpufreq, absent in guests). The
+ * hypervisor lines follow lscpu's file sources (proc/virtualization.ts); on
+ * the live system lscpu also asks CPUID, which no file holds.
  *
  * The SMBIOS lines ("BIOS Vendor ID", ...) are shown only for the live
  * system, as lscpu does: with --sysroot it does not read firmware tables.
@@ -15,6 +15,8 @@ import { CpuModelInfo } from '../proc/cpuinfo';
 import { formatCpuList } from '@vcpuctl/proto';
 import { CpuTree } from '../sysfs/cpu-tree';
 import { DmiProcessor } from '../sysfs/dmi-processor';
+import { Virtualization } from '../proc/virtualization';
+import { Sysinfo } from '../proc/sysinfo';
 import { summarizeCaches } from './caches';
 import { humanSize } from './human-size';
 import { lscpuTopology } from './topology';
@@ -40,7 +42,16 @@ function vulnerabilityText(text: string): string {
   return `Mitigation;${rest}`;
 }
 
-export function lscpuSummary(tree: CpuTree, model: CpuModelInfo, dmi?: DmiProcessor): SummaryLine[] {
+/** What the summary is computed from: the CPU tree and the facts read once (snapshot.ts's TreeReading). */
+export interface SummaryInput {
+  tree: CpuTree;
+  model: CpuModelInfo;
+  dmi?: DmiProcessor | undefined;
+  virt?: Virtualization;
+  sysinfo?: Sysinfo | undefined;
+}
+
+export function lscpuSummary({ tree, model, dmi, virt = {}, sysinfo }: SummaryInput): SummaryLine[] {
   const lines: SummaryLine[] = [];
   const add = (label: string, value: string | number | undefined) => {
     if (value !== undefined && value !== '') lines.push([label, String(value)]);
@@ -64,6 +75,7 @@ export function lscpuSummary(tree: CpuTree, model: CpuModelInfo, dmi?: DmiProces
     add('BIOS Model name:', `${dmi.version ?? ''} ${dmi.partNumber ?? ''} CPU @ ${Math.floor(mhz / 1000)}.${Math.floor((mhz % 1000) / 100)}GHz`);
   }
   if (dmi && dmi.family > 0) add('BIOS CPU family:', dmi.family);
+  add('Machine type:', sysinfo?.machineType);
   add('CPU family:', model.family);
   add('Model:', model.model);
   if (topo.threadsPerCore) add('Thread(s) per core:', topo.threadsPerCore);
@@ -84,6 +96,11 @@ export function lscpuSummary(tree: CpuTree, model: CpuModelInfo, dmi?: DmiProces
   add('Flags:', model.flagsLine);
   if (model.flags.includes('vmx')) add('Virtualization:', 'VT-x');
   else if (model.flags.includes('svm')) add('Virtualization:', 'AMD-V');
+  add('Hypervisor:', virt.hypervisor);
+  if (virt.vendor) {
+    add('Hypervisor vendor:', virt.vendor);
+    add('Virtualization type:', virt.type);
+  }
 
   for (const c of summarizeCaches(tree)) {
     const count = `${c.instances} ${c.instances === 1 ? 'instance' : 'instances'}`;
