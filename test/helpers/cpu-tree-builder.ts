@@ -46,6 +46,13 @@ export interface TreeSpec {
    * (POWER), /proc/xen, /proc/bus/pci/devices, /sys/firmware/dmi/tables/DMI.
    */
   extraFiles?: Record<string, string | Buffer>;
+  /** /proc/cpuinfo as another architecture's kernel writes it, instead of the generated x86 one. */
+  cpuinfo?: string;
+  /** s390 books and drawers: sockets are grouped into books of this many, books into drawers. */
+  socketsPerBook?: number;
+  booksPerDrawer?: number;
+  /** s390 cpu/dispatching (0 horizontal, 1 vertical). */
+  dispatching?: 0 | 1;
 }
 
 interface Place {
@@ -173,6 +180,7 @@ export class CpuTreeBuilder {
     writeFileSync(join(cpuDir, 'online'), `${kernelList(onlineIds)}\n`);
     put(join(cpuDir, 'offline'), kernelList([...Array(this.possible).keys()].filter((c) => !this.online.has(c))));
     put(join(cpuDir, 'kernel_max'), '8191');
+    if (spec.dispatching !== undefined) put(join(cpuDir, 'dispatching'), String(spec.dispatching));
     put(join(cpuDir, 'vulnerabilities/meltdown'), 'Not affected');
     put(join(cpuDir, 'vulnerabilities/spectre_v1'), 'Mitigation; usercopy/swapgs barriers and __user pointer sanitization');
 
@@ -203,6 +211,20 @@ export class CpuTreeBuilder {
       put(join(t, 'package_cpus'), hexMask(pkg, nbits));
       put(join(t, 'package_cpus_list'), kernelList(pkg));
       put(join(t, 'die_cpus_list'), kernelList(pkg));
+      if (spec.socketsPerBook) {
+        const bookOf = (q: Place) => Math.floor(q.socket / spec.socketsPerBook!);
+        const drawerOf = (q: Place) => Math.floor(bookOf(q) / (spec.booksPerDrawer ?? Number.MAX_SAFE_INTEGER));
+        const book = online.filter((q) => bookOf(q) === bookOf(p)).map((q) => q.cpu);
+        put(join(t, 'book_id'), String(bookOf(p)));
+        put(join(t, 'book_siblings'), hexMask(book, nbits));
+        put(join(t, 'book_siblings_list'), kernelList(book));
+        if (spec.booksPerDrawer) {
+          const drawer = online.filter((q) => drawerOf(q) === drawerOf(p)).map((q) => q.cpu);
+          put(join(t, 'drawer_id'), String(drawerOf(p)));
+          put(join(t, 'drawer_siblings'), hexMask(drawer, nbits));
+          put(join(t, 'drawer_siblings_list'), kernelList(drawer));
+        }
+      }
       const caches: [number, string, string, number[], number][] = [
         [1, 'Data', '48K', threads, p.core],
         [1, 'Instruction', '32K', threads, p.core],
@@ -309,7 +331,7 @@ export class CpuTreeBuilder {
         '',
       ].join('\n');
     });
-    put(join(this.root, 'proc/cpuinfo'), blocks.join('\n'));
+    put(join(this.root, 'proc/cpuinfo'), spec.cpuinfo ?? blocks.join('\n'));
   }
 
   /** Gives the tree a DMI identity, as libvirt gives a guest its domain UUID. */

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { v1 } from '@vcpuctl/proto';
-import { parseCpuinfo, CpuModelInfo } from './proc/cpuinfo';
+import { readCpuinfoText, CpuModelInfo } from './proc/cpuinfo';
+import { CpuTypes } from './proc/cpuinfo-types';
 import { readCpuTree, CpuTree } from './sysfs/cpu-tree';
 import { TreePaths } from './sysfs/paths';
 import { DmiProcessor, readDmiProcessor } from './sysfs/dmi-processor';
@@ -24,10 +25,13 @@ export interface TreeReading {
   virt: Virtualization;
   /** s390's /proc/sysinfo: machine type, hypervisor layers, topology. */
   sysinfo: Sysinfo | undefined;
+  cpuTypes: CpuTypes;
+  /** Read from "/" (the running system) rather than a --sysroot tree. */
+  live: boolean;
 }
 
 /** What describes the CPU model rather than the CPU set: it does not change while the guest runs. */
-export type ModelReading = Pick<TreeReading, 'model' | 'dmi' | 'virt' | 'sysinfo'>;
+export type ModelReading = Pick<TreeReading, 'model' | 'dmi' | 'virt' | 'sysinfo' | 'cpuTypes' | 'live'>;
 
 export function readModel(paths: TreePaths): ModelReading {
   let cpuinfo = '';
@@ -39,10 +43,10 @@ export function readModel(paths: TreePaths): ModelReading {
   // lscpu reads firmware tables on the live system only, never under --sysroot.
   const live = paths.root === '/';
   const dmi = live ? readDmiProcessor(paths.root) : undefined;
-  const model = parseCpuinfo(cpuinfo);
+  const { model, cpuTypes } = readCpuinfoText(cpuinfo, live);
   const sysinfo = readSysinfo(paths.root);
   const virt = readVirtualization(paths.root, live ? readDmiTable(paths.root) : undefined, model.modelName, sysinfo);
-  return { model, dmi, virt, sysinfo };
+  return { model, dmi, virt, sysinfo, cpuTypes, live };
 }
 
 /**

@@ -16,7 +16,7 @@ export function snapshotCommand(): Command {
       if (opts.format === 'lscpu') {
         process.stdout.write(renderSummary(lscpuSummary(reading)));
       } else if (opts.format === 'parse') {
-        process.stdout.write(lscpuParse(reading.tree));
+        process.stdout.write(lscpuParse(reading.tree, reading.cpuTypes));
       } else {
         const snapshot = toSnapshot(reading, await readSystemFacts(paths));
         process.stdout.write(`${JSON.stringify(snapshot, null, 2)}\n`);

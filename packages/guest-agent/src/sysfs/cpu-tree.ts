@@ -69,11 +69,20 @@ export interface CpuTree {
   cpus: CpuNode[];
   nodes: NumaNodeInfo[];
   vulnerabilities: Vulnerability[];
+  /** s390's cpu/dispatching: 0 horizontal, 1 vertical; undefined elsewhere. */
+  dispatching: number | undefined;
 }
 
 function readList(path: string): number[] | undefined {
   const text = readTrimmed(path);
   return text === undefined ? undefined : parseGuestCpuList(text, path);
+}
+
+/** A sibling set as lscpu reads it: the hex map, else the list beside it. */
+function readSiblings(dir: string, name: string): number[] | undefined {
+  const map = readTrimmed(join(dir, name));
+  if (map !== undefined) return parseCpuMask(map, join(dir, name));
+  return readList(join(dir, `${name}_list`));
 }
 
 function readCaches(paths: TreePaths, cpu: number): CacheInfo[] {
@@ -110,10 +119,10 @@ function readCpu(paths: TreePaths, index: number, presentSet: Set<number>, onlin
     clusterId: id('cluster_id'),
     bookId: id('book_id'),
     drawerId: id('drawer_id'),
-    threadSiblings: readList(topo('thread_siblings_list')),
-    coreSiblings: readList(topo('core_siblings_list')),
-    bookSiblings: readList(topo('book_siblings_list')),
-    drawerSiblings: readList(topo('drawer_siblings_list')),
+    threadSiblings: readSiblings(topo(''), 'thread_siblings'),
+    coreSiblings: readSiblings(topo(''), 'core_siblings'),
+    bookSiblings: readSiblings(topo(''), 'book_siblings'),
+    drawerSiblings: readSiblings(topo(''), 'drawer_siblings'),
     threadSiblingsList: readTrimmed(topo('thread_siblings_list')) ?? '',
     coreCpusList: readTrimmed(topo('core_cpus_list')) ?? '',
     node,
@@ -153,6 +162,11 @@ function readVulnerabilities(paths: TreePaths): Vulnerability[] {
     .filter((v) => v.text !== '');
 }
 
+function readDispatching(paths: TreePaths): number | undefined {
+  const mode = readInt(join(paths.cpuDir, 'dispatching'));
+  return mode === 0 || mode === 1 ? mode : undefined;
+}
+
 export function readCpuTree(paths: TreePaths): CpuTree {
   const possible = readTrimmed(join(paths.cpuDir, 'possible'));
   if (possible === undefined) {
@@ -181,5 +195,6 @@ export function readCpuTree(paths: TreePaths): CpuTree {
     cpus,
     nodes,
     vulnerabilities: readVulnerabilities(paths),
+    dispatching: readDispatching(paths),
   };
 }
