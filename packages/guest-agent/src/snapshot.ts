@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { v1 } from '@vcpuctl/proto';
 import { readCpuinfoText, CpuModelInfo } from './proc/cpuinfo';
 import { CpuTypes } from './proc/cpuinfo-types';
-import { readCpuTree, CpuTree } from './sysfs/cpu-tree';
+import { CpuTree, CpuTreeReader } from './sysfs/cpu-tree';
 import { TreePaths } from './sysfs/paths';
 import { DmiProcessor, readDmiProcessor } from './sysfs/dmi-processor';
 import { SystemFacts } from './system-facts';
@@ -50,12 +50,13 @@ export function readModel(paths: TreePaths): ModelReading {
 }
 
 /**
- * The CPU set now; `model` may be passed in by a long-running reader, since
- * /proc/cpuinfo is costly on large guests (one block per CPU, and the kernel
- * samples each CPU's clock to print its MHz) and its model part never changes.
+ * The CPU set now; `model` and `reader` may be passed in by a long-running
+ * agent, since /proc/cpuinfo is costly on large guests (one block per CPU,
+ * and the kernel samples each CPU's clock to print its MHz) and its model
+ * part never changes, and the reader keeps what does not change either.
  */
-export function readTree(paths: TreePaths, model: ModelReading = readModel(paths)): TreeReading {
-  return { tree: readCpuTree(paths), ...model };
+export function readTree(paths: TreePaths, model: ModelReading = readModel(paths), reader: CpuTreeReader = new CpuTreeReader(paths)): TreeReading {
+  return { tree: reader.read(), ...model };
 }
 
 /** Why each offline CPU is offline, where the agent saw it happen. */
@@ -92,6 +93,26 @@ export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined
     system: system ? { ...system } : null,
     lscpu: renderSummary(lscpuSummary(reading)),
   };
+}
+
+/**
+ * The last snapshot, reused while the tree reader returns the same tree and
+ * the offline causes are the same: at 256 CPUs building one (the lscpu text,
+ * a record per CPU) costs more than everything else in a request.
+ */
+export class SnapshotCache {
+  private tree: CpuTree | undefined;
+  private causesKey = '';
+  private body: SnapshotData | undefined;
+
+  take(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
+    const key = causes ? [...causes].map(([cpu, cause]) => `${cpu}:${cause}`).join(',') : '';
+    if (this.body && this.tree === reading.tree && this.causesKey === key) return { ...this.body, takenAtMs: Date.now() };
+    this.body = toSnapshot(reading, system, causes);
+    this.tree = reading.tree;
+    this.causesKey = key;
+    return this.body;
+  }
 }
 
 export function takeSnapshot(paths: TreePaths, system?: SystemFacts, causes?: OfflineCauses, model?: ModelReading): SnapshotData {

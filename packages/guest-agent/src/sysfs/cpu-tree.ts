@@ -167,34 +167,123 @@ function readDispatching(paths: TreePaths): number | undefined {
   return mode === 0 || mode === 1 ? mode : undefined;
 }
 
+/** One reading of the whole tree. A long-running reader keeps a CpuTreeReader instead. */
 export function readCpuTree(paths: TreePaths): CpuTree {
-  const possible = readTrimmed(join(paths.cpuDir, 'possible'));
-  if (possible === undefined) {
-    throw guestDataError(`${paths.cpuDir}/possible is missing: not a Linux CPU sysfs tree`);
-  }
-  const present = readTrimmed(join(paths.cpuDir, 'present')) ?? possible;
-  const online = readTrimmed(join(paths.cpuDir, 'online')) ?? present;
-  const presentSet = parseGuestCpuList(present, join(paths.cpuDir, 'present'));
-  const onlineSet = parseGuestCpuList(online, join(paths.cpuDir, 'online'));
-  const nodes = readNodes(paths);
-  const nodeOf = new Map<number, number>();
-  for (const n of nodes) for (const c of n.cpus) nodeOf.set(c, n.id);
+  return new CpuTreeReader(paths).read();
+}
 
-  const indexes = new Set<number>([...presentSet, ...listNumbered(paths.cpuDir, /^cpu(\d+)$/)]);
-  const presentLookup = new Set(presentSet);
-  const onlineLookup = new Set(onlineSet);
-  const cpus = [...indexes].sort((a, b) => a - b).map((i) => readCpu(paths, i, presentLookup, onlineLookup, nodeOf));
-  return {
-    possible,
-    present,
-    online,
-    offline: readTrimmed(join(paths.cpuDir, 'offline')) ?? '',
-    kernelMax: readInt(join(paths.cpuDir, 'kernel_max')) ?? 0,
-    presentSet,
-    onlineSet,
-    cpus,
-    nodes,
-    vulnerabilities: readVulnerabilities(paths),
-    dispatching: readDispatching(paths),
-  };
+/** Every CPU a CPU's reading names: its sibling sets and the CPUs sharing its caches. */
+function relatedCpus(cpu: CpuNode): Set<number> {
+  const out = new Set<number>([cpu.index]);
+  for (const set of [cpu.threadSiblings, cpu.coreSiblings, cpu.bookSiblings, cpu.drawerSiblings]) for (const c of set ?? []) out.add(c);
+  for (const cache of cpu.caches) {
+    try {
+      for (const c of parseGuestCpuList(cache.sharedCpuList, 'shared_cpu_list')) out.add(c);
+    } catch {
+      // a malformed list relates nothing; the reading itself is what it is
+    }
+  }
+  return out;
+}
+
+function symmetricDifference(a: ReadonlySet<number>, b: ReadonlySet<number>): Set<number> {
+  const out = new Set<number>();
+  for (const x of a) if (!b.has(x)) out.add(x);
+  for (const x of b) if (!a.has(x)) out.add(x);
+  return out;
+}
+
+/**
+ * The tree, read once in full and then kept: a CPU's topology, caches and
+ * node do not change while it stays online, so each read() costs three small
+ * files (possible, present, online) when nothing moved and returns the same
+ * CpuTree object. When the lists change, only the CPUs that came or went
+ * are read again, with every CPU whose siblings or shared caches name them
+ * (the kernel rewrites those lists on both sides), and the node maps.
+ */
+export class CpuTreeReader {
+  private readonly cache = new Map<number, { node: CpuNode; related: Set<number> }>();
+  private last: CpuTree | undefined;
+  private kernelMax: number | undefined;
+  private vulnerabilities: Vulnerability[] | undefined;
+
+  constructor(private readonly paths: TreePaths) {}
+
+  read(): CpuTree {
+    const { paths } = this;
+    const possible = readTrimmed(join(paths.cpuDir, 'possible'));
+    if (possible === undefined) {
+      throw guestDataError(`${paths.cpuDir}/possible is missing: not a Linux CPU sysfs tree`);
+    }
+    const present = readTrimmed(join(paths.cpuDir, 'present')) ?? possible;
+    const online = readTrimmed(join(paths.cpuDir, 'online')) ?? present;
+    const last = this.last;
+    if (last && last.possible === possible && last.present === present && last.online === online) return last;
+
+    const presentSet = parseGuestCpuList(present, join(paths.cpuDir, 'present'));
+    const onlineSet = parseGuestCpuList(online, join(paths.cpuDir, 'online'));
+    const presentLookup = new Set(presentSet);
+    const onlineLookup = new Set(onlineSet);
+    const nodes = readNodes(paths);
+    const nodeOf = new Map<number, number>();
+    for (const n of nodes) for (const c of n.cpus) nodeOf.set(c, n.id);
+    const indexes = [...new Set<number>([...presentSet, ...listNumbered(paths.cpuDir, /^cpu(\d+)$/)])].sort((a, b) => a - b);
+
+    const dirty = new Set<number>();
+    if (!last || last.possible !== possible) {
+      this.cache.clear();
+    } else {
+      const changed = symmetricDifference(new Set(last.presentSet), presentLookup);
+      for (const c of symmetricDifference(new Set(last.onlineSet), onlineLookup)) changed.add(c);
+      for (const c of changed) dirty.add(c);
+      for (const [index, entry] of this.cache) {
+        for (const c of changed) {
+          if (entry.related.has(c)) {
+            dirty.add(index);
+            break;
+          }
+        }
+      }
+    }
+    const wanted = new Set(indexes);
+    for (const index of this.cache.keys()) if (!wanted.has(index)) this.cache.delete(index);
+    const load = (index: number) => {
+      const node = readCpu(paths, index, presentLookup, onlineLookup, nodeOf);
+      this.cache.set(index, { node, related: relatedCpus(node) });
+      return node;
+    };
+    // First the CPUs that are new or changed, then whatever their fresh readings name.
+    const fresh: CpuNode[] = [];
+    for (const index of indexes) if (!this.cache.has(index) || dirty.has(index)) fresh.push(load(index));
+    const done = new Set(fresh.map((n) => n.index));
+    for (const n of fresh) {
+      for (const c of this.cache.get(n.index)!.related) {
+        if (!done.has(c) && wanted.has(c)) {
+          done.add(c);
+          load(c);
+        }
+      }
+    }
+
+    this.kernelMax ??= readInt(join(paths.cpuDir, 'kernel_max')) ?? 0;
+    this.vulnerabilities ??= readVulnerabilities(paths);
+    const tree: CpuTree = {
+      possible,
+      present,
+      online,
+      offline: readTrimmed(join(paths.cpuDir, 'offline')) ?? '',
+      kernelMax: this.kernelMax,
+      presentSet,
+      onlineSet,
+      cpus: indexes.map((index) => {
+        const node = this.cache.get(index)!.node;
+        return { ...node, present: presentLookup.has(index), online: onlineLookup.has(index) };
+      }),
+      nodes,
+      vulnerabilities: this.vulnerabilities,
+      dispatching: readDispatching(paths),
+    };
+    this.last = tree;
+    return tree;
+  }
 }
