@@ -19,6 +19,8 @@ export interface CacheInfo {
   sharedCpuList: string;
   /** The kernel's cache id (cache/indexN/id), -1 where absent (older kernels, some arches). */
   id: number;
+  /** N of its cache/indexN directory. */
+  dirIndex: number;
 }
 
 export interface CpuNode {
@@ -99,6 +101,7 @@ function readCaches(paths: TreePaths, cpu: number): CacheInfo[] {
       size: readTrimmed(join(base, 'size')) ?? '',
       sharedCpuList: readTrimmed(join(base, 'shared_cpu_list')) ?? '',
       id: readInt(join(base, 'id')) ?? -1,
+      dirIndex: idx,
     });
   }
   return caches;
@@ -135,6 +138,28 @@ function readCpu(paths: TreePaths, index: number, presentSet: Set<number>, onlin
  * every kernel writes; some dumps and older kernels have no cpulist beside it.
  * The list is the fallback for a tree that has only the list.
  */
+/**
+ * What the kernel rewrites in a CPU's directory when another CPU comes or
+ * goes: the sibling sets and the caches' sharing lists. Ids, levels and
+ * sizes stay as read.
+ */
+function refreshShared(paths: TreePaths, cpu: CpuNode): CpuNode {
+  const topo = cpuPath(paths, cpu.index, 'topology');
+  return {
+    ...cpu,
+    threadSiblings: readSiblings(topo, 'thread_siblings'),
+    coreSiblings: readSiblings(topo, 'core_siblings'),
+    bookSiblings: cpu.bookSiblings && readSiblings(topo, 'book_siblings'),
+    drawerSiblings: cpu.drawerSiblings && readSiblings(topo, 'drawer_siblings'),
+    threadSiblingsList: readTrimmed(join(topo, 'thread_siblings_list')) ?? '',
+    coreCpusList: readTrimmed(join(topo, 'core_cpus_list')) ?? '',
+    caches: cpu.caches.map((c) => ({
+      ...c,
+      sharedCpuList: readTrimmed(cpuPath(paths, cpu.index, 'cache', `index${c.dirIndex}`, 'shared_cpu_list')) ?? '',
+    })),
+  };
+}
+
 export function readNodes(paths: TreePaths): NumaNodeInfo[] {
   return listNumbered(paths.nodeDir, /^node(\d+)$/).map((id) => {
     const dir = join(paths.nodeDir, `node${id}`);
@@ -229,13 +254,15 @@ export class CpuTreeReader {
     for (const n of nodes) for (const c of n.cpus) nodeOf.set(c, n.id);
     const indexes = [...new Set<number>([...presentSet, ...listNumbered(paths.cpuDir, /^cpu(\d+)$/)])].sort((a, b) => a - b);
 
+    /** CPUs whose cached reading names a CPU that came or went. */
     const dirty = new Set<number>();
+    let changedCpus = new Set<number>();
     if (!last || last.possible !== possible) {
       this.cache.clear();
     } else {
       const changed = symmetricDifference(new Set(last.presentSet), presentLookup);
       for (const c of symmetricDifference(new Set(last.onlineSet), onlineLookup)) changed.add(c);
-      for (const c of changed) dirty.add(c);
+      changedCpus = changed;
       for (const [index, entry] of this.cache) {
         for (const c of changed) {
           if (entry.related.has(c)) {
@@ -247,23 +274,27 @@ export class CpuTreeReader {
     }
     const wanted = new Set(indexes);
     for (const index of this.cache.keys()) if (!wanted.has(index)) this.cache.delete(index);
-    const load = (index: number) => {
-      const node = readCpu(paths, index, presentLookup, onlineLookup, nodeOf);
-      this.cache.set(index, { node, related: relatedCpus(node) });
+    const keep = (node: CpuNode) => {
+      this.cache.set(node.index, { node, related: relatedCpus(node) });
       return node;
     };
-    // First the CPUs that are new or changed, then whatever their fresh readings name.
+    // The CPUs that came, went or are new to us are read whole; the CPUs
+    // their old or fresh readings name have only their shared lists re-read.
     const fresh: CpuNode[] = [];
-    for (const index of indexes) if (!this.cache.has(index) || dirty.has(index)) fresh.push(load(index));
-    const done = new Set(fresh.map((n) => n.index));
-    for (const n of fresh) {
-      for (const c of this.cache.get(n.index)!.related) {
-        if (!done.has(c) && wanted.has(c)) {
-          done.add(c);
-          load(c);
-        }
-      }
+    const done = new Set<number>();
+    for (const index of indexes) {
+      if (this.cache.has(index) && !changedCpus.has(index)) continue;
+      fresh.push(keep(readCpu(paths, index, presentLookup, onlineLookup, nodeOf)));
+      done.add(index);
     }
+    const refresh = (index: number) => {
+      const entry = this.cache.get(index);
+      if (done.has(index) || !entry) return;
+      done.add(index);
+      keep(refreshShared(paths, entry.node));
+    };
+    for (const index of dirty) refresh(index);
+    for (const n of fresh) for (const c of this.cache.get(n.index)!.related) refresh(c);
 
     this.kernelMax ??= readInt(join(paths.cpuDir, 'kernel_max')) ?? 0;
     this.vulnerabilities ??= readVulnerabilities(paths);
