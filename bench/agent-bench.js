@@ -96,6 +96,9 @@ async function benchSize(cpus) {
     });
     const client = await AgentClient.connect({ url: `ws://127.0.0.1:${port}`, token: TOKEN }, { timeoutMs: 5000 });
     await client.subscribe();
+    // 0. memory idle with a controller connected and subscribed, before any load
+    await sleep(2000);
+    out.rssIdle = rssMiB(child.pid);
 
     // 1. change -> event. The kernel rewrites `online` in place; so does this
     // loop, flipping the last CPU off and on.
@@ -130,7 +133,7 @@ async function benchSize(cpus) {
       await sleep(25);
     }
 
-    // 3. idle CPU and memory (subscribed client connected, nothing changing)
+    // 3. idle CPU and memory after the load (subscribed client connected, nothing changing)
     await sleep(1000);
     const t0 = cpuTicks(child.pid);
     await sleep(IDLE_SECONDS * 1000);
@@ -160,7 +163,8 @@ async function main() {
     console.log(`  snapshot round trip:        ${line(r.trips)}`);
     console.log(`  one lscpu --sysroot process: median ${fmt(lscpu)} (${r.lscpu.length} runs, same tree, same run); snapshot/lscpu = ${(trip / lscpu).toFixed(2)}x`);
     console.log(`  idle CPU:                   ${r.idlePct.toFixed(2)} % of one core (over ${IDLE_SECONDS} s)`);
-    console.log(`  resident memory, idle, controller connected: ${r.rss.toFixed(1)} MiB; bare node ${bare.toFixed(1)} MiB; agent - bare = ${(r.rss - bare).toFixed(1)} MiB`);
+    console.log(`  resident memory, idle, controller connected: ${r.rssIdle.toFixed(1)} MiB; bare node ${bare.toFixed(1)} MiB; agent - bare = ${(r.rssIdle - bare).toFixed(1)} MiB`);
+    console.log(`  resident memory after the load above, idle:  ${r.rss.toFixed(1)} MiB; agent - bare = ${(r.rss - bare).toFixed(1)} MiB`);
   }
 }
 

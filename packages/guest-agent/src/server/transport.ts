@@ -4,7 +4,6 @@
  * of commands (those come through `onRequest`).
  */
 import { createServer as createHttpServer, IncomingMessage, Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import { Duplex } from 'node:stream';
 import { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -80,7 +79,8 @@ export class Transport {
   async listen(): Promise<AddressInfo> {
     const { opts } = this;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_REQUEST_BYTES, perMessageDeflate: false });
-    this.server = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }) : createHttpServer();
+    // https is loaded only when TLS is configured.
+    this.server = opts.tls ? (await import('node:https')).createServer({ cert: opts.tls.cert, key: opts.tls.key }) : createHttpServer();
     this.server.on('request', (_req, res) => {
       res.writeHead(426, { 'Content-Type': 'text/plain' }).end('vcpuctl-agent speaks WebSocket only\n');
     });
