@@ -138,26 +138,47 @@ function readCpu(paths: TreePaths, index: number, presentSet: Set<number>, onlin
  * every kernel writes; some dumps and older kernels have no cpulist beside it.
  * The list is the fallback for a tree that has only the list.
  */
+/** The sets the kernel rewrites in a CPU's directory when another CPU comes or goes. */
+type SharedField = 'thread' | 'core' | 'book' | 'drawer' | `cache${number}`;
+
+function sharedSets(cpu: CpuNode): Map<SharedField, number[]> {
+  const out = new Map<SharedField, number[]>();
+  if (cpu.threadSiblings) out.set('thread', cpu.threadSiblings);
+  if (cpu.coreSiblings) out.set('core', cpu.coreSiblings);
+  if (cpu.bookSiblings) out.set('book', cpu.bookSiblings);
+  if (cpu.drawerSiblings) out.set('drawer', cpu.drawerSiblings);
+  for (const c of cpu.caches) {
+    try {
+      out.set(`cache${c.dirIndex}`, parseGuestCpuList(c.sharedCpuList, 'shared_cpu_list'));
+    } catch {
+      // a malformed list shares nothing
+    }
+  }
+  return out;
+}
+
 /**
- * What the kernel rewrites in a CPU's directory when another CPU comes or
- * goes: the sibling sets and the caches' sharing lists. Ids, levels and
- * sizes stay as read.
+ * Re-reads, in a CPU the change did not touch itself, only the sets that
+ * can have changed: those that named a CPU that came or went, or that a
+ * CPU that came names this one in (`touched`). Ids, levels and sizes stay.
  */
-function refreshShared(paths: TreePaths, cpu: CpuNode): CpuNode {
+function refreshShared(paths: TreePaths, cpu: CpuNode, changed: ReadonlySet<number>, touched: Map<SharedField, Set<number>>): CpuNode {
+  const old = sharedSets(cpu);
+  const stale = (field: SharedField) => touched.get(field)?.has(cpu.index) || (old.get(field) ?? []).some((c) => changed.has(c));
   const topo = cpuPath(paths, cpu.index, 'topology');
-  return {
-    ...cpu,
-    threadSiblings: readSiblings(topo, 'thread_siblings'),
-    coreSiblings: readSiblings(topo, 'core_siblings'),
-    bookSiblings: cpu.bookSiblings && readSiblings(topo, 'book_siblings'),
-    drawerSiblings: cpu.drawerSiblings && readSiblings(topo, 'drawer_siblings'),
-    threadSiblingsList: readTrimmed(join(topo, 'thread_siblings_list')) ?? '',
-    coreCpusList: readTrimmed(join(topo, 'core_cpus_list')) ?? '',
-    caches: cpu.caches.map((c) => ({
-      ...c,
-      sharedCpuList: readTrimmed(cpuPath(paths, cpu.index, 'cache', `index${c.dirIndex}`, 'shared_cpu_list')) ?? '',
-    })),
-  };
+  const out: CpuNode = { ...cpu };
+  if (stale('thread')) {
+    out.threadSiblings = readSiblings(topo, 'thread_siblings');
+    out.threadSiblingsList = readTrimmed(join(topo, 'thread_siblings_list')) ?? '';
+    out.coreCpusList = readTrimmed(join(topo, 'core_cpus_list')) ?? '';
+  }
+  if (stale('core')) out.coreSiblings = readSiblings(topo, 'core_siblings');
+  if (cpu.bookSiblings && stale('book')) out.bookSiblings = readSiblings(topo, 'book_siblings');
+  if (cpu.drawerSiblings && stale('drawer')) out.drawerSiblings = readSiblings(topo, 'drawer_siblings');
+  out.caches = cpu.caches.map((c) =>
+    stale(`cache${c.dirIndex}`) ? { ...c, sharedCpuList: readTrimmed(cpuPath(paths, cpu.index, 'cache', `index${c.dirIndex}`, 'shared_cpu_list')) ?? '' } : c,
+  );
+  return out;
 }
 
 export function readNodes(paths: TreePaths): NumaNodeInfo[] {
@@ -287,11 +308,19 @@ export class CpuTreeReader {
       fresh.push(keep(readCpu(paths, index, presentLookup, onlineLookup, nodeOf)));
       done.add(index);
     }
+    const touched = new Map<SharedField, Set<number>>();
+    for (const n of fresh) {
+      for (const [field, set] of sharedSets(n)) {
+        const t = touched.get(field) ?? new Set<number>();
+        for (const c of set) t.add(c);
+        touched.set(field, t);
+      }
+    }
     const refresh = (index: number) => {
       const entry = this.cache.get(index);
       if (done.has(index) || !entry) return;
       done.add(index);
-      keep(refreshShared(paths, entry.node));
+      keep(refreshShared(paths, entry.node, changedCpus, touched));
     };
     for (const index of dirty) refresh(index);
     for (const n of fresh) for (const c of this.cache.get(n.index)!.related) refresh(c);
