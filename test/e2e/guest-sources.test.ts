@@ -154,17 +154,23 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual([JSON.parse(r.stdout)[0].guest.reachable, JSON.parse(r.stdout)[0].guest.via], [true, 'channel']);
     }
-    // Another vcpuctl holding the channel (its lock, with a live pid): waited for --lock-wait, then named.
-    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
-    const lock = join(locks, `channel-${g.uuid}.lock`);
+    // A real holder: another process that took the channel lock with vcpuctl's own lock code, then dies.
+    const lockModule = require.resolve('@vcpuctl/host/dist/core/lock');
+    const holder = spawn(process.execPath, ['-e',
+      `require(${JSON.stringify(lockModule)}).lockDomain(${JSON.stringify(locks)}, ${JSON.stringify(`channel-${g.uuid}`)}, 0)` +
+      `.then(() => { process.stdout.write('held\\n'); setInterval(() => undefined, 1000); })`], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      writeFileSync(lock, `${holder.pid}\n`, { flag: 'wx' });
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+        holder.once('exit', (code) => reject(new Error(`the lock holder exited (${code}) before taking the lock`)));
+      });
       const r = await cli(['--lock-wait', '1', 'status', g.name]);
       assert.equal(r.code, 12, r.stderr);
       assert.match(r.stderr, new RegExp(`^vcpuctl: LOCKED: another vcpuctl \\(pid ${holder.pid}\\) is using the org\\.vcpuctl\\.agent\\.0 channel of ${g.name}`));
       assert.equal(r.stderr.trim().split('\n').length, 1);
     } finally {
-      holder.kill();
+      holder.kill('SIGKILL');
+      await new Promise((r) => (holder.exitCode !== null || holder.signalCode !== null ? r(undefined) : holder.once('exit', r)));
     }
     // The holder gone, its lock is taken over.
     assert.equal((await statusJson()).guest.via, 'channel');

@@ -42,10 +42,14 @@ export interface DomainLock {
   readonly path: string;
 }
 
-/** The lock directory's name for a domain key: the UUID itself, or a hash of any other text. */
+/**
+ * The lock directory's name for a domain key: the UUID itself (with a short
+ * lower-case purpose prefix such as "channel-", for locks beside the
+ * domain's own), or a hash of any other text.
+ */
 export function lockName(key: string): string {
   const k = key.toLowerCase();
-  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(k)) return `${k}.lock`;
+  if (/^(?:[a-z]{1,16}-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(k)) return `${k}.lock`;
   return `name-${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 32)}.lock`;
 }
 
