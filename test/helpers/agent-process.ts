@@ -5,9 +5,9 @@
  * where its own RSS and CPU time are measured from /proc/PID.
  * Also: raw WebSocket peers that misbehave below the level ws lets a client.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { Socket, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,10 @@ export class AgentProcess {
   readonly dir: string;
   readonly token = `proc-token-${process.pid}-0123456789abcdef`;
   readonly tokenFile: string;
+  /** A FIFO standing in for /dev/kmsg. */
+  readonly kmsgFifo: string;
+  private kmsgWriter: number | undefined;
+  private kmsgSeq = 1000;
   /** Every stderr line (the agent's log). */
   readonly log: string[] = [];
   port = 0;
@@ -37,11 +41,26 @@ export class AgentProcess {
     this.dir = mkdtempSync(join(tmpdir(), `vcpuctl-agent-proc-${process.pid}-`));
     this.tokenFile = join(this.dir, 'token');
     writeFileSync(this.tokenFile, `${this.token}\n`, { mode: 0o600 });
+    this.kmsgFifo = join(this.dir, 'kmsg');
+    execFileSync('mkfifo', [this.kmsgFifo]);
+    // Held open for writing, so the agent's open does not wait for a writer.
+    this.kmsgWriter = openSync(this.kmsgFifo, constants.O_RDWR | constants.O_NONBLOCK);
+  }
+
+  /** Writes /dev/kmsg records as the guest kernel would log them (false when the FIFO is full). */
+  kernelSays(...messages: string[]): boolean {
+    const text = messages.map((m) => `6,${this.kmsgSeq++},4717095,-;${m}\n`).join('');
+    try {
+      writeSync(this.kmsgWriter!, text);
+      return true;
+    } catch {
+      return false; // EAGAIN: the agent is not reading that fast
+    }
   }
 
   async start(args: string[] = []): Promise<void> {
     const child = spawn(process.execPath, [AGENT_BIN, 'run', '--listen', '127.0.0.1:0', '--token-file', this.tokenFile,
-      '--sysroot', this.tree.root, '--kmsg', '/nonexistent', '--no-auto-online', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--sysroot', this.tree.root, '--kmsg', this.kmsgFifo, '--no-auto-online', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.once('exit', (code, signal) => (this.exited = { code, signal }));
     let partial = '';
@@ -118,6 +137,8 @@ export class AgentProcess {
       await gone;
       clearTimeout(timer);
     }
+    if (this.kmsgWriter !== undefined) closeSync(this.kmsgWriter);
+    this.kmsgWriter = undefined;
     this.tree.cleanup();
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -183,18 +204,23 @@ export async function logLine(agent: AgentProcess, pick: (line: string) => boole
  */
 export class WsPeer {
   private nextId = 1;
-  private readonly waiting = new Map<number, (env: Envelope) => void>();
+  private readonly waiting = new Map<number, { resolve: (env: Envelope) => void; reject: (err: Error) => void }>();
   readonly closed: Promise<number>;
   readonly pushes: Envelope[] = [];
 
   private constructor(readonly ws: WebSocket) {
-    this.closed = new Promise((r) => ws.on('close', (code) => r(code)));
+    this.closed = new Promise((r) => ws.on('close', (code) => {
+      for (const w of this.waiting.values()) w.reject(new Error(`closed (${code})`));
+      this.waiting.clear();
+      r(code);
+    }));
+    ws.on('error', () => undefined); // 'close' follows
     ws.on('message', (d) => {
       const env = decodeEnvelope(d as Buffer, MAX_REPLY_BYTES);
       const w = this.waiting.get(env.id);
       if (env.id && w) {
         this.waiting.delete(env.id);
-        w(env);
+        w.resolve(env);
       } else this.pushes.push(env);
     });
   }
@@ -224,11 +250,17 @@ export class WsPeer {
         this.waiting.delete(id);
         reject(new Error(`no reply within ${ms} ms`));
       }, ms);
-      this.waiting.set(id, (env) => {
-        clearTimeout(timer);
-        resolve(env);
+      this.waiting.set(id, {
+        resolve: (env) => {
+          clearTimeout(timer);
+          resolve(env);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
-      this.ws.send(encodeEnvelope({ id, ...body }));
+      if (this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeEnvelope({ id, ...body }));
     });
   }
 

@@ -8,7 +8,8 @@
 import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_BUFFERED_BYTES } from '@vcpuctl/proto';
+import { MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_REQUESTS_PER_SECOND, REQUEST_BURST } from '@vcpuctl/proto';
+import { AgentHarness } from '../helpers/agent-harness';
 import { AgentProcess, WsPeer, logLine, rawPeer, sendEnvelope } from '../helpers/agent-process';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -32,7 +33,7 @@ describe('agent limits against hostile peers (real agent process, loopback)', fu
   this.timeout(90_000);
 
   describe('a subscriber that stops reading', () => {
-    const agent = new AgentProcess({ sockets: 2, coresPerSocket: 64, threadsPerCore: 2 });
+    const agent = new AgentProcess({ sockets: 1, coresPerSocket: 8, threadsPerCore: 2 });
     let stopFlipping = () => undefined as void;
     before(() => agent.start(['--poll-interval', '10']));
     after(async () => {
@@ -47,13 +48,25 @@ describe('agent limits against hostile peers (real agent process, loopback)', fu
       sendEnvelope(stuck, { id: 1, subscribeRequest: {} });
       await sleep(200);
       stuck.pause(); // never read again: the agent's queue to it grows with every event
-      stopFlipping = flipOnline(agent, 256, 30);
+      // CPUs changing every 20 ms, each change logged by the kernel with long
+      // lines (a record holds up to 1 KiB), so events are large and frequent:
+      // the queue passes MAX_BUFFERED_BYTES in seconds, before the ping check
+      // (PING_INTERVAL_MS) would notice the silence.
+      const stopOnline = flipOnline(agent, 16, 20);
+      const noise = setInterval(() => agent.kernelSays(...Array.from({ length: 8 }, (_, i) => `smpboot: CPU ${i} is now offline ${'x'.repeat(900)}`)), 20);
+      stopFlipping = () => {
+        stopOnline();
+        clearInterval(noise);
+      };
       const peer = `127.0.0.3:${stuck.localPort}`;
-      const dropped = await logLine(agent, (l) => l.includes(`${peer}: disconnected`), 75_000, 'the stuck subscriber to be dropped');
-      assert.ok(dropped);
+      await logLine(agent, (l) => l.includes(`${peer}: closing`), 25_000, 'the stuck subscriber to be dropped');
+      await sleep(500);
       const closing = agent.log.filter((l) => l.includes(`${peer}: closing`));
       assert.equal(closing.length, 1, `one closing line, got ${closing.length}: ${closing.slice(0, 3).join(' | ')}`);
-      assert.match(closing[0]!, /not reading/);
+      assert.match(closing[0]!, /not reading \(\d+ bytes queued\)/);
+      const queued = Number(/\((\d+) bytes queued/.exec(closing[0]!)![1]);
+      assert.ok(queued > MAX_BUFFERED_BYTES && queued < 2 * MAX_BUFFERED_BYTES, `dropped at ${queued} bytes queued`);
+      assert.ok(agent.log.some((l) => l.includes(`${peer}: disconnected`)));
       assert.ok(agent.alive, agent.describeDeath());
 
       // The reading subscriber still gets events, and a fresh controller a snapshot.
@@ -65,7 +78,137 @@ describe('agent limits against hostile peers (real agent process, loopback)', fu
       await fresh.close();
       reader.close();
       stuck.destroy();
-      assert.ok(MAX_BUFFERED_BYTES > 0);
+    });
+  });
+
+  describe('snapshots at 40/s on a 256-CPU tree (under the rate limit)', () => {
+    const agent = new AgentProcess({ sockets: 2, coresPerSocket: 64, threadsPerCore: 2 });
+    before(() => agent.start());
+    after(() => agent.stop());
+
+    it('cost the attacker its own share, not the agent: a legitimate controller is answered every time', async () => {
+      let attacker: WsPeer | undefined;
+      let sent = 0;
+      let stop = false;
+      // 40 snapshot requests a second, reconnecting whenever the agent hangs up.
+      const attack = (async () => {
+        while (!stop) {
+          if (!attacker?.isOpen) attacker = await WsPeer.open(agent.url, agent.token, '127.0.0.5').catch(() => undefined);
+          if (attacker?.isOpen) {
+            attacker.request({ snapshotRequest: {} }, 60_000).catch(() => undefined);
+            sent++;
+          }
+          await sleep(25);
+        }
+      })();
+      const legit = await WsPeer.open(agent.url, agent.token, '127.0.0.6');
+      await sleep(2000); // let the attack reach its stride
+      const cpu0 = agent.cpuSeconds();
+      const t0 = Date.now();
+      const latencies: number[] = [];
+      try {
+        for (let i = 0; i < 6; i++) {
+          const started = Date.now();
+          const env = await legit.request({ snapshotRequest: {} }, 5000);
+          assert.equal(env.snapshotReply?.snapshot?.cpus?.length, 256);
+          latencies.push(Date.now() - started);
+          await sleep(1500);
+        }
+      } finally {
+        stop = true;
+        await attack;
+        attacker?.close();
+        legit.close();
+      }
+      const busy = (agent.cpuSeconds() - cpu0) / ((Date.now() - t0) / 1000);
+      assert.ok(agent.alive, agent.describeDeath());
+      assert.ok(sent > 100, `the attack ran (${sent} requests)`);
+      // 250 ms/s for the attacker plus the controller's own 8 snapshots: well under a core.
+      assert.ok(busy < 0.75, `the agent was busy ${(busy * 100).toFixed(0)}% of a core (latencies ${latencies.join(', ')} ms)`);
+    });
+  });
+
+  describe('reconnecting to refill the token bucket', () => {
+    const h = new AgentHarness({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1 });
+    before(() => h.start());
+    after(() => h.stop());
+
+    it('does not: the rate limit holds per peer across connections', async () => {
+      const seconds = 3;
+      const until = Date.now() + seconds * 1000;
+      let served = 0;
+      let refused = 0;
+      while (Date.now() < until) {
+        let peer: WsPeer;
+        try {
+          peer = await WsPeer.open(h.url, h.token, '127.0.0.4');
+        } catch {
+          refused++;
+          await sleep(20);
+          continue;
+        }
+        // A fresh connection, four requests at a time, until the agent hangs up.
+        while (peer.isOpen && Date.now() < until) {
+          const replies = await Promise.allSettled([0, 1, 2, 3].map(() => peer.request({ snapshotRequest: {} }, 2000)));
+          served += replies.filter((r) => r.status === 'fulfilled' && r.value.snapshotReply).length;
+        }
+        peer.close();
+      }
+      const allowed = REQUEST_BURST + MAX_REQUESTS_PER_SECOND * seconds;
+      assert.ok(served <= allowed + 4, `${served} requests served in ${seconds} s; the limit allows ${allowed}`);
+      assert.ok(served >= REQUEST_BURST / 2, `the peer was served at all (${served})`);
+      assert.ok(h.log.some((l) => /127\.0\.0\.4:\d+: closing: RATE_LIMITED/.test(l)), 'the peer was cut off when over its rate');
+      // Another peer is unaffected.
+      const other = await h.connect();
+      assert.ok((await other.snapshot()).online);
+    });
+  });
+
+  describe('idle connections', () => {
+    const h = new AgentHarness({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1 });
+    // Shortened timings (the limits are IDLE_TIMEOUT_MS and PING_INTERVAL_MS); the mechanism is the same.
+    before(() => h.start({ timings: { idleTimeoutMs: 400, pingIntervalMs: 300 } }));
+    after(() => h.stop());
+
+    it('one peer cannot hold every slot: another peer still gets in', async () => {
+      const held: WsPeer[] = [];
+      const refusals: string[] = [];
+      for (let i = 0; i < MAX_CONNECTIONS; i++) {
+        await WsPeer.open(h.url, h.token, '127.0.0.7').then((p) => held.push(p), (e: Error) => refusals.push(e.message));
+        await held[held.length - 1]?.request({ subscribeRequest: {} }).catch(() => undefined); // subscribed: not idle
+      }
+      try {
+        assert.equal(held.length, MAX_CONNECTIONS_PER_PEER);
+        assert.ok(refusals.every((r) => r === 'HTTP 503'), refusals.join(', '));
+        const other = await WsPeer.open(h.url, h.token, '127.0.0.8');
+        assert.ok((await other.request({ snapshotRequest: {} })).snapshotReply);
+        other.close();
+      } finally {
+        for (const p of held) p.close();
+      }
+    });
+
+    it('an authenticated connection that sends nothing is closed; a subscriber that answers pings is not', async () => {
+      const idle = await WsPeer.open(h.url, h.token, '127.0.0.10');
+      const subscriber = await WsPeer.open(h.url, h.token, '127.0.0.10');
+      await subscriber.request({ subscribeRequest: {} });
+      const code = await Promise.race([idle.closed, sleep(5000).then(() => 'still open')]);
+      assert.notEqual(code, 'still open');
+      assert.ok(h.log.some((l) => /closing: idle for 400 ms/.test(l)));
+      await sleep(1000); // several ping rounds
+      assert.ok(subscriber.isOpen, 'a subscriber answering pings stays');
+      subscriber.close();
+    });
+
+    it('a subscriber that stops answering pings is dropped', async () => {
+      const stuck = await rawPeer(h.running!.address.port, h.token, '127.0.0.11');
+      sendEnvelope(stuck, { id: 1, subscribeRequest: {} });
+      stuck.pause();
+      const peer = `127.0.0.11:${stuck.localPort}`;
+      const until = Date.now() + 5000;
+      while (!h.log.some((l) => l.includes(`${peer}: closing: no pong`)) && Date.now() < until) await sleep(50);
+      assert.ok(h.log.some((l) => l.includes(`${peer}: closing: no pong`)), 'dropped for not answering pings');
+      stuck.destroy();
     });
   });
 });
