@@ -37,7 +37,7 @@ export interface TransportOptions {
 
 /**
  * Frames pushed to every subscriber are one object: encode it once, not once
- * per connection (a 256-CPU snapshot is ~100 KiB).
+ * per connection (a 256-CPU snapshot is ~40 KiB).
  */
 const encoded = new WeakMap<EnvelopeInit, Uint8Array>();
 function encodeOnce(env: EnvelopeInit): Uint8Array {
