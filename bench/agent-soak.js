@@ -102,8 +102,13 @@ async function main() {
     while (live()) {
       const started = Date.now();
       try {
-        const p = await WsPeer.open(agent.url, agent.token, '127.0.0.6');
-        await p.request({ snapshotRequest: {} }, 10_000);
+        // The controller's own patience: 10 s for the connection and the answer together.
+        let timer;
+        const p = await Promise.race([
+          WsPeer.open(agent.url, agent.token, '127.0.0.6'),
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('connect timed out')), 10_000))),
+        ]).finally(() => clearTimeout(timer));
+        await p.request({ snapshotRequest: {} }, Math.max(1, 10_000 - (Date.now() - started)));
         p.close();
         latencies.push(Date.now() - started);
         served.legit++;
