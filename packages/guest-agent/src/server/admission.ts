@@ -21,6 +21,7 @@ class RequestQueue {
       return;
     }
     this.waiting.push(env);
+    this.conn.begin(); // waiting for its turn or its budget is not idleness either
     this.pump();
   }
 
@@ -37,6 +38,7 @@ class RequestQueue {
     }
     const env = this.waiting.shift()!;
     this.run(this.conn, env).finally(() => {
+      this.conn.end();
       this.busy = false;
       this.pump();
     });

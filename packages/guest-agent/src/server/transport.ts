@@ -55,6 +55,7 @@ export class Connection {
   private idleTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private ponged = true;
+  private working = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -65,7 +66,11 @@ export class Connection {
     private readonly log: (line: string) => void,
     private readonly timings: TransportTimings,
   ) {
-    this.idleTimer = setTimeout(() => this.drop(`idle for ${timings.idleTimeoutMs} ms`), timings.idleTimeoutMs);
+    this.idleTimer = setTimeout(() => {
+      // A request waiting or being carried out (onlining many CPUs can take long) is not idleness.
+      if (this.working > 0) this.idleTimer?.refresh();
+      else this.drop(`idle for ${timings.idleTimeoutMs} ms`);
+    }, timings.idleTimeoutMs);
     ws.on('pong', () => (this.ponged = true));
     // ws answers every ping with a pong by itself: a peer that pings and
     // never reads would grow our queue through that door. Pings count as
@@ -127,6 +132,16 @@ export class Connection {
   /** A request arrived: the connection is in use. */
   touch(): void {
     this.idleTimer?.refresh();
+  }
+
+  /** Brackets one request from its arrival to its answer, so the idle timeout never cuts one short. */
+  begin(): void {
+    this.working++;
+  }
+
+  end(): void {
+    this.working = Math.max(0, this.working - 1);
+    this.touch();
   }
 
   /**
