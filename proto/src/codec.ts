@@ -29,9 +29,10 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Envelope {
     throw new VcpuctlError('PROTOCOL', `malformed frame: ${(err as Error).message}`);
   }
   // An unknown oneof member decodes as "no body": a message type this peer
-  // does not know (or garbage that happened to parse).
+  // does not know (or garbage that happened to parse). The frame itself was
+  // well-formed, so a receiver may answer it and keep the connection.
   if (!env.body) {
-    throw new VcpuctlError('PROTOCOL', 'frame carries no known message type', { id: env.id });
+    throw new VcpuctlError('PROTOCOL', 'frame carries no known message type', { id: env.id, unknownType: true });
   }
   return env;
 }

@@ -23,7 +23,8 @@ export const MAX_REPLY_BYTES = 8 * 1024 * 1024;
 export const MAX_CPUS_PER_REQUEST = 8192;
 
 /**
- * Requests per second one connection may make, with a burst allowance. A
+ * Requests per second one peer (remote address) may make, across all its
+ * connections, with a burst allowance: reconnecting does not refill it. A
  * controller needs a handful per operation; 50/s sustained is far above that
  * and far below what could keep the agent busy writing sysfs files.
  */
@@ -35,6 +36,66 @@ export const REQUEST_BURST = 100;
  * operators; each connection costs a socket and a subscription slot.
  */
 export const MAX_CONNECTIONS = 16;
+
+/**
+ * Connections one peer (remote address) may hold, so one peer cannot take
+ * every slot: half of MAX_CONNECTIONS (8) leaves the other half to others.
+ * A host runs one connection per vcpuctl command plus one per watcher; the
+ * per-domain lock serialises changing commands, so 8 is far above need.
+ * (Controllers behind one NAT, e.g. QEMU user networking, share one address.)
+ */
+export const MAX_CONNECTIONS_PER_PEER = MAX_CONNECTIONS / 2;
+
+/**
+ * An authenticated connection that sends no request for this long, and is
+ * not subscribed, is closed: held idle, it only takes a slot. A controller
+ * sends its requests within milliseconds of connecting; 30 s is far above
+ * any pause between two steps of one command.
+ */
+export const IDLE_TIMEOUT_MS = 30_000;
+
+/**
+ * Subscribed connections are idle by design; they are pinged this often and
+ * closed when the previous ping has had no pong, so a vanished controller
+ * frees its slot within 2 x 15 s = 30 s, like an idle one.
+ */
+export const PING_INTERVAL_MS = 15_000;
+
+/**
+ * Requests one connection may have waiting: one is carried out at a time per
+ * connection, the rest wait in order. A controller has one or two
+ * outstanding; 8 more means a peer pipelining past its answers, which is
+ * closed (RATE_LIMITED) instead of queued.
+ */
+export const MAX_PENDING_REQUESTS = 8;
+
+/**
+ * Work one peer may make the agent do, in milliseconds of the agent's time
+ * per second (a token bucket of milliseconds; a request is started only when
+ * the peer's bucket is not in debt, and charged what it cost). A snapshot of
+ * a 256-CPU guest costs ~130 ms on a slow core, so 250 ms/s (a quarter of a
+ * core) still serves ~2 such snapshots a second to one peer, while the
+ * count limit alone (50/s) would let it ask for 6.5 s of work per second.
+ * The burst of 2000 ms serves a controller's whole operation at once.
+ */
+export const PEER_WORK_MS_PER_SECOND = 250;
+export const PEER_WORK_BURST_MS = 2000;
+
+/**
+ * Peers (remote addresses) whose limits are remembered. An entry is
+ * forgotten once it has no connection and its buckets are full again (it
+ * then means nothing); when this many are still remembered, new peers are
+ * refused (503) rather than given fresh buckets. About 200 bytes an entry.
+ */
+export const MAX_TRACKED_PEERS = 1024;
+
+/**
+ * Largest CPU number a request may name: x86_64's NR_CPUS ceiling is 8192
+ * CPUs, numbered 0..8191. Anything larger, or a number protobuf would have
+ * to truncate (the wire field is a 64-bit varint so truncation is visible),
+ * is refused as PROTOCOL before any CPU is looked at.
+ */
+export const MAX_CPU_NUMBER = MAX_CPUS_PER_REQUEST - 1;
 
 /**
  * Frames queued to a slow subscriber before it is dropped: a controller that

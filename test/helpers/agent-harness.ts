@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync, writeFileSync, writeSync, closeSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RunningAgent, startAgent } from '@vcpuctl/guest-agent';
+import { RunningAgent, ServeOptions, startAgent } from '@vcpuctl/guest-agent';
 import { AgentClient } from '@vcpuctl/host';
 import { CpuTreeBuilder, TreeSpec } from './cpu-tree-builder';
 
@@ -34,7 +34,7 @@ export class AgentHarness {
     execFileSync('mkfifo', [this.kmsgFifo]);
   }
 
-  async start(opts: { autoOnline?: boolean; pollIntervalMs?: number; readOnly?: boolean } = {}): Promise<void> {
+  async start(opts: { autoOnline?: boolean; pollIntervalMs?: number; readOnly?: boolean; timings?: ServeOptions['timings'] } = {}): Promise<void> {
     this.stopKernel = this.tree.simulateKernel();
     // Hold the FIFO open for writing first, so the agent's open does not wait for a writer.
     this.fifoWriter = openSync(this.kmsgFifo, constants.O_RDWR | constants.O_NONBLOCK);
@@ -49,6 +49,7 @@ export class AgentHarness {
       autoOnline: opts.autoOnline ?? true,
       readOnly: opts.readOnly ?? false,
       log: (line) => this.log.push(line),
+      timings: opts.timings,
     });
   }
 

@@ -22,9 +22,9 @@ function events(client: AgentClient) {
   };
 }
 
-function rawSocket(h: AgentHarness, token = h.token): Promise<{ ws: WebSocket; closed: Promise<{ code: number; frames: Buffer[] }> }> {
+function rawSocket(h: AgentHarness, token = h.token, localAddress = '127.0.0.1'): Promise<{ ws: WebSocket; closed: Promise<{ code: number; frames: Buffer[] }> }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(h.url, { headers: { Authorization: `Bearer ${token}` } });
+    const ws = new WebSocket(h.url, { headers: { Authorization: `Bearer ${token}` }, localAddress });
     const frames: Buffer[] = [];
     const closed = new Promise<{ code: number; frames: Buffer[] }>((res) => ws.on('close', (code) => res({ code, frames })));
     ws.on('message', (d) => frames.push(d as Buffer));
@@ -256,12 +256,113 @@ describe('agent over a real socket', function () {
     });
 
     it('closes a flooding peer with 1008 and keeps serving others', async () => {
-      const { ws, closed } = await rawSocket(h);
+      const { ws, closed } = await rawSocket(h, h.token, '127.0.0.9');
       const frame = encodeEnvelope({ id: 1, snapshotRequest: {} });
       for (let i = 0; i < 300; i++) ws.send(frame);
       assert.equal((await closed).code, 1008);
-      const c = await h.connect();
+      const c = await h.connect(); // from 127.0.0.1
       assert.ok((await c.snapshot()).online);
+    });
+  });
+});
+
+/** Hand-made protobuf bytes, so a test can send what the schema's own encoder would not. */
+function varint(n: bigint): number[] {
+  const out: number[] = [];
+  let v = BigInt.asUintN(64, n);
+  do {
+    let b = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v) b |= 0x80;
+    out.push(b);
+  } while (v);
+  return out;
+}
+const field = (no: number, wire: number) => varint(BigInt((no << 3) | wire));
+const lengthDelimited = (no: number, body: number[]) => [...field(no, 2), ...varint(BigInt(body.length)), ...body];
+/** Envelope{id, set_online_request{cpus:[{cpu, online:false}]}} with `cpu` as any 64-bit varint. */
+function offlineRequest(id: number, cpu: bigint): Buffer {
+  return Buffer.from([...field(1, 0), ...varint(BigInt(id)), ...lengthDelimited(15, lengthDelimited(1, [...field(1, 0), ...varint(cpu)]))]);
+}
+
+function nextFrame(ws: WebSocket, ms = 3000): Promise<v1.Envelope> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no frame within ${ms} ms`)), ms);
+    ws.once('message', (d) => {
+      clearTimeout(timer);
+      resolve(v1.Envelope.decode(d as Buffer));
+    });
+  });
+}
+
+describe('agent over a real socket: input that must change nothing', function () {
+  this.timeout(15000);
+
+  describe('CPU numbers off the wire', () => {
+    const h = new AgentHarness({ sockets: 1, coresPerSocket: 4, threadsPerCore: 1 });
+    before(() => h.start());
+    after(() => h.stop());
+
+    for (const [what, cpu] of [['2^32 + 1', 4294967297n], ['2^53 + 1', 9007199254740993n], ['-1 as a 64-bit varint', -1n], ['MAX_CPU_NUMBER + 1', 8192n]] as const) {
+      it(`refuses CPU ${what} as PROTOCOL, keeps the connection and changes nothing`, async () => {
+        const { ws } = await rawSocket(h);
+        await new Promise((r) => setTimeout(r, 50)); // the hello has arrived
+        const reply = nextFrame(ws);
+        ws.send(offlineRequest(5, cpu));
+        const env = await reply;
+        assert.equal(env.id, 5);
+        assert.equal(env.error?.code, 'PROTOCOL', JSON.stringify(env.toJSON()));
+        assert.match(env.error?.message ?? '', /out of range/);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual(h.tree.onlineCpus(), [0, 1, 2, 3]);
+        ws.close();
+      });
+    }
+  });
+
+  describe('a batch that passes through no CPU online', () => {
+    // cpu0 offlinable and offline: only CPU 1 is online.
+    const h = new AgentHarness({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1, cpu0Hotplug: true, offline: [0] });
+    before(() => h.start({ autoOnline: false }));
+    after(() => h.stop());
+
+    it('refuses "offline 1, online 0" when only CPU 1 is online, and changes nothing', async () => {
+      const c = await h.connect();
+      await assert.rejects(c.setOnline([{ cpu: 1, online: false }, { cpu: 0, online: true }]),
+        (e: VcpuctlError) => e.code === 'CPU_REFUSED' && /none would be online/.test(e.message));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(h.tree.onlineCpus(), [1]);
+    });
+
+    it('accepts the same change ordered so a CPU stays online throughout', async () => {
+      const c = await h.connect();
+      const reply = await c.setOnline([{ cpu: 0, online: true }, { cpu: 1, online: false }]);
+      assert.deepEqual(reply.results.map((r) => r.outcome), [Outcome.CHANGED, Outcome.CHANGED]);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(h.tree.onlineCpus(), [0]);
+    });
+  });
+
+  describe('a message type the agent does not know', () => {
+    const h = new AgentHarness({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1 });
+    before(() => h.start());
+    after(() => h.stop());
+
+    it('is answered with a PROTOCOL error under its id, and the connection stays (as the README says)', async () => {
+      const { ws } = await rawSocket(h);
+      await new Promise((r) => setTimeout(r, 50));
+      const reply = nextFrame(ws);
+      // field 99: a message type from some later protocol minor version
+      ws.send(Buffer.from([...field(1, 0), ...varint(7n), ...lengthDelimited(99, [0x08, 0x01])]));
+      const env = await reply;
+      assert.equal(env.id, 7);
+      assert.equal(env.error?.code, 'PROTOCOL');
+      const next = nextFrame(ws);
+      ws.send(encodeEnvelope({ id: 8, snapshotRequest: {} }));
+      const snap = await next;
+      assert.equal(snap.id, 8);
+      assert.ok(snap.snapshotReply?.snapshot?.online);
+      ws.close();
     });
   });
 });

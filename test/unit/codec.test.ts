@@ -7,7 +7,14 @@ describe('codec', () => {
     const env = decodeEnvelope(bytes, 1024);
     assert.equal(env.id, 7);
     assert.equal(env.body, 'setOnlineRequest');
-    assert.equal(env.setOnlineRequest?.cpus?.[0]?.cpu, 1);
+    // A 64-bit field: protobufjs gives a number or a Long; both print the exact value.
+    assert.equal(String(env.setOnlineRequest?.cpus?.[0]?.cpu), '1');
+  });
+
+  it('keeps a CPU number past 2^32 whole, so the agent can refuse it (a uint32 field read 2^32 + 1 as 1)', () => {
+    const bytes = encodeEnvelope({ id: 7, setOnlineRequest: { cpus: [{ cpu: 2 ** 32 + 1, online: false }] } });
+    const env = decodeEnvelope(bytes, 1024);
+    assert.equal(String(env.setOnlineRequest?.cpus?.[0]?.cpu), '4294967297');
   });
 
   it('refuses an oversized frame before decoding it', () => {
@@ -21,7 +28,7 @@ describe('codec', () => {
 
   it('treats an unknown message type as a PROTOCOL error', () => {
     // field 99, length-delimited, empty: a message type from a future schema
-    assert.throws(() => decodeEnvelope(Buffer.from([0x08, 0x05, 0x9a, 0x06, 0x00]), 1024), (e: VcpuctlError) => e.code === 'PROTOCOL' && /no known message type/.test(e.message));
+    assert.throws(() => decodeEnvelope(Buffer.from([0x08, 0x05, 0x9a, 0x06, 0x00]), 1024), (e: VcpuctlError) => e.code === 'PROTOCOL' && /no known message type/.test(e.message) && e.details?.unknownType === true);
   });
 
   it('checks protocol majors', () => {

@@ -1,8 +1,8 @@
 /**
  * Onlining and offlining CPUs by writing their sysfs `online` files, with
  * the guards qemu-guest-agent's guest-set-vcpus has and a few more. Every
- * guard is checked for the whole request before anything is written, so a
- * refused request changes nothing.
+ * guard is checked for the whole request, and for each state the writes pass
+ * through, before anything is written, so a refused request changes nothing.
  */
 import { writeFile } from 'node:fs/promises';
 import { MAX_CPUS_PER_REQUEST, VcpuctlError, formatCpuList } from '@vcpuctl/proto';
@@ -57,9 +57,14 @@ export function checkRequest(paths: TreePaths, requests: CpuRequest[]): void {
     }
     if (r.online) online.add(r.cpu);
     else online.delete(r.cpu);
-  }
-  if (online.size === 0) {
-    throw new VcpuctlError('CPU_REFUSED', 'refusing to offline the last online CPU');
+    // The writes happen in request order, so every state along the way must
+    // keep a CPU online, not only the end state ("offline 1, online 0" with
+    // only CPU 1 online would leave none for a moment).
+    if (online.size === 0) {
+      throw new VcpuctlError('CPU_REFUSED', requests.length === 1 || r === requests[requests.length - 1]
+        ? 'refusing to offline the last online CPU'
+        : `refusing to offline the last online CPU: after CPU ${r.cpu} none would be online; name the CPUs to online first`, { cpu: r.cpu });
+    }
   }
 }
 

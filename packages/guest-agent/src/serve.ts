@@ -6,9 +6,11 @@ import { Duplex } from 'node:stream';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { Agent } from './agent';
 import { TokenCheck, readTokenFile } from './server/auth';
+import { Admission } from './server/admission';
 import { commandTable, dispatch } from './server/dispatch';
 import { Channel } from './server/channel';
-import { Transport } from './server/transport';
+import { SharedSnapshot } from './server/shared-snapshot';
+import { Transport, TransportTimings } from './server/transport';
 import { treePaths } from './sysfs/paths';
 import { readSystemFacts } from './system-facts';
 
@@ -27,6 +29,8 @@ export interface ServeOptions {
   /** Serve snapshots and events only; refuse online/offline requests. */
   readOnly?: boolean;
   log: (line: string) => void;
+  /** Tests only: shorter idle/ping timings. */
+  timings?: Partial<TransportTimings>;
 }
 
 export interface RunningAgent {
@@ -54,6 +58,9 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
     log: opts.log,
   });
   const table = commandTable({ readOnly: !!opts.readOnly });
+  const snapshots = new SharedSnapshot(() => agent.snapshot());
+  const admission = new Admission((conn, env) =>
+    dispatch(table, { agent, conn, snapshot: () => snapshots.get((ms) => conn.origin.work.charge(ms)) }, env));
   const transport = new Transport({
     host: opts.host ?? '0.0.0.0',
     port: opts.port ?? 0,
@@ -61,8 +68,9 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
     tls: opts.tls,
     log: opts.log,
     hello: () => agent.hello(),
-    onRequest: (conn, env) => void dispatch(table, { agent, conn }, env),
+    onRequest: (conn, env) => admission.submit(conn, env),
     onClose: (conn) => agent.unsubscribe(conn),
+    timings: opts.timings,
   });
   agent.start();
   let address: AddressInfo | undefined;

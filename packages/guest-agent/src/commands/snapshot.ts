@@ -1,4 +1,4 @@
 import type { Handler } from '../server/dispatch';
 
 /** The guest's CPU view now. */
-export const snapshot: Handler = async ({ agent }) => ({ snapshotReply: { snapshot: agent.snapshot() } });
+export const snapshot: Handler = async (ctx) => ({ snapshotReply: { snapshot: await ctx.snapshot() } });

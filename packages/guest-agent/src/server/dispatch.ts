@@ -5,6 +5,7 @@
  */
 import { Body, Envelope, EnvelopeInit, VcpuctlError, toVcpuctlError } from '@vcpuctl/proto';
 import type { Agent } from '../agent';
+import type { SnapshotData } from '../snapshot';
 import { Connection } from './transport';
 import { setOnline } from '../commands/set-online';
 import { snapshot } from '../commands/snapshot';
@@ -13,6 +14,8 @@ import { subscribe } from '../commands/subscribe';
 export interface RequestContext {
   agent: Agent;
   conn: Connection;
+  /** The guest's view now, shared with concurrent askers and charged to this peer's work bucket. */
+  snapshot: () => Promise<SnapshotData>;
 }
 
 /** A handler returns the reply's body; a thrown VcpuctlError becomes an Error reply. */
