@@ -16,6 +16,6 @@ export function setCommand(): Command {
       const { ctx, flags } = contextFrom(cmd);
       const target = count(n, 'the vCPU count');
       const r = await setVcpus(ctx, domain, target, { live: o.live ?? true, config: !!o.config, strategy: o.strategy, timeoutMs: seconds(o.timeout, '--timeout') });
-      print(flags, { report: r.report, files: r.files }, `${domain}: ${target} vCPU${target === 1 ? "" : "s"}\n${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
+      print(flags, { report: r.report, files: r.files }, `${domain}: ${target} vCPU${target === 1 ? "" : "s"}\n${verdictText(r.report.verdict)}${r.report.intent?.error ? `\nintent NOT recorded: ${r.report.intent.error}` : ''}\nreport: ${r.files.markdown}`);
     });
 }

@@ -1,6 +1,8 @@
 /** Reads the vCPU facts out of `virsh dumpxml` with a real XML parser. */
 import { XMLParser } from 'fast-xml-parser';
+import { Intent } from '../core/intent';
 import { VcpuConfig, VcpuEntry } from './driver';
+import { intentFromMetadata } from './intent-xml';
 
 const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (name) => name === 'vcpu' });
 
@@ -9,6 +11,8 @@ interface ParsedDomain {
   uuid: string;
   type: string;
   vcpu: VcpuConfig;
+  /** vcpuctl's recorded intent in <metadata>, if any. */
+  intent: Intent | undefined;
 }
 
 type Node = Record<string, unknown>;
@@ -33,5 +37,6 @@ export function parseDomainXml(xml: string): ParsedDomain {
     uuid: String(dom.uuid ?? '').toLowerCase(),
     type: String(dom['@type'] ?? ''),
     vcpu: { maximum, current: currentAttr === undefined ? maximum : Number(currentAttr), vcpus },
+    intent: intentFromMetadata(dom.metadata),
   };
 }

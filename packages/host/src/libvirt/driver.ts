@@ -4,6 +4,7 @@
  * virsh-driver.ts; a driver that cannot do something leaves the method out
  * and callers report "unsupported".
  */
+import { Intent, IntentFlags } from '../core/intent';
 
 export interface VcpuEntry {
   id: number;
@@ -32,6 +33,10 @@ export interface DomainView {
   config: VcpuConfig;
   /** type attribute of <domain>: qemu, kvm, test, ... */
   type: string;
+  /** vcpuctl's recorded intent: the live domain's when running, else the persistent config's. */
+  intent: Intent | undefined;
+  /** The persistent config's, which the next start (or another host) will see. */
+  configIntent: Intent | undefined;
 }
 
 /** QEMU's own account of its vCPUs (query-hotpluggable-cpus). */
@@ -64,6 +69,12 @@ export interface HypervisorDriver {
   shutdown?(domain: string): Promise<void>;
   destroy?(domain: string): Promise<void>;
   start?(domain: string): Promise<void>;
+  /** Records vcpuctl's intent in the domain's own metadata (live and/or persistent). */
+  recordIntent?(domain: string, intent: Intent, flags: IntentFlags): Promise<void>;
+  /** Names of the domains at this URI (for `watch --all`). */
+  listDomains?(): Promise<string[]>;
+  /** Many domains in one round trip (watch's safety-net poll); a domain that cannot be read is left out. */
+  inspectMany?(domains: string[]): Promise<Map<string, DomainSnapshot>>;
   /** The last lines of the domain's QEMU log, for crash reports. */
   qemuLogTail?(domain: string, lines: number): Promise<string[]>;
   /** Process spawns so far (for the benchmark and the spawn budget tests). */

@@ -1,7 +1,9 @@
 /** The HypervisorDriver over virsh. */
 import { readFile } from 'node:fs/promises';
 import { DomainSnapshot, HypervisorDriver, QemuView } from './driver';
+import { Intent, IntentFlags } from '../core/intent';
 import { parseDomainXml } from './domain-xml';
+import { INTENT_KEY, INTENT_NAMESPACE, intentElement } from './intent-xml';
 import { parseHotpluggableCpus } from './qemu-monitor';
 import { Virsh, virshQuote } from './virsh';
 import { virshError } from './virsh-errors';
@@ -19,24 +21,23 @@ export class VirshDriver implements HypervisorDriver {
     return this.virsh.spawns;
   }
 
-  async inspect(domain: string): Promise<DomainSnapshot> {
+  private static inspectCommands(domain: string): string[] {
     const d = virshQuote(domain);
-    // One process: state, live XML, persistent XML and QEMU's view. The QMP
-    // command fails harmlessly on a domain that is not running.
-    const { outputs, stderr } = await this.virsh.batch([
-      `domstate --reason ${d}`,
-      `dumpxml ${d}`,
-      `dumpxml --inactive ${d}`,
-      `qemu-monitor-command ${d} ${virshQuote(QMP_HOTPLUGGABLE)}`,
-    ]);
+    // State, live XML, persistent XML and QEMU's view. The QMP command fails
+    // harmlessly on a domain that is not running.
+    return [`domstate --reason ${d}`, `dumpxml ${d}`, `dumpxml --inactive ${d}`, `qemu-monitor-command ${d} ${virshQuote(QMP_HOTPLUGGABLE)}`];
+  }
+
+  /** Builds a snapshot from the four outputs of inspectCommands; undefined when the domain could not be read. */
+  private static snapshotOf(outputs: string[]): DomainSnapshot | undefined {
     const [stateOut = '', liveXml = '', configXml = '', qmpOut = ''] = outputs;
-    if (!stateOut.trim() || !configXml.trim()) throw virshError(stderr, `cannot inspect domain ${domain}`);
+    if (!stateOut.trim() || !configXml.trim()) return undefined;
     const m = /^(.*?)\s*\((.*)\)\s*$/.exec(stateOut.trim());
     const state = (m?.[1] ?? stateOut).trim();
     const reason = (m?.[2] ?? '').trim();
-    const live = parseDomainXml(liveXml);
     const config = parseDomainXml(configXml);
     const running = state === 'running' || state === 'paused';
+    const live = running && liveXml.trim() ? parseDomainXml(liveXml) : undefined;
     let qemu: QemuView | undefined;
     if (running && qmpOut.trim().startsWith('{')) {
       try {
@@ -46,9 +47,48 @@ export class VirshDriver implements HypervisorDriver {
       }
     }
     return {
-      domain: { name: config.name, uuid: config.uuid, state, reason, live: running ? live.vcpu : undefined, config: config.vcpu, type: config.type },
+      domain: {
+        name: config.name, uuid: config.uuid, state, reason, live: live?.vcpu, config: config.vcpu, type: config.type,
+        intent: live ? live.intent : config.intent, configIntent: config.intent,
+      },
       qemu,
     };
+  }
+
+  async inspect(domain: string): Promise<DomainSnapshot> {
+    // One process for everything status needs.
+    const { outputs, stderr } = await this.virsh.batch(VirshDriver.inspectCommands(domain));
+    const snap = VirshDriver.snapshotOf(outputs);
+    if (!snap) throw virshError(stderr, `cannot inspect domain ${domain}`);
+    return snap;
+  }
+
+  async inspectMany(domains: string[]): Promise<Map<string, DomainSnapshot>> {
+    const out = new Map<string, DomainSnapshot>();
+    if (domains.length === 0) return out;
+    const { outputs } = await this.virsh.batch(domains.flatMap((d) => VirshDriver.inspectCommands(d)));
+    domains.forEach((d, i) => {
+      try {
+        const snap = VirshDriver.snapshotOf(outputs.slice(i * 4, i * 4 + 4));
+        if (snap) out.set(d, snap);
+      } catch {
+        // one unreadable domain does not hide the others
+      }
+    });
+    return out;
+  }
+
+  async listDomains(): Promise<string[]> {
+    const out = await this.one('list --all --name', 'virsh list --all --name');
+    return out.split('\n').map((l) => l.trim()).filter(Boolean);
+  }
+
+  async recordIntent(domain: string, intent: Intent, flags: IntentFlags): Promise<void> {
+    const where = [flags.live ? '--live' : '', flags.config ? '--config' : ''].filter(Boolean).join(' ');
+    await this.one(
+      `metadata ${virshQuote(domain)} --uri ${virshQuote(INTENT_NAMESPACE)} --key ${INTENT_KEY} --set ${virshQuote(intentElement(intent))} ${where}`,
+      `virsh metadata ${domain} --set (recording vcpuctl's intent)`,
+    );
   }
 
   private async one(command: string, context: string, timeoutMs?: number): Promise<string> {
