@@ -11,6 +11,8 @@ import { setCommand } from './set';
 import { setMaxCommand } from './set-max';
 import { statusCommand } from './status';
 import { verifyCommand } from './verify';
+import { watchCommand } from './watch';
+import { exporterCommand } from './exporter';
 
 export const VERSION = '0.1.0';
 
@@ -25,7 +27,9 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     .addCommand(onlineCommand(false))
     .addCommand(setMaxCommand())
     .addCommand(verifyCommand())
-    .addCommand(reportCommand());
+    .addCommand(reportCommand())
+    .addCommand(watchCommand())
+    .addCommand(exporterCommand());
   program.exitOverride();
   for (const c of program.commands) c.exitOverride();
   try {

@@ -5,6 +5,7 @@
  * and callers report "unsupported".
  */
 import { Intent, IntentFlags } from '../core/intent';
+import { EventStream, EventStreamHandlers } from './virsh-events';
 
 export interface VcpuEntry {
   id: number;
@@ -75,6 +76,8 @@ export interface HypervisorDriver {
   listDomains?(): Promise<string[]>;
   /** Many domains in one round trip (watch's safety-net poll); a domain that cannot be read is left out. */
   inspectMany?(domains: string[]): Promise<Map<string, DomainSnapshot>>;
+  /** libvirt's domain events as they happen, kept open across libvirtd restarts. */
+  events?(handlers: EventStreamHandlers): EventStream;
   /** The last lines of the domain's QEMU log, for crash reports. */
   qemuLogTail?(domain: string, lines: number): Promise<string[]>;
   /** Process spawns so far (for the benchmark and the spawn budget tests). */

@@ -7,13 +7,14 @@ import { INTENT_KEY, INTENT_NAMESPACE, intentElement } from './intent-xml';
 import { parseHotpluggableCpus } from './qemu-monitor';
 import { Virsh, virshQuote } from './virsh';
 import { virshError } from './virsh-errors';
+import { EventStream, EventStreamHandlers, virshEventStream } from './virsh-events';
 
 const QMP_HOTPLUGGABLE = '{"execute":"query-hotpluggable-cpus"}';
 
 export class VirshDriver implements HypervisorDriver {
   private readonly virsh: Virsh;
 
-  constructor(readonly uri: string, virshBinary?: string) {
+  constructor(readonly uri: string, private readonly virshBinary = 'virsh') {
     this.virsh = new Virsh(uri, virshBinary);
   }
 
@@ -76,6 +77,10 @@ export class VirshDriver implements HypervisorDriver {
       }
     });
     return out;
+  }
+
+  events(handlers: EventStreamHandlers): EventStream {
+    return virshEventStream(this.uri, handlers, this.virshBinary);
   }
 
   async listDomains(): Promise<string[]> {
