@@ -15,3 +15,8 @@ export { listReports, readReport, writeReport, renderMarkdown } from './core/rep
 export { lockDomain } from './core/lock';
 export { Intent, describeIntent } from './core/intent';
 export { INTENT_NAMESPACE, intentElement, intentFromMetadata } from './libvirt/intent-xml';
+export { parseEventLine, LineSplitter, DomainEvent, MAX_EVENT_LINE_CHARS } from './libvirt/event-line';
+export { hostChanges } from './watch/host-changes';
+export { confirmLatencySeconds } from './watch/set-latency';
+export { parseListen, startExporter } from './commands/exporter';
+export { recordOf, startWatch } from './commands/watch';
