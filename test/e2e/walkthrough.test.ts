@@ -8,6 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { qemuPlugged, vcpuCount, virsh } from '../helpers/libvirt';
 import { Cli, assertLscpuAgrees, guestSnapshot, kinds, reportOf, useGuest } from './e2e-helpers';
+import { intentAndWatchSteps } from './intent-watch-steps';
 
 describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function () {
   this.timeout(180_000);
@@ -95,4 +96,7 @@ describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function
     await assertLscpuAgrees(g);
     assert.equal((await cli(['verify', name])).code, 0);
   });
+
+  // Recorded intent, drift, watch and the exporter, continuing on this guest.
+  intentAndWatchSteps(suite);
 });
