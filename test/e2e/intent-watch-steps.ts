@@ -159,18 +159,22 @@ export function intentAndWatchSteps(suite: SuiteGuest): void {
       assert.match(text.stdout, /intent: 1 online \(0\), by set \(guest-offline\) at /);
     });
 
-    it('watch reports a hot-add done with plain `virsh setvcpus` within 2 s, then the drift it makes (more online than intended) within 2 s', async () => {
+    it('watch reports a hot-add done with plain `virsh setvcpus` within 2 s, and the drift it makes (more online than intended) the moment the guest onlines it', async () => {
       const from = watch!.records.length;
       const t0 = Date.now();
       virsh('setvcpus', name, '2', '--live');
       const added = await watch!.waitFor('the hot-add', (r) => r.domain === name && r.changes.includes('cpu1 HOT_ADDED'), 10_000, from);
-      const drift = await watch!.waitFor('the drift', (r) => r.domain === name && has(r, 'GUEST_DRIFT'), 10_000, from);
-      console.log(`      hot-add printed after ${added.atMs - t0} ms (${added.rec.changes.join('; ')}), drift after ${drift.atMs - t0} ms`);
+      // The agent onlines the new CPU (as a udev rule would); how long that
+      // takes is the guest kernel's business under TCG: the drift must come
+      // with the very change that makes it.
+      const onlined = await watch!.waitFor('the onlining', (r) => r.domain === name && r.changes.some((c: string) => /^cpu1 ONLINED/.test(c)), 20_000, from);
+      console.log(`      hot-add printed after ${added.atMs - t0} ms (${added.rec.changes.join('; ')}); the guest onlined it and the drift was printed after ${onlined.atMs - t0} ms`);
       assert.ok(added.atMs - t0 < 2000, `hot-add after ${added.atMs - t0} ms`);
-      assert.ok(drift.atMs - t0 < 2000, `drift after ${drift.atMs - t0} ms`);
-      assert.equal(drift.rec.libvirt.live.current, 2, 'the verdict was judged on a fresh host view');
-      assert.equal(drift.rec.guest.online, '0-1');
-      assert.match(drift.rec.verdict.findings.find((f: Rec) => f.kind === 'GUEST_DRIFT').message, /more CPUs online than intended/);
+      assert.equal(added.rec.libvirt.live.current, 2, 'the hot-add was judged on a fresh host view');
+      assert.equal(added.rec.qemuPlugged, 2);
+      assert.ok(has(onlined.rec, 'GUEST_DRIFT'), JSON.stringify(onlined.rec.verdict));
+      assert.equal(onlined.rec.guest.online, '0-1');
+      assert.match(onlined.rec.verdict.findings.find((f: Rec) => f.kind === 'GUEST_DRIFT').message, /more CPUs online than intended/);
     });
 
     it("a real Prometheus scrapes the exporter: the guest's online-vCPU series is what the guest kernel shows", async function () {

@@ -9,7 +9,7 @@ import { lockDomain } from '../core/lock';
 import { Report, ReportBuilder, writeReport } from '../core/report';
 import { computeVerdict, verdictError } from '../core/verdict';
 import { Intent } from '../core/intent';
-import { recordIntent } from '../core/record-intent';
+import { intentOperation, recordIntent } from '../core/record-intent';
 
 export interface SetMaxOptions {
   restart: boolean;
@@ -99,6 +99,7 @@ export async function setMax(ctx: Context, domain: string, maximum: number, opts
       report.intent = await recordIntent(ctx, domain, { ...intent, report: report.id }, { live: running, config: true });
       rb.mark(report.intent.error ? `intent NOT recorded: ${report.intent.error}` : `intent recorded in the domain's metadata: ${online} online`);
       report.timeline = [...rb.timeline].sort((a, b) => a.atMs - b.atMs);
+      if (!report.intent.error) report.libvirtOperations.push(intentOperation(domain, report.intent));
     }
     const files = writeReport(ctx.reportDir, report);
     if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`, { ...failure.details, report: files.json });

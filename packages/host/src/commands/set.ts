@@ -11,8 +11,7 @@ import { Report, ReportBuilder, writeReport } from '../core/report';
 import { GuestView, computeVerdict, verdictError } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
 import { Intent } from '../core/intent';
-import { recordIntent } from '../core/record-intent';
-import { INTENT_KEY, INTENT_NAMESPACE, intentElement } from '../libvirt/intent-xml';
+import { intentOperation, recordIntent } from '../core/record-intent';
 
 export type Strategy = 'auto' | 'hotplug' | 'unplug' | 'guest-offline';
 
@@ -171,7 +170,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
       report.intent = await recordIntent(ctx, domain, { ...intent, report: report.id }, flags);
       rb.mark(report.intent.error ? `intent NOT recorded: ${report.intent.error}` : `intent recorded in the domain's metadata: ${target} online`);
       report.timeline = [...rb.timeline].sort((a, b) => a.atMs - b.atMs);
-      if (!report.intent.error) report.libvirtOperations.push(`virsh metadata ${domain} --uri ${INTENT_NAMESPACE} --key ${INTENT_KEY} --set '${intentElement(report.intent.intent)}'${flags.live ? ' --live' : ''}${flags.config ? ' --config' : ''}`);
+      if (!report.intent.error) report.libvirtOperations.push(intentOperation(domain, report.intent));
     }
     const files = writeReport(ctx.reportDir, report);
     if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`, { ...failure.details, report: files.json });

@@ -1,6 +1,7 @@
 /** Writes an operation's intent through the driver, and says what happened for its report. */
 import { Intent, IntentFlags } from './intent';
 import { Context } from './context';
+import { INTENT_KEY, INTENT_NAMESPACE, intentElement } from '../libvirt/intent-xml';
 
 export interface IntentRecord {
   intent: Intent;
@@ -17,4 +18,9 @@ export async function recordIntent(ctx: Context, domain: string, intent: Intent,
   } catch (err) {
     return { intent, flags, error: (err as Error).message };
   }
+}
+
+/** The operation as a report lists it (what an operator would type to do the same). */
+export function intentOperation(domain: string, r: IntentRecord): string {
+  return `virsh metadata ${domain} --uri ${INTENT_NAMESPACE} --key ${INTENT_KEY} --set '${intentElement(r.intent)}'${r.flags.live ? ' --live' : ''}${r.flags.config ? ' --config' : ''}`;
 }
