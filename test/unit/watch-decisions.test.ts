@@ -13,6 +13,10 @@ describe('watch decisions', () => {
     const off = hostSnapshot({ state: 'shut off', reason: 'destroyed' });
     assert.deepEqual(hostChanges(one, off), ['domain stopped: shut off (destroyed)']);
     assert.deepEqual(hostChanges(off, one), ['domain started (booted)']);
+    // A destroy passes through "in shutdown": the stop is when QEMU is gone.
+    const closing = hostSnapshot({ state: 'in shutdown', reason: 'unknown' });
+    assert.deepEqual(hostChanges(one, closing), ['domain in shutdown (unknown)']);
+    assert.deepEqual(hostChanges(closing, off), ['domain stopped: shut off (destroyed)']);
     const withIntent = hostSnapshot({ intent: { online: 2, operation: 'set', strategy: 'hotplug', at: '2026-11-27T00:00:00.000Z', report: 'r9' } });
     assert.deepEqual(hostChanges(one, withIntent), ['intent recorded: 2 online, by set (hotplug) at 2026-11-27T00:00:00.000Z, report r9']);
   });

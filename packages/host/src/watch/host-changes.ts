@@ -2,13 +2,16 @@
 import { DomainSnapshot } from '../libvirt/driver';
 import { describeIntent } from '../core/intent';
 
+/** States with a QEMU process behind them: leaving them is a stop. */
+const ALIVE = new Set(['running', 'paused', 'in shutdown', 'pmsuspended', 'blocked', 'idle']);
+
 export function hostChanges(before: DomainSnapshot | undefined, after: DomainSnapshot): string[] {
   const out: string[] = [];
   const a = after.domain;
   if (!before) return out;
   const b = before.domain;
-  const wasRunning = b.state === 'running' || b.state === 'paused';
-  const isRunning = a.state === 'running' || a.state === 'paused';
+  const wasRunning = ALIVE.has(b.state);
+  const isRunning = ALIVE.has(a.state);
   if (!wasRunning && isRunning) out.push(`domain started${a.reason ? ` (${a.reason})` : ''}`);
   else if (wasRunning && !isRunning) out.push(`domain stopped: ${a.state}${a.reason ? ` (${a.reason})` : ''}`);
   else if (b.state !== a.state) out.push(`domain ${a.state}${a.reason ? ` (${a.reason})` : ''}`);
