@@ -20,3 +20,4 @@ export { hostChanges } from './watch/host-changes';
 export { confirmLatencySeconds } from './watch/set-latency';
 export { parseListen, startExporter } from './commands/exporter';
 export { recordOf, startWatch } from './commands/watch';
+export { virshEventStream } from './libvirt/virsh-events';
