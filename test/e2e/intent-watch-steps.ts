@@ -136,6 +136,11 @@ export function intentAndWatchSteps(suite: SuiteGuest): void {
       assert.match(v.stdout, /GUEST_OFFLINE_HOST_COUNTS \(expected\)/);
       const seen = await watch!.waitFor('the new intent', (x) => x.domain === name && x.intent?.online === 1 && x.verdict?.ok === true, 10_000, from);
       assert.ok(!has(seen.rec, 'GUEST_DRIFT'));
+      // While set offlined the CPUs and before it wrote the new intent, the
+      // guest differed from the old one: that was vcpuctl's own change, not drift.
+      const during = watch!.records.slice(from).map((x) => x.rec).filter((x) => x.domain === name);
+      assert.ok(during.some((x) => x.changes.some((c: string) => /^cpu\d+ OFFLINED/.test(c))), 'watch saw the guest-side offlines');
+      assert.deepEqual(during.filter((x) => has(x, 'GUEST_DRIFT')), [], 'no drift was reported for vcpuctl\'s own change');
     });
 
     it('the intent survives `virsh dumpxml --inactive` and a guest restart; watch follows the restart and reconnects to the agent', async function () {

@@ -26,6 +26,8 @@ export interface WatchRecord {
   qemuPlugged: number | undefined;
   guest: { reachable: boolean; present?: string; online?: string; onlineCount?: number; error?: string };
   intent: Intent | undefined;
+  /** The pid of a vcpuctl changing the domain now: drift against the intent is not judged meanwhile. */
+  operationBy?: number;
   verdict: { ok: boolean; findings: { kind: FindingKind; severity: Severity; message: string; advice: string }[] } | undefined;
 }
 
@@ -44,6 +46,7 @@ export function recordOf(atMs: number, changes: string[], s: DomainState): Watch
       ? { reachable: true, present: snap.present ?? '', online: snap.online ?? '', onlineCount: snap.online ? parseCpuList(snap.online).length : 0 }
       : { reachable: false, error: s.guest.error },
     intent: d?.intent,
+    ...(s.operationBy !== undefined ? { operationBy: s.operationBy } : {}),
     verdict: s.verdict,
   };
 }

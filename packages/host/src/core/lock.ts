@@ -51,3 +51,13 @@ export async function lockDomain(dir: string, domain: string, waitMs: number): P
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** The pid of a live vcpuctl holding the domain's lock, if any (for watchers: a change is under way). */
+export function lockHolder(dir: string, domain: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(dir, `${domain.replace(/[^A-Za-z0-9_.-]/g, '_')}.lock`), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}

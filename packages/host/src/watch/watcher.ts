@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Context } from '../core/context';
+import { lockHolder } from '../core/lock';
 import { GuestView, Verdict, computeVerdict } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
 import { DomainEvent } from '../libvirt/event-line';
@@ -22,6 +23,8 @@ export interface DomainState {
   hostError?: string;
   guest: GuestView;
   verdict: Verdict | undefined;
+  /** A vcpuctl changing this domain right now (its pid): drift is not judged until it is done. */
+  operationBy?: number;
   /** When watch last saw this domain's vCPUs change (ms since the epoch). */
   lastChangeAtMs: number | undefined;
 }
@@ -48,6 +51,16 @@ export interface WatcherEvents {
 }
 
 const NOT_RUNNING: GuestView = { reachable: false, error: 'domain not running' };
+
+/** How often a domain whose lock is held is looked at again, to judge it once the operation is over. */
+const LOCK_RECHECK_MS = 500;
+
+/**
+ * Findings that compare the guest with the recorded intent: while a vcpuctl
+ * operation runs, the guest moves before its new intent is written, so
+ * they would name the operation itself as drift.
+ */
+const INTENT_KINDS = new Set(['GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT']);
 
 export class Watcher extends EventEmitter<WatcherEvents> {
   readonly domains = new Map<string, DomainState>();
@@ -197,7 +210,26 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private judge(s: DomainState, changes: string[], force = false): void {
     if (!s.host) return;
     const before = s.verdict;
-    s.verdict = computeVerdict(s.host, s.guest);
+    const verdict = computeVerdict(s.host, s.guest);
+    const holder = lockHolder(this.ctx.lockDir, s.name);
+    if (holder !== undefined && verdict.findings.some((f) => INTENT_KINDS.has(f.kind))) {
+      const findings = verdict.findings.filter((f) => !INTENT_KINDS.has(f.kind));
+      s.verdict = { ok: !findings.some((f) => f.severity === 'error'), findings };
+      if (s.operationBy === undefined) {
+        // Judge again once the operation has released the domain.
+        const recheck = setInterval(() => {
+          if (this.stopped || lockHolder(this.ctx.lockDir, s.name) === undefined) {
+            clearInterval(recheck);
+            s.operationBy = undefined;
+            if (!this.stopped && this.domains.get(s.name) === s) this.judge(s, []);
+          }
+        }, LOCK_RECHECK_MS);
+        recheck.unref?.();
+      }
+      s.operationBy = holder;
+    } else {
+      s.verdict = verdict;
+    }
     const verdictChanged = JSON.stringify(before) !== JSON.stringify(s.verdict);
     if (!changes.length && !verdictChanged && !force) return;
     if (!changes.length && !force && before === undefined) return;
