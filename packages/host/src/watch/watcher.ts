@@ -216,12 +216,13 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       const findings = verdict.findings.filter((f) => !INTENT_KINDS.has(f.kind));
       s.verdict = { ok: !findings.some((f) => f.severity === 'error'), findings };
       if (s.operationBy === undefined) {
-        // Judge again once the operation has released the domain.
+        // Once the operation has released the domain, read it again (its new
+        // intent, written before the release) and judge that.
         const recheck = setInterval(() => {
           if (this.stopped || lockHolder(this.ctx.lockDir, s.name) === undefined) {
             clearInterval(recheck);
             s.operationBy = undefined;
-            if (!this.stopped && this.domains.get(s.name) === s) this.judge(s, []);
+            if (!this.stopped && this.domains.get(s.name) === s) void this.refreshHost(s.name, []);
           }
         }, LOCK_RECHECK_MS);
         recheck.unref?.();
