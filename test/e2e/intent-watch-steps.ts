@@ -163,6 +163,7 @@ export function intentAndWatchSteps(suite: SuiteGuest): void {
       assert.equal(st.guest.snapshot.online, '0');
       assert.deepEqual(st.verdict, { ok: true, findings: [] });
       const text = await suite.cli(['status', name]);
+      assert.equal(text.code, 0, text.stderr);
       assert.match(text.stdout, /intent: 1 online \(0\), by set \(guest-offline\) at /);
     });
 
