@@ -2,7 +2,7 @@
 # Makes this machine a libvirt/QEMU host for vcpuctl's real tests and demo:
 # installs the Debian packages when missing (QEMU, libvirt, a kernel,
 # busybox and qemu-guest-agent for the test guests, and the few tools the tests call: lscpu,
-# openssl, modprobe) and starts the daemons (there may be no systemd).
+# openssl, modprobe, prometheus) and starts the daemons (there may be no systemd).
 # Idempotent: quick when everything is already there.
 set -euo pipefail
 need=()
@@ -20,6 +20,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v pgrep >/dev/null || need+=(procps)
 command -v mkfifo >/dev/null || need+=(coreutils)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# A real Prometheus scrapes `vcpuctl exporter` in the e2e suite (started on loopback by the test itself).
+command -v prometheus >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-host: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

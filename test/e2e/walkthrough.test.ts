@@ -8,6 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { qemuPlugged, vcpuCount, virsh } from '../helpers/libvirt';
 import { Cli, assertLscpuAgrees, guestSnapshot, kinds, reportOf, useGuest } from './e2e-helpers';
+import { intentAndWatchSteps } from './intent-watch-steps';
 
 describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function () {
   this.timeout(180_000);
@@ -77,7 +78,10 @@ describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function
     const r = await cli(['--json', 'set-max', name, '4', '--restart', '--shutdown-timeout', '60', '--agent-wait', '180']);
     assert.equal(r.code, 0, r.stderr);
     const report = reportOf(r);
-    assert.deepEqual(report.libvirtOperations, [`virsh shutdown ${name}`, `virsh setvcpus ${name} 4 --maximum --config`, `virsh start ${name}`], 'no destroy was needed');
+    assert.deepEqual(report.libvirtOperations.slice(0, 3), [`virsh shutdown ${name}`, `virsh setvcpus ${name} 4 --maximum --config`, `virsh start ${name}`], 'no destroy was needed');
+    // Then the intent: the count it booted with, live and persistent.
+    assert.match(report.libvirtOperations[3], new RegExp(`^virsh metadata ${name} --uri \\S+ --key vcpuctl --set '<intent online="1" cpus="0" operation="set-max" strategy="restart" .*/>' --live --config$`));
+    assert.equal(report.libvirtOperations.length, 4);
     assert.equal(virsh('domstate', name).trim(), 'running');
     assert.deepEqual(vcpuCount(name), { 'maximum config': 4, 'maximum live': 4, 'current config': 1, 'current live': 1 });
     assert.deepEqual(kinds(report), []);
@@ -95,4 +99,7 @@ describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function
     await assertLscpuAgrees(g);
     assert.equal((await cli(['verify', name])).code, 0);
   });
+
+  // Recorded intent, drift, watch and the exporter, continuing on this guest.
+  intentAndWatchSteps(suite);
 });

@@ -99,6 +99,16 @@ createServer((req, res) => {
         const fields = readFileSync(`/proc/${agent.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
         return send(200, `${Number(fields[11]) + Number(fields[12])}\n`);
       }
+      case 'GET /cpu-online':
+        return send(200, readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+      case 'POST /cpu-online': {
+        // What someone logged into the guest would do, behind vcpuctl's back.
+        const cpu = url.searchParams.get('cpu') ?? '';
+        const value = url.searchParams.get('value') ?? '';
+        if (!/^\d+$/.test(cpu) || !/^[01]$/.test(value)) return send(400, 'cpu=N&value=0|1\n');
+        execFileSync('sh', ['-c', `echo ${value} > /sys/devices/system/cpu/cpu${cpu}/online`]);
+        return send(200, readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+      }
       case 'POST /agent/kill':
         return void killAgent().then(() => send(200, 'killed\n'));
       case 'POST /agent/restart':

@@ -3,6 +3,7 @@ import { ChannelResult } from '../commands/agent-attach';
 import { StatusResult } from '../commands/status';
 import { Verdict } from '../core/verdict';
 import { guestCpus } from '../core/describe';
+import { describeIntent } from '../core/intent';
 
 export function verdictText(v: Verdict): string {
   if (v.findings.length === 0) return 'verdict: host and guest agree';
@@ -21,6 +22,10 @@ export function statusText(s: StatusResult): string {
   lines.push(`  libvirt config: ${d.config.current} of maximum ${d.config.maximum}`);
   const list = d.live?.vcpus ?? d.config.vcpus;
   if (list.length) lines.push(`  vcpus: ${list.map((v) => `${v.id}:${v.enabled ? 'on' : 'off'}${v.hotpluggable ? '/hotpluggable' : ''}${v.order ? `/order ${v.order}` : ''}`).join(' ')}`);
+  lines.push(`  intent: ${d.intent ? describeIntent(d.intent) : 'none recorded (vcpuctl set records one)'}`);
+  if (d.live && d.configIntent && d.configIntent !== d.intent && describeIntent(d.configIntent) !== (d.intent && describeIntent(d.intent))) {
+    lines.push(`  intent for the next start: ${describeIntent(d.configIntent)}`);
+  }
   if (s.host.qemu) lines.push(`  QEMU: ${s.host.qemu.plugged} of ${s.host.qemu.slots.length} slots plugged`);
   if (s.guest.reachable && s.guest.snapshot) {
     const g = s.guest.snapshot;

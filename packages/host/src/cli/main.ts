@@ -13,6 +13,8 @@ import { setCommand } from './set';
 import { setMaxCommand } from './set-max';
 import { statusCommand } from './status';
 import { verifyCommand } from './verify';
+import { watchCommand } from './watch';
+import { exporterCommand } from './exporter';
 
 export const VERSION = '0.1.0';
 
@@ -28,7 +30,9 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     .addCommand(setMaxCommand())
     .addCommand(verifyCommand())
     .addCommand(reportCommand())
-    .addCommand(new Command('agent').description("the guest agent's virtio-serial channel").addCommand(agentAttachCommand()).addCommand(agentDetachCommand()));
+    .addCommand(new Command('agent').description("the guest agent's virtio-serial channel").addCommand(agentAttachCommand()).addCommand(agentDetachCommand()))
+    .addCommand(watchCommand())
+    .addCommand(exporterCommand());
   program.exitOverride();
   for (const c of program.commands) {
     c.exitOverride();

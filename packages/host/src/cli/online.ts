@@ -12,6 +12,6 @@ export function onlineCommand(online: boolean): Command {
     .action(async (domain: string, cpus: string[], _o, cmd: Command) => {
       const { ctx, flags } = contextFrom(cmd);
       const r = await setGuestCpus(ctx, domainName(domain), cpuIndexes(cpus), online);
-      print(flags, r, `${r.results.map((x) => `cpu${x.cpu}: ${x.outcome}`).join('\n')}\nguest online now: ${r.online}`);
+      print(flags, r, `${r.results.map((x) => `cpu${x.cpu}: ${x.outcome}`).join('\n')}\nguest online now: ${r.online}\n${r.intent.error ? `intent NOT recorded: ${r.intent.error}` : `intent recorded: ${r.intent.intent.online} online (${r.online})`}`);
     });
 }

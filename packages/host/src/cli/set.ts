@@ -18,6 +18,6 @@ export function setCommand(): Command {
       const target = count(n, 'the vCPU count');
       const timeoutMs = seconds(o.timeout, '--timeout');
       const r = await setVcpus(ctx, domainName(domain), target, { live: o.live ?? true, config: !!o.config, strategy: o.strategy, timeoutMs });
-      print(flags, { report: r.report, files: r.files }, `${domain}: ${target} vCPU${target === 1 ? "" : "s"}\n${reachedText(r.report.after.guest)}\n${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
+      print(flags, { report: r.report, files: r.files }, `${domain}: ${target} vCPU${target === 1 ? "" : "s"}\n${reachedText(r.report.after.guest)}\n${verdictText(r.report.verdict)}${r.report.intent?.error ? `\nintent NOT recorded: ${r.report.intent.error}` : ''}\nreport: ${r.files.markdown}`);
     });
 }

@@ -1,12 +1,15 @@
 /** `vcpuctl online|offline DOMAIN CPU...`: guest-side, through whichever guest source answers, with the agent's guards. */
-import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError, v1 } from '@vcpuctl/proto';
+import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError, parseCpuList, v1 } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { connectGuest } from '../guest/discover';
 import { lockForChange } from '../core/domain-lock';
+import { IntentRecord, recordIntent } from '../core/record-intent';
 
 export interface OnlineResult {
   results: { cpu: number; outcome: string; errorCode: string }[];
   online: string;
+  /** The guest's new online set, recorded as intended (live only: a restart brings back the configured count). */
+  intent: IntentRecord;
 }
 
 export async function setGuestCpus(ctx: Context, domain: string, cpus: number[], online: boolean): Promise<OnlineResult> {
@@ -29,7 +32,11 @@ export async function setGuestCpus(ctx: Context, domain: string, cpus: number[],
       const results = reply.results.map((r) => ({ cpu: r.cpu ?? 0, outcome: v1.CpuResult.Outcome[r.outcome ?? 0] ?? "UNKNOWN", errorCode: r.errorCode ?? "" }));
       const failed = results.find((r) => r.outcome === 'FAILED');
       if (failed) throw new VcpuctlError('PARTIAL', `${reply.processed} of ${cpus.length} done; the guest kernel refused cpu${failed.cpu} (${failed.errorCode})`, { results });
-      return { results, online: reply.snapshot?.online ?? '' };
+      const list = reply.snapshot?.online ?? '';
+      const intent = await recordIntent(ctx, domain, {
+        online: list ? parseCpuList(list).length : 0, cpus: list, operation: online ? 'online' : 'offline', strategy: 'guest', at: new Date().toISOString(),
+      }, { live: true, config: false });
+      return { results, online: list, intent };
     } finally {
       await client.close();
     }

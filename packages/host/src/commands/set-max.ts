@@ -10,6 +10,8 @@ import { lockForChange } from '../core/domain-lock';
 import { MAX_VCPUS } from '../core/input';
 import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { computeVerdict, verdictError } from '../core/verdict';
+import { Intent } from '../core/intent';
+import { intentOperation, recordIntent } from '../core/record-intent';
 
 export interface SetMaxOptions {
   restart: boolean;
@@ -88,9 +90,22 @@ export async function setMax(ctx: Context, domain: string, maximum: number, opts
       }
       rb.mark(guest.reachable ? 'agent answered after the start' : `agent not reachable after the start: ${guest.error}`);
     }
-    const verdict = computeVerdict(host, guest);
+    // The count the domain boots with is what is wanted now.
+    const running = host.domain.state === 'running';
+    const online = host.domain.live?.current ?? host.domain.config.current;
+    const intent: Intent | undefined = failure ? undefined : {
+      online, ...(running && guest.reachable && guest.snapshot?.online ? { cpus: guest.snapshot.online } : {}),
+      operation: 'set-max', strategy: wasRunning ? 'restart' : 'config', at: new Date().toISOString(),
+    };
+    const verdict = computeVerdict(host, guest, { intent });
     if (wasRunning) failure ??= verdictError(verdict); // a shut-off domain stays off: no guest to confirm
     const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true });
+    if (!failure && intent) {
+      report.intent = await recordIntent(ctx, domain, { ...intent, report: report.id }, { live: running, config: true });
+      rb.mark(report.intent.error ? `intent NOT recorded: ${report.intent.error}` : `intent recorded in the domain's metadata: ${online} online`);
+      report.timeline = [...rb.timeline].sort((a, b) => a.atMs - b.atMs);
+      if (!report.intent.error) report.libvirtOperations.push(intentOperation(domain, report.intent));
+    }
     const files = writeReport(ctx.reportDir, report);
     if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`, { ...failure.details, report: files.json });
     return { report, files };

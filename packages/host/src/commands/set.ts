@@ -12,6 +12,8 @@ import { MAX_VCPUS } from '../core/input';
 import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { GuestView, computeVerdict, verdictError } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
+import { Intent } from '../core/intent';
+import { intentOperation, recordIntent } from '../core/record-intent';
 
 export type Strategy = 'auto' | 'hotplug' | 'unplug' | 'guest-offline';
 
@@ -130,6 +132,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
   let guestBefore: GuestView = { reachable: false, error: 'not contacted' };
   let failure: VcpuctlError | undefined;
   let guestOfflineIntended = false;
+  let strategy = opts.strategy as string;
   try {
     rb.mark(`vcpuctl set ${domain} ${target} (strategy ${opts.strategy}${opts.config ? ', persist' : ''})`);
     const before = await ctx.driver.inspect(domain);
@@ -142,7 +145,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     rb.before = { host: before, guest: guestBefore };
     rb.mark(`before: host and guest views taken (guest ${guestBefore.via ? `reached via ${guestBefore.via}` : 'not reached'})`);
     try {
-      await change(ctx, domain, target, opts, before, client, guestBefore, rb, (v) => (guestOfflineIntended = v));
+      strategy = await change(ctx, domain, target, opts, before, client, guestBefore, rb, (v) => (guestOfflineIntended = v));
     } catch (err) {
       failure = toVcpuctlError(err);
       rb.mark(`stopped: ${failure.code}: ${failure.message}`);
@@ -150,7 +153,13 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     const host = await ctx.driver.inspect(domain).catch((): DomainSnapshot => before);
     const guest = host.domain.state === 'running' ? await guestNow(ctx, client, guestBefore) : { reachable: false, error: 'domain not running' };
     rb.mark('after: host and guest views taken');
-    const verdict = computeVerdict(host, guest, { guestOfflineIntended });
+    // What this set makes the wanted state, once done: the verdict judges against it.
+    const running = host.domain.state === 'running';
+    const intent: Intent | undefined = failure ? undefined : {
+      online: target, ...(running && guest.reachable && guest.snapshot?.online ? { cpus: guest.snapshot.online } : {}),
+      operation: 'set', strategy, at: new Date().toISOString(),
+    };
+    const verdict = computeVerdict(host, guest, { guestOfflineIntended, intent });
     const crashed = host.domain.state !== 'running' && before.domain.state === 'running';
     if (crashed && (!failure || failure.code !== 'DOMAIN_NOT_RUNNING')) {
       failure = new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} stopped during the operation (${host.domain.state}${host.domain.reason ? `, ${host.domain.reason}` : ''})`);
@@ -159,6 +168,16 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     // Done on the host but not confirmed by the guest is not done.
     if (before.domain.live) failure ??= verdictError(verdict); // a config-only change of a shut-off domain has no guest to confirm
     const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true }, tail);
+    if (!failure && intent) {
+      // Live when the running domain was changed; persistent when the
+      // config was (or the domain is off): a restart then meets the intent
+      // that matches the count it boots with.
+      const flags = { live: running, config: opts.config || !running };
+      report.intent = await recordIntent(ctx, domain, { ...intent, report: report.id }, flags);
+      rb.mark(report.intent.error ? `intent NOT recorded: ${report.intent.error}` : `intent recorded in the domain's metadata: ${target} online`);
+      report.timeline = [...rb.timeline].sort((a, b) => a.atMs - b.atMs);
+      if (!report.intent.error) report.libvirtOperations.push(intentOperation(domain, report.intent));
+    }
     const files = writeReport(ctx.reportDir, report);
     if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`, { ...failure.details, report: files.json });
     return { report, files };
@@ -171,7 +190,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
 async function change(
   ctx: Context, domain: string, target: number, opts: SetOptions, before: DomainSnapshot, client: GuestSession | undefined,
   guest: GuestView, rb: ReportBuilder, setIntended: (v: boolean) => void,
-): Promise<void> {
+): Promise<string> {
   const { domain: dom, qemu } = before;
   const live = dom.live;
   // An agent of another machine would "confirm" the wrong guest: refuse before touching anything.
@@ -184,7 +203,7 @@ async function change(
     rb.libvirtOperations.push(`virsh setvcpus ${domain} ${target} --config`);
     await ctx.driver.setVcpus(domain, target, { live: false, config: true });
     rb.mark('libvirt returned: config changed');
-    return;
+    return 'config';
   }
   if (target > live.maximum) throw overMax(domain, target, live.maximum);
   if (qemu && qemu.plugged !== live.current) {
@@ -200,7 +219,7 @@ async function change(
     await ctx.driver.setVcpus(domain, target, { live: true, config: opts.config });
     rb.mark('libvirt returned');
     if (client) await waitForGuest(ctx, client, rb, (s) => cpuCount(s.present) >= target && cpuCount(s.online) >= target, `${target} vCPUs present and online`, opts.timeoutMs);
-    return;
+    return 'hotplug';
   }
   if (target === live.current && guestOnline >= target) {
     if (opts.config && dom.config.current !== target) {
@@ -208,7 +227,7 @@ async function change(
       await ctx.driver.setVcpus(domain, target, { live: false, config: true });
       rb.mark('libvirt returned: config persisted');
     } else rb.mark(`nothing to do: ${target} vCPUs already`);
-    return;
+    return 'none';
   }
   // Fewer online than wanted but no more to plug: online what the guest has offline.
   if (target <= live.current && guestOnline < target) {
@@ -219,7 +238,7 @@ async function change(
       rb.libvirtOperations.push(`virsh setvcpus ${domain} ${target} --config`);
       await ctx.driver.setVcpus(domain, target, { live: false, config: true });
     }
-    return;
+    return 'guest-online';
   }
   // Going down.
   const hotpluggable = live.vcpus.some((v) => v.enabled && v.hotpluggable);
@@ -237,18 +256,22 @@ async function change(
       throw err;
     }
     if (client) await waitForGuest(ctx, client, rb, (s) => cpuCount(s.present) === target, `${target} vCPUs present`, opts.timeoutMs);
-    return;
+    return 'unplug';
   }
   if (!client || !snap) throw new VcpuctlError('AGENT_UNREACHABLE', `offlining inside the guest needs its agent, which cannot be reached: ${guest.error ?? ''}`);
   setIntended(true);
   const victims = (snap.cpus ?? []).filter((c) => c.online && c.offlinable).map((c) => c.index ?? 0).sort((a, b) => b - a).slice(0, guestOnline - target);
-  await guestSet(ctx, client, rb, victims.map((cpu) => ({ cpu, online: false })), target);
+  // Already down to `target` inside the guest (offlined earlier, by vcpuctl
+  // or not): nothing to offline; the caller records it as intended.
+  if (victims.length) await guestSet(ctx, client, rb, victims.map((cpu) => ({ cpu, online: false })), target);
+  else rb.mark(`the guest already has ${target} CPU${target === 1 ? '' : 's'} online: nothing to offline`);
   if (opts.config && dom.config.current !== target) {
     const op = `virsh setvcpus ${domain} ${target} --config`;
     rb.libvirtOperations.push(op);
     await ctx.driver.setVcpus(domain, target, { live: false, config: true });
     rb.mark('libvirt returned: lower count persisted for the next start');
   }
+  return 'guest-offline';
 }
 
 async function guestSet(ctx: Context, client: GuestSession, rb: ReportBuilder, cpus: { cpu: number; online: boolean }[], target: number): Promise<void> {

@@ -135,3 +135,12 @@ function release(path: string, gen: number): void {
   }
   removeQuietly(join(path, String(gen)));
 }
+
+/** The pid of a live vcpuctl holding the lock under `key` (a domain's UUID), if any: for watchers, a change is under way. */
+export function lockHolder(dir: string, key: string): number | undefined {
+  try {
+    return current(join(dir, lockName(key)))?.holder;
+  } catch {
+    return undefined; // no lock directory yet: nobody holds it
+  }
+}

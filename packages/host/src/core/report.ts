@@ -11,6 +11,8 @@ import { VcpuctlError } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
 import { GuestView, Verdict } from './verdict';
 import { guestCpus } from './describe';
+import { describeIntent } from './intent';
+import { IntentRecord } from './record-intent';
 
 export const REPORT_SCHEMA = 'vcpuctl.report/v1';
 
@@ -45,6 +47,8 @@ export interface Report {
   verdict: Verdict;
   outcome: { ok: boolean; code?: string; message?: string };
   qemuLogTail?: string[];
+  /** The intent this operation recorded in the domain's metadata (or why it could not). */
+  intent?: IntentRecord;
 }
 
 /** Collects a report's parts while an operation runs. */
@@ -115,6 +119,13 @@ export function renderMarkdown(r: Report): string {
   out.push('## Verdict', '');
   if (r.verdict.findings.length === 0) out.push('Host and guest agree.');
   for (const f of r.verdict.findings) out.push(`- **${f.kind}** (${f.severity}): ${f.message}. *What to do:* ${f.advice}`);
+  if (r.intent) {
+    const where = [r.intent.flags.live ? 'live' : '', r.intent.flags.config ? 'persistent config' : ''].filter(Boolean).join(' and ');
+    out.push('', '## Recorded intent', '', r.intent.error ? `NOT recorded (${r.intent.error}): ${describeIntent(r.intent.intent)}` : `${describeIntent(r.intent.intent)}; in the domain's metadata (${where})`);
+  } else {
+    const recorded = r.after.host?.domain.intent;
+    if (recorded) out.push('', '## Recorded intent', '', describeIntent(recorded));
+  }
   out.push('', '## Both sides', '', '| | before | after |', '|---|---|---|');
   out.push(`| host (libvirt, QEMU) | ${hostLine(r.before?.host)} | ${hostLine(r.after.host)} |`);
   out.push(`| guest (${r.after.guest?.via ?? r.before?.guest?.via ?? 'agent'}) | ${guestLine(r.before?.guest)} | ${guestLine(r.after.guest)} |`, '');

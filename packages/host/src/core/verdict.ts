@@ -6,6 +6,7 @@
 import { ErrorCode, VcpuctlError, parseCpuList, v1 } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
 import { GuestReach } from '../guest/source';
+import { Intent } from './intent';
 
 export type FindingKind =
   | 'DOMAIN_NOT_RUNNING'
@@ -17,7 +18,15 @@ export type FindingKind =
   | 'QEMU_GUEST_DIFFER'
   | 'HOTADDED_OFFLINE'
   | 'GUEST_OFFLINE_HOST_COUNTS'
-  | 'GUEST_VIEW_REDUCED';
+  | 'GUEST_VIEW_REDUCED'
+  | 'GUEST_DRIFT'
+  | 'GUEST_OFFLINE_NO_INTENT';
+
+/** Every kind, for consumers that keep one series per kind (the exporter). */
+export const FINDING_KINDS: readonly FindingKind[] = [
+  'DOMAIN_NOT_RUNNING', 'DOMAIN_CRASHED', 'LIVE_CONFIG_DIFFER', 'LIBVIRT_QEMU_DIFFER', 'AGENT_UNREACHABLE', 'IDENTITY_MISMATCH',
+  'QEMU_GUEST_DIFFER', 'HOTADDED_OFFLINE', 'GUEST_OFFLINE_HOST_COUNTS', 'GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT', 'GUEST_VIEW_REDUCED',
+];
 
 /** error: something is wrong; expected: a known, explained state; warning: worth knowing. */
 export type Severity = 'error' | 'expected' | 'warning';
@@ -50,6 +59,19 @@ export interface Verdict {
 export interface VerdictContext {
   /** The operation just offlined CPUs inside the guest on purpose. */
   guestOfflineIntended?: boolean;
+  /**
+   * The intent the running operation is about to record; it replaces the
+   * recorded one (host.domain.intent), which still describes the old state.
+   */
+  intent?: Intent;
+}
+
+/** How the guest's online CPUs differ from the intent: undefined when they match. */
+function driftFrom(intent: Intent, online: number, onlineList: string): 'fewer' | 'more' | 'other' | undefined {
+  if (online < intent.online) return 'fewer';
+  if (online > intent.online) return 'more';
+  if (intent.cpus && parseCpuList(intent.cpus).join(',') !== parseCpuList(onlineList).join(',')) return 'other';
+  return undefined;
 }
 
 function count(list: string | null | undefined): number {
@@ -122,12 +144,28 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
       `${qemuCount !== undefined ? 'QEMU has' : 'libvirt counts'} ${hostCount} vCPUs but the guest kernel lists ${present} present (${snap.present})`,
       'a hot-add or unplug has not reached the guest (yet): wait and verify again; if it persists, the guest kernel did not accept the change');
   }
+  const intent = ctx.intent ?? domain.intent;
+  const drift = intent ? driftFrom(intent, online, snap.online ?? '') : undefined;
+  if (intent && drift) {
+    // The guest's online set is not what vcpuctl last made it, and no
+    // vcpuctl operation is making it so now: something else changed it.
+    const how = drift === 'other' ? `other CPUs online (${snap.online}, not ${intent.cpus})` : `${drift} CPUs online than intended`;
+    add('GUEST_DRIFT', 'error',
+      `the guest has ${online} CPU${online === 1 ? '' : 's'} online (${snap.online || 'none'}) but vcpuctl's recorded intent is ${intent.online}${intent.cpus ? ` (${intent.cpus})` : ''}, set by ${intent.operation} at ${intent.at}: ${how}, changed behind vcpuctl's back`,
+      `find what changed it inside the guest (its kernel log names each CPU going on or offline); restore the intent with \`vcpuctl set ${domain.name} ${intent.online}\`, or, if the new state is wanted, record it with \`vcpuctl set ${domain.name} ${online}\``);
+  }
   if (online < present) {
     const offline = (snap.cpus ?? []).filter((c) => c.present && !c.online);
-    // The agent says why each is offline where it saw it happen; the
-    // operation says whether it offlined them on purpose.
-    const offlined = offline.filter((c) => c.offlineCause === v1.OfflineCause.OFFLINED || ctx.guestOfflineIntended).map((c) => c.index);
-    const stuck = offline.filter((c) => !(c.offlineCause === v1.OfflineCause.OFFLINED || ctx.guestOfflineIntended));
+    const neverOnlined = (c: (typeof offline)[number]) => c.offlineCause === v1.OfflineCause.HOT_ADDED_NEVER_ONLINED;
+    // Offlined on purpose: the operation says so, or the recorded intent
+    // accounts for them (the agent may have restarted and forgotten why).
+    const intended = (c: (typeof offline)[number]) => !neverOnlined(c) && (ctx.guestOfflineIntended || (intent !== undefined && !drift));
+    // Offlined inside the guest, seen by the agent, with nothing saying it was wanted.
+    const unrecorded = (c: (typeof offline)[number]) => !neverOnlined(c) && !intended(c) && !intent && c.offlineCause === v1.OfflineCause.OFFLINED;
+    const offlined = offline.filter(intended).map((c) => c.index);
+    const noIntent = offline.filter(unrecorded).map((c) => c.index);
+    // With drift, GUEST_DRIFT already names the offlined CPUs; a never-onlined hot-add is its own fault either way.
+    const stuck = offline.filter((c) => neverOnlined(c) || (!intended(c) && !unrecorded(c) && !drift));
     if (offlined.length) {
       // The lower count persisted for the next start is the other half of
       // this same explained state, not a separate "not persisted" warning.
@@ -139,8 +177,13 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
         `the guest runs on ${online} vCPU${online === 1 ? "" : "s"} (CPU ${offlined.join(', ')} offlined inside it) while the host still counts ${live.current}`,
         `expected after a guest-side offline: the host releases them at the next restart once the lower count is persisted (\`vcpuctl set ${domain.name} ${online} --config\`${domain.config.current === online ? ', already done' : ''})`);
     }
+    if (noIntent.length) {
+      add('GUEST_OFFLINE_NO_INTENT', 'error',
+        `CPU ${noIntent.join(', ')} ${noIntent.length === 1 ? 'was' : 'were'} offlined inside the guest, which runs on ${online} vCPU${online === 1 ? '' : 's'} while the host still counts ${live.current}, and vcpuctl has no recorded intent saying that is wanted`,
+        `if it is wanted, record the intent with \`vcpuctl set ${domain.name} ${online}\` (add --config to persist the lower count for the next start); if not, online ${noIntent.length === 1 ? 'it' : 'them'} with \`vcpuctl online ${domain.name} ${noIntent.join(' ')}\``);
+    }
     if (stuck.length) {
-      const hotAdded = stuck.every((c) => c.offlineCause === v1.OfflineCause.HOT_ADDED_NEVER_ONLINED);
+      const hotAdded = stuck.every(neverOnlined);
       add('HOTADDED_OFFLINE', 'error',
         `CPU ${stuck.map((c) => c.index).join(', ')} ${stuck.length === 1 ? 'is' : 'are'} present in the guest but offline: ${hotAdded ? 'hot-added and never onlined' : 'hot-added and never onlined, or offlined by hand before the agent started'}`,
         `online ${stuck.length === 1 ? 'it' : 'them'} with \`vcpuctl online ${domain.name} ${stuck.map((c) => c.index).join(' ')}\` (the agent does this itself for hot-adds unless started with --no-auto-online)`);

@@ -5,8 +5,10 @@
  * (LIBVIRT_FAILED), not as a vcpuctl bug.
  */
 import { XMLParser } from 'fast-xml-parser';
+import { Intent } from '../core/intent';
 import { ChannelEntry, VcpuConfig, VcpuEntry } from './driver';
 import { unexpectedOutput } from './virsh-errors';
+import { intentFromMetadata } from './intent-xml';
 
 const ARRAYS = new Set(['vcpu', 'channel', 'controller']);
 const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (name) => ARRAYS.has(name) });
@@ -20,6 +22,8 @@ interface ParsedDomain {
   channels: ChannelEntry[];
   /** Whether a virtio-serial controller exists: libvirt cannot hot-plug one, and a live channel needs it. */
   virtioSerial: boolean;
+  /** vcpuctl's recorded intent in <metadata>, if any. */
+  intent: Intent | undefined;
 }
 
 type Node = Record<string, unknown>;
@@ -76,5 +80,6 @@ export function parseDomainXml(xml: string): ParsedDomain {
     vcpu: { maximum, current, vcpus },
     channels,
     virtioSerial,
+    intent: intentFromMetadata(d.metadata),
   };
 }

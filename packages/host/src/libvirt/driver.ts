@@ -4,6 +4,8 @@
  * virsh-driver.ts; a driver that cannot do something leaves the method out
  * and callers report "unsupported".
  */
+import { Intent, IntentFlags } from '../core/intent';
+import { EventStream, EventStreamHandlers } from './virsh-events';
 
 export interface VcpuEntry {
   id: number;
@@ -63,6 +65,10 @@ export interface DomainView {
   type: string;
   /** Absent where the driver does not read devices. */
   channels?: ChannelsView;
+  /** vcpuctl's recorded intent: the live domain's when running, else the persistent config's. */
+  intent: Intent | undefined;
+  /** The persistent config's, which the next start (or another host) will see. */
+  configIntent: Intent | undefined;
 }
 
 /** QEMU's own account of its vCPUs (query-hotpluggable-cpus). */
@@ -97,6 +103,14 @@ export interface HypervisorDriver {
   start?(domain: string): Promise<void>;
   /** The domain's UUID (lowercase), whatever name, UUID or id it was given by: what locks are keyed on. */
   uuidOf?(domain: string): Promise<string>;
+  /** Records vcpuctl's intent in the domain's own metadata (live and/or persistent). */
+  recordIntent?(domain: string, intent: Intent, flags: IntentFlags): Promise<void>;
+  /** Names of the domains at this URI (for `watch --all`). */
+  listDomains?(): Promise<string[]>;
+  /** Many domains in one round trip (watch's safety-net poll); a domain that cannot be read is left out. */
+  inspectMany?(domains: string[]): Promise<Map<string, DomainSnapshot>>;
+  /** libvirt's domain events as they happen, kept open across libvirtd restarts. */
+  events?(handlers: EventStreamHandlers): EventStream;
   /** The last lines of the domain's QEMU log, for crash reports. */
   qemuLogTail?(domain: string, lines: number): Promise<string[]>;
   /** qemu-guest-agent's guest-ping; rejects (AGENT_UNREACHABLE) when it does not answer. */

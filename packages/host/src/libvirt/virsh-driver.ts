@@ -3,12 +3,15 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChannelEntry, DomainSnapshot, GuestAgentVcpu, HypervisorDriver, QemuView } from './driver';
+import { Intent, IntentFlags } from '../core/intent';
 import { channelMatchXml, channelXml } from './channel-xml';
 import { parseDomainXml } from './domain-xml';
 import { parseGuestVcpus, parseSetVcpus } from './guest-agent';
+import { INTENT_KEY, INTENT_NAMESPACE, intentElement } from './intent-xml';
 import { parseChardevs, parseHotpluggableCpus, withChardevState } from './qemu-monitor';
 import { Virsh, virshQuote } from './virsh';
 import { unexpectedOutput, virshError } from './virsh-errors';
+import { EventStream, EventStreamHandlers, virshEventStream } from './virsh-events';
 
 const QMP_HOTPLUGGABLE = '{"execute":"query-hotpluggable-cpus"}';
 const QMP_CHARDEVS = '{"execute":"query-chardev"}';
@@ -24,7 +27,7 @@ export const GUEST_AGENT_TIMEOUT_S = 30;
 export class VirshDriver implements HypervisorDriver {
   private readonly virsh: Virsh;
 
-  constructor(readonly uri: string, virshBinary?: string) {
+  constructor(readonly uri: string, private readonly virshBinary = 'virsh') {
     this.virsh = new Virsh(uri, virshBinary);
   }
 
@@ -32,36 +35,42 @@ export class VirshDriver implements HypervisorDriver {
     return this.virsh.spawns;
   }
 
-  async inspect(domain: string): Promise<DomainSnapshot> {
+  /** The virsh commands that read one domain: see snapshotOf. */
+  private static inspectCommands(domain: string): string[] {
     const d = `--domain ${virshQuote(domain)}`;
-    // One process: state, live XML, persistent XML and QEMU's view of its
-    // vCPUs and channels. The QMP commands fail harmlessly on a domain that
-    // is not running.
-    const { outputs, stderr } = await this.virsh.batch([
+    // State, live XML, persistent XML and QEMU's view of its vCPUs and
+    // channels. The QMP commands fail harmlessly on a domain that is not running.
+    return [
       `domstate --reason ${d}`,
       `dumpxml ${d}`,
       `dumpxml --inactive ${d}`,
       `qemu-monitor-command ${d} --cmd ${virshQuote(QMP_HOTPLUGGABLE)}`,
       `qemu-monitor-command ${d} --cmd ${virshQuote(QMP_CHARDEVS)}`,
-    ]);
+    ];
+  }
+
+  private static readonly INSPECT_OUTPUTS = 5;
+
+  /** Builds a snapshot from the outputs of inspectCommands; undefined when the domain could not be read. */
+  private static snapshotOf(outputs: string[]): DomainSnapshot | undefined {
     const [stateOut = '', liveXml = '', configXml = '', qmpOut = '', chardevOut = ''] = outputs;
-    if (!stateOut.trim() || !configXml.trim()) throw virshError(stderr, `cannot inspect domain ${domain}`);
+    if (!stateOut.trim() || !configXml.trim()) return undefined;
     const m = /^(.*?)\s*\((.*)\)\s*$/.exec(stateOut.trim());
     const state = (m?.[1] ?? stateOut).trim();
     const reason = (m?.[2] ?? '').trim();
-    const live = parseDomainXml(liveXml);
     const config = parseDomainXml(configXml);
     const running = state === 'running' || state === 'paused';
+    const live = running && liveXml.trim() ? parseDomainXml(liveXml) : undefined;
     let qemu: QemuView | undefined;
-    if (running && qmpOut.trim().startsWith('{')) {
+    if (live && qmpOut.trim().startsWith('{')) {
       try {
         qemu = parseHotpluggableCpus(qmpOut);
       } catch {
         qemu = undefined;
       }
     }
-    let liveChannels = running ? live.channels : [];
-    if (running && liveChannels.length && chardevOut.trim().startsWith('{')) {
+    let liveChannels = live ? live.channels : [];
+    if (liveChannels.length && chardevOut.trim().startsWith('{')) {
       try {
         liveChannels = withChardevState(liveChannels, parseChardevs(chardevOut));
       } catch {
@@ -70,11 +79,53 @@ export class VirshDriver implements HypervisorDriver {
     }
     return {
       domain: {
-        name: config.name, uuid: config.uuid, state, reason, live: running ? live.vcpu : undefined, config: config.vcpu, type: config.type,
-        channels: { live: liveChannels, config: config.channels, liveController: running && live.virtioSerial },
+        name: config.name, uuid: config.uuid, state, reason, live: live?.vcpu, config: config.vcpu, type: config.type,
+        channels: { live: liveChannels, config: config.channels, liveController: !!live?.virtioSerial },
+        intent: live ? live.intent : config.intent, configIntent: config.intent,
       },
       qemu,
     };
+  }
+
+  async inspect(domain: string): Promise<DomainSnapshot> {
+    // One process for everything status needs.
+    const { outputs, stderr } = await this.virsh.batch(VirshDriver.inspectCommands(domain));
+    const snap = VirshDriver.snapshotOf(outputs);
+    if (!snap) throw virshError(stderr, `cannot inspect domain ${domain}`);
+    return snap;
+  }
+
+  async inspectMany(domains: string[]): Promise<Map<string, DomainSnapshot>> {
+    const out = new Map<string, DomainSnapshot>();
+    if (domains.length === 0) return out;
+    const n = VirshDriver.INSPECT_OUTPUTS;
+    const { outputs } = await this.virsh.batch(domains.flatMap((d) => VirshDriver.inspectCommands(d)));
+    domains.forEach((d, i) => {
+      try {
+        const snap = VirshDriver.snapshotOf(outputs.slice(i * n, i * n + n));
+        if (snap) out.set(d, snap);
+      } catch {
+        // one unreadable domain does not hide the others
+      }
+    });
+    return out;
+  }
+
+  events(handlers: EventStreamHandlers): EventStream {
+    return virshEventStream(this.uri, handlers, this.virshBinary);
+  }
+
+  async listDomains(): Promise<string[]> {
+    const out = await this.one('list --all --name', 'virsh list --all --name');
+    return out.split('\n').map((l) => l.trim()).filter(Boolean);
+  }
+
+  async recordIntent(domain: string, intent: Intent, flags: IntentFlags): Promise<void> {
+    const where = [flags.live ? '--live' : '', flags.config ? '--config' : ''].filter(Boolean).join(' ');
+    await this.one(
+      `metadata --domain ${virshQuote(domain)} --uri ${virshQuote(INTENT_NAMESPACE)} --key ${INTENT_KEY} --set ${virshQuote(intentElement(intent))} ${where}`,
+      `virsh metadata ${domain} --set (recording vcpuctl's intent)`,
+    );
   }
 
   private async one(command: string, context: string, timeoutMs?: number): Promise<string> {

@@ -1,0 +1,29 @@
+/**
+ * The intended vCPU state vcpuctl records with the domain after every
+ * successful change, so a later verdict (here or on another host after a
+ * migration) can tell a change vcpuctl made from drift behind its back.
+ */
+
+export interface Intent {
+  /** How many CPUs the guest should have online. */
+  online: number;
+  /** Which guest CPUs, when the operation saw them (kernel cpulist, e.g. "0-2"). */
+  cpus?: string;
+  /** The operation and strategy that got there: set/auto, set/guest-offline, set-max/restart, offline/guest, ... */
+  operation: string;
+  strategy: string;
+  /** ISO 8601, when it was recorded. */
+  at: string;
+  /** The report that verified it, when the operation writes one. */
+  report?: string;
+}
+
+/** Where to record it: the running domain, its persistent config, or both. */
+export interface IntentFlags {
+  live: boolean;
+  config: boolean;
+}
+
+export function describeIntent(i: Intent): string {
+  return `${i.online} online${i.cpus ? ` (${i.cpus})` : ''}, by ${i.operation} (${i.strategy}) at ${i.at}${i.report ? `, report ${i.report}` : ''}`;
+}

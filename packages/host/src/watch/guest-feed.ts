@@ -1,0 +1,138 @@
+/**
+ * watch's one connection point to the guest side: a long-lived feed of one
+ * domain's guest view, reconnecting when the agent restarts. Everything
+ * watch knows about guest sources goes through this file.
+ */
+import { VcpuctlError, v1 } from '@vcpuctl/proto';
+import { Context } from '../core/context';
+import { GuestView } from '../core/verdict';
+import { connectGuest, viewOf } from '../guest/discover';
+import { GuestSession } from '../guest/source';
+
+export interface GuestUpdate {
+  view: GuestView;
+  /** What happened, in words: "cpu2 OFFLINED", "agent connected", ... */
+  changes: string[];
+  /** The guest's present list changed (a hot-add or unplug): the host's count changed too. */
+  presentChanged: boolean;
+}
+
+export interface GuestFeed {
+  close(): Promise<void>;
+}
+
+/** First reconnect pause, and the most it grows to while the agent stays away. */
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 10_000;
+/** A refused token does not fix itself quickly: try again rarely. */
+const AUTH_RETRY_MS = 60_000;
+/**
+ * How often a source that pushes nothing (qemu-guest-agent) is asked again.
+ * Each ask is a virsh process and a guest round trip; every 2 s keeps a
+ * watch of many such domains cheap while a change still shows within seconds.
+ */
+const WATCH_POLL_MS = 2000;
+
+function viewFrom(session: GuestSession, snapshot: v1.ISnapshot): GuestView {
+  return viewOf(session, v1.Snapshot.create(snapshot));
+}
+
+export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestUpdate) => void): GuestFeed {
+  let closed = false;
+  let client: GuestSession | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let poll: NodeJS.Timeout | undefined;
+  let retryMs = RETRY_MIN_MS;
+  let lastError: string | undefined;
+  let present: string | null | undefined;
+
+  const retry = (ms: number) => {
+    if (!closed) timer = setTimeout(() => void connect(), ms);
+  };
+  const unreachable = (error: string, change: string) => {
+    // Say it once per cause, not on every retry.
+    if (error !== lastError) onUpdate({ view: { reachable: false, error }, changes: [change], presentChanged: false });
+    lastError = error;
+  };
+
+  const connect = async () => {
+    if (closed) return;
+    let g;
+    try {
+      g = await connectGuest(ctx, await ctx.driver.inspect(domain), { subscribe: true });
+    } catch (err) {
+      const e = err as VcpuctlError;
+      unreachable(e.message, `agent refused: ${e.code}`);
+      retry(e.code === 'AUTH_FAILED' ? AUTH_RETRY_MS : RETRY_MAX_MS);
+      return;
+    }
+    if (closed) {
+      await g.client?.close();
+      return;
+    }
+    if (!g.configured) {
+      // A channel can be attached or qemu-ga started later: look again, rarely.
+      unreachable(g.view.error ?? 'no agent configured', 'no agent configured');
+      retry(RETRY_MAX_MS);
+      return;
+    }
+    if (!g.client) {
+      unreachable(g.view.error ?? 'unreachable', 'agent unreachable');
+      retry(retryMs);
+      retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
+      return;
+    }
+    const c = g.client;
+    client = c;
+    retryMs = RETRY_MIN_MS;
+    lastError = undefined;
+    const first = g.view.snapshot?.present;
+    const presentChanged = present !== undefined && present !== first;
+    present = first;
+    onUpdate({ view: g.view, changes: ['agent connected'], presentChanged });
+    c.on('event', (e: v1.CpuEvent) => {
+      if (!e.snapshot) return;
+      const view = viewFrom(c, e.snapshot);
+      const changed = view.snapshot?.present !== present;
+      present = view.snapshot?.present;
+      const changes = e.changes.map((x) => `cpu${x.cpu} ${v1.CpuChange.Kind[x.kind ?? 0]}${x.byAgent ? ' (by agent)' : ''}`);
+      onUpdate({ view, changes: changes.length ? changes : ['guest CPUs changed'], presentChanged: changed });
+    });
+    if (c.pollIntervalMs !== undefined) {
+      // Nothing is pushed: ask again and report what moved.
+      let last = `${g.view.snapshot?.present}/${g.view.snapshot?.online}`;
+      poll = setInterval(() => {
+        c.snapshot(ctx.agentTimeoutMs).then((snap) => {
+          const now = `${snap.present}/${snap.online}`;
+          if (now === last || closed) return;
+          last = now;
+          const changed = snap.present !== present;
+          present = snap.present;
+          onUpdate({ view: viewFrom(c, snap), changes: ['guest CPUs changed'], presentChanged: changed });
+        }, (err: Error) => {
+          clearInterval(poll);
+          void c.close();
+          if (client === c) client = undefined;
+          unreachable(err.message, 'agent went away');
+          retry(RETRY_MIN_MS);
+        });
+      }, WATCH_POLL_MS);
+    }
+    c.once('close', (err: Error) => {
+      if (poll) clearInterval(poll);
+      if (client === c) client = undefined;
+      if (closed) return;
+      unreachable(err.message, 'agent went away');
+      retry(RETRY_MIN_MS);
+    });
+  };
+  void connect();
+  return {
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      if (poll) clearInterval(poll);
+      await client?.close();
+    },
+  };
+}

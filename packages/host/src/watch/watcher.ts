@@ -1,0 +1,241 @@
+/**
+ * The machinery behind `watch` and `exporter`: one entry per domain holding
+ * the latest host snapshot, guest view and verdict, kept fresh by libvirt's
+ * event stream and each guest's pushed events; a slow safety-net poll of
+ * all domains in one virsh process catches what raises no event (a plain
+ * `virsh setvcpus` on a domain without an agent). Never stops on one
+ * domain's error.
+ */
+import { EventEmitter } from 'node:events';
+import { Context } from '../core/context';
+import { lockHolder } from '../core/lock';
+import { GuestView, Verdict, computeVerdict } from '../core/verdict';
+import { DomainSnapshot } from '../libvirt/driver';
+import { DomainEvent } from '../libvirt/event-line';
+import { EventStream } from '../libvirt/virsh-events';
+import { GuestFeed, GuestUpdate, openGuestFeed } from './guest-feed';
+import { hostChanges } from './host-changes';
+
+export interface DomainState {
+  name: string;
+  host: DomainSnapshot | undefined;
+  /** Why the host side could not be read, when it could not. */
+  hostError?: string;
+  guest: GuestView;
+  verdict: Verdict | undefined;
+  /** A vcpuctl changing this domain right now (its pid): drift is not judged until it is done. */
+  operationBy?: number;
+  /** When watch last saw this domain's vCPUs change (ms since the epoch). */
+  lastChangeAtMs: number | undefined;
+}
+
+export interface Change {
+  atMs: number;
+  domain: string;
+  changes: string[];
+  state: DomainState;
+}
+
+export interface WatcherOptions {
+  /** Domain names; empty with `all` means every domain at the URI, as they come and go. */
+  domains: string[];
+  all: boolean;
+  /** The safety-net poll of every domain's host side. */
+  hostPollMs: number;
+}
+
+export interface WatcherEvents {
+  change: [Change];
+  /** Something about the watcher itself (libvirt stream lost, a domain unreadable): never fatal. */
+  notice: [string];
+}
+
+const NOT_RUNNING: GuestView = { reachable: false, error: 'domain not running' };
+
+/** How often a domain whose lock is held is looked at again, to judge it once the operation is over. */
+const LOCK_RECHECK_MS = 500;
+
+/**
+ * Findings that compare the guest with the recorded intent: while a vcpuctl
+ * operation runs, the guest moves before its new intent is written, so
+ * they would name the operation itself as drift.
+ */
+const INTENT_KINDS = new Set(['GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT']);
+
+export class Watcher extends EventEmitter<WatcherEvents> {
+  readonly domains = new Map<string, DomainState>();
+  private readonly feeds = new Map<string, GuestFeed>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
+  private stream: EventStream | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly ctx: Context, private readonly opts: WatcherOptions) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    const { driver } = this.ctx;
+    this.stream = driver.events?.({
+      event: (e) => this.onLibvirtEvent(e),
+      reconnected: () => { this.emit('notice', 'libvirt event stream back: re-reading every domain'); void this.refreshAll(); },
+      lost: (why, ms) => this.emit('notice', `libvirt event stream lost (${why}); retrying in ${ms} ms`),
+    });
+    if (!this.stream) this.emit('notice', `the ${driver.uri} driver has no event stream: changes are found by the ${this.opts.hostPollMs} ms poll only`);
+    let names = this.opts.domains;
+    if (this.opts.all) names = [...new Set([...names, ...((await driver.listDomains?.()) ?? [])])];
+    for (const n of names) this.track(n);
+    await this.refreshAll();
+    const tick = () => {
+      this.poll = setTimeout(() => void this.refreshAll().finally(() => !this.stopped && tick()), this.opts.hostPollMs);
+      this.poll.unref?.();
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.poll) clearTimeout(this.poll);
+    this.stream?.close();
+    await Promise.all([...this.feeds.values()].map((f) => f.close()));
+    this.feeds.clear();
+  }
+
+  private track(name: string): DomainState {
+    let s = this.domains.get(name);
+    if (!s) {
+      s = { name, host: undefined, guest: NOT_RUNNING, verdict: undefined, lastChangeAtMs: undefined };
+      this.domains.set(name, s);
+    }
+    return s;
+  }
+
+  private onLibvirtEvent(e: DomainEvent): void {
+    if (this.stopped) return;
+    const known = this.domains.get(e.domain);
+    if (!known) {
+      if (!this.opts.all || e.kind !== 'lifecycle' || /^Undefined/.test(e.detail)) return;
+      this.track(e.domain);
+    }
+    if (e.kind === 'lifecycle' && /^Undefined/.test(e.detail)) {
+      const s = this.domains.get(e.domain)!;
+      this.domains.delete(e.domain);
+      void this.feeds.get(e.domain)?.close();
+      this.feeds.delete(e.domain);
+      this.emit('change', { atMs: Date.now(), domain: e.domain, changes: ['domain undefined'], state: s });
+      return;
+    }
+    void this.refreshHost(e.domain, [`libvirt: ${e.kind}${e.detail ? ` ${e.detail}` : ''}`]);
+  }
+
+  /** Every tracked domain's host side in one virsh process. */
+  private async refreshAll(): Promise<void> {
+    const names = [...this.domains.keys()];
+    const { driver } = this.ctx;
+    if (!driver.inspectMany) {
+      await Promise.all(names.map((n) => this.refreshHost(n, [])));
+      return;
+    }
+    let snaps: Map<string, DomainSnapshot>;
+    try {
+      snaps = await driver.inspectMany(names);
+    } catch (err) {
+      this.emit('notice', `cannot read libvirt: ${(err as Error).message}`);
+      return;
+    }
+    for (const n of names) {
+      const snap = snaps.get(n);
+      if (snap) this.applyHost(n, snap, []);
+      else await this.refreshHost(n, []); // one domain's own error message
+    }
+  }
+
+  /** Re-reads one domain's host side; concurrent requests coalesce into one more read. */
+  private refreshHost(name: string, why: string[]): Promise<void> {
+    const running = this.inflight.get(name);
+    if (running) {
+      this.again.add(name);
+      return running;
+    }
+    const p = (async () => {
+      do {
+        this.again.delete(name);
+        try {
+          this.applyHost(name, await this.ctx.driver.inspect(name), why);
+        } catch (err) {
+          const s = this.domains.get(name);
+          const msg = (err as Error).message;
+          if (s && s.hostError !== msg) {
+            s.hostError = msg;
+            this.emit('notice', `${name}: ${msg}`);
+          }
+        }
+      } while (this.again.has(name) && !this.stopped);
+    })().finally(() => this.inflight.delete(name));
+    this.inflight.set(name, p);
+    return p;
+  }
+
+  private applyHost(name: string, snap: DomainSnapshot, why: string[]): void {
+    const s = this.domains.get(name);
+    if (!s || this.stopped) return;
+    const before = s.host;
+    s.host = snap;
+    s.hostError = undefined;
+    const running = snap.domain.state === 'running';
+    if (running && !this.feeds.has(name)) {
+      s.guest = { reachable: false, error: 'agent not contacted yet' };
+      this.feeds.set(name, openGuestFeed(this.ctx, name, (u) => this.onGuest(name, u)));
+    } else if (!running && this.feeds.has(name)) {
+      void this.feeds.get(name)!.close();
+      this.feeds.delete(name);
+      s.guest = NOT_RUNNING;
+    }
+    const changes = hostChanges(before, snap);
+    // An event that changed nothing vCPU-related is not worth a line.
+    this.judge(s, before === undefined ? ['watching'] : changes.length ? [...changes, ...why.filter((w) => !/lifecycle/.test(w))] : []);
+  }
+
+  private onGuest(name: string, u: GuestUpdate): void {
+    const s = this.domains.get(name);
+    if (!s || this.stopped) return;
+    s.guest = u.view;
+    // A hot-add or unplug changed the host too: read it before judging, so
+    // the verdict is not a stale host against a fresh guest.
+    if (u.presentChanged) void this.refreshHost(name, []).then(() => this.judge(s, u.changes, true));
+    else this.judge(s, u.changes, true);
+  }
+
+  private judge(s: DomainState, changes: string[], force = false): void {
+    if (!s.host) return;
+    const before = s.verdict;
+    const verdict = computeVerdict(s.host, s.guest);
+    const holder = lockHolder(this.ctx.lockDir, s.host?.domain.uuid ?? s.name);
+    if (holder !== undefined && verdict.findings.some((f) => INTENT_KINDS.has(f.kind))) {
+      const findings = verdict.findings.filter((f) => !INTENT_KINDS.has(f.kind));
+      s.verdict = { ok: !findings.some((f) => f.severity === 'error'), findings };
+      if (s.operationBy === undefined) {
+        // Once the operation has released the domain, read it again (its new
+        // intent, written before the release) and judge that.
+        const recheck = setInterval(() => {
+          if (this.stopped || lockHolder(this.ctx.lockDir, s.host?.domain.uuid ?? s.name) === undefined) {
+            clearInterval(recheck);
+            s.operationBy = undefined;
+            if (!this.stopped && this.domains.get(s.name) === s) void this.refreshHost(s.name, []);
+          }
+        }, LOCK_RECHECK_MS);
+        recheck.unref?.();
+      }
+      s.operationBy = holder;
+    } else {
+      s.verdict = verdict;
+    }
+    const verdictChanged = JSON.stringify(before) !== JSON.stringify(s.verdict);
+    if (!changes.length && !verdictChanged && !force) return;
+    if (!changes.length && !force && before === undefined) return;
+    const now = Date.now();
+    if (changes.length) s.lastChangeAtMs = now;
+    this.emit('change', { atMs: now, domain: s.name, changes: changes.length ? changes : ['verdict changed'], state: s });
+  }
+}
