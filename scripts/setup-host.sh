@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes this machine a libvirt/QEMU host for vcpuctl's real tests and demo:
-# installs the Debian packages when missing (QEMU, libvirt, a kernel and
-# busybox for the test guests, and the few tools the tests call: lscpu,
+# installs the Debian packages when missing (QEMU, libvirt, a kernel,
+# busybox and qemu-guest-agent for the test guests, and the few tools the tests call: lscpu,
 # openssl, modprobe) and starts the daemons (there may be no systemd).
 # Idempotent: quick when everything is already there.
 set -euo pipefail
@@ -11,6 +11,8 @@ command -v libvirtd >/dev/null || [ -x /usr/sbin/libvirtd ] || need+=(libvirt-da
 command -v virsh >/dev/null || need+=(libvirt-clients)
 ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
 [ -x /bin/busybox ] || need+=(busybox-static)
+# The test guests run the host's own qemu-ga (root shared over 9p) for the qemu-guest-agent fallback tests.
+[ -x /usr/sbin/qemu-ga ] || need+=(qemu-guest-agent)
 command -v lscpu >/dev/null || need+=(util-linux)
 command -v modprobe >/dev/null || need+=(kmod)
 command -v gzip >/dev/null || need+=(gzip)

@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   FORBIDDEN: { exit: 18, close: 4003, summary: "the agent's policy does not allow this request (e.g. --read-only)" },
   TOO_BIG: { exit: 13, close: 1009, summary: 'a protocol message exceeded its size limit' },
   RATE_LIMITED: { exit: 13, close: 1008, summary: 'the peer sent requests faster than allowed' },
+  GUEST_DATA: { exit: 19, close: 1011, summary: "the guest's /sys or /proc holds data no Linux kernel writes (a damaged or hand-made tree, not a vcpuctl bug)" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -35,6 +35,24 @@ export function guests(): Guests {
   return booted;
 }
 
+let withChannels: Promise<TestGuest> | undefined;
+
+/**
+ * The guest-sources suite's guest, booted on first use only: qemu-guest-agent's
+ * channel at boot, a virtio-serial controller, no vcpuctl channel (it is
+ * attached live), and an agent that serves TCP and, once it appears, the channel.
+ */
+export function channelGuest(): Promise<TestGuest> {
+  if (!withChannels) {
+    setupHost();
+    removeRigLeftovers();
+    withChannels = bootReady({ current: 1, maximum: 3, agentChannel: true, qemuGaChannel: true });
+    all.push(withChannels);
+    withChannels.catch(() => undefined);
+  }
+  return withChannels;
+}
+
 // A root-level hook (this module is loaded by the e2e specs): runs once after all tests, pass or fail.
 after(async function () {
   this.timeout(120_000);

@@ -35,6 +35,24 @@ export interface TreeSpec {
   vendor?: 'GenuineIntel' | 'AuthenticAMD';
   modelName?: string;
   l3PerSocketKiB?: number;
+  /**
+   * Which files a node directory has: the kernel writes both, but some
+   * kernels and dumps hold only the hex cpumap, which is what lscpu reads.
+   */
+  nodeFiles?: 'both' | 'cpumap-only';
+  /**
+   * Further files under the root, by path relative to it, for the sources
+   * lscpu reads besides the CPU tree: /proc/sysinfo (s390), the device tree
+   * (POWER), /proc/xen, /proc/bus/pci/devices, /sys/firmware/dmi/tables/DMI.
+   */
+  extraFiles?: Record<string, string | Buffer>;
+  /** /proc/cpuinfo as another architecture's kernel writes it, instead of the generated x86 one. */
+  cpuinfo?: string;
+  /** s390 books and drawers: sockets are grouped into books of this many, books into drawers. */
+  socketsPerBook?: number;
+  booksPerDrawer?: number;
+  /** s390 cpu/dispatching (0 horizontal, 1 vertical). */
+  dispatching?: 0 | 1;
 }
 
 interface Place {
@@ -156,12 +174,19 @@ export class CpuTreeBuilder {
     const present = [...this.present].sort((a, b) => a - b);
     const onlineIds = online.map((p) => p.cpu);
     put(join(cpuDir, 'possible'), kernelList([...Array(this.possible).keys()]));
+    // A newly present CPU's online file comes first: an agent in another
+    // process that sees it in `present` may write that file at once.
+    for (const cpu of present) {
+      const onlineFile = join(cpuDir, `cpu${cpu}/online`);
+      if ((cpu !== 0 || spec.cpu0Hotplug) && !existsSync(onlineFile)) put(onlineFile, this.online.has(cpu) ? '1' : '0');
+    }
     // present and online change in place, as sysfs attributes do: a reader
     // holding them open (the agent) sees the new contents at offset 0.
     writeFileSync(join(cpuDir, 'present'), `${kernelList(present)}\n`);
     writeFileSync(join(cpuDir, 'online'), `${kernelList(onlineIds)}\n`);
     put(join(cpuDir, 'offline'), kernelList([...Array(this.possible).keys()].filter((c) => !this.online.has(c))));
     put(join(cpuDir, 'kernel_max'), '8191');
+    if (spec.dispatching !== undefined) put(join(cpuDir, 'dispatching'), String(spec.dispatching));
     put(join(cpuDir, 'vulnerabilities/meltdown'), 'Not affected');
     put(join(cpuDir, 'vulnerabilities/spectre_v1'), 'Mitigation; usercopy/swapgs barriers and __user pointer sanitization');
 
@@ -192,6 +217,20 @@ export class CpuTreeBuilder {
       put(join(t, 'package_cpus'), hexMask(pkg, nbits));
       put(join(t, 'package_cpus_list'), kernelList(pkg));
       put(join(t, 'die_cpus_list'), kernelList(pkg));
+      if (spec.socketsPerBook) {
+        const bookOf = (q: Place) => Math.floor(q.socket / spec.socketsPerBook!);
+        const drawerOf = (q: Place) => Math.floor(bookOf(q) / (spec.booksPerDrawer ?? Number.MAX_SAFE_INTEGER));
+        const book = online.filter((q) => bookOf(q) === bookOf(p)).map((q) => q.cpu);
+        put(join(t, 'book_id'), String(bookOf(p)));
+        put(join(t, 'book_siblings'), hexMask(book, nbits));
+        put(join(t, 'book_siblings_list'), kernelList(book));
+        if (spec.booksPerDrawer) {
+          const drawer = online.filter((q) => drawerOf(q) === drawerOf(p)).map((q) => q.cpu);
+          put(join(t, 'drawer_id'), String(drawerOf(p)));
+          put(join(t, 'drawer_siblings'), hexMask(drawer, nbits));
+          put(join(t, 'drawer_siblings_list'), kernelList(drawer));
+        }
+      }
       const caches: [number, string, string, number[], number][] = [
         [1, 'Data', '48K', threads, p.core],
         [1, 'Instruction', '32K', threads, p.core],
@@ -214,7 +253,7 @@ export class CpuTreeBuilder {
     const nodes = spec.nodes ?? 1;
     for (let n = 0; n < nodes; n++) {
       const cpus = online.filter((p) => p.node === n).map((p) => p.cpu);
-      put(join(sys, `node/node${n}/cpulist`), kernelList(cpus));
+      if (spec.nodeFiles !== 'cpumap-only') put(join(sys, `node/node${n}/cpulist`), kernelList(cpus));
       put(join(sys, `node/node${n}/cpumap`), hexMask(cpus, nbits));
     }
     if (nodes > 0) {
@@ -222,6 +261,10 @@ export class CpuTreeBuilder {
       put(join(sys, 'node/possible'), kernelList([...Array(nodes).keys()]));
     }
     this.writeCpuinfo(online, put);
+    for (const [rel, content] of Object.entries(spec.extraFiles ?? {})) {
+      mkdirSync(dirname(join(this.root, rel)), { recursive: true });
+      writeFileSync(join(this.root, rel), content);
+    }
   }
 
   /**
@@ -294,7 +337,7 @@ export class CpuTreeBuilder {
         '',
       ].join('\n');
     });
-    put(join(this.root, 'proc/cpuinfo'), blocks.join('\n'));
+    put(join(this.root, 'proc/cpuinfo'), spec.cpuinfo ?? blocks.join('\n'));
   }
 
   /** Gives the tree a DMI identity, as libvirt gives a guest its domain UUID. */
@@ -302,6 +345,26 @@ export class CpuTreeBuilder {
     const path = join(this.root, 'sys/class/dmi/id/product_uuid');
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, `${uuid}\n`);
+  }
+
+  /**
+   * An SMBIOS table as the kernel exports it (/sys/firmware/dmi/tables/DMI):
+   * a BIOS structure (type 0) naming `biosVendor`, a system structure
+   * (type 1) naming `manufacturer` and `product`, and the end marker.
+   */
+  static dmiTable(t: { biosVendor: string; manufacturer: string; product: string }): Buffer {
+    const struct = (type: number, handle: number, formatted: number[], strings: string[]) => {
+      const head = Buffer.from([type, 4 + formatted.length, handle & 0xff, handle >> 8, ...formatted]);
+      const tail = strings.length ? Buffer.from(`${strings.join('\0')}\0\0`, 'latin1') : Buffer.from([0, 0]);
+      return Buffer.concat([head, tail]);
+    };
+    return Buffer.concat([
+      // type 0: vendor = string 1, version = string 2, then BIOS fields we leave zero
+      struct(0, 0, [1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [t.biosVendor, '1.16.3']),
+      // type 1: manufacturer = 1, product = 2, version = 3, serial = 0, then a zero UUID
+      struct(1, 0x100, [1, 2, 3, 0, ...new Array(16).fill(0), 6, 0, 0], [t.manufacturer, t.product, '1.0']),
+      struct(127, 0x7f00, [], []),
+    ]);
   }
 
   cleanup(): void {

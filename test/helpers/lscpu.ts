@@ -14,11 +14,10 @@ export function agentSnapshot(args: string[]): string {
 
 /**
  * lscpu lines the agent does not reproduce (documented in the README), with
- * the reason: the hypervisor lines come from the CPUID instruction on the
- * live system, which no file in a sysfs tree holds; the frequency lines come
- * from cpufreq, which guests do not have (and none of the fixture trees has).
+ * the reason: the frequency lines come from cpufreq, which guests do not
+ * have (and none of the fixture trees has).
  */
-export const NOT_REPRODUCED = ['Hypervisor vendor:', 'Virtualization type:', 'CPU max MHz:', 'CPU min MHz:', 'CPU(s) scaling MHz:', 'Frequency boost:'];
+export const NOT_REPRODUCED = ['CPU max MHz:', 'CPU min MHz:', 'CPU(s) scaling MHz:', 'Frequency boost:'];
 
 /** Summary lines as [label, value] with lscpu's column padding removed. */
 export function summaryLines(text: string): [string, string][] {

@@ -11,7 +11,9 @@ const UNIT = join(__dirname, '../../../packages/guest-agent/systemd/vcpuctl-agen
 
 describe('systemd unit', () => {
   const text = readFileSync(UNIT, 'utf8');
-  const directives = new Map(text.split('\n').filter((l) => /^\w+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const lines = text.split('\n').filter((l) => /^\w+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
+  const directives = new Map(lines);
+  const allOf = (key: string) => lines.filter(([k]) => k === key).map(([, v]) => v);
 
   it('passes systemd-analyze verify', () => {
     const r = spawnSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8' });
@@ -27,9 +29,18 @@ describe('systemd unit', () => {
     assert.equal(directives.get('ProtectKernelTunables'), undefined, 'would make /sys read-only');
     assert.equal(directives.get('ProtectKernelLogs'), undefined, 'would hide /dev/kmsg');
     assert.equal(directives.get('PrivateDevices'), undefined, 'would hide /dev/kmsg');
-    assert.equal(directives.get('DeviceAllow'), '/dev/kmsg r');
+    assert.deepEqual(allOf('DeviceAllow'), ['/dev/kmsg r', 'char-virtio-portsdev rw'], 'reads /dev/kmsg, opens the virtio-serial ports');
+    assert.equal(directives.get('DevicePolicy'), 'closed');
     assert.equal(directives.get('CapabilityBoundingSet'), 'CAP_SYSLOG');
     assert.equal(directives.get('User'), 'root');
-    assert.match(directives.get('ExecStart') ?? '', /vcpuctl-agent\.js run .*--token-file \/etc\/vcpuctl\/agent\.token/);
+  });
+
+  it('serves the virtio-serial channel by default; TCP (with a token) only through /etc/default/vcpuctl-agent', () => {
+    assert.equal(directives.get('EnvironmentFile'), '-/etc/default/vcpuctl-agent');
+    const execStart = directives.get('ExecStart') ?? '';
+    assert.match(execStart, /^\/usr\/bin\/node \/usr\/lib\/vcpuctl-agent\/vcpuctl-agent\.js run --channel \$VCPUCTL_AGENT_CHANNEL /);
+    // No address, port or token written in the unit: the default opens no network socket.
+    assert.doesNotMatch(execStart, /--listen|--token-file|--insecure-no-auth/);
+    assert.match(execStart, /\$VCPUCTL_AGENT_LISTEN/);
   });
 });

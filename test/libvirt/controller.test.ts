@@ -171,7 +171,8 @@ describe('vcpuctl against a real libvirtd (QEMU domains without an OS)', functio
 
   it('a second vcpuctl changing the same domain waits, then fails clearly (exit 12)', async () => {
     const dom = newDomain(1, 2);
-    const held = await lockDomain(locks, dom, 0);
+    // Held under the domain's UUID: the CLI, given the name, must find the same lock.
+    const held = await lockDomain(locks, virsh('domuuid', dom).trim(), 0);
     try {
       const t0 = Date.now();
       const r = run(['--lock-wait', '1', 'set', dom, '2']);

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { formatCpuList, parseCpuList } from '@vcpuctl/proto';
+import { VcpuctlError, formatCpuList, parseCpuList } from '@vcpuctl/proto';
 
 describe('cpulist', () => {
   it('parses the kernel format', () => {
@@ -13,6 +13,14 @@ describe('cpulist', () => {
     assert.throws(() => parseCpuList('3-1'), /malformed/);
     assert.throws(() => parseCpuList('a'), /malformed/);
     assert.throws(() => parseCpuList('0-99999999'), /malformed/);
+  });
+
+  it('a malformed list is guest data gone wrong: a PROTOCOL error saying why, not a plain Error', () => {
+    const protocol = (text: string, re: RegExp) => assert.throws(() => parseCpuList(text), (e: unknown) => e instanceof VcpuctlError && e.code === 'PROTOCOL' && re.test(e.message));
+    protocol('3-1', /range 3-1 runs backwards/);
+    protocol('0,8192', /CPU 8192 is above 8191/);
+    protocol('9007199254740993', /is not a CPU number or range/);
+    protocol('x'.repeat(1000), /^malformed cpulist "x{100}\.\.\."/);
   });
 
   it('formats as util-linux does: pairs stay pairs, runs of three become ranges', () => {

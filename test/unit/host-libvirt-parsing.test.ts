@@ -47,9 +47,38 @@ describe('libvirt output parsing (captured from libvirt 9.0 / QEMU 7.2)', () => 
       assert.equal(e.code, code);
       assert.equal(e.exitCode, exit);
       assert.match(e.message, /^ctx: /);
-      assert.ok(!e.message.includes('error:'), 'the virsh prefix is dropped');
+      assert.ok(!/(^|: )error: /.test(e.message), 'the virsh prefix is dropped');
     });
   }
+
+  it("keeps libvirt's reason after \"failed to connect to the hypervisor\"", () => {
+    const e = virshError(virshFixture('err-bad-uri.txt'), 'ctx');
+    assert.equal(e.message, "ctx: failed to connect to the hypervisor: internal error: unexpected qemu URI path '/nosuch', try qemu:///system");
+    const sock = virshError("error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/nonexistent.sock': No such file or directory\n", 'ctx');
+    assert.equal(sock.code, 'LIBVIRT_UNREACHABLE');
+    assert.match(sock.message, /Failed to connect socket to '\/nonexistent.sock': No such file or directory$/);
+  });
+
+  it('unexpected dumpxml is LIBVIRT_FAILED "unexpected output from libvirt", never a plain Error', () => {
+    const bad = [
+      ['<network/>', /not a libvirt domain XML document/],
+      ['', /not a libvirt domain XML document/],
+      ['<domain><name>x</name></domain>', /has no <vcpu> count/],
+      ["<domain><vcpu>two</vcpu></domain>", /<vcpu> is "two"/],
+      ["<domain><vcpu current='3'>2</vcpu></domain>", /current='3'> is above the maximum 2/],
+      ["<domain><vcpu>99999999999999999999</vcpu></domain>", /<vcpu> is/],
+      ["<domain><vcpu>2</vcpu><vcpus><vcpu id='x' enabled='yes'/></vcpus></domain>", /<vcpus><vcpu id> is "x"/],
+    ] as const;
+    for (const [xml, re] of bad) {
+      assert.throws(() => parseDomainXml(xml), (e: unknown) => e instanceof VcpuctlError && e.code === 'LIBVIRT_FAILED' && /^unexpected output from libvirt \(dumpxml\): /.test(e.message) && re.test(e.message), xml);
+    }
+  });
+
+  it('unexpected QMP output is LIBVIRT_FAILED too', () => {
+    for (const json of ['not json', '{}', '{"return": 3}', '{"return": [{"props": {"socket-id": "0"}}]}', 'null']) {
+      assert.throws(() => parseHotpluggableCpus(json), (e: unknown) => e instanceof VcpuctlError && e.code === 'LIBVIRT_FAILED' && /unexpected output from libvirt \(query-hotpluggable-cpus\)/.test(e.message), json);
+    }
+  });
 
   it('maps anything else to LIBVIRT_FAILED with the text kept', () => {
     const e = virshError('error: internal error: cannot change vcpu count of this domain\n', 'virsh setvcpus');

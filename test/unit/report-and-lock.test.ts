@@ -1,9 +1,11 @@
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { computeVerdict, listReports, lockDomain, readReport, writeReport } from '@vcpuctl/host';
-import { ReportBuilder } from '@vcpuctl/host/dist/core/report';
+import { ReportBuilder, checkReportDir } from '@vcpuctl/host/dist/core/report';
+import { lockName } from '@vcpuctl/host/dist/core/lock';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { hostSnapshot } from '../helpers/host-fixtures';
 
@@ -39,10 +41,34 @@ describe('reports', () => {
     assert.deepEqual(readdirSync(dir).filter((n) => !n.startsWith('.')).length, 2, 'no temp file left, old report intact');
   });
 
+  it('a report id keeps at most 64 characters of the domain name (a 300-character name still fits a file name)', () => {
+    const rb = new ReportBuilder('d'.repeat(300), 'test:///default', 'verify');
+    const host = hostSnapshot();
+    const r = rb.finish({ host, guest: { reachable: false, error: 'x' } }, computeVerdict(host, { reachable: false, error: 'x' }), { ok: true });
+    assert.match(r.id, /^\d{8}T\d{9}Z-d{64}-verify-[0-9a-f]{6}$/);
+    writeReport(dir, r);
+    assert.equal(readReport(dir, r.id).domain, 'd'.repeat(300));
+  });
+
+  it('checkReportDir finds an unusable directory before anything is done: empty, under a regular file, in /proc', () => {
+    writeFileSync(join(dir, 'file'), '');
+    const usage = (d: string, re: RegExp) => assert.throws(() => checkReportDir(d), (e: VcpuctlError) => e.code === 'USAGE' && re.test(e.message) && !e.message.includes('\n'));
+    usage('', /report directory \(--report-dir\) is empty/);
+    usage(join(dir, 'file', 'reports'), /cannot write reports to .*: ENOTDIR; nothing was changed/);
+    usage('/proc/1', /cannot write reports to \/proc\/1: E[A-Z]+; nothing was changed/);
+    checkReportDir(join(dir, 'new', 'reports'));
+    assert.deepEqual(readdirSync(join(dir, 'new', 'reports')), [], 'the probe is removed');
+  });
+
   it('refuses a file that is not a report', () => {
     writeFileSync(join(dir, 'other.json'), '{"schema":"something/else"}');
     assert.throws(() => readReport(dir, 'other'), (e: VcpuctlError) => e.code === 'USAGE');
     assert.throws(() => readReport(dir, 'missing'), (e: VcpuctlError) => e.code === 'USAGE');
+    writeFileSync(join(dir, 'broken.json'), '{"sch');
+    writeFileSync(join(dir, 'null.json'), 'null');
+    assert.throws(() => readReport(dir, 'broken'), (e: VcpuctlError) => e.code === 'USAGE' && /not JSON/.test(e.message));
+    assert.throws(() => readReport(dir, 'null'), (e: VcpuctlError) => e.code === 'USAGE');
+    for (const id of ['../x', '/etc/passwd', '.hidden', '']) assert.throws(() => readReport(dir, id), (e: VcpuctlError) => e.code === 'USAGE' && /is not a report id/.test(e.message));
   });
 
   it('puts the timeline, kernel evidence and libvirt operations in the Markdown', () => {
@@ -76,7 +102,25 @@ describe('per-domain lock', () => {
   });
 
   it('takes over a lock left by a dead process', async () => {
-    writeFileSync(join(dir, 'web1.lock'), '999999999\n');
-    (await lockDomain(dir, 'web1', 0)).release();
+    // A process that takes the lock and exits holding it.
+    const r = spawnSync(process.execPath, [join(__dirname, '../helpers/lock-racer.js'), dir, 'web1', dir, '0', '--die']);
+    assert.equal(r.status, 0);
+    (await lockDomain(dir, 'web1', 0)).release(); // a live owner would make this fail at once (LOCKED)
+  });
+
+  it('names the lock after the UUID, or a hash of other text: no name is too long, none escapes the directory', async () => {
+    assert.equal(lockName('6695EB01-F6A4-8304-79AA-97F2502E193F'), '6695eb01-f6a4-8304-79aa-97f2502e193f.lock');
+    assert.match(lockName('x'.repeat(300)), /^name-[0-9a-f]{32}\.lock$/);
+    assert.notEqual(lockName('--domain=test'), lockName('test'));
+    assert.match(lockName('../../etc'), /^name-[0-9a-f]{32}\.lock$/);
+    const held = await lockDomain(dir, 'x'.repeat(300), 0);
+    await assert.rejects(lockDomain(dir, 'x'.repeat(300), 0), (e: VcpuctlError) => e.code === 'LOCKED');
+    held.release();
+    (await lockDomain(dir, 'x'.repeat(300), 0)).release();
+  });
+
+  it('a lock directory that cannot be created is a USAGE error, not a crash', async () => {
+    writeFileSync(join(dir, 'file'), '');
+    await assert.rejects(lockDomain(join(dir, 'file'), 'web1', 0), (e: VcpuctlError) => e.code === 'USAGE' && /cannot create the lock directory .*ENOTDIR/.test(e.message));
   });
 });

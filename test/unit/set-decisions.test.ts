@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sinon from 'sinon';
-import { Context, DomainSnapshot, HypervisorDriver, setVcpus } from '@vcpuctl/host';
+import { Context, DomainSnapshot, HypervisorDriver, setGuestCpus, setVcpus } from '@vcpuctl/host';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { hostSnapshot } from '../helpers/host-fixtures';
 
@@ -87,6 +87,25 @@ describe('set: decisions (fake libvirt)', () => {
     ctx = context(driver);
     for (const n of [0, -1, 1.5, NaN]) {
       await assert.rejects(setVcpus(ctx, 'vt-probe', n, opts), (e: VcpuctlError) => e.code === 'USAGE');
+    }
+    sinon.assert.notCalled(driver.inspect);
+  });
+
+  it('rejects counts above MAX_VCPUS and past 2^53 in the core too (library callers), touching nothing', async () => {
+    const driver = fakeDriver(hostSnapshot());
+    ctx = context(driver);
+    for (const n of [8193, 2 ** 32 + 1, 2 ** 53 + 2]) {
+      await assert.rejects(setVcpus(ctx, 'vt-probe', n, opts), (e: VcpuctlError) => e.code === 'USAGE' && /from 1 to 8192/.test(e.message));
+    }
+    sinon.assert.notCalled(driver.inspect);
+    sinon.assert.notCalled(driver.setVcpus);
+  });
+
+  it('online/offline: a CPU number the agent would wrap to 32 bits is refused before the lock, libvirt or the agent', async () => {
+    const driver = fakeDriver(hostSnapshot());
+    ctx = context(driver);
+    for (const cpus of [[2 ** 32 + 1], [2 ** 53 + 1], [-1], [8192], []]) {
+      await assert.rejects(setGuestCpus(ctx, 'vt-probe', cpus, false), (e: VcpuctlError) => e.code === 'USAGE');
     }
     sinon.assert.notCalled(driver.inspect);
   });

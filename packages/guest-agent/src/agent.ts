@@ -6,7 +6,8 @@
  */
 import { EnvelopeInit, PROTOCOL_VERSION, v1 } from '@vcpuctl/proto';
 import { CpuRequest, SetOnlineResult, setCpusOnline } from './cpu-control';
-import { ModelReading, SnapshotData, readModel, takeSnapshot } from './snapshot';
+import { ModelReading, SnapshotCache, SnapshotData, readModel, readTree } from './snapshot';
+import { CpuTreeReader } from './sysfs/cpu-tree';
 import { TreePaths } from './sysfs/paths';
 import { SystemFacts } from './system-facts';
 import { AGENT_VERSION } from './version';
@@ -47,12 +48,16 @@ export class Agent {
   private readonly offlineCauses = new Map<number, v1.OfflineCause>();
   /** Read once: the model part of /proc/cpuinfo and SMBIOS do not change while the guest runs. */
   private readonly model: ModelReading;
+  /** Keeps each CPU's topology and caches; a tick re-reads only present/online. */
+  private readonly treeReader: CpuTreeReader;
+  private readonly snapshots = new SnapshotCache();
   private pending: KernelRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.poller = new CpuPoller(opts.paths);
     this.model = readModel(opts.paths);
+    this.treeReader = new CpuTreeReader(opts.paths);
     this.kmsg = new KmsgFollower(opts.kmsgPath, (rec) => this.onKernelRecord(rec), opts.log);
   }
 
@@ -92,7 +97,7 @@ export class Agent {
   }
 
   snapshot(): SnapshotData {
-    return takeSnapshot(this.opts.paths, this.opts.system, this.offlineCauses, this.model);
+    return this.snapshots.take(readTree(this.opts.paths, this.model, this.treeReader), this.opts.system, this.offlineCauses);
   }
 
   subscribe(sub: Subscriber): void {

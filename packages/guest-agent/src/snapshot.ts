@@ -4,11 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { v1 } from '@vcpuctl/proto';
-import { parseCpuinfo, CpuModelInfo } from './proc/cpuinfo';
-import { readCpuTree, CpuTree } from './sysfs/cpu-tree';
+import { readCpuinfoText, CpuModelInfo } from './proc/cpuinfo';
+import { CpuTypes } from './proc/cpuinfo-types';
+import { CpuTree, CpuTreeReader } from './sysfs/cpu-tree';
 import { TreePaths } from './sysfs/paths';
 import { DmiProcessor, readDmiProcessor } from './sysfs/dmi-processor';
 import { SystemFacts } from './system-facts';
+import { readDmiTable } from './sysfs/dmi-table';
+import { Virtualization, readVirtualization } from './proc/virtualization';
+import { Sysinfo, readSysinfo } from './proc/sysinfo';
 import { lscpuSummary, renderSummary } from './lscpu/summary';
 
 export type SnapshotData = v1.Snapshot.$Properties;
@@ -18,10 +22,16 @@ export interface TreeReading {
   model: CpuModelInfo;
   /** Firmware's processor record; read for the live system only, as lscpu does. */
   dmi: DmiProcessor | undefined;
+  virt: Virtualization;
+  /** s390's /proc/sysinfo: machine type, hypervisor layers, topology. */
+  sysinfo: Sysinfo | undefined;
+  cpuTypes: CpuTypes;
+  /** Read from "/" (the running system) rather than a --sysroot tree. */
+  live: boolean;
 }
 
 /** What describes the CPU model rather than the CPU set: it does not change while the guest runs. */
-export type ModelReading = Pick<TreeReading, 'model' | 'dmi'>;
+export type ModelReading = Pick<TreeReading, 'model' | 'dmi' | 'virt' | 'sysinfo' | 'cpuTypes' | 'live'>;
 
 export function readModel(paths: TreePaths): ModelReading {
   let cpuinfo = '';
@@ -30,23 +40,30 @@ export function readModel(paths: TreePaths): ModelReading {
   } catch {
     // A tree without /proc/cpuinfo still has topology; the model stays empty.
   }
-  const dmi = paths.root === '/' ? readDmiProcessor(paths.root) : undefined;
-  return { model: parseCpuinfo(cpuinfo), dmi };
+  // lscpu reads firmware tables on the live system only, never under --sysroot.
+  const live = paths.root === '/';
+  const dmi = live ? readDmiProcessor(paths.root) : undefined;
+  const { model, cpuTypes } = readCpuinfoText(cpuinfo, live);
+  const sysinfo = readSysinfo(paths.root);
+  const virt = readVirtualization(paths.root, live ? readDmiTable(paths.root) : undefined, model.modelName, sysinfo);
+  return { model, dmi, virt, sysinfo, cpuTypes, live };
 }
 
 /**
- * The CPU set now; `model` may be passed in by a long-running reader, since
- * /proc/cpuinfo is costly on large guests (one block per CPU, and the kernel
- * samples each CPU's clock to print its MHz) and its model part never changes.
+ * The CPU set now; `model` and `reader` may be passed in by a long-running
+ * agent, since /proc/cpuinfo is costly on large guests (one block per CPU,
+ * and the kernel samples each CPU's clock to print its MHz) and its model
+ * part never changes, and the reader keeps what does not change either.
  */
-export function readTree(paths: TreePaths, model: ModelReading = readModel(paths)): TreeReading {
-  return { tree: readCpuTree(paths), ...model };
+export function readTree(paths: TreePaths, model: ModelReading = readModel(paths), reader: CpuTreeReader = new CpuTreeReader(paths)): TreeReading {
+  return { tree: reader.read(), ...model };
 }
 
 /** Why each offline CPU is offline, where the agent saw it happen. */
 export type OfflineCauses = ReadonlyMap<number, v1.OfflineCause>;
 
-export function toSnapshot({ tree, model, dmi }: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
+export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
+  const { tree, model } = reading;
   return {
     takenAtMs: Date.now(),
     possible: tree.possible,
@@ -74,8 +91,28 @@ export function toSnapshot({ tree, model, dmi }: TreeReading, system: SystemFact
     nodes: tree.nodes.map((n) => ({ id: n.id, cpulist: n.cpulist })),
     model: { ...model },
     system: system ? { ...system } : null,
-    lscpu: renderSummary(lscpuSummary(tree, model, dmi)),
+    lscpu: renderSummary(lscpuSummary(reading)),
   };
+}
+
+/**
+ * The last snapshot, reused while the tree reader returns the same tree and
+ * the offline causes are the same: at 256 CPUs building one (the lscpu text,
+ * a record per CPU) costs more than everything else in a request.
+ */
+export class SnapshotCache {
+  private tree: CpuTree | undefined;
+  private causesKey = '';
+  private body: SnapshotData | undefined;
+
+  take(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
+    const key = causes ? [...causes].map(([cpu, cause]) => `${cpu}:${cause}`).join(',') : '';
+    if (this.body && this.tree === reading.tree && this.causesKey === key) return { ...this.body, takenAtMs: Date.now() };
+    this.body = toSnapshot(reading, system, causes);
+    this.tree = reading.tree;
+    this.causesKey = key;
+    return this.body;
+  }
 }
 
 export function takeSnapshot(paths: TreePaths, system?: SystemFacts, causes?: OfflineCauses, model?: ModelReading): SnapshotData {

@@ -1,12 +1,16 @@
 /**
  * Who this guest is: DMI product_uuid (libvirt sets it to the domain UUID),
  * hostname, kernel, OS and virtualization facts. Read once at start: none of
- * it changes while the agent runs.
+ * it changes while the agent runs. Each is one small file or a call the
+ * runtime already has, so the agent carries no system-information library.
  */
 import { hostname, release } from 'node:os';
-import si from 'systeminformation';
+import { join } from 'node:path';
 import { readTrimmed } from './sysfs/read';
 import { TreePaths } from './sysfs/paths';
+import { readDmiTable } from './sysfs/dmi-table';
+import { readVirtualization } from './proc/virtualization';
+import { readSysinfo } from './proc/sysinfo';
 
 export interface SystemFacts {
   hostname: string;
@@ -23,20 +27,29 @@ export function readProductUuid(paths: TreePaths): string {
   return (readTrimmed(paths.productUuid) ?? '').toLowerCase();
 }
 
+/** "NAME VERSION_ID" from os-release(5), e.g. "Debian GNU/Linux 12"; /usr/lib/os-release is the fallback the spec names. */
+export function readOsName(root: string): string {
+  const text = readTrimmed(join(root, 'etc/os-release')) ?? readTrimmed(join(root, 'usr/lib/os-release')) ?? '';
+  const field = (key: string) => {
+    const m = new RegExp(`^${key}=(.*)$`, 'm').exec(text);
+    return m ? m[1]!.trim().replace(/^(["'])(.*)\1$/, '$2') : '';
+  };
+  return `${field('NAME')} ${field('VERSION_ID')}`.trim();
+}
+
 export async function readSystemFacts(paths: TreePaths): Promise<SystemFacts> {
-  // systeminformation reads the live system; with a sysroot only the
-  // identity comes from the tree, so tests can give a tree its own UUID.
-  const [osInfo, system] = await Promise.all([
-    si.osInfo().catch(() => undefined),
-    si.system().catch(() => undefined),
-  ]);
+  // Hostname and kernel are the running system's; the rest comes from the
+  // tree, so tests can give a tree its own identity.
+  const dmi = (name: string) => readTrimmed(join(paths.root, 'sys/class/dmi/id', name)) ?? '';
+  const live = paths.root === '/';
+  const virt = readVirtualization(paths.root, live ? readDmiTable(paths.root) : undefined, '', readSysinfo(paths.root));
   return {
     hostname: hostname(),
     kernel: release(),
-    os: osInfo ? `${osInfo.distro} ${osInfo.release}`.trim() : '',
+    os: readOsName(paths.root),
     productUuid: readProductUuid(paths),
-    virtualization: system?.virtual ? system.virtualHost || 'virtual machine' : '',
-    manufacturer: system?.manufacturer ?? '',
-    product: system?.model ?? '',
+    virtualization: virt.vendor ?? '',
+    manufacturer: dmi('sys_vendor'),
+    product: dmi('product_name'),
   };
 }

@@ -7,7 +7,7 @@
  * 127.0.0.1, and is never installed.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 const args = process.argv.slice(2);
@@ -34,6 +34,39 @@ function killAgent(): Promise<void> {
   return new Promise((resolve) => {
     a.once('exit', () => resolve());
     a.kill('SIGKILL');
+  });
+}
+
+let qemuGa: ChildProcess | undefined;
+
+/** The guest's port for a virtio-serial channel name (no udev here: /sys/class/virtio-ports/vportNpM/name). */
+function portFor(name: string): string | undefined {
+  for (const port of readdirSync('/sys/class/virtio-ports')) {
+    if (readFileSync(`/sys/class/virtio-ports/${port}/name`, 'utf8').trim() === name) return `/dev/${port}`;
+  }
+  return undefined;
+}
+
+/** The real qemu-guest-agent on its channel, as a distribution's unit would run it. */
+function startQemuGa(): string {
+  if (qemuGa) return 'running';
+  const port = portFor('org.qemu.guest_agent.0');
+  if (!port) throw new Error('no org.qemu.guest_agent.0 port in /sys/class/virtio-ports');
+  qemuGa = spawn('/usr/sbin/qemu-ga', ['-m', 'virtio-serial', '-p', port, '-f', '/run/qemu-ga.pid', '-t', '/run'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const me = qemuGa;
+  me.once('exit', (code, signal) => {
+    process.stderr.write(`rig-helper: qemu-ga exited (${code ?? signal})\n`);
+    if (qemuGa === me) qemuGa = undefined;
+  });
+  return `started on ${port}`;
+}
+
+function stopQemuGa(): Promise<void> {
+  const q = qemuGa;
+  if (!q) return Promise.resolve();
+  return new Promise((resolve) => {
+    q.once('exit', () => resolve());
+    q.kill('SIGTERM');
   });
 }
 
@@ -91,6 +124,10 @@ createServer((req, res) => {
         setTimeout(() => clearInterval(timer), 120_000).unref();
         return send(200, 'armed\n');
       }
+      case 'POST /qemu-ga/start':
+        return send(200, `${startQemuGa()}\n`);
+      case 'POST /qemu-ga/stop':
+        return void stopQemuGa().then(() => send(200, 'stopped\n'));
       default:
         return send(404, 'unknown\n');
     }

@@ -20,6 +20,8 @@ const RIG_DIR = '/var/tmp/vcpuctl-rig';
 export interface GuestOptions {
   current: number;
   maximum: number;
+  /** Give the domain qemu-guest-agent's channel (org.qemu.guest_agent.0); the helper starts qemu-ga on request. */
+  qemuGaChannel?: boolean;
   autoOnline?: boolean;
   memoryMiB?: number;
   /** Run the agent with --channel as well (it then also serves the virtio-serial port, once there is one). */
@@ -73,6 +75,7 @@ function domainXml(g: { name: string; dir: string; agentPort: number; helperPort
     ${channelXml()}` : ''}
     <serial type='file'><source path='${join(g.dir, 'console.log')}'/><target port='0'/></serial>
     <console type='file'><source path='${join(g.dir, 'console.log')}'/><target type='serial' port='0'/></console>
+    ${opts.qemuGaChannel ? "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel>" : ''}
   </devices>
   <seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>
   <qemu:commandline>

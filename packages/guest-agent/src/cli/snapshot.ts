@@ -14,9 +14,9 @@ export function snapshotCommand(): Command {
       const paths = treePaths(opts.sysroot);
       const reading = readTree(paths);
       if (opts.format === 'lscpu') {
-        process.stdout.write(renderSummary(lscpuSummary(reading.tree, reading.model, reading.dmi)));
+        process.stdout.write(renderSummary(lscpuSummary(reading)));
       } else if (opts.format === 'parse') {
-        process.stdout.write(lscpuParse(reading.tree));
+        process.stdout.write(lscpuParse(reading.tree, reading.cpuTypes));
       } else {
         const snapshot = toSnapshot(reading, await readSystemFacts(paths));
         process.stdout.write(`${JSON.stringify(snapshot, null, 2)}\n`);

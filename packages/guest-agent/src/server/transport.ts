@@ -4,7 +4,6 @@
  * of commands (those come through `onRequest`).
  */
 import { createServer as createHttpServer, IncomingMessage, Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import { Duplex } from 'node:stream';
 import { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -82,7 +81,8 @@ export class Transport {
 
   async listen(): Promise<AddressInfo> {
     const { opts } = this;
-    this.server = this.handle(opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }) : createHttpServer());
+    // https is loaded only when TLS is configured.
+    this.server = this.handle(opts.tls ? (await import('node:https')).createServer({ cert: opts.tls.cert, key: opts.tls.key }) : createHttpServer());
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(opts.port, opts.host, () => resolve());

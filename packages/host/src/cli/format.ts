@@ -1,4 +1,5 @@
 /** Human-readable renderings for the terminal. */
+import { ChannelResult } from '../commands/agent-attach';
 import { StatusResult } from '../commands/status';
 import { Verdict } from '../core/verdict';
 import { guestCpus } from '../core/describe';
@@ -6,6 +7,11 @@ import { guestCpus } from '../core/describe';
 export function verdictText(v: Verdict): string {
   if (v.findings.length === 0) return 'verdict: host and guest agree';
   return ['verdict: ' + (v.ok ? 'ok, with notes' : 'MISMATCH'), ...v.findings.map((f) => `  ${f.kind} (${f.severity}): ${f.message}\n    what to do: ${f.advice}`)].join('\n');
+}
+
+/** One line naming how the guest was reached, for the commands' text output. */
+export function reachedText(g: { reachable: boolean; via?: string } | undefined): string {
+  return g?.via ? `guest reached via ${g.via}${g.reachable ? '' : ' (not answering)'}` : 'guest not reached';
 }
 
 export function statusText(s: StatusResult): string {
@@ -18,11 +24,15 @@ export function statusText(s: StatusResult): string {
   if (s.host.qemu) lines.push(`  QEMU: ${s.host.qemu.plugged} of ${s.host.qemu.slots.length} slots plugged`);
   if (s.guest.reachable && s.guest.snapshot) {
     const g = s.guest.snapshot;
-    lines.push(`  guest ${s.guest.hostname}: ${guestCpus(g)}`);
-    lines.push(...(g.lscpu ?? '').trimEnd().split('\n').map((l) => `    ${l}`));
+    lines.push(`  guest${s.guest.hostname ? ` ${s.guest.hostname}` : ''} (via ${s.guest.via}): ${guestCpus(g)}`);
+    if (g.lscpu) lines.push(...g.lscpu.trimEnd().split('\n').map((l) => `    ${l}`));
   } else {
-    lines.push(`  guest: ${s.guest.error}`);
+    lines.push(`  guest${s.guest.via ? ` (via ${s.guest.via})` : ''}: ${s.guest.error}`);
   }
   lines.push(verdictText(s.verdict));
   return lines.join('\n');
+}
+
+export function channelText(r: ChannelResult): string {
+  return [`${r.domain}: channel ${r.channel}`, `  running domain:    ${r.live}`, `  persistent config: ${r.config}`, ...(r.note ? [`  note: ${r.note}`] : [])].join('\n');
 }

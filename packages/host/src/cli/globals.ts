@@ -1,8 +1,8 @@
 /** The options every subcommand shares, turned into a Context once. */
 import { Command } from 'commander';
-import { VcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { DEFAULT_LOCK_DIR } from '../core/lock';
+import { connectUri, seconds as secondsMs, vcpuCount } from '../core/input';
 import { VirshDriver } from '../libvirt/virsh-driver';
 
 export const DEFAULT_REPORT_DIR = '/var/lib/vcpuctl/reports';
@@ -30,16 +30,14 @@ export function addGlobalOptions(program: Command): Command {
     .option('--agent-timeout <s>', 'how long to wait for the agent to answer', '10');
 }
 
+/** Seconds for a flag, in milliseconds (checks in core/input.ts). */
 export function seconds(text: string, flag: string): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < 0 || n > 86_400) throw new VcpuctlError('USAGE', `${flag} wants seconds (0..86400), got "${text}"`);
-  return n * 1000;
+  return secondsMs(text, flag);
 }
 
-/** A whole number >= 1 (vCPU counts and CPU indexes use their own checks). */
+/** A vCPU count or maximum (checks in core/input.ts). */
 export function count(text: string, what: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new VcpuctlError('USAGE', `${what} must be a whole number of at least 1, got "${text}"`);
-  return Number(text);
+  return vcpuCount(text, what);
 }
 
 export function contextFrom(cmd: Command): { ctx: Context; flags: GlobalFlags } {
@@ -48,11 +46,11 @@ export function contextFrom(cmd: Command): { ctx: Context; flags: GlobalFlags } 
   return {
     flags,
     ctx: {
-      driver: new VirshDriver(flags.connect),
+      driver: new VirshDriver(connectUri(flags.connect)),
       reportDir: flags.reportDir,
       lockDir: process.env.VCPUCTL_LOCK_DIR ?? DEFAULT_LOCK_DIR,
       lockWaitMs: seconds(flags.lockWait, '--lock-wait'),
-      agentFlags: { agent: flags.agent, tokenFile: flags.tokenFile, agentsFile: flags.agentsFile },
+      agentFlags: { agent: flags.agent, tokenFile: flags.tokenFile, agentsFile: flags.agentsFile, warn: (line) => process.stderr.write(`vcpuctl: warning: ${line}\n`) },
       agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
       progress: tty ? (line) => process.stderr.write(`\r\x1b[K${line}`) : () => undefined,
     },

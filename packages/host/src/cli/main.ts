@@ -4,6 +4,8 @@
  */
 import { Command } from 'commander';
 import { exitCodeTable, toVcpuctlError } from '@vcpuctl/proto';
+import { agentAttachCommand } from './agent-attach';
+import { agentDetachCommand } from './agent-detach';
 import { addGlobalOptions, output } from './globals';
 import { onlineCommand } from './online';
 import { reportCommand } from './report';
@@ -18,16 +20,20 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   const program = addGlobalOptions(new Command('vcpuctl'))
     .description('Live vCPU resizing of libvirt guests, verified from the host and from inside the guest')
     .version(VERSION)
-    .addHelpText('after', `\nExit codes:\n   0  success\n${exitCodeTable()}\n`)
+    .addHelpText('after', `\nExit codes:\n   0  success\n${exitCodeTable()}\n\nstatus exits 0 whatever its verdict (it only shows); verify exits 3 (or the finding's own code) when the sides disagree.\n`)
     .addCommand(statusCommand())
     .addCommand(setCommand())
     .addCommand(onlineCommand(true))
     .addCommand(onlineCommand(false))
     .addCommand(setMaxCommand())
     .addCommand(verifyCommand())
-    .addCommand(reportCommand());
+    .addCommand(reportCommand())
+    .addCommand(new Command('agent').description("the guest agent's virtio-serial channel").addCommand(agentAttachCommand()).addCommand(agentDetachCommand()));
   program.exitOverride();
-  for (const c of program.commands) c.exitOverride();
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const sub of c.commands) sub.exitOverride();
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,12 +1,7 @@
 import { Command } from 'commander';
-import { VcpuctlError } from '@vcpuctl/proto';
 import { setGuestCpus } from '../commands/online';
+import { cpuIndexes, domainName } from '../core/input';
 import { contextFrom, print } from './globals';
-
-function cpuIndex(text: string): number {
-  if (!/^\d+$/.test(text)) throw new VcpuctlError('USAGE', `"${text}" is not a CPU number`);
-  return Number(text);
-}
 
 export function onlineCommand(online: boolean): Command {
   const name = online ? 'online' : 'offline';
@@ -16,7 +11,7 @@ export function onlineCommand(online: boolean): Command {
     .argument('<cpu...>', 'guest CPU numbers')
     .action(async (domain: string, cpus: string[], _o, cmd: Command) => {
       const { ctx, flags } = contextFrom(cmd);
-      const r = await setGuestCpus(ctx, domain, cpus.map(cpuIndex), online);
+      const r = await setGuestCpus(ctx, domainName(domain), cpuIndexes(cpus), online);
       print(flags, r, `${r.results.map((x) => `cpu${x.cpu}: ${x.outcome}`).join('\n')}\nguest online now: ${r.online}`);
     });
 }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { setMax } from '../commands/set-max';
+import { domainName } from '../core/input';
 import { contextFrom, count, print, seconds } from './globals';
 import { verdictText } from './format';
 
@@ -14,9 +15,9 @@ export function setMaxCommand(): Command {
     .option('--agent-wait <s>', 'how long to wait for the agent after the start', '120')
     .action(async (domain: string, m: string, o: { restart?: boolean; force?: boolean; shutdownTimeout: string; agentWait: string }, cmd: Command) => {
       const { ctx, flags } = contextFrom(cmd);
-      const r = await setMax(ctx, domain, count(m, 'the maximum'), {
-        restart: !!o.restart, force: !!o.force, shutdownTimeoutMs: seconds(o.shutdownTimeout, '--shutdown-timeout'), agentWaitMs: seconds(o.agentWait, '--agent-wait'),
-      });
+      const maximum = count(m, 'the maximum');
+      const opts = { restart: !!o.restart, force: !!o.force, shutdownTimeoutMs: seconds(o.shutdownTimeout, '--shutdown-timeout'), agentWaitMs: seconds(o.agentWait, '--agent-wait') };
+      const r = await setMax(ctx, domainName(domain), maximum, opts);
       print(flags, { report: r.report, files: r.files }, `${domain}: maximum ${m}\n${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
     });
 }

@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { setVcpus, Strategy } from '../commands/set';
+import { domainName } from '../core/input';
 import { contextFrom, count, print, seconds } from './globals';
-import { verdictText } from './format';
+import { reachedText, verdictText } from './format';
 
 export function setCommand(): Command {
   return new Command('set')
@@ -15,7 +16,8 @@ export function setCommand(): Command {
     .action(async (domain: string, n: string, o: { live?: boolean; config?: boolean; strategy: Strategy; timeout: string }, cmd: Command) => {
       const { ctx, flags } = contextFrom(cmd);
       const target = count(n, 'the vCPU count');
-      const r = await setVcpus(ctx, domain, target, { live: o.live ?? true, config: !!o.config, strategy: o.strategy, timeoutMs: seconds(o.timeout, '--timeout') });
-      print(flags, { report: r.report, files: r.files }, `${domain}: ${target} vCPU${target === 1 ? "" : "s"}\n${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
+      const timeoutMs = seconds(o.timeout, '--timeout');
+      const r = await setVcpus(ctx, domainName(domain), target, { live: o.live ?? true, config: !!o.config, strategy: o.strategy, timeoutMs });
+      print(flags, { report: r.report, files: r.files }, `${domain}: ${target} vCPU${target === 1 ? "" : "s"}\n${reachedText(r.report.after.guest)}\n${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
     });
 }

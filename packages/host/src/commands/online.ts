@@ -1,7 +1,8 @@
-/** `vcpuctl online|offline DOMAIN CPU...`: guest-side, through the agent. */
-import { VcpuctlError, v1 } from '@vcpuctl/proto';
-import { Context, connectGuest } from '../core/context';
-import { lockDomain } from '../core/lock';
+/** `vcpuctl online|offline DOMAIN CPU...`: guest-side, through whichever guest source answers, with the agent's guards. */
+import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError, v1 } from '@vcpuctl/proto';
+import { Context } from '../core/context';
+import { connectGuest } from '../guest/discover';
+import { lockForChange } from '../core/domain-lock';
 
 export interface OnlineResult {
   results: { cpu: number; outcome: string; errorCode: string }[];
@@ -9,11 +10,16 @@ export interface OnlineResult {
 }
 
 export async function setGuestCpus(ctx: Context, domain: string, cpus: number[], online: boolean): Promise<OnlineResult> {
-  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  // The agent's wire type is 32 bits: a larger number would be wrapped onto a real CPU, so none is ever sent.
+  const bad = cpus.find((c) => !Number.isSafeInteger(c) || c < 0 || c > MAX_CPU_INDEX);
+  if (bad !== undefined || cpus.length === 0 || cpus.length > MAX_CPUS_PER_REQUEST) {
+    throw new VcpuctlError('USAGE', bad !== undefined ? `CPU number ${bad} is outside 0..${MAX_CPU_INDEX}` : `1 to ${MAX_CPUS_PER_REQUEST} CPUs per request, got ${cpus.length}`);
+  }
+  const lock = await lockForChange(ctx, domain);
   try {
     const host = await ctx.driver.inspect(domain);
     if (host.domain.state !== 'running') throw new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} is ${host.domain.state}`);
-    const { view, client } = await connectGuest(ctx, domain, { subscribe: false });
+    const { view, client } = await connectGuest(ctx, host, { subscribe: false });
     if (!client) throw new VcpuctlError('AGENT_UNREACHABLE', view.error ?? 'agent unreachable');
     try {
       if (view.productUuid && host.domain.uuid && view.productUuid !== host.domain.uuid) {

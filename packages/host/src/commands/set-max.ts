@@ -4,9 +4,11 @@
  * gracefully (destroyed only with --force), changed, and started again.
  */
 import { VcpuctlError, toVcpuctlError } from '@vcpuctl/proto';
-import { Context, connectGuest } from '../core/context';
-import { lockDomain } from '../core/lock';
-import { Report, ReportBuilder, writeReport } from '../core/report';
+import { Context } from '../core/context';
+import { connectGuest } from '../guest/discover';
+import { lockForChange } from '../core/domain-lock';
+import { MAX_VCPUS } from '../core/input';
+import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { computeVerdict, verdictError } from '../core/verdict';
 
 export interface SetMaxOptions {
@@ -18,10 +20,11 @@ export interface SetMaxOptions {
 }
 
 export async function setMax(ctx: Context, domain: string, maximum: number, opts: SetMaxOptions): Promise<{ report: Report; files: { json: string; markdown: string } }> {
-  if (!Number.isInteger(maximum) || maximum < 1) throw new VcpuctlError('USAGE', `maximum must be a whole number of at least 1, got "${maximum}"`);
+  if (!Number.isSafeInteger(maximum) || maximum < 1 || maximum > MAX_VCPUS) throw new VcpuctlError('USAGE', `maximum must be a whole number from 1 to ${MAX_VCPUS}, got "${maximum}"`);
   const { driver } = ctx;
   if (!driver.setMaximum || !driver.shutdown || !driver.start) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot change the maximum`);
-  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  checkReportDir(ctx.reportDir);
+  const lock = await lockForChange(ctx, domain);
   const rb = new ReportBuilder(domain, driver.uri, 'set-max');
   let failure: VcpuctlError | undefined;
   try {
@@ -69,17 +72,19 @@ export async function setMax(ctx: Context, domain: string, maximum: number, opts
       failure = toVcpuctlError(err);
       rb.mark(`stopped: ${failure.code}: ${failure.message}`);
     }
-    const host = await driver.inspect(domain);
+    let host = await driver.inspect(domain);
     let guest = { reachable: false, error: 'domain not running' } as Awaited<ReturnType<typeof connectGuest>>['view'];
     if (host.domain.state === 'running') {
       const deadline = Date.now() + opts.agentWaitMs;
       for (;;) {
-        const g = await connectGuest(ctx, domain, { subscribe: false });
+        // Read again each time: a channel's socket and state are those of the new start.
+        const g = await connectGuest(ctx, host, { subscribe: false });
         await g.client?.close();
         guest = g.view;
         if (g.view.reachable || !g.configured || Date.now() > deadline) break;
         ctx.progress(`waiting for the agent in ${domain}`);
         await new Promise((r) => setTimeout(r, 1000));
+        host = await driver.inspect(domain);
       }
       rb.mark(guest.reachable ? 'agent answered after the start' : `agent not reachable after the start: ${guest.error}`);
     }

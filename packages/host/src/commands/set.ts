@@ -4,10 +4,12 @@
  * failed ones too, ends in a written report.
  */
 import { VcpuctlError, parseCpuList, toVcpuctlError, v1 } from '@vcpuctl/proto';
-import { AgentClient } from '../agent/client';
-import { Context, connectGuest, guestNow } from '../core/context';
-import { lockDomain } from '../core/lock';
-import { Report, ReportBuilder, writeReport } from '../core/report';
+import { Context } from '../core/context';
+import { connectGuest, guestNow } from '../guest/discover';
+import { GuestSession } from '../guest/source';
+import { lockForChange } from '../core/domain-lock';
+import { MAX_VCPUS } from '../core/input';
+import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { GuestView, computeVerdict, verdictError } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
 
@@ -40,7 +42,7 @@ const EVIDENCE_MAX_WAIT_MS = 1500;
 
 /** Waits until the guest shows `want` (checked on every pushed event and once a second), collecting kernel lines. */
 async function waitForGuest(
-  ctx: Context, client: AgentClient, rb: ReportBuilder, want: (s: v1.Snapshot.$Properties) => boolean, what: string, timeoutMs: number,
+  ctx: Context, client: GuestSession, rb: ReportBuilder, want: (s: v1.Snapshot.$Properties) => boolean, what: string, timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -105,22 +107,26 @@ async function waitForGuest(
     client.on('kernelLog', onKernelLog);
     client.on('close', onClose);
     signal?.addEventListener('abort', () => finish(), { once: true });
+    let polling = false;
     const poll = setInterval(() => {
       if (Date.now() > deadline) {
         finish(new VcpuctlError('TIMEOUT', `waited ${Math.round(timeoutMs / 1000)} s for the guest to show ${what}`));
         return;
       }
       ctx.progress(`waiting for the guest: ${what}`);
-      client.snapshot(ctx.agentTimeoutMs).then((s) => check(s), () => undefined);
-    }, 1000);
+      if (polling) return; // a slow source (qemu-ga through virsh) is asked one question at a time
+      polling = true;
+      client.snapshot(ctx.agentTimeoutMs).then((s) => check(s), () => undefined).finally(() => (polling = false));
+    }, client.pollIntervalMs ?? 1000);
   });
 }
 
 export async function setVcpus(ctx: Context, domain: string, target: number, opts: SetOptions): Promise<SetResult> {
-  if (!Number.isInteger(target) || target < 1) throw new VcpuctlError('USAGE', `vCPU count must be a whole number of at least 1, got "${target}"`);
-  const lock = await lockDomain(ctx.lockDir, domain, ctx.lockWaitMs);
+  if (!Number.isSafeInteger(target) || target < 1 || target > MAX_VCPUS) throw new VcpuctlError('USAGE', `vCPU count must be a whole number from 1 to ${MAX_VCPUS}, got "${target}"`);
+  checkReportDir(ctx.reportDir);
+  const lock = await lockForChange(ctx, domain);
   const rb = new ReportBuilder(domain, ctx.driver.uri, 'set');
-  let client: AgentClient | undefined;
+  let client: GuestSession | undefined;
   let guestBefore: GuestView = { reachable: false, error: 'not contacted' };
   let failure: VcpuctlError | undefined;
   let guestOfflineIntended = false;
@@ -129,7 +135,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     const before = await ctx.driver.inspect(domain);
     const live = before.domain.live;
     if (live) {
-      const g = await connectGuest(ctx, domain, { subscribe: true });
+      const g = await connectGuest(ctx, before, { subscribe: true });
       client = g.client;
       guestBefore = g.view;
       // Lines the agent pushes while libvirt is still acting (before waitForGuest listens) are evidence too.
@@ -137,7 +143,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
       client?.on('kernelLog', (k) => rb.kernel(k.lines));
     }
     rb.before = { host: before, guest: guestBefore };
-    rb.mark('before: host and guest views taken');
+    rb.mark(`before: host and guest views taken (guest ${guestBefore.via ? `reached via ${guestBefore.via}` : 'not reached'})`);
     try {
       await change(ctx, domain, target, opts, before, client, guestBefore, rb, (v) => (guestOfflineIntended = v));
     } catch (err) {
@@ -166,7 +172,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
 }
 
 async function change(
-  ctx: Context, domain: string, target: number, opts: SetOptions, before: DomainSnapshot, client: AgentClient | undefined,
+  ctx: Context, domain: string, target: number, opts: SetOptions, before: DomainSnapshot, client: GuestSession | undefined,
   guest: GuestView, rb: ReportBuilder, setIntended: (v: boolean) => void,
 ): Promise<void> {
   const { domain: dom, qemu } = before;
@@ -248,7 +254,7 @@ async function change(
   }
 }
 
-async function guestSet(ctx: Context, client: AgentClient, rb: ReportBuilder, cpus: { cpu: number; online: boolean }[], target: number): Promise<void> {
+async function guestSet(ctx: Context, client: GuestSession, rb: ReportBuilder, cpus: { cpu: number; online: boolean }[], target: number): Promise<void> {
   rb.mark(`agent asked: ${cpus.map((c) => `cpu${c.cpu} ${c.online ? 'online' : 'offline'}`).join(', ')}`);
   // Listen before asking: the agent pushes the change, with the kernel's
   // lines, while it is still answering the request.

@@ -1,5 +1,5 @@
 import { Context } from '../core/context';
-import { ReportBuilder, Report, writeReport } from '../core/report';
+import { ReportBuilder, Report, checkReportDir, writeReport } from '../core/report';
 import { status } from './status';
 
 export interface VerifyResult {
@@ -9,6 +9,7 @@ export interface VerifyResult {
 
 /** Compares both sides now and writes a report; the caller exits MISMATCH when the verdict is not ok. */
 export async function verify(ctx: Context, domain: string): Promise<VerifyResult> {
+  checkReportDir(ctx.reportDir);
   const rb = new ReportBuilder(domain, ctx.driver.uri, 'verify');
   rb.mark('inspecting host and guest');
   const s = await status(ctx, domain);

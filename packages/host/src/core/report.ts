@@ -14,6 +14,9 @@ import { guestCpus } from './describe';
 
 export const REPORT_SCHEMA = 'vcpuctl.report/v1';
 
+/** Characters of the domain name kept in a report id: ids stay well under NAME_MAX (255) whatever the name. */
+const REPORT_ID_NAME_CHARS = 64;
+
 export interface TimelineEntry {
   atMs: number;
   what: string;
@@ -71,7 +74,7 @@ export class ReportBuilder {
     const stamp = started.toISOString().replace(/[-:]/g, '').replace('.', '');
     return {
       schema: REPORT_SCHEMA,
-      id: `${stamp}-${this.domain.replace(/[^A-Za-z0-9_.-]/g, '_')}-${this.operation}-${randomBytes(3).toString('hex')}`,
+      id: `${stamp}-${this.domain.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, REPORT_ID_NAME_CHARS)}-${this.operation}-${randomBytes(3).toString('hex')}`,
       domain: this.domain,
       uri: this.uri,
       operation: this.operation,
@@ -99,9 +102,9 @@ function hostLine(h: DomainSnapshot | undefined): string {
 
 function guestLine(g: GuestView | undefined): string {
   if (!g) return 'unknown';
-  if (!g.reachable) return `unreachable: ${g.error ?? ''}`;
+  if (!g.reachable) return `unreachable${g.via ? ` via ${g.via}` : ''}: ${g.error ?? ''}`;
   const s = g.snapshot;
-  return s ? `${guestCpus(s)}; host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'}` : 'no snapshot';
+  return s ? `${guestCpus(s)}; via ${g.via ?? '?'}; host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'}` : 'no snapshot';
 }
 
 export function renderMarkdown(r: Report): string {
@@ -114,7 +117,7 @@ export function renderMarkdown(r: Report): string {
   for (const f of r.verdict.findings) out.push(`- **${f.kind}** (${f.severity}): ${f.message}. *What to do:* ${f.advice}`);
   out.push('', '## Both sides', '', '| | before | after |', '|---|---|---|');
   out.push(`| host (libvirt, QEMU) | ${hostLine(r.before?.host)} | ${hostLine(r.after.host)} |`);
-  out.push(`| guest (agent) | ${guestLine(r.before?.guest)} | ${guestLine(r.after.guest)} |`, '');
+  out.push(`| guest (${r.after.guest?.via ?? r.before?.guest?.via ?? 'agent'}) | ${guestLine(r.before?.guest)} | ${guestLine(r.after.guest)} |`, '');
   out.push('## Timeline', '');
   for (const t of r.timeline) out.push(`- ${new Date(t.atMs).toISOString()} ${t.what}`);
   out.push('', '## libvirt operations performed', '');
@@ -127,6 +130,28 @@ export function renderMarkdown(r: Report): string {
   if (lscpu) out.push('', '## Guest CPU view after (lscpu)', '', '```', lscpu.trimEnd(), '```');
   if (r.qemuLogTail?.length) out.push('', '## QEMU log (last lines)', '', '```', ...r.qemuLogTail, '```');
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Makes sure reports can be written to `dir`, before an operation touches
+ * anything: a report that cannot be written after a change would hide the
+ * change's real outcome behind a file-system error.
+ */
+export function checkReportDir(dir: string): void {
+  if (dir === '') throw new VcpuctlError('USAGE', 'the report directory (--report-dir) is empty');
+  const fail = (err: unknown) => new VcpuctlError('USAGE', `cannot write reports to ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}; nothing was changed (choose another --report-dir)`);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw fail(err);
+  }
+  const probe = join(dir, `.probe-${process.pid}-${randomBytes(3).toString('hex')}`);
+  try {
+    writeFileSync(probe, '', { flag: 'wx' });
+  } catch (err) {
+    throw fail(err);
+  }
+  unlinkSync(probe);
 }
 
 /** Writes NAME.json and NAME.md: each written aside and hard-linked into place, which fails rather than replace a file. */
@@ -157,6 +182,8 @@ export function listReports(dir: string): string[] {
 }
 
 export function readReport(dir: string, id: string): Report {
+  // An id is a file name in the report directory, never a path out of it.
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(id)) throw new VcpuctlError('USAGE', `"${id.slice(0, 80)}" is not a report id (see \`vcpuctl report list\`)`);
   const name = id.endsWith('.json') ? id : `${id}.json`;
   let text: string;
   try {
@@ -164,7 +191,12 @@ export function readReport(dir: string, id: string): Report {
   } catch {
     throw new VcpuctlError('USAGE', `no report ${id} in ${dir}`);
   }
-  const r = JSON.parse(text) as Report;
-  if (r.schema !== REPORT_SCHEMA) throw new VcpuctlError('USAGE', `${name} is not a ${REPORT_SCHEMA} report`);
+  let r: Report;
+  try {
+    r = JSON.parse(text) as Report;
+  } catch {
+    throw new VcpuctlError('USAGE', `${name} is not a ${REPORT_SCHEMA} report (not JSON)`);
+  }
+  if (typeof r !== 'object' || r === null || r.schema !== REPORT_SCHEMA) throw new VcpuctlError('USAGE', `${name} is not a ${REPORT_SCHEMA} report`);
   return r;
 }

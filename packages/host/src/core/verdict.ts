@@ -5,6 +5,7 @@
  */
 import { ErrorCode, VcpuctlError, parseCpuList, v1 } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
+import { GuestReach } from '../guest/source';
 
 export type FindingKind =
   | 'DOMAIN_NOT_RUNNING'
@@ -15,7 +16,8 @@ export type FindingKind =
   | 'IDENTITY_MISMATCH'
   | 'QEMU_GUEST_DIFFER'
   | 'HOTADDED_OFFLINE'
-  | 'GUEST_OFFLINE_HOST_COUNTS';
+  | 'GUEST_OFFLINE_HOST_COUNTS'
+  | 'GUEST_VIEW_REDUCED';
 
 /** error: something is wrong; expected: a known, explained state; warning: worth knowing. */
 export type Severity = 'error' | 'expected' | 'warning';
@@ -29,6 +31,10 @@ export interface Finding {
 
 export interface GuestView {
   reachable: boolean;
+  /** How the guest was reached (or tried): vcpuctl-agent over its channel or TCP, or qemu-guest-agent. */
+  via?: GuestReach;
+  /** What the source could not show, when it is not vcpuctl-agent. */
+  reduced?: string[];
   /** Why not, when unreachable (or "no agent configured"). */
   error?: string;
   productUuid?: string;
@@ -93,7 +99,7 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
       'restart libvirtd so it re-reads QEMU (`libvirtd` re-attaches running domains); vcpuctl refuses hotplug on this domain until then');
   }
   if (!guest.reachable) {
-    add('AGENT_UNREACHABLE', 'error', `the guest agent cannot be reached: ${guest.error ?? 'unknown reason'}`, 'check that vcpuctl-agent runs in the guest and that its URL and token are right');
+    add('AGENT_UNREACHABLE', 'error', `the guest agent cannot be reached: ${guest.error ?? 'unknown reason'}`, `run vcpuctl-agent in the guest (\`vcpuctl-agent run --channel\`, and \`vcpuctl agent attach ${domain.name}\` here) or qemu-guest-agent; with --agent or an agents file, check its URL and token`);
     return done();
   }
   if (guest.productUuid && domain.uuid && guest.productUuid.toLowerCase() !== domain.uuid.toLowerCase()) {
@@ -101,6 +107,10 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
       `the agent answering (product_uuid ${guest.productUuid}, host ${guest.hostname ?? '?'}) is not in domain ${domain.name} (UUID ${domain.uuid})`,
       "fix the agent URL for this domain: its answers describe another machine and were not compared");
     return done();
+  }
+  if (guest.reduced?.length) {
+    add('GUEST_VIEW_REDUCED', 'expected', `the guest view comes from ${guest.via ?? 'a reduced source'}: ${guest.reduced.join('; ')}`,
+      `for the full view, run vcpuctl-agent in the guest (\`vcpuctl-agent run --channel\`) and add its channel with \`vcpuctl agent attach ${domain.name}\``);
   }
   const snap = guest.snapshot;
   if (!snap) return done();

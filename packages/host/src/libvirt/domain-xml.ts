@@ -1,37 +1,80 @@
-/** Reads the vCPU facts out of `virsh dumpxml` with a real XML parser. */
+/**
+ * Reads the vCPU facts out of `virsh dumpxml` with a real XML parser. What
+ * libvirt should never print (no <domain>, no vCPU count, a current count
+ * above the maximum) is reported as libvirt's unexpected output
+ * (LIBVIRT_FAILED), not as a vcpuctl bug.
+ */
 import { XMLParser } from 'fast-xml-parser';
-import { VcpuConfig, VcpuEntry } from './driver';
+import { ChannelEntry, VcpuConfig, VcpuEntry } from './driver';
+import { unexpectedOutput } from './virsh-errors';
 
-const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (name) => name === 'vcpu' });
+const ARRAYS = new Set(['vcpu', 'channel', 'controller']);
+const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (name) => ARRAYS.has(name) });
 
 interface ParsedDomain {
   name: string;
   uuid: string;
   type: string;
   vcpu: VcpuConfig;
+  /** The virtio-serial channels (<channel> with <target type='virtio'>). */
+  channels: ChannelEntry[];
+  /** Whether a virtio-serial controller exists: libvirt cannot hot-plug one, and a live channel needs it. */
+  virtioSerial: boolean;
 }
 
 type Node = Record<string, unknown>;
 
+/** A count or id libvirt writes as decimal digits. */
+function whole(v: unknown, what: string, min: number): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d{1,9}\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw unexpectedOutput('dumpxml', `${what} is ${JSON.stringify(v) ?? 'missing'}`);
+  return n;
+}
+
 export function parseDomainXml(xml: string): ParsedDomain {
-  const doc = parser.parse(xml) as { domain?: Node };
+  let doc: { domain?: unknown };
+  try {
+    doc = parser.parse(xml) as { domain?: unknown };
+  } catch (err) {
+    throw unexpectedOutput('dumpxml', `not XML: ${(err as Error).message}`);
+  }
   const dom = doc.domain;
-  if (!dom) throw new Error('not a libvirt domain XML document');
-  const vcpuEl = (dom.vcpu as (Node | string | number)[] | undefined)?.[0];
-  const maximum = Number(typeof vcpuEl === 'object' ? vcpuEl['#text'] : vcpuEl);
+  if (typeof dom !== 'object' || dom === null) throw unexpectedOutput('dumpxml', `not a libvirt domain XML document: ${xml.slice(0, 80)}`);
+  const d = dom as Node;
+  const vcpuEl = (d.vcpu as (Node | string | number)[] | undefined)?.[0];
+  if (vcpuEl === undefined) throw unexpectedOutput('dumpxml', 'domain XML has no <vcpu> count');
+  const maximum = whole(typeof vcpuEl === 'object' ? vcpuEl['#text'] : vcpuEl, '<vcpu>', 1);
   const currentAttr = typeof vcpuEl === 'object' ? vcpuEl['@current'] : undefined;
-  const list = ((dom.vcpus as Node | undefined)?.vcpu as Node[] | undefined) ?? [];
-  const vcpus: VcpuEntry[] = list.map((v) => ({
-    id: Number(v['@id']),
-    enabled: v['@enabled'] === 'yes',
-    hotpluggable: v['@hotpluggable'] === 'yes',
-    order: v['@order'] === undefined ? undefined : Number(v['@order']),
-  }));
-  if (!Number.isInteger(maximum) || maximum < 1) throw new Error('domain XML has no <vcpu> count');
+  const current = currentAttr === undefined ? maximum : whole(currentAttr, '<vcpu current>', 1);
+  if (current > maximum) throw unexpectedOutput('dumpxml', `<vcpu current='${current}'> is above the maximum ${maximum}`);
+  const rawList = (d.vcpus as Node | undefined)?.vcpu;
+  const list = Array.isArray(rawList) ? (rawList as unknown[]) : [];
+  const vcpus: VcpuEntry[] = list.map((raw) => {
+    const v = (typeof raw === 'object' && raw !== null ? raw : {}) as Node;
+    return {
+      id: whole(v['@id'], '<vcpus><vcpu id>', 0),
+      enabled: v['@enabled'] === 'yes',
+      hotpluggable: v['@hotpluggable'] === 'yes',
+      order: v['@order'] === undefined ? undefined : whole(v['@order'], '<vcpus><vcpu order>', 0),
+    };
+  });
+  const devices = (typeof d.devices === 'object' && d.devices !== null ? d.devices : {}) as Node;
+  const channels: ChannelEntry[] = ((devices.channel as Node[] | undefined) ?? [])
+    .map((c) => ({ target: (c.target as Node | undefined) ?? {}, source: (c.source as Node | undefined) ?? {}, alias: (c.alias as Node | undefined)?.['@name'] }))
+    .filter(({ target }) => target['@type'] === 'virtio' && typeof target['@name'] === 'string')
+    .map(({ target, source, alias }) => ({
+      name: String(target['@name']),
+      path: typeof source['@path'] === 'string' ? source['@path'] : undefined,
+      state: target['@state'] === 'connected' || target['@state'] === 'disconnected' ? target['@state'] : undefined,
+      ...(typeof alias === 'string' ? { alias } : {}),
+    }));
+  const virtioSerial = ((devices.controller as Node[] | undefined) ?? []).some((c) => c['@type'] === 'virtio-serial');
   return {
-    name: String(dom.name ?? ''),
-    uuid: String(dom.uuid ?? '').toLowerCase(),
-    type: String(dom['@type'] ?? ''),
-    vcpu: { maximum, current: currentAttr === undefined ? maximum : Number(currentAttr), vcpus },
+    name: String(d.name ?? ''),
+    uuid: String(d.uuid ?? '').toLowerCase(),
+    type: String(d['@type'] ?? ''),
+    vcpu: { maximum, current, vcpus },
+    channels,
+    virtioSerial,
   };
 }

@@ -20,6 +20,35 @@ export interface VcpuConfig {
   vcpus: VcpuEntry[];
 }
 
+/** A virtio-serial channel of the domain (a guest agent's path to the host). */
+export interface ChannelEntry {
+  /** The target name the guest sees: org.vcpuctl.agent.0, org.qemu.guest_agent.0, ... */
+  name: string;
+  /** The host's unix socket, named by libvirt in the live XML only. */
+  path: string | undefined;
+  /** Whether something in the guest has the port open (QEMU's frontend-open, else libvirt's state); absent when unknown. */
+  state: 'connected' | 'disconnected' | undefined;
+  /** Whether a host client holds the socket now (QEMU serves one at a time); absent when unknown. */
+  hostClient?: boolean;
+  /** libvirt's device alias (channel0, ...): QEMU's chardev is "char" + alias. */
+  alias?: string;
+}
+
+/** The channels of the running domain and of its persistent config. */
+export interface ChannelsView {
+  live: ChannelEntry[];
+  config: ChannelEntry[];
+  /** A virtio-serial controller in the running domain (without one, no channel can be added live). */
+  liveController: boolean;
+}
+
+/** One vCPU as qemu-guest-agent's guest-get-vcpus reports it. */
+export interface GuestAgentVcpu {
+  logicalId: number;
+  online: boolean;
+  canOffline: boolean;
+}
+
 export interface DomainView {
   name: string;
   uuid: string;
@@ -32,6 +61,8 @@ export interface DomainView {
   config: VcpuConfig;
   /** type attribute of <domain>: qemu, kvm, test, ... */
   type: string;
+  /** Absent where the driver does not read devices. */
+  channels?: ChannelsView;
 }
 
 /** QEMU's own account of its vCPUs (query-hotpluggable-cpus). */
@@ -64,8 +95,20 @@ export interface HypervisorDriver {
   shutdown?(domain: string): Promise<void>;
   destroy?(domain: string): Promise<void>;
   start?(domain: string): Promise<void>;
+  /** The domain's UUID (lowercase), whatever name, UUID or id it was given by: what locks are keyed on. */
+  uuidOf?(domain: string): Promise<string>;
   /** The last lines of the domain's QEMU log, for crash reports. */
   qemuLogTail?(domain: string, lines: number): Promise<string[]>;
+  /** qemu-guest-agent's guest-ping; rejects (AGENT_UNREACHABLE) when it does not answer. */
+  guestAgentPing?(domain: string): Promise<void>;
+  /** qemu-guest-agent's guest-get-vcpus. */
+  guestAgentVcpus?(domain: string): Promise<GuestAgentVcpu[]>;
+  /** qemu-guest-agent's guest-set-vcpus: applied in order, stops at the first failure; returns how many were done. */
+  guestAgentSetVcpus?(domain: string, changes: { logicalId: number; online: boolean }[]): Promise<number>;
+  /** Adds a virtio-serial channel named `name` to the running domain and/or its persistent config. */
+  attachChannel?(domain: string, name: string, where: { live: boolean; config: boolean }): Promise<void>;
+  /** Removes it; the live side needs the socket path libvirt gave it (from the live XML). */
+  detachChannel?(domain: string, channel: ChannelEntry, where: { live: boolean; config: boolean }): Promise<void>;
   /** Process spawns so far (for the benchmark and the spawn budget tests). */
   readonly spawns: number;
 }

@@ -1,21 +1,27 @@
 /**
- * The controller's side of the agent protocol: connect with a bearer token,
- * check the Hello, send requests and match replies by id, and surface pushed
- * CpuEvents and KernelLogs as events.
+ * The controller's side of the agent protocol: connect with a bearer token
+ * (TCP) or over the domain's virtio-serial channel (a unix socket on this
+ * host), check the Hello, send requests and match replies by id, and surface
+ * pushed CpuEvents and KernelLogs as events. Both transports carry the same
+ * WebSocket stream; only how the socket is opened differs.
  */
 import { EventEmitter } from 'node:events';
+import { connect as netConnect } from 'node:net';
 import { WebSocket } from 'ws';
 import {
   Envelope, EnvelopeInit, MAX_REPLY_BYTES, PROTOCOL_VERSION, VcpuctlError, decodeEnvelope, encodeEnvelope,
   isCompatible, isErrorCode, v1,
 } from '@vcpuctl/proto';
+import { GuestReach, GuestSession, GuestSessionEvents } from './source';
 
 export interface AgentEndpoint {
-  /** ws://127.0.0.1:PORT or wss://... */
+  /** ws://127.0.0.1:PORT or wss://...; for a channel, a name for messages (the URL's host is not used). */
   url: string;
   token: string | undefined;
   /** PEM CA certificate for wss:// agents with their own certificate. */
   ca?: Buffer;
+  /** The host side of the domain's virtio-serial channel: the WebSocket runs over this unix socket. */
+  socketPath?: string;
 }
 
 export interface ConnectOptions {
@@ -32,18 +38,16 @@ interface Waiter {
 /** Ids wrap before 2^32 (the schema's uint32). */
 const MAX_REQUEST_ID = 0xffffffff;
 
-export interface AgentClientEvents {
-  event: [v1.CpuEvent];
-  kernelLog: [v1.KernelLog];
-  close: [VcpuctlError];
-}
+export type AgentClientEvents = GuestSessionEvents;
 
-export class AgentClient extends EventEmitter<AgentClientEvents> {
+export class AgentClient extends EventEmitter<AgentClientEvents> implements GuestSession {
   private nextId = 1;
   private readonly waiting = new Map<number, Waiter>();
   private closedWith: VcpuctlError | undefined;
+  /** The full agent: topology, lscpu view, kernel lines, pushed events. */
+  readonly reduced = undefined;
 
-  private constructor(private readonly ws: WebSocket, readonly hello: v1.Hello, readonly url: string) {
+  private constructor(private readonly ws: WebSocket, readonly hello: v1.Hello, readonly url: string, readonly via: GuestReach) {
     super();
     ws.on('message', (data) => this.receive(data as Buffer));
     ws.on('close', (code, reason) => {
@@ -60,12 +64,18 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
   }
 
   static connect(endpoint: AgentEndpoint, opts: ConnectOptions): Promise<AgentClient> {
+    // Messages name the channel's socket, not the placeholder URL ws needs.
+    const where = endpoint.socketPath ? `channel ${endpoint.socketPath}` : endpoint.url;
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = {};
       if (endpoint.token !== undefined) headers.Authorization = `Bearer ${endpoint.token}`;
       let ws: WebSocket;
       try {
-        ws = new WebSocket(endpoint.url, { headers, maxPayload: MAX_REPLY_BYTES, perMessageDeflate: false, handshakeTimeout: opts.timeoutMs, ca: endpoint.ca });
+        const socketPath = endpoint.socketPath;
+        ws = new WebSocket(endpoint.url, {
+          headers, maxPayload: MAX_REPLY_BYTES, perMessageDeflate: false, handshakeTimeout: opts.timeoutMs, ca: endpoint.ca,
+          ...(socketPath ? { createConnection: () => netConnect(socketPath) } : {}),
+        });
       } catch (err) {
         reject(new VcpuctlError('USAGE', `bad agent URL "${endpoint.url}": ${(err as Error).message}`));
         return;
@@ -79,15 +89,15 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
         reject(err);
       };
       const timer = setTimeout(
-        () => fail(new VcpuctlError('AGENT_UNREACHABLE', `no answer from the agent at ${endpoint.url} within ${opts.timeoutMs} ms`)),
+        () => fail(new VcpuctlError('AGENT_UNREACHABLE', `no answer from the agent at ${where} within ${opts.timeoutMs} ms`, { silent: true })),
         opts.timeoutMs,
       );
       ws.once('unexpected-response', (_req, res) => {
-        if (res.statusCode === 401) fail(new VcpuctlError('AUTH_FAILED', `the agent at ${endpoint.url} refused the token`));
-        else fail(new VcpuctlError('AGENT_UNREACHABLE', `the agent at ${endpoint.url} answered HTTP ${res.statusCode}`));
+        if (res.statusCode === 401) fail(new VcpuctlError('AUTH_FAILED', `the agent at ${where} refused the token`));
+        else fail(new VcpuctlError('AGENT_UNREACHABLE', `the agent at ${where} answered HTTP ${res.statusCode}`));
       });
-      ws.once('error', (err) => fail(new VcpuctlError('AGENT_UNREACHABLE', `cannot reach the agent at ${endpoint.url}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
-      ws.once('close', () => fail(new VcpuctlError('AGENT_UNREACHABLE', `the agent at ${endpoint.url} closed before its hello`)));
+      ws.once('error', (err) => fail(new VcpuctlError('AGENT_UNREACHABLE', `cannot reach the agent at ${where}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
+      ws.once('close', () => fail(new VcpuctlError('AGENT_UNREACHABLE', `the agent at ${where} closed before its hello`)));
       ws.once('message', (data) => {
         let env: Envelope;
         try {
@@ -97,7 +107,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
           return;
         }
         if (!env.hello) {
-          fail(new VcpuctlError('PROTOCOL', `the agent at ${endpoint.url} did not start with a hello`));
+          fail(new VcpuctlError('PROTOCOL', `the agent at ${where} did not start with a hello`));
           return;
         }
         const version = env.hello.protocolVersion ?? '';
@@ -109,7 +119,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> {
         clearTimeout(timer);
         ws.removeAllListeners('close');
         ws.removeAllListeners('error');
-        resolve(new AgentClient(ws, v1.Hello.create(env.hello), endpoint.url));
+        resolve(new AgentClient(ws, v1.Hello.create(env.hello), where, endpoint.socketPath ? 'channel' : 'websocket'));
       });
     });
   }

@@ -1,0 +1,54 @@
+/**
+ * `vcpuctl agent attach DOMAIN`: gives the domain the org.vcpuctl.agent.0
+ * virtio-serial channel, live and in the persistent config, so a guest
+ * running `vcpuctl-agent run --channel` is found without configuration.
+ * Idempotent: a side that has the channel is left alone.
+ *
+ * Measured on libvirt 9.0: a channel can be hot-plugged only into a running
+ * domain that already has a virtio-serial controller ("no virtio-serial
+ * controllers are available"), and the controller itself cannot be
+ * hot-plugged; in the persistent config libvirt adds the controller on its own.
+ */
+import { VcpuctlError } from '@vcpuctl/proto';
+import { Context } from '../core/context';
+import { lockForChange } from '../core/domain-lock';
+import { VCPUCTL_CHANNEL } from '../guest/channel';
+
+/** What happened on one side: changed now, already so, or not possible until the next start. */
+export type SideOutcome = 'added' | 'removed' | 'already' | 'not running' | 'at next start';
+
+export interface ChannelResult {
+  domain: string;
+  channel: string;
+  live: SideOutcome;
+  config: SideOutcome;
+  /** Why the running domain could not be changed, when it could not. */
+  note?: string;
+}
+
+export async function agentAttach(ctx: Context, domain: string): Promise<ChannelResult> {
+  const { driver } = ctx;
+  if (!driver.attachChannel) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot add devices`);
+  const lock = await lockForChange(ctx, domain);
+  try {
+    const host = await driver.inspect(domain);
+    const channels = host.domain.channels;
+    if (!channels) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver does not show devices`);
+    const running = host.domain.live !== undefined;
+    const inLive = channels.live.some((c) => c.name === VCPUCTL_CHANNEL);
+    const inConfig = channels.config.some((c) => c.name === VCPUCTL_CHANNEL);
+    const live = running && !inLive && channels.liveController;
+    await driver.attachChannel(domain, VCPUCTL_CHANNEL, { live, config: !inConfig });
+    const result: ChannelResult = {
+      domain, channel: VCPUCTL_CHANNEL,
+      live: !running ? 'not running' : inLive ? 'already' : live ? 'added' : 'at next start',
+      config: inConfig ? 'already' : 'added',
+    };
+    if (result.live === 'at next start') {
+      result.note = `the running domain has no virtio-serial controller and libvirt cannot hot-plug one: the channel is in the persistent config and appears when ${domain} is shut down and started again`;
+    }
+    return result;
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * vcpuctl-agent over the domain's virtio-serial channel: libvirt names the
+ * host end, a unix socket only root can open, in the live domain XML. The
+ * stream is the agent's usual WebSocket; no token (reaching the socket is
+ * the authentication).
+ *
+ * QEMU serves one host connection per channel at a time; a second one sits
+ * unanswered in the socket's backlog. So vcpuctl processes take turns through
+ * a lock file next to the domain locks (a second one waits --lock-wait, then
+ * says who holds the channel), and a channel that does not send the agent's
+ * Hello within a short bound is given up rather than waited on.
+ */
+import { VcpuctlError } from '@vcpuctl/proto';
+import { DomainLock, lockDomain } from '../core/lock';
+import { ChannelEntry } from '../libvirt/driver';
+import { AgentClient } from './agent-client';
+
+/** The channel's target name: what `vcpuctl agent attach` adds and `vcpuctl-agent run --channel` opens. */
+export const VCPUCTL_CHANNEL = 'org.vcpuctl.agent.0';
+
+/** The channel libvirt and qemu-guest-agent use. */
+export const QEMU_GA_CHANNEL = 'org.qemu.guest_agent.0';
+
+/**
+ * How long a channel may take to send the agent's Hello. Measured under TCG:
+ * an echo over the channel takes 7-8 ms, the upgrade and Hello well under
+ * 100 ms; 1.5 s leaves room for a loaded host. One retry follows a miss: a
+ * session left half-written by a killed vcpuctl ends when its socket closes,
+ * and the agent resets a stalled one within about 1 s.
+ */
+export const CHANNEL_HELLO_TIMEOUT_MS = 1500;
+const CHANNEL_ATTEMPTS = 2;
+
+/** The lock that serializes vcpuctl processes on one domain's channel. */
+async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs: number): Promise<DomainLock> {
+  try {
+    return await lockDomain(lockDir, `channel-${uuid || domain}`, waitMs);
+  } catch (err) {
+    if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED') throw err;
+    const pid = /pid (\d+)/.exec(err.message)?.[1];
+    throw new VcpuctlError('LOCKED',
+      `another vcpuctl${pid ? ` (pid ${pid})` : ''} is using the ${VCPUCTL_CHANNEL} channel of ${domain}, and QEMU serves one at a time; waited ${Math.round(waitMs / 1000)} s (--lock-wait)`,
+      { pid: pid ? Number(pid) : undefined });
+  }
+}
+
+export async function connectChannel(
+  opts: { lockDir: string; lockWaitMs: number }, domain: { name: string; uuid: string }, channel: ChannelEntry & { path: string },
+): Promise<AgentClient> {
+  const lock = await lockChannel(opts.lockDir, domain.uuid, domain.name, opts.lockWaitMs);
+  let last: VcpuctlError | undefined;
+  for (let attempt = 1; attempt <= CHANNEL_ATTEMPTS; attempt++) {
+    try {
+      const client = await AgentClient.connect(
+        { url: 'ws://vcpuctl-channel/', token: undefined, socketPath: channel.path },
+        { timeoutMs: CHANNEL_HELLO_TIMEOUT_MS },
+      );
+      client.once('close', () => lock.release());
+      return client;
+    } catch (err) {
+      last = err as VcpuctlError;
+      // Only silence is worth a second try; a refused socket or a bad Hello will not change.
+      if (!last.details?.silent) break;
+    }
+  }
+  lock.release();
+  if (last?.details?.silent && channel.hostClient) {
+    // QEMU showed a host client on the socket and no other vcpuctl holds the lock: another program has the channel.
+    throw new VcpuctlError('LOCKED',
+      `another program holds the ${VCPUCTL_CHANNEL} channel of ${domain.name} (QEMU serves one host connection at a time): no Hello within ${CHANNEL_HELLO_TIMEOUT_MS} ms, ${CHANNEL_ATTEMPTS} times`);
+  }
+  if (last?.details?.silent) {
+    throw new VcpuctlError('AGENT_UNREACHABLE',
+      `no Hello on the ${VCPUCTL_CHANNEL} channel of ${domain.name} within ${CHANNEL_HELLO_TIMEOUT_MS} ms, ${CHANNEL_ATTEMPTS} times: another program holds the channel (QEMU serves one host connection at a time) or the agent in the guest is not answering`);
+  }
+  throw last ?? new VcpuctlError('AGENT_UNREACHABLE', `cannot open the ${VCPUCTL_CHANNEL} channel of ${domain.name}`);
+}

@@ -1,0 +1,40 @@
+/**
+ * What a command needs from the guest, whoever answers: vcpuctl-agent over a
+ * WebSocket (TCP) or over the domain's virtio-serial channel, or
+ * qemu-guest-agent through libvirt. Commands hold a GuestSession and never
+ * know which one it is; the view and the report say how the guest was reached.
+ */
+import { EventEmitter } from 'node:events';
+import { v1 } from '@vcpuctl/proto';
+
+export type GuestReach = 'websocket' | 'channel' | 'qemu-ga';
+
+export interface GuestSessionEvents {
+  /** A change the guest pushed (the agent only). */
+  event: [v1.CpuEvent];
+  /** Kernel lines the guest pushed (the agent only). */
+  kernelLog: [v1.KernelLog];
+  /** The session ended under the command. */
+  close: [Error];
+}
+
+export interface GuestSession extends Pick<EventEmitter<GuestSessionEvents>, 'on' | 'off' | 'once'> {
+  readonly via: GuestReach;
+  /** Who answers: product_uuid and hostname where known, and whether the guest onlines hot-added CPUs itself. */
+  readonly hello: { productUuid?: string | null; hostname?: string | null; autoOnline?: boolean | null };
+  /**
+   * What this source cannot show, for the verdict and the report (undefined:
+   * the full view). qemu-guest-agent has no topology, no lscpu view, no
+   * kernel lines, and is polled instead of pushing events.
+   */
+  readonly reduced: string[] | undefined;
+  /** How often to ask for a fresh view while waiting for a change, when the source pushes nothing. */
+  readonly pollIntervalMs?: number;
+  readonly isOpen: boolean;
+  snapshot(timeoutMs?: number): Promise<v1.Snapshot>;
+  /** A snapshot, and from then on pushed events where the source has them. */
+  subscribe(timeoutMs?: number): Promise<v1.Snapshot>;
+  /** Online/offline inside the guest with the agent's guards: all refused before any change, or applied in order. */
+  setOnline(cpus: { cpu: number; online: boolean }[], timeoutMs?: number): Promise<v1.SetOnlineReply>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,191 @@
+/**
+ * How vcpuctl reaches a real guest without configuration (no agents file, no
+ * --agent), on one shared rig guest booted with qemu-guest-agent's channel:
+ *   (a) only qemu-guest-agent runs: `set` onlines the hot-added vCPU through
+ *       guest-set-vcpus, with the agent's guards, and says the view is reduced;
+ *   (b) vcpuctl-agent runs --channel, `vcpuctl agent attach` adds the channel
+ *       live, and `set` is confirmed over it;
+ *   (c) a controller killed mid-session, or gone mid-frame, does not stop the next;
+ *   (d) two controllers at once take turns; a channel held by another program
+ *       or another vcpuctl is named as such.
+ * The steps run in order on the same guest.
+ */
+import { strict as assert } from 'node:assert';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CliResult, URI, VCPUCTL, vcpuCount, vcpuctlAsync, virsh } from '../helpers/libvirt';
+import { kinds, until } from './e2e-helpers';
+import { channelGuest } from './guests';
+import { TestGuest } from './rig/guest';
+
+const CHANNEL = 'org.vcpuctl.agent.0';
+
+/** The guest's online list, from the real lscpu inside it. */
+async function guestOnline(g: TestGuest): Promise<string> {
+  const lscpu = await g.helper('GET', '/lscpu');
+  return /^On-line CPU\(s\) list:\s+(\S+)$/m.exec(lscpu)?.[1] ?? '';
+}
+
+/** Opens the channel's host socket and reads until the agent's 101 has come (or the socket ends). */
+function rawChannel(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let got = '';
+    const timer = setTimeout(() => reject(new Error('no 101 on the channel within 30 s')), 30_000);
+    s.once('error', reject);
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.includes('101')) {
+        clearTimeout(timer);
+        s.removeAllListeners('data');
+        resolve(s);
+      }
+    });
+    s.write('GET / HTTP/1.1\r\nHost: channel\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+  });
+}
+
+describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channel, discovery)', function () {
+  this.timeout(240_000);
+  let g: TestGuest;
+  let dir: string;
+  let locks: string;
+  const cli = (args: string[]): Promise<CliResult> => vcpuctlAsync(['--report-dir', join(dir, 'reports'), ...args], { VCPUCTL_LOCK_DIR: locks });
+  const statusJson = async (args: string[] = []) => {
+    const r = await cli(['--json', ...args, 'status', g.name]);
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    return JSON.parse(r.stdout)[0];
+  };
+
+  before(async function () {
+    this.timeout(20 * 60_000);
+    g = await channelGuest();
+    dir = mkdtempSync(join(tmpdir(), 'vcpuctl-e2e-sources-'));
+    locks = join(dir, 'locks');
+  });
+  after(() => dir && rmSync(dir, { recursive: true, force: true }));
+
+  it('(a) a guest running only qemu-guest-agent: set 2 onlines the hot-added vCPU, the JSON names qemu-ga', async () => {
+    await g.helper('POST', '/agent/kill');
+    await g.helper('POST', '/qemu-ga/start');
+    await until('qemu-ga answering guest-ping', 60_000, () =>
+      spawnSync('virsh', ['-q', '-c', URI, 'qemu-agent-command', g.name, '{"execute":"guest-ping"}'], { stdio: 'ignore' }).status === 0);
+    const r = await cli(['--json', 'set', g.name, '2']);
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const report = JSON.parse(r.stdout).report;
+    assert.equal(report.after.guest.via, 'qemu-ga');
+    assert.equal(report.before.guest.via, 'qemu-ga');
+    assert.ok(report.verdict.ok);
+    assert.deepEqual(kinds(report), ['GUEST_VIEW_REDUCED', 'LIVE_CONFIG_DIFFER']);
+    assert.ok(report.timeline.some((t: { what: string }) => /online hot-added cpu1/.test(t.what)), 'vcpuctl asked qemu-ga to online cpu1');
+    assert.equal(report.after.guest.snapshot.online, '0-1');
+    assert.equal(await guestOnline(g), '0,1', 'lscpu inside the guest');
+    assert.equal(vcpuCount(g.name)['current live'], 2);
+  });
+
+  it('(a) guest-side online/offline through qemu-ga keep the guards: cpu0 cannot be offlined, nothing changed', async () => {
+    const refused = await cli(['offline', g.name, '0']);
+    assert.equal(refused.code, 9, refused.stderr);
+    assert.match(refused.stderr, /^vcpuctl: CPU_REFUSED: CPU 0 cannot be offlined/);
+    const absent = await cli(['online', g.name, '2']);
+    assert.equal(absent.code, 9, absent.stderr);
+    assert.match(absent.stderr, /CPU 2 does not exist/);
+    assert.equal(await guestOnline(g), '0,1');
+    const off = await cli(['offline', g.name, '1']);
+    assert.equal(off.code, 0, off.stderr);
+    assert.equal(await guestOnline(g), '0');
+    const on = await cli(['online', g.name, '1']);
+    assert.equal(on.code, 0, on.stderr);
+    assert.equal(await guestOnline(g), '0,1');
+    const text = await cli(['status', g.name]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /guest \(via qemu-ga\): present 0-1, online 0-1/);
+    assert.match(text.stdout, /GUEST_VIEW_REDUCED \(expected\): the guest view comes from qemu-ga: no CPU topology/);
+  });
+
+  it('(b) agent attach adds the channel live; set 3 is then confirmed over it, no agents file, no --agent', async () => {
+    await g.helper('POST', '/agent/start'); // --channel: waits for the port to appear
+    const a = await cli(['--json', 'agent', 'attach', g.name]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.deepEqual(JSON.parse(a.stdout), { domain: g.name, channel: CHANNEL, live: 'added', config: 'added' });
+    // Node starts slowly over 9p under TCG: wait for the agent to answer on the channel.
+    await until('the agent on the channel', 180_000, async () => (await statusJson()).guest.via === 'channel');
+    const s = await statusJson();
+    assert.equal(s.guest.reachable, true);
+    assert.equal(s.guest.productUuid, g.uuid);
+    assert.match(s.guest.snapshot.lscpu, /^Architecture:/);
+    const r = await cli(['--json', 'set', g.name, '3', '--config']);
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const report = JSON.parse(r.stdout).report;
+    assert.equal(report.after.guest.via, 'channel');
+    assert.deepEqual(kinds(report), []);
+    assert.ok(report.kernelLines.some((k: { message: string }) => k.message === 'CPU2 has been hot-added'), 'kernel evidence over the channel');
+    assert.equal(await guestOnline(g), '0-2');
+  });
+
+  it('(c) a controller killed mid-session, or gone mid-frame, does not stop the next one', async () => {
+    // Killed at several points of its session: as it takes the channel, and a little later.
+    for (const delayMs of [0, 50, 150, 400]) {
+      const child: ChildProcess = spawn(process.execPath, [VCPUCTL, '--report-dir', join(dir, 'reports'), 'status', g.name], { env: { ...process.env, VCPUCTL_LOCK_DIR: locks }, stdio: 'ignore' });
+      const exited = new Promise((r) => child.once('exit', r));
+      await until('the controller taking the channel', 30_000, () => existsSync(locks) && readdirSync(locks).some((n) => n.startsWith('channel-')));
+      await new Promise((r) => setTimeout(r, delayMs));
+      child.kill('SIGKILL');
+      await exited;
+      const s = await statusJson();
+      assert.deepEqual([s.guest.reachable, s.guest.via], [true, 'channel'], `after a kill ${delayMs} ms in: ${s.guest.error}`);
+    }
+    // A host that goes away in the middle of a WebSocket frame.
+    const path = g.channelSocket();
+    assert.ok(path);
+    const raw = await rawChannel(path!);
+    raw.write(Buffer.from([0x82, 0xfe, 0x01, 0x00, 1, 2, 3, 4, 5, 6, 7])); // masked binary frame of 256 bytes, 3 given
+    raw.destroy();
+    const s = await statusJson();
+    assert.deepEqual([s.guest.reachable, s.guest.via], [true, 'channel'], s.guest.error);
+  });
+
+  it('(d) two controllers at once take turns on the channel; one held elsewhere is named, not waited on forever', async () => {
+    const both = await Promise.all([cli(['--json', 'status', g.name]), cli(['--json', 'status', g.name])]);
+    for (const r of both) {
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual([JSON.parse(r.stdout)[0].guest.reachable, JSON.parse(r.stdout)[0].guest.via], [true, 'channel']);
+    }
+    // Another vcpuctl holding the channel (its lock, with a live pid): waited for --lock-wait, then named.
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const lock = join(locks, `channel-${g.uuid}.lock`);
+    try {
+      writeFileSync(lock, `${holder.pid}\n`, { flag: 'wx' });
+      const r = await cli(['--lock-wait', '1', 'status', g.name]);
+      assert.equal(r.code, 12, r.stderr);
+      assert.match(r.stderr, new RegExp(`^vcpuctl: LOCKED: another vcpuctl \\(pid ${holder.pid}\\) is using the org\\.vcpuctl\\.agent\\.0 channel of ${g.name}`));
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    } finally {
+      holder.kill();
+    }
+    // The holder gone, its lock is taken over.
+    assert.equal((await statusJson()).guest.via, 'channel');
+    // Another program holding QEMU's one host connection.
+    const raw = await rawChannel(g.channelSocket()!);
+    try {
+      const r = await cli(['status', g.name]);
+      assert.equal(r.code, 12, r.stderr);
+      assert.match(r.stderr, /^vcpuctl: LOCKED: another program holds the org\.vcpuctl\.agent\.0 channel/);
+    } finally {
+      raw.destroy();
+    }
+    assert.equal((await statusJson()).guest.via, 'channel');
+  });
+
+  it('(b) agent detach removes the channel again; discovery falls back to qemu-guest-agent', async () => {
+    const d = await cli(['--json', 'agent', 'detach', g.name]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual(JSON.parse(d.stdout), { domain: g.name, channel: CHANNEL, live: 'removed', config: 'removed' });
+    assert.ok(!virsh('dumpxml', g.name).includes(CHANNEL));
+    const s = await statusJson();
+    assert.deepEqual([s.guest.reachable, s.guest.via], [true, 'qemu-ga']);
+  });
+});
