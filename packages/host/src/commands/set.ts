@@ -141,6 +141,9 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
       const g = await connectGuest(ctx, before, { subscribe: true });
       client = g.client;
       guestBefore = g.view;
+      // Lines the agent pushes while libvirt is still acting (before waitForGuest listens) are evidence too.
+      client?.on('event', (e) => rb.kernel(e.kernelLines));
+      client?.on('kernelLog', (k) => rb.kernel(k.lines));
     }
     rb.before = { host: before, guest: guestBefore };
     rb.mark(`before: host and guest views taken (guest ${guestBefore.via ? `reached via ${guestBefore.via}` : 'not reached'})`);
