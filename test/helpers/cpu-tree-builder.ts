@@ -106,6 +106,8 @@ export class CpuTreeBuilder {
   private readonly spec: TreeSpec;
   private readonly places: Place[];
   private readonly possible: number;
+  /** CPUs whose online file write() does not create yet (see hotAddOnlineFileLater). */
+  private readonly withheld = new Set<number>();
   private present: Set<number>;
   private online: Set<number>;
 
@@ -127,6 +129,19 @@ export class CpuTreeBuilder {
   /** Simulates `virsh setvcpus --live` adding CPU `cpu`: present, offline, as the kernel leaves it without a udev rule. */
   hotAdd(cpu: number): void {
     this.present.add(cpu);
+    this.write();
+  }
+
+  /**
+   * A hot-add in the order the kernel may show it: `present` names the CPU
+   * first, and its sysfs directory (with the `online` file) appears
+   * `delayMs` later.
+   */
+  async hotAddOnlineFileLater(cpu: number, delayMs: number): Promise<void> {
+    this.withheld.add(cpu);
+    this.hotAdd(cpu);
+    await new Promise((r) => setTimeout(r, delayMs));
+    this.withheld.delete(cpu);
     this.write();
   }
 
@@ -178,7 +193,7 @@ export class CpuTreeBuilder {
     // process that sees it in `present` may write that file at once.
     for (const cpu of present) {
       const onlineFile = join(cpuDir, `cpu${cpu}/online`);
-      if ((cpu !== 0 || spec.cpu0Hotplug) && !existsSync(onlineFile)) put(onlineFile, this.online.has(cpu) ? '1' : '0');
+      if ((cpu !== 0 || spec.cpu0Hotplug) && !this.withheld.has(cpu) && !existsSync(onlineFile)) put(onlineFile, this.online.has(cpu) ? '1' : '0');
     }
     // present and online change in place, as sysfs attributes do: a reader
     // holding them open (the agent) sees the new contents at offset 0.
@@ -199,7 +214,7 @@ export class CpuTreeBuilder {
       // The online file is left alone once it exists: the code under test
       // writes it, and rewriting it here could undo a write not yet seen.
       const onlineFile = join(dir, 'online');
-      if ((p.cpu !== 0 || spec.cpu0Hotplug) && !existsSync(onlineFile)) put(onlineFile, this.online.has(p.cpu) ? '1' : '0');
+      if ((p.cpu !== 0 || spec.cpu0Hotplug) && !this.withheld.has(p.cpu) && !existsSync(onlineFile)) put(onlineFile, this.online.has(p.cpu) ? '1' : '0');
       if (!this.online.has(p.cpu)) continue;
       const threads = online.filter((q) => q.core === p.core).map((q) => q.cpu);
       const pkg = online.filter((q) => q.socket === p.socket).map((q) => q.cpu);

@@ -124,6 +124,21 @@ describe('agent over a real socket', function () {
     });
   });
 
+  describe('auto-online when the online file comes after present (the kernel may show a hot-add in that order)', () => {
+    const h = new AgentHarness({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1, present: 1, possible: 2 });
+    before(() => h.start());
+    after(() => h.stop());
+
+    it('waits for the file and onlines the CPU, rather than giving up on it', async () => {
+      const c = await h.connect();
+      await c.subscribe();
+      const onlined = waitFor(events(c), (e) => e.changes.some((x) => x.kind === Kind.ONLINED && x.byAgent), 3000, 'ONLINED by agent');
+      await h.tree.hotAddOnlineFileLater(1, 150);
+      await onlined;
+      assert.deepEqual(h.tree.onlineCpus(), [0, 1]);
+    });
+  });
+
   describe('auto-online switched off', () => {
     const h = new AgentHarness({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1, present: 1, possible: 2 });
     before(() => h.start({ autoOnline: false }));

@@ -4,11 +4,12 @@
  * log lines, to subscribed controllers. It knows nothing of sockets beyond
  * the Connection it is handed.
  */
+import { existsSync } from 'node:fs';
 import { EnvelopeInit, PROTOCOL_VERSION, v1 } from '@vcpuctl/proto';
 import { CpuRequest, SetOnlineResult, setCpusOnline } from './cpu-control';
 import { ModelReading, SnapshotCache, SnapshotData, readModel, readTree } from './snapshot';
 import { CpuTreeReader } from './sysfs/cpu-tree';
-import { TreePaths } from './sysfs/paths';
+import { TreePaths, cpuPath } from './sysfs/paths';
 import { SystemFacts } from './system-facts';
 import { AGENT_VERSION } from './version';
 import { CpuChangeInfo, CpuPoller } from './watch/cpu-poller';
@@ -39,6 +40,16 @@ const KERNEL_LINE_HOLD_MS = 50;
 
 /** Kernel lines held at once; a log flood drops the oldest. */
 const MAX_PENDING_LINES = 256;
+
+/**
+ * The kernel lists a hot-added CPU in `present` a little before it creates
+ * the CPU's sysfs directory (and its `online` file), so auto-online may find
+ * no file yet. It looks again every AUTO_ONLINE_RETRY_MS, for at most
+ * AUTO_ONLINE_WAIT_MS: the directory appears within milliseconds even under
+ * TCG, and a CPU that never gets the file (CPU0 on x86) is not waited on long.
+ */
+const AUTO_ONLINE_RETRY_MS = 20;
+const AUTO_ONLINE_WAIT_MS = 1000;
 
 export class Agent {
   private readonly poller: CpuPoller;
@@ -157,16 +168,25 @@ export class Agent {
     // One request per CPU, so a CPU the kernel refuses does not hold back the others.
     for (const cpu of added) {
       this.autoOnlining.add(cpu);
-      this.setOnline([{ cpu, online: true }], 'auto-online').then(
-        (r) => {
-          if (r.results[0]?.outcome !== 'CHANGED') this.autoOnlining.delete(cpu);
-        },
-        (err: Error) => {
-          this.autoOnlining.delete(cpu);
-          this.opts.log(`auto-online of cpu${cpu} failed: ${err.message}`);
-        },
-      );
+      this.autoOnlineOne(cpu, Date.now() + AUTO_ONLINE_WAIT_MS);
     }
+  }
+
+  private autoOnlineOne(cpu: number, deadline: number): void {
+    this.setOnline([{ cpu, online: true }], 'auto-online').then(
+      (r) => {
+        if (r.results[0]?.outcome !== 'CHANGED') this.autoOnlining.delete(cpu);
+      },
+      (err: Error) => {
+        const noFileYet = !existsSync(cpuPath(this.opts.paths, cpu, 'online'));
+        if (noFileYet && Date.now() < deadline && this.timer !== undefined) {
+          setTimeout(() => this.autoOnlineOne(cpu, deadline), AUTO_ONLINE_RETRY_MS).unref();
+          return;
+        }
+        this.autoOnlining.delete(cpu);
+        this.opts.log(`auto-online of cpu${cpu} failed: ${err.message}`);
+      },
+    );
   }
 
   private push(env: EnvelopeInit): void {

@@ -88,11 +88,14 @@ export function runCommand(): Command {
         readOnly: !!flags.readOnly,
         log: (line) => process.stderr.write(`vcpuctl-agent: ${line}\n`),
       });
-      // One line on stdout once listening, so wrappers (tests, the rig) know the port.
-      if (running.address) process.stdout.write(`listening on ${running.address.address}:${running.address.port}\n`);
-      if (channelName !== undefined) process.stdout.write(`channel ${channelName}\n`);
+      // Stop handlers go in before the agent says it is up: a wrapper that
+      // signals as soon as it reads the line below must not meet the default
+      // action (an abrupt kill) instead of a clean stop.
       const stop = () => void running.close().then(() => process.exit(0));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
+      // One line on stdout once listening, so wrappers (tests, the rig) know the port.
+      if (running.address) process.stdout.write(`listening on ${running.address.address}:${running.address.port}\n`);
+      if (channelName !== undefined) process.stdout.write(`channel ${channelName}\n`);
     });
 }
