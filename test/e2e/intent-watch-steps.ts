@@ -7,13 +7,13 @@
 import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { join } from 'node:path';
 import { parseDomainXml } from '@vcpuctl/host';
 import { parseCpuList } from '@vcpuctl/proto';
 import { VCPUCTL, virsh } from '../helpers/libvirt';
 import { freePort } from './rig/guest';
 import { kinds, reportOf, SuiteGuest } from './e2e-helpers';
+import { httpGet } from '../helpers/http-get';
 
 type Rec = Record<string, any>;
 
@@ -70,14 +70,6 @@ class JsonLines {
 
 const has = (r: Rec, kind: string) => (r.verdict?.findings ?? []).some((f: Rec) => f.kind === kind);
 
-function httpGet(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get(url, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
 
 export function intentAndWatchSteps(suite: SuiteGuest): void {
   let watch: JsonLines | undefined;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_REQUEST_BYTES } from '@vcpuctl/proto';
 import { AgentProcess, logLine, rawPeer, sendEnvelope } from '../helpers/agent-process';
+import { fieldKey, lengthDelimited, varint } from '../helpers/raw-protobuf';
 
 const FRAMES = 10_000;
 /** Connections fuzzing at once; below MAX_CONNECTIONS so the slow reader and the final check fit. */
@@ -34,19 +35,8 @@ function prng(seed: number): () => number {
   };
 }
 
-function varint(n: bigint): number[] {
-  const out: number[] = [];
-  let v = BigInt.asUintN(64, n);
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return out;
-}
-const tag = (no: number, wire: number) => varint(BigInt((no << 3) | wire));
-const sub = (no: number, body: number[]) => [...tag(no, 2), ...varint(BigInt(body.length)), ...body];
+const tag = fieldKey;
+const sub = lengthDelimited;
 
 const HUGE: bigint[] = [0n, 1n, 8191n, 8192n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 32n + 1n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n, -1n, -(2n ** 31n)];
 

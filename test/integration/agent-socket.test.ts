@@ -11,6 +11,7 @@ import { VcpuctlError, encodeEnvelope, v1 } from '@vcpuctl/proto';
 import { AgentClient } from '@vcpuctl/host';
 import { AgentHarness, TEST_UUID, waitFor } from '../helpers/agent-harness';
 import { agentSnapshot } from '../helpers/lscpu';
+import { fieldKey, lengthDelimited, varint } from '../helpers/raw-protobuf';
 
 const Kind = v1.CpuChange.Kind;
 const Outcome = v1.CpuResult.Outcome;
@@ -281,20 +282,7 @@ describe('agent over a real socket', function () {
   });
 });
 
-/** Hand-made protobuf bytes, so a test can send what the schema's own encoder would not. */
-function varint(n: bigint): number[] {
-  const out: number[] = [];
-  let v = BigInt.asUintN(64, n);
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return out;
-}
-const field = (no: number, wire: number) => varint(BigInt((no << 3) | wire));
-const lengthDelimited = (no: number, body: number[]) => [...field(no, 2), ...varint(BigInt(body.length)), ...body];
+const field = fieldKey;
 /** Envelope{id, set_online_request{cpus:[{cpu, online:false}]}} with `cpu` as any 64-bit varint. */
 function offlineRequest(id: number, cpu: bigint): Buffer {
   return Buffer.from([...field(1, 0), ...varint(BigInt(id)), ...lengthDelimited(15, lengthDelimited(1, [...field(1, 0), ...varint(cpu)]))]);

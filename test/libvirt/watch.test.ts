@@ -7,10 +7,10 @@
 import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VCPUCTL, bareDomainXml, defineAndStart, removeDomain, setupHost, uniqueName, virsh } from '../helpers/libvirt';
+import { httpGet } from '../helpers/http-get';
 
 type Rec = Record<string, any>;
 
@@ -40,14 +40,6 @@ function lines(child: ChildProcess): { records: Rec[]; waitFor(what: string, pre
   };
 }
 
-function httpGet(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get(url, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
 
 describe('vcpuctl watch and exporter against a real libvirtd (QEMU domains without an OS)', function () {
   this.timeout(120_000);
