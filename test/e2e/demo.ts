@@ -18,9 +18,10 @@ async function main(): Promise<void> {
   removeRigLeftovers();
   const dir = mkdtempSync(join(tmpdir(), 'vcpuctl-demo-'));
   const reports = join(dir, 'reports');
-  console.log('booting a disposable guest (Debian kernel, busybox initramfs, 768 MiB, current 1 / maximum 2 vCPUs)...');
+  console.log('booting a disposable guest (Debian kernel, busybox initramfs, 768 MiB, current 1 / maximum 2 vCPUs),');
+  console.log('its agent run as the package runs it (`vcpuctl-agent run --channel`), the domain without the channel yet...');
   const t0 = Date.now();
-  const g = await TestGuest.boot({ current: 1, maximum: 2 });
+  const g = await TestGuest.boot({ current: 1, maximum: 2, agentChannel: true });
   const cleanup = () => {
     g.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -35,7 +36,8 @@ async function main(): Promise<void> {
     const step = async (title: string, args: string[], showReport = false) => {
       console.log(bold(`-- ${title}`));
       console.log(`$ vcpuctl ${args.join(' ')}`);
-      const r = await vcpuctlAsync(['--report-dir', reports, '--agents-file', g.agentsFile, ...args]);
+      // No --agent and no agents file: vcpuctl finds the guest through the domain's channel.
+      const r = await vcpuctlAsync(['--report-dir', reports, ...args]);
       process.stdout.write(r.stdout);
       process.stdout.write(r.stderr);
       console.log(`(exit ${r.code})`);
@@ -48,7 +50,8 @@ async function main(): Promise<void> {
       return r.code;
     };
     const name = g.name;
-    await step('1. status: one vCPU, both sides agree (the guest view is its lscpu)', ['status', name]);
+    await step('0. give the running domain the agent\'s channel (live and persistent); no agents file, no token, no port', ['agent', 'attach', name]);
+    await step('1. status: one vCPU, both sides agree (the guest view is its lscpu), reached over the channel', ['status', name]);
     await step('2. hot-add to 2 and persist; the agent onlines the new vCPU, the kernel says so', ['set', name, '2', '--config'], true);
     await step('3. ask for 3: refused before anything is touched, the maximum named', ['set', name, '3']);
     await step('4. back to 1 by offlining inside the guest; the host keeps counting 2 until a restart', ['set', name, '1', '--config'], true);

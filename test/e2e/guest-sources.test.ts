@@ -110,9 +110,14 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
     await g.helper('POST', '/agent/start'); // --channel: waits for the port to appear
     const a = await cli(['--json', 'agent', 'attach', g.name]);
     assert.equal(a.code, 0, a.stderr);
-    assert.deepEqual(JSON.parse(a.stdout), { domain: g.name, channel: CHANNEL, live: 'added', config: 'added' });
+    const { guest: opened, ...sides } = JSON.parse(a.stdout);
+    assert.deepEqual(sides, { domain: g.name, channel: CHANNEL, live: 'added', config: 'added' });
+    assert.ok(opened === 'open' || opened === 'not open', `attach says whether the guest opened the port: ${opened}`);
     // Node starts slowly over 9p under TCG: wait for the agent to answer on the channel.
     await until('the agent on the channel', 180_000, async () => (await statusJson()).guest.via === 'channel');
+    // Now that it serves the channel, attach is a no-op that says the port is open.
+    const again = await cli(['--json', 'agent', 'attach', g.name]);
+    assert.deepEqual(JSON.parse(again.stdout), { domain: g.name, channel: CHANNEL, live: 'already', config: 'already', guest: 'open' });
     const s = await statusJson();
     assert.equal(s.guest.reachable, true);
     assert.equal(s.guest.productUuid, g.uuid);

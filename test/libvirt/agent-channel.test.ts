@@ -64,10 +64,11 @@ describe('vcpuctl agent attach/detach against a real libvirtd', function () {
 
   it('adds the channel live and persistently, then is a no-op; detach removes both sides, then is a no-op', () => {
     const dom = newDomain({ controller: true, start: true });
-    assert.deepEqual(json(['agent', 'attach', dom]), { domain: dom, channel: CHANNEL, live: 'added', config: 'added' });
+    // No OS, so nothing opens the port: attach says so after its bounded wait.
+    assert.deepEqual(json(['agent', 'attach', dom]), { domain: dom, channel: CHANNEL, live: 'added', config: 'added', guest: 'not open' });
     assert.deepEqual([channels(dom, false), channels(dom, true)], [[CHANNEL], [CHANNEL]]);
     assert.match(virsh('dumpxml', dom), new RegExp(`<source mode='bind' path='/var/lib/libvirt/qemu/channel/target/[^']+/${CHANNEL.replace(/\./g, '\\.')}'/>`));
-    assert.deepEqual(json(['agent', 'attach', dom]), { domain: dom, channel: CHANNEL, live: 'already', config: 'already' });
+    assert.deepEqual(json(['agent', 'attach', dom]), { domain: dom, channel: CHANNEL, live: 'already', config: 'already', guest: 'not open' });
     assert.deepEqual([channels(dom, false), channels(dom, true)], [[CHANNEL], [CHANNEL]], 'no second channel');
 
     // Nothing in this guest (it has no OS) opened the port: status says so, without waiting on it.

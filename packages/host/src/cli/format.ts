@@ -39,5 +39,6 @@ export function statusText(s: StatusResult): string {
 }
 
 export function channelText(r: ChannelResult): string {
-  return [`${r.domain}: channel ${r.channel}`, `  running domain:    ${r.live}`, `  persistent config: ${r.config}`, ...(r.note ? [`  note: ${r.note}`] : [])].join('\n');
+  const guest = r.guest === undefined ? [] : [`  guest:             ${r.guest === 'open' ? 'port open (an agent is serving it)' : 'port not open yet (is `vcpuctl-agent run --channel` running in the guest?)'}`];
+  return [`${r.domain}: channel ${r.channel}`, `  running domain:    ${r.live}`, `  persistent config: ${r.config}`, ...guest, ...(r.note ? [`  note: ${r.note}`] : [])].join('\n');
 }

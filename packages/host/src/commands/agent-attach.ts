@@ -24,6 +24,30 @@ export interface ChannelResult {
   config: SideOutcome;
   /** Why the running domain could not be changed, when it could not. */
   note?: string;
+  /**
+   * Whether something in the guest (vcpuctl-agent run --channel) has the
+   * port open, once the running domain has the channel: what an operator
+   * wants to know next. Absent when the running domain has no channel.
+   */
+  guest?: 'open' | 'not open';
+}
+
+/**
+ * How long attach waits for the guest to open a channel it has just been
+ * given: a running agent scans for the port once a second, so 3 s covers a
+ * scan and a loaded TCG guest; an agent that is not running costs this once.
+ */
+export const ATTACH_OPEN_WAIT_MS = 3000;
+const ATTACH_OPEN_POLL_MS = 250;
+
+async function guestOpens(ctx: Context, domain: string): Promise<'open' | 'not open'> {
+  const deadline = Date.now() + ATTACH_OPEN_WAIT_MS;
+  for (;;) {
+    const channel = (await ctx.driver.inspect(domain)).domain.channels?.live.find((c) => c.name === VCPUCTL_CHANNEL);
+    if (channel?.state === 'connected') return 'open';
+    if (Date.now() >= deadline) return 'not open';
+    await new Promise((r) => setTimeout(r, ATTACH_OPEN_POLL_MS));
+  }
 }
 
 export async function agentAttach(ctx: Context, domain: string): Promise<ChannelResult> {
@@ -44,6 +68,7 @@ export async function agentAttach(ctx: Context, domain: string): Promise<Channel
       live: !running ? 'not running' : inLive ? 'already' : live ? 'added' : 'at next start',
       config: inConfig ? 'already' : 'added',
     };
+    if (result.live === 'added' || result.live === 'already') result.guest = await guestOpens(ctx, domain);
     if (result.live === 'at next start') {
       result.note = `the running domain has no virtio-serial controller and libvirt cannot hot-plug one: the channel is in the persistent config and appears when ${domain} is shut down and started again`;
     }
