@@ -153,6 +153,36 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
     assert.deepEqual([s.guest.reachable, s.guest.via], [true, 'channel'], s.guest.error);
   });
 
+  it('(d2) a watch holding the channel gives it up to a status, and takes it back', async () => {
+    const watch = spawn(process.execPath, [VCPUCTL, '--json', 'watch', g.name], { env: { ...process.env, VCPUCTL_LOCK_DIR: locks }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const records: { changes: string[]; guest: { reachable: boolean; via?: string } }[] = [];
+    let buf = '';
+    watch.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        records.push(JSON.parse(buf.slice(0, nl)));
+        buf = buf.slice(nl + 1);
+      }
+    });
+    try {
+      const onChannel = () => records.filter((r) => r.guest.reachable && r.guest.via === 'channel').length;
+      await until('watch on the channel', 60_000, () => onChannel() > 0);
+      const t0 = Date.now();
+      const s = await statusJson();
+      assert.deepEqual([s.guest.reachable, s.guest.via], [true, 'channel'], s.guest.error);
+      // Well inside --lock-wait (30 s): the watch let go at once.
+      assert.ok(Date.now() - t0 < 15_000, `status took ${Date.now() - t0} ms`);
+      const before = onChannel();
+      await until('watch back on the channel', 60_000, () => onChannel() > before);
+      const since = records.slice(records.findIndex((r) => r.guest.reachable && r.guest.via === 'channel'));
+      const gone = since.filter((r) => !r.guest.reachable);
+      assert.deepEqual(gone, [], 'giving the channel up is not reported as the guest going away');
+    } finally {
+      watch.kill();
+      await new Promise((r) => (watch.exitCode !== null || watch.signalCode !== null ? r(undefined) : watch.once('exit', r)));
+    }
+  });
+
   it('(d) two controllers at once take turns on the channel; one held elsewhere is named, not waited on forever', async () => {
     const both = await Promise.all([cli(['--json', 'status', g.name]), cli(['--json', 'status', g.name])]);
     for (const r of both) {

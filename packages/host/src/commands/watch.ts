@@ -7,6 +7,7 @@ import { VcpuctlError, parseCpuList } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { Intent } from '../core/intent';
 import { FindingKind, Severity } from '../core/verdict';
+import { GuestReach } from '../guest/source';
 import { Change, DomainState, Watcher } from '../watch/watcher';
 
 export interface WatchOptions {
@@ -24,7 +25,7 @@ export interface WatchRecord {
   state: string | undefined;
   libvirt: { live: { current: number; maximum: number } | undefined; config: { current: number; maximum: number } } | undefined;
   qemuPlugged: number | undefined;
-  guest: { reachable: boolean; present?: string; online?: string; onlineCount?: number; error?: string };
+  guest: { reachable: boolean; via?: GuestReach; present?: string; online?: string; onlineCount?: number; error?: string };
   intent: Intent | undefined;
   /** The pid of a vcpuctl changing the domain now: drift against the intent is not judged meanwhile. */
   operationBy?: number;
@@ -43,8 +44,8 @@ export function recordOf(atMs: number, changes: string[], s: DomainState): Watch
     libvirt: d ? { live: d.live ? { current: d.live.current, maximum: d.live.maximum } : undefined, config: { current: d.config.current, maximum: d.config.maximum } } : undefined,
     qemuPlugged: s.host?.qemu?.plugged,
     guest: s.guest.reachable && snap
-      ? { reachable: true, present: snap.present ?? '', online: snap.online ?? '', onlineCount: snap.online ? parseCpuList(snap.online).length : 0 }
-      : { reachable: false, error: s.guest.error },
+      ? { reachable: true, via: s.guest.via, present: snap.present ?? '', online: snap.online ?? '', onlineCount: snap.online ? parseCpuList(snap.online).length : 0 }
+      : { reachable: false, via: s.guest.via, error: s.guest.error },
     intent: d?.intent,
     ...(s.operationBy !== undefined ? { operationBy: s.operationBy } : {}),
     verdict: s.verdict,

@@ -192,6 +192,15 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
     return this.ws.readyState === WebSocket.OPEN;
   }
 
+  /** True once the session was closed to let another vcpuctl have a one-at-a-time channel. */
+  yielded = false;
+
+  /** Closes the session because another vcpuctl asked for the channel (see guest/channel.ts). */
+  yieldSession(): Promise<void> {
+    this.yielded = true;
+    return this.close();
+  }
+
   close(): Promise<void> {
     if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
     return new Promise((resolve) => {

@@ -10,8 +10,10 @@
  * says who holds the channel), and a channel that does not send the agent's
  * Hello within a short bound is given up rather than waited on.
  */
+import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { VcpuctlError } from '@vcpuctl/proto';
-import { DomainLock, lockDomain } from '../core/lock';
+import { DomainLock, lockDomain, lockName } from '../core/lock';
 import { ChannelEntry } from '../libvirt/driver';
 import { AgentClient } from './agent-client';
 
@@ -31,10 +33,44 @@ export const QEMU_GA_CHANNEL = 'org.qemu.guest_agent.0';
 export const CHANNEL_HELLO_TIMEOUT_MS = 1500;
 const CHANNEL_ATTEMPTS = 2;
 
+/**
+ * A long-lived holder (`vcpuctl watch`) gives the channel up when another
+ * vcpuctl asks for it: the waiter writes a "want" file beside the channel's
+ * lock, the holder looks for it every CHANNEL_YIELD_POLL_MS, closes its
+ * session (releasing the lock) and comes back after the waiter is done. A
+ * want file older than CHANNEL_WANT_FRESH_MS is a waiter that died: two
+ * default --lock-wait periods.
+ */
+export const CHANNEL_YIELD_POLL_MS = 200;
+const CHANNEL_WANT_FRESH_MS = 60_000;
+
+function wantFile(lockDir: string, key: string): string {
+  return join(lockDir, lockName(key).replace(/\.lock$/, '.want'));
+}
+
+function wanted(file: string): boolean {
+  try {
+    return Date.now() - statSync(file).mtimeMs < CHANNEL_WANT_FRESH_MS;
+  } catch {
+    return false;
+  }
+}
+
 /** The lock that serializes vcpuctl processes on one domain's channel. */
 async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs: number): Promise<DomainLock> {
+  const key = `channel-${uuid || domain}`;
+  const want = wantFile(lockDir, key);
   try {
-    return await lockDomain(lockDir, `channel-${uuid || domain}`, waitMs);
+    try {
+      return await lockDomain(lockDir, key, 0);
+    } catch (err) {
+      if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED') throw err;
+    }
+    // Held: ask a yielding holder (watch) to let go, then wait as usual.
+    writeFileSync(want, `${process.pid}\n`);
+    const lock = await lockDomain(lockDir, key, waitMs);
+    if (existsSync(want)) unlinkSync(want);
+    return lock;
   } catch (err) {
     if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED') throw err;
     const pid = /pid (\d+)/.exec(err.message)?.[1];
@@ -44,8 +80,13 @@ async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs
   }
 }
 
+/**
+ * `yieldToOthers`: the session is closed (marked `yielded`) as soon as another
+ * vcpuctl asks for the channel; for long-lived holders such as watch.
+ */
 export async function connectChannel(
   opts: { lockDir: string; lockWaitMs: number }, domain: { name: string; uuid: string }, channel: ChannelEntry & { path: string },
+  yieldToOthers = false,
 ): Promise<AgentClient> {
   const lock = await lockChannel(opts.lockDir, domain.uuid, domain.name, opts.lockWaitMs);
   let last: VcpuctlError | undefined;
@@ -56,6 +97,18 @@ export async function connectChannel(
         { timeoutMs: CHANNEL_HELLO_TIMEOUT_MS },
       );
       client.once('close', () => lock.release());
+      if (yieldToOthers) {
+        const want = wantFile(opts.lockDir, `channel-${domain.uuid || domain.name}`);
+        const poll = setInterval(() => {
+          if (!client.isOpen) clearInterval(poll);
+          else if (wanted(want)) {
+            clearInterval(poll);
+            void client.yieldSession();
+          }
+        }, CHANNEL_YIELD_POLL_MS);
+        poll.unref();
+        client.once('close', () => clearInterval(poll));
+      }
       return client;
     } catch (err) {
       last = err as VcpuctlError;

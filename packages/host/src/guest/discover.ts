@@ -50,7 +50,8 @@ async function firstView(ctx: Context, session: GuestSession, subscribe: boolean
 }
 
 /** Connects to the domain's guest; an unreachable or absent one becomes a GuestView that says why. */
-export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { subscribe: boolean }): Promise<GuestConnection> {
+/** `yieldChannel`: a long-lived session (watch) that gives the channel up whenever another vcpuctl asks for it. */
+export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { subscribe: boolean; yieldChannel?: boolean }): Promise<GuestConnection> {
   const { domain } = host;
   const endpoint = agentEndpoint(domain.name, ctx.agentFlags);
   if (endpoint) {
@@ -74,7 +75,7 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
     else {
       let client: AgentClient | undefined;
       try {
-        client = await connectChannel(ctx, domain, { ...channel, path: channel.path });
+        client = await connectChannel(ctx, domain, { ...channel, path: channel.path }, !!opts.yieldChannel);
       } catch (err) {
         // Another vcpuctl on the channel is an answer, not an absence: do not fall back past it.
         if ((err as VcpuctlError).code === 'LOCKED') throw err;

@@ -31,6 +31,8 @@ export interface GuestSession extends Pick<EventEmitter<GuestSessionEvents>, 'on
   /** How often to ask for a fresh view while waiting for a change, when the source pushes nothing. */
   readonly pollIntervalMs?: number;
   readonly isOpen: boolean;
+  /** Closed on purpose to let another vcpuctl use a channel QEMU serves to one host at a time (watch comes back). */
+  readonly yielded?: boolean;
   snapshot(timeoutMs?: number): Promise<v1.Snapshot>;
   /** A snapshot, and from then on pushed events where the source has them. */
   subscribe(timeoutMs?: number): Promise<v1.Snapshot>;

@@ -32,6 +32,12 @@ const AUTH_RETRY_MS = 60_000;
  * watch of many such domains cheap while a change still shows within seconds.
  */
 const WATCH_POLL_MS = 2000;
+/**
+ * After giving a channel up to another vcpuctl, when to ask for it again:
+ * the other one takes it within a poll of the lock (200 ms); asking again
+ * then simply waits behind it on the channel's lock.
+ */
+const CHANNEL_COMEBACK_MS = 500;
 
 function viewFrom(session: GuestSession, snapshot: v1.ISnapshot): GuestView {
   return viewOf(session, v1.Snapshot.create(snapshot));
@@ -59,7 +65,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     if (closed) return;
     let g;
     try {
-      g = await connectGuest(ctx, await ctx.driver.inspect(domain), { subscribe: true });
+      g = await connectGuest(ctx, await ctx.driver.inspect(domain), { subscribe: true, yieldChannel: true });
     } catch (err) {
       const e = err as VcpuctlError;
       unreachable(e.message, `agent refused: ${e.code}`);
@@ -122,6 +128,11 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
       if (poll) clearInterval(poll);
       if (client === c) client = undefined;
       if (closed) return;
+      if (c.yielded) {
+        // Another vcpuctl has the channel for a moment: no news for the operator; come back after it.
+        retry(CHANNEL_COMEBACK_MS);
+        return;
+      }
       unreachable(err.message, 'agent went away');
       retry(RETRY_MIN_MS);
     });
