@@ -130,6 +130,12 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^vcpuctl: USAGE: --state wants one of running, paused, shut-off/);
     assert.equal(bad.spawns, 0, 'bad input is refused before libvirt is touched');
+    for (const args of [['status', '--all', '--parallel', '0'], ['status', '--all', '--parallel', '9999'], ['status', '--all', 'web1'], ['status', '--state', 'running', 'web1'], ['verify'], ['-c', URI, '-c', 'test:///default', 'status', 'web1']]) {
+      const r = cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^vcpuctl: USAGE: [^\n]+\n$/);
+      assert.equal(r.spawns, 0);
+    }
   });
 
   it('two -c URIs in one call: results grouped by connection, in order', () => {
