@@ -60,7 +60,7 @@ describe('fleet: hosts file', () => {
   it('-c first, then --hosts; the default file only without -c; else the default URI', () => {
     const file = join(dir, 'hosts');
     writeFileSync(file, 'test:///default\nqemu:///system\n');
-    assert.deepEqual(fleetUris(['qemu:///system'], file, 'x:///'), ['qemu:///system', 'test:///default']);
+    assert.deepEqual(fleetUris(['qemu:///system', 'qemu:///system'], file, 'x:///'), ['qemu:///system', 'test:///default']);
     assert.deepEqual(fleetUris(undefined, undefined, 'x:///', file), ['test:///default', 'qemu:///system']);
     assert.deepEqual(fleetUris(['qemu:///session'], undefined, 'x:///', file), ['qemu:///session']);
     assert.deepEqual(fleetUris(undefined, undefined, 'x:///', join(dir, 'absent')), ['x:///']);

@@ -47,7 +47,8 @@ export function readHostsFile(path: string): string[] {
  * one default URI.
  */
 export function fleetUris(connect: string[] | undefined, hostsFile: string | undefined, defaultUri: string, defaultHostsFile = DEFAULT_HOSTS_FILE): string[] {
-  const uris = (connect ?? []).map(connectUri);
+  // The same URI twice would read (and report) its domains twice.
+  const uris = [...new Set((connect ?? []).map(connectUri))];
   const file = hostsFile ?? (uris.length === 0 && existsSync(defaultHostsFile) ? defaultHostsFile : undefined);
   if (file) for (const u of readHostsFile(file)) if (!uris.includes(u)) uris.push(u);
   if (uris.length > MAX_HOSTS) throw new VcpuctlError('USAGE', `more than ${MAX_HOSTS} connections in one call`);
