@@ -6,12 +6,12 @@
  * must cost the same few whatever the number of domains.
  */
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { bareDomainXml, removeLeftovers, setupHost, URI, vcpuctl } from '../helpers/libvirt';
+import { bareDomainXml, removeLeftovers, setupHost, URI, VCPUCTL, vcpuctl } from '../helpers/libvirt';
 
 const run = promisify(execFile);
 const PREFIX = 'vcpuctl-fleet';
@@ -173,6 +173,31 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     const d = doc(r.stdout);
     assert.deepEqual(d.hosts.map((h) => h.uri), [URI, UNREACHABLE]);
     assert.equal(ours(d).length, DEFINED_ONLY);
+  });
+
+  it('watch --all --name follows only the matching domains', async () => {
+    const child = spawn(process.execPath, [VCPUCTL, '-c', URI, '--agents-file', join(dir, 'agents.json'), '--json', 'watch', '--all', '--name', `${tag}-db*`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const seen = new Set<string>();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let buf = '';
+        const timer = setTimeout(() => reject(new Error(`watch named only ${[...seen].join(', ')}`)), 90_000);
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          buf += d;
+          for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+            const rec = JSON.parse(buf.slice(0, i)) as { domain?: string; changes?: string[] };
+            buf = buf.slice(i + 1);
+            if (rec.domain?.startsWith(`${tag}-`)) seen.add(rec.domain);
+          }
+          // Every domain's first record comes from one initial read: a web* among them would be here by now.
+          if (seen.size >= DEFINED_ONLY) setTimeout(() => { clearTimeout(timer); resolve(); }, 1000);
+        });
+        child.once('exit', (code) => reject(new Error(`watch exited ${code}`)));
+      });
+    } finally {
+      child.kill('SIGINT');
+    }
+    assert.deepEqual([...seen].sort(), [...db].sort());
   });
 
   it('verify --all: one report per checked domain, exit of the worst verdict (6: no agent in a bare domain)', () => {
