@@ -29,3 +29,8 @@ export { confirmLatencySeconds } from './watch/set-latency';
 export { parseListen, startExporter } from './commands/exporter';
 export { recordOf, startWatch } from './commands/watch';
 export { virshEventStream } from './libvirt/virsh-events';
+export { globMatch, parseNameGlob, parseStates, STATE_WORDS, MAX_NAME_GLOB_CHARS } from './core/fleet-filter';
+export { worstProblem, FLEET_EXIT_RANK } from './core/fleet-exit';
+export { parseHosts, fleetUris, MAX_HOSTS, MAX_HOSTS_FILE_BYTES } from './core/hosts-file';
+export { mapLimit } from './core/parallel';
+export { fleetStatus, fleetProblems, summarize, FleetResult, FleetHost, FleetDomain, DEFAULT_PARALLEL, MAX_PARALLEL } from './commands/fleet-status';

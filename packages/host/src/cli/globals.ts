@@ -1,5 +1,6 @@
 /** The options every subcommand shares, turned into a Context once. */
 import { Command } from 'commander';
+import { VcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { DEFAULT_LOCK_DIR } from '../core/lock';
 import { connectUri, seconds as secondsMs, vcpuCount } from '../core/input';
@@ -8,7 +9,8 @@ import { VirshDriver } from '../libvirt/virsh-driver';
 export const DEFAULT_REPORT_DIR = '/var/lib/vcpuctl/reports';
 
 export interface GlobalFlags {
-  connect: string;
+  /** Every -c given, in order; undefined when none was. */
+  connect: string[] | undefined;
   json?: boolean;
   reportDir: string;
   agent?: string;
@@ -20,7 +22,7 @@ export interface GlobalFlags {
 
 export function addGlobalOptions(program: Command): Command {
   return program
-    .option('-c, --connect <uri>', 'libvirt URI (qemu:///system, qemu+ssh://host/system, test:///default)', process.env.LIBVIRT_DEFAULT_URI ?? 'qemu:///system')
+    .option('-c, --connect <uri>', 'libvirt URI (qemu:///system, qemu+ssh://host/system, test:///default); default $LIBVIRT_DEFAULT_URI or qemu:///system; repeatable with --all (status, verify)', (uri: string, prev: string[] | undefined) => [...(prev ?? []), uri])
     .option('--json', 'machine-readable output on stdout, nothing else')
     .option('--report-dir <dir>', 'where verification reports are written', DEFAULT_REPORT_DIR)
     .option('--agent <url>', "the guest agent's URL (ws://127.0.0.1:PORT); overrides the agents file")
@@ -40,20 +42,33 @@ export function count(text: string, what: string): number {
   return vcpuCount(text, what);
 }
 
+/** The URI when no -c is given. */
+export function defaultUri(): string {
+  return process.env.LIBVIRT_DEFAULT_URI ?? 'qemu:///system';
+}
+
 export function contextFrom(cmd: Command): { ctx: Context; flags: GlobalFlags } {
   const flags = cmd.optsWithGlobals() as GlobalFlags;
+  if (flags.connect && flags.connect.length > 1) throw new VcpuctlError('USAGE', `several -c/--connect only with --all (status, verify); got ${flags.connect.length}`);
+  return { flags, ctx: contextFor(flags, connectUri(flags.connect?.[0] ?? defaultUri())) };
+}
+
+/** One Context per connection for a fleet command; the rest is shared. */
+export function contextsFrom(cmd: Command, uris: string[]): { ctxs: Context[]; flags: GlobalFlags } {
+  const flags = cmd.optsWithGlobals() as GlobalFlags;
+  return { flags, ctxs: uris.map((uri) => contextFor(flags, uri)) };
+}
+
+function contextFor(flags: GlobalFlags, uri: string): Context {
   const tty = !flags.json && process.stderr.isTTY;
   return {
-    flags,
-    ctx: {
-      driver: new VirshDriver(connectUri(flags.connect)),
-      reportDir: flags.reportDir,
-      lockDir: process.env.VCPUCTL_LOCK_DIR ?? DEFAULT_LOCK_DIR,
-      lockWaitMs: seconds(flags.lockWait, '--lock-wait'),
-      agentFlags: { agent: flags.agent, tokenFile: flags.tokenFile, agentsFile: flags.agentsFile, warn: (line) => process.stderr.write(`vcpuctl: warning: ${line}\n`) },
-      agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
-      progress: tty ? (line) => process.stderr.write(`\r\x1b[K${line}`) : () => undefined,
-    },
+    driver: new VirshDriver(uri),
+    reportDir: flags.reportDir,
+    lockDir: process.env.VCPUCTL_LOCK_DIR ?? DEFAULT_LOCK_DIR,
+    lockWaitMs: seconds(flags.lockWait, '--lock-wait'),
+    agentFlags: { agent: flags.agent, tokenFile: flags.tokenFile, agentsFile: flags.agentsFile, warn: (line) => process.stderr.write(`vcpuctl: warning: ${line}\n`) },
+    agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
+    progress: tty ? (line) => process.stderr.write(`\r\x1b[K${line}`) : () => undefined,
   };
 }
 

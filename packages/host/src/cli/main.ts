@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { exitCodeTable, toVcpuctlError } from '@vcpuctl/proto';
 import { agentAttachCommand } from './agent-attach';
 import { agentDetachCommand } from './agent-detach';
+import { FLEET_EXIT_RANK } from '../core/fleet-exit';
 import { addGlobalOptions, output } from './globals';
 import { onlineCommand } from './online';
 import { reportCommand } from './report';
@@ -22,7 +23,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   const program = addGlobalOptions(new Command('vcpuctl'))
     .description('Live vCPU resizing of libvirt guests, verified from the host and from inside the guest')
     .version(VERSION)
-    .addHelpText('after', `\nExit codes:\n   0  success\n${exitCodeTable()}\n\nstatus exits 0 whatever its verdict (it only shows); verify exits 3 (or the finding's own code) when the sides disagree.\n`)
+    .addHelpText('after', `\nExit codes:\n   0  success\n${exitCodeTable()}\n\nstatus exits 0 whatever its verdict (it only shows); verify exits 3 (or the finding's own code) when the sides disagree.\nWith --all: the worst problem found, worst first: ${FLEET_EXIT_RANK.join(' > ')}; status --all counts only unreachable hosts and unread domains, verify --all also each checked domain's verdict; shut-off domains count for nothing.\n`)
     .addCommand(statusCommand())
     .addCommand(setCommand())
     .addCommand(onlineCommand(true))

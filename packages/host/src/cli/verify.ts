@@ -1,15 +1,32 @@
 import { Command } from 'commander';
+import { VcpuctlError } from '@vcpuctl/proto';
+import { fleetProblems } from '../commands/fleet-status';
+import { fleetVerify } from '../commands/fleet-verify';
 import { verify } from '../commands/verify';
+import { fleetError } from '../core/fleet-exit';
 import { verdictError } from '../core/verdict';
 import { domainName } from '../core/input';
+import { addFleetOptions, checkFleetUse, FleetFlags, fleetFrom } from './fleet-options';
+import { fleetText } from './fleet-text';
 import { contextFrom, print } from './globals';
 import { reachedText, verdictText } from './format';
 
 export function verifyCommand(): Command {
-  return new Command('verify')
-    .description('compare host and guest now, write a report, exit 3 (MISMATCH) when they disagree')
-    .argument('<domain>', 'domain name or UUID')
-    .action(async (domain: string, _o, cmd: Command) => {
+  return addFleetOptions(new Command('verify'))
+    .description('compare host and guest now, write a report, exit 3 (MISMATCH) when they disagree; with --all, one report per checked domain and the exit status of the worst problem (see "Exit codes")')
+    .argument('[domain]', 'domain name or UUID (or --all)')
+    .action(async (domain: string | undefined, o: FleetFlags, cmd: Command) => {
+      checkFleetUse(o, domain === undefined ? [] : [domain]);
+      if (o.all) {
+        const { ctxs, flags, opts } = fleetFrom(cmd, o);
+        const r = await fleetVerify(ctxs, opts);
+        const s = r.summary;
+        const err = fleetError(fleetProblems(r, true), `${s.failed} of ${s.checked} checked domains failing, ${s.unreachableHosts} of ${s.hosts} hosts unreachable, ${s.unread} domains unread`);
+        print(flags, { ...r, exit: { status: err?.exitCode ?? 0, code: err?.code ?? null } }, `${fleetText(r)}\n${r.reports.length} reports in ${ctxs[0]?.reportDir}`);
+        if (err) throw err;
+        return;
+      }
+      if (domain === undefined) throw new VcpuctlError('USAGE', 'verify wants a domain name, or --all');
       const { ctx, flags } = contextFrom(cmd);
       const r = await verify(ctx, domainName(domain));
       print(flags, { report: r.report, files: r.files }, `${reachedText(r.report.after.guest)}\n${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);

@@ -13,6 +13,7 @@ import { Change, DomainState, Watcher } from '../watch/watcher';
 export interface WatchOptions {
   domains: string[];
   all: boolean;
+  nameGlob?: string;
   hostPollMs: number;
 }
 
@@ -54,6 +55,7 @@ export function recordOf(atMs: number, changes: string[], s: DomainState): Watch
 
 export async function startWatch(ctx: Context, opts: WatchOptions, onChange: (c: Change) => void, onNotice: (line: string) => void): Promise<Watcher> {
   if (!opts.all && opts.domains.length === 0) throw new VcpuctlError('USAGE', 'name the domains to watch, or pass --all');
+  if (!opts.all && opts.nameGlob !== undefined) throw new VcpuctlError('USAGE', '--name only with --all');
   const w = new Watcher(ctx, opts);
   w.on('change', onChange);
   w.on('notice', onNotice);

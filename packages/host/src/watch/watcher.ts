@@ -6,6 +6,7 @@
  * `virsh setvcpus` on a domain without an agent). Never stops on one
  * domain's error.
  */
+import { globMatch } from '../core/fleet-filter';
 import { EventEmitter } from 'node:events';
 import { Context } from '../core/context';
 import { lockHolder } from '../core/lock';
@@ -40,6 +41,8 @@ export interface WatcherOptions {
   /** Domain names; empty with `all` means every domain at the URI, as they come and go. */
   domains: string[];
   all: boolean;
+  /** With `all`: only names matching this glob (`--name`), now and as domains are defined. */
+  nameGlob?: string;
   /** The safety-net poll of every domain's host side. */
   hostPollMs: number;
 }
@@ -84,7 +87,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     });
     if (!this.stream) this.emit('notice', `the ${driver.uri} driver has no event stream: changes are found by the ${this.opts.hostPollMs} ms poll only`);
     let names = this.opts.domains;
-    if (this.opts.all) names = [...new Set([...names, ...((await driver.listDomains?.()) ?? [])])];
+    if (this.opts.all) names = [...new Set([...names, ...((await driver.listDomains?.()) ?? []).filter((n) => this.selected(n))])];
     for (const n of names) this.track(n);
     await this.refreshAll();
     const tick = () => {
@@ -102,6 +105,10 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     this.feeds.clear();
   }
 
+  private selected(name: string): boolean {
+    return this.opts.nameGlob === undefined || globMatch(this.opts.nameGlob, name);
+  }
+
   private track(name: string): DomainState {
     let s = this.domains.get(name);
     if (!s) {
@@ -115,7 +122,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     if (this.stopped) return;
     const known = this.domains.get(e.domain);
     if (!known) {
-      if (!this.opts.all || e.kind !== 'lifecycle' || /^Undefined/.test(e.detail)) return;
+      if (!this.opts.all || !this.selected(e.domain) || e.kind !== 'lifecycle' || /^Undefined/.test(e.detail)) return;
       this.track(e.domain);
     }
     if (e.kind === 'lifecycle' && /^Undefined/.test(e.detail)) {

@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+/**
+ * Fleet speed, side by side in one run, over N bare QEMU domains (no OS) of
+ * its own on the real libvirtd (N = 20, and 100 with FLEET_SIZES=20,100):
+ *  - `vcpuctl status --all --json` (the whole command, process start
+ *    included), and the number of virsh processes it spawned;
+ *  - python3-libvirt (Debian's python3-libvirt, installed here if missing,
+ *    else skipped with a message) reading the same host-side facts over one
+ *    connection: live and persistent XML, live and config vCPU counts, QMP
+ *    query-hotpluggable-cpus; timed inside Python (the connection included,
+ *    the interpreter start not) and as a whole process;
+ *  - an operator's shell loop of virsh calls reading the same facts.
+ * Run after `npm run build` as root; it creates and removes its own domains.
+ */
+'use strict';
+const { execFile, spawnSync } = require('node:child_process');
+const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const { promisify } = require('node:util');
+const { VCPUCTL, URI, bareDomainXml, removeLeftovers, setupHost } = require('../test/dist/helpers/libvirt');
+
+const run = promisify(execFile);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const SIZES = (process.env.FLEET_SIZES ?? '20').split(',').map(Number);
+const PREFIX = 'vcpuctl-fleetbench';
+const PYTHON = '/usr/bin/python3'; // Debian's, where python3-libvirt installs (not a pyenv shim)
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (xs) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, ${xs.length} runs)`;
+
+const PY = `
+import sys, time
+t0 = time.perf_counter()
+import libvirt, libvirt_qemu
+prefix = sys.argv[1]
+conn = libvirt.open('${URI}')
+n = 0
+for dom in conn.listAllDomains(0):
+    if not dom.name().startswith(prefix):
+        continue
+    dom.XMLDesc(0)
+    dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+    libvirt_qemu.qemuMonitorCommand(dom, '{"execute":"query-hotpluggable-cpus"}', 0)
+    n += 1
+conn.close()
+print(n, (time.perf_counter() - t0) * 1000)
+`;
+
+function pythonLibvirt() {
+  const probe = () => spawnSync(PYTHON, ['-c', 'import libvirt, libvirt_qemu'], { stdio: 'ignore' }).status === 0;
+  if (probe()) return true;
+  console.log('python3-libvirt missing: installing Debian\'s python3-libvirt');
+  spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'python3-libvirt'], { stdio: 'ignore' });
+  if (probe()) return true;
+  console.log('python3-libvirt could not be installed: the native-API figures are SKIPPED');
+  return false;
+}
+
+async function virsh(...args) {
+  await run('virsh', ['-q', '-c', URI, ...args], { env: { ...process.env, LC_ALL: 'C' } });
+}
+
+async function fleet(n, tag, dir) {
+  const names = Array.from({ length: n }, (_, i) => `${tag}-${i}`);
+  const t0 = performance.now();
+  // A few at a time: a hundred QEMU starts at once on 2 cores time out in libvirt.
+  for (let i = 0; i < names.length; i += 10) {
+    await Promise.all(names.slice(i, i + 10).map(async (name) => {
+      const file = join(dir, `${name}.xml`);
+      writeFileSync(file, bareDomainXml(name, 1, 2));
+      await virsh('define', file);
+      await virsh('start', name);
+    }));
+  }
+  console.log(`  (${n} domains defined and started in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return names;
+}
+
+async function remove(names) {
+  for (let i = 0; i < names.length; i += 20) {
+    await Promise.all(names.slice(i, i + 20).map(async (name) => {
+      await virsh('destroy', name).catch(() => undefined);
+      await virsh('undefine', name).catch(() => undefined);
+    }));
+  }
+}
+
+function vcpuctlOnce(tag, dir, agents) {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [VCPUCTL, '-c', URI, '--agents-file', agents, '--report-dir', join(dir, 'reports'), 'status', '--all', '--name', `${tag}-*`, '--json'],
+    { encoding: 'utf8', env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` } });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`vcpuctl status --all failed: ${r.stderr}`);
+  return { ms, domains: JSON.parse(r.stdout).summary.domains };
+}
+
+function pythonOnce(tag) {
+  const t0 = performance.now();
+  const r = spawnSync(PYTHON, ['-c', PY, `${tag}-`], { encoding: 'utf8' });
+  const wall = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`python3-libvirt failed: ${r.stderr}`);
+  const [domains, inside] = r.stdout.trim().split(' ').map(Number);
+  return { wall, inside, domains };
+}
+
+function virshLoopOnce(names) {
+  const script = `for d in ${names.join(' ')}; do virsh -q -c ${URI} dumpxml "$d"; virsh -q -c ${URI} dumpxml --inactive "$d"; virsh -q -c ${URI} vcpucount "$d"; virsh -q -c ${URI} qemu-monitor-command "$d" '{"execute":"query-hotpluggable-cpus"}'; done`;
+  const t0 = performance.now();
+  const r = spawnSync('sh', ['-c', script], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error('virsh loop failed');
+  return performance.now() - t0;
+}
+
+async function main() {
+  setupHost();
+  removeLeftovers(PREFIX);
+  const native = pythonLibvirt();
+  const dir = mkdtempSync(join(tmpdir(), 'vcpuctl-fleetbench-'));
+  const agents = join(dir, 'agents.json');
+  writeFileSync(agents, '{"domains":{}}');
+  // A PATH wrapper counts vcpuctl's virsh processes.
+  const log = join(dir, 'spawns');
+  require('node:fs').mkdirSync(join(dir, 'bin'));
+  const real = spawnSync('sh', ['-c', 'command -v virsh'], { encoding: 'utf8' }).stdout.trim();
+  writeFileSync(join(dir, 'bin', 'virsh'), `#!/bin/sh\necho x >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+  const load = require('node:os').loadavg()[0].toFixed(1);
+  console.log(`fleet benchmark (node ${process.version}, ${require('node:os').cpus().length} cores, load average ${load} at the start)`);
+  let names = [];
+  try {
+    for (const n of SIZES) {
+      const tag = `${PREFIX}-${process.pid}-${n}`;
+      names = await fleet(n, tag, dir);
+      vcpuctlOnce(tag, dir, agents); // warm caches once, for every side alike
+      const v = [];
+      const py = [];
+      const pyWall = [];
+      for (let i = 0; i < RUNS; i++) {
+        writeFileSync(log, '');
+        const r = vcpuctlOnce(tag, dir, agents);
+        if (r.domains !== n) throw new Error(`vcpuctl saw ${r.domains} of ${n} domains`);
+        v.push(r.ms);
+        if (native) {
+          const p = pythonOnce(tag);
+          if (p.domains !== n) throw new Error(`python3-libvirt saw ${p.domains} of ${n} domains`);
+          py.push(p.inside);
+          pyWall.push(p.wall);
+        }
+      }
+      const spawns = require('node:fs').readFileSync(log, 'utf8').split('\n').filter(Boolean).length;
+      const loop = virshLoopOnce(names);
+      console.log(`${n} bare domains, one connection (${URI})`);
+      console.log(`  vcpuctl status --all --json (whole command): ${fmt(v)}; ${spawns} virsh processes per call`);
+      if (native) {
+        console.log(`  python3-libvirt, same facts, in-process:    ${fmt(py)}`);
+        console.log(`  python3-libvirt, whole python3 process:     ${fmt(pyWall)}`);
+        console.log(`  vcpuctl / python3-libvirt in-process: ${(median(v) / median(py)).toFixed(2)}x; / whole process: ${(median(v) / median(pyWall)).toFixed(2)}x`);
+      }
+      console.log(`  operator's virsh loop (4 virsh per domain):  ${loop.toFixed(0)} ms (1 run)`);
+      await remove(names);
+      names = [];
+    }
+  } finally {
+    await remove(names);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,51 @@
+/** The flags `status` and `verify` share for --all, parsed once into the connections and FleetOptions. */
+import { Command } from 'commander';
+import { VcpuctlError } from '@vcpuctl/proto';
+import { DEFAULT_PARALLEL, FleetOptions, MAX_PARALLEL } from '../commands/fleet-status';
+import { Context } from '../core/context';
+import { parseNameGlob, parseStates, STATE_WORDS } from '../core/fleet-filter';
+import { DEFAULT_HOSTS_FILE, fleetUris } from '../core/hosts-file';
+import { contextsFrom, defaultUri, GlobalFlags } from './globals';
+
+export interface FleetFlags {
+  all?: boolean;
+  state?: string[];
+  name?: string;
+  parallel: string;
+  hosts?: string;
+}
+
+export function addFleetOptions(cmd: Command): Command {
+  return cmd
+    .option('--all', 'every domain of every connection (-c repeated, --hosts): running ones checked, the others listed with their persistent counts; with --json one document holding every result and a summary')
+    .option('--state <states>', `with --all: only domains in these states (comma-separated or repeated): ${Object.keys(STATE_WORDS).join(', ')}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--name <glob>', "with --all: only domains whose name matches the glob (* and ?), e.g. 'web*'")
+    .option('--parallel <n>', `with --all: how many guests are asked at once (1-${MAX_PARALLEL})`, String(DEFAULT_PARALLEL))
+    .option('--hosts <file>', `with --all: a file of libvirt URIs, one a line, # comments (default ${DEFAULT_HOSTS_FILE} when it exists and no -c is given)`);
+}
+
+function parallelOf(text: string): number {
+  const n = /^\d{1,4}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= MAX_PARALLEL)) throw new VcpuctlError('USAGE', `--parallel wants a whole number from 1 to ${MAX_PARALLEL}, got "${text.slice(0, 20)}"`);
+  return n;
+}
+
+/** Refuses the fleet flags without --all, and domain names with it. */
+export function checkFleetUse(o: FleetFlags, domains: string[]): void {
+  if (o.all) {
+    if (domains.length) throw new VcpuctlError('USAGE', '--all takes no domain names (use --name GLOB to choose)');
+    return;
+  }
+  const stray = [o.state && '--state', o.name !== undefined && '--name', o.hosts !== undefined && '--hosts', o.parallel !== String(DEFAULT_PARALLEL) && '--parallel'].filter(Boolean);
+  if (stray.length) throw new VcpuctlError('USAGE', `${stray.join(', ')} only with --all`);
+}
+
+export function fleetFrom(cmd: Command, o: FleetFlags): { ctxs: Context[]; flags: GlobalFlags; opts: FleetOptions } {
+  const opts: FleetOptions = {
+    filter: { nameGlob: o.name === undefined ? undefined : parseNameGlob(o.name), states: o.state ? parseStates(o.state) : undefined },
+    parallel: parallelOf(o.parallel),
+  };
+  const g = cmd.optsWithGlobals() as GlobalFlags;
+  const { ctxs, flags } = contextsFrom(cmd, fleetUris(g.connect, o.hosts, defaultUri()));
+  return { ctxs, flags, opts };
+}

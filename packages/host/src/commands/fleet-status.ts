@@ -1,0 +1,150 @@
+/**
+ * `status --all` / `verify --all`: every domain of every connection. Per
+ * connection the host side costs two virsh processes whatever the number of
+ * domains (one listing, one batched inspect); guest attempts run with at most
+ * `parallel` at a time so one slow guest does not hold up the others. One
+ * unreachable connection is an error in its own entry, not a failed call.
+ */
+import { ErrorCode, toVcpuctlError } from '@vcpuctl/proto';
+import { Context } from '../core/context';
+import { FleetFilter, nameSelected, stateSelected } from '../core/fleet-filter';
+import { mapLimit } from '../core/parallel';
+import { computeVerdict, GuestView, Verdict, verdictError } from '../core/verdict';
+import { connectGuest } from '../guest/discover';
+import { DomainSnapshot } from '../libvirt/driver';
+
+/** Guest attempts at once: a few slow guests overlap, without opening hundreds of sockets at once. */
+export const DEFAULT_PARALLEL = 8;
+/** More than this many at once is a mistake (each may hold a socket and a virsh process). */
+export const MAX_PARALLEL = 256;
+
+export interface FleetError {
+  code: ErrorCode;
+  exit: number;
+  message: string;
+}
+
+export interface FleetDomain {
+  domain: string;
+  uri: string;
+  state: string;
+  /** Running domains are checked against their guest; the others are listed with their persistent counts. */
+  checked: boolean;
+  host?: DomainSnapshot;
+  guest?: GuestView;
+  verdict?: Verdict;
+  error?: FleetError;
+}
+
+export interface FleetHost {
+  uri: string;
+  reachable: boolean;
+  error?: FleetError;
+  domains: FleetDomain[];
+}
+
+export interface FleetSummary {
+  hosts: number;
+  unreachableHosts: number;
+  domains: number;
+  byState: Record<string, number>;
+  checked: number;
+  /** Checked domains whose verdict has no error finding. */
+  ok: number;
+  /** Checked (or crashed) domains whose verdict has an error finding. */
+  failed: number;
+  /** Domains listed but not read. */
+  unread: number;
+}
+
+export interface FleetResult {
+  hosts: FleetHost[];
+  summary: FleetSummary;
+}
+
+export interface FleetOptions {
+  filter: FleetFilter;
+  parallel: number;
+}
+
+function fleetErrorOf(err: unknown): FleetError {
+  const e = toVcpuctlError(err);
+  return { code: e.code, exit: e.exitCode, message: e.message };
+}
+
+async function readHost(ctx: Context, opts: FleetOptions): Promise<{ host: FleetHost; pending: FleetDomain[] }> {
+  const uri = ctx.driver.uri;
+  let names: string[];
+  let snaps: Map<string, DomainSnapshot>;
+  try {
+    if (!ctx.driver.listDomains || !ctx.driver.inspectMany) throw new Error(`the driver for ${uri} cannot list domains`);
+    names = (await ctx.driver.listDomains()).filter((n) => nameSelected(opts.filter, n));
+    snaps = await ctx.driver.inspectMany(names);
+  } catch (err) {
+    return { host: { uri, reachable: false, error: fleetErrorOf(err), domains: [] }, pending: [] };
+  }
+  const domains: FleetDomain[] = [];
+  for (const name of names) {
+    const host = snaps.get(name);
+    if (!host) {
+      if (opts.filter.states === undefined) domains.push({ domain: name, uri, state: 'unknown', checked: false, error: { code: 'LIBVIRT_FAILED', exit: 17, message: `domain ${name} was listed but could not be read (undefined meanwhile?)` } });
+      continue;
+    }
+    if (!stateSelected(opts.filter, host.domain.state)) continue;
+    const d: FleetDomain = { domain: name, uri, state: host.domain.state, checked: host.domain.state === 'running', host };
+    // A crash is a problem even of a domain that is not running now; any other stop is just listed.
+    if (!d.checked && (host.domain.state === 'crashed' || host.domain.reason === 'crashed')) d.verdict = computeVerdict(host, { reachable: false, error: 'domain not running' });
+    domains.push(d);
+  }
+  return { host: { uri, reachable: true, domains }, pending: domains.filter((d) => d.checked) };
+}
+
+async function checkGuest(ctx: Context, d: FleetDomain): Promise<void> {
+  try {
+    const { view, client } = await connectGuest(ctx, d.host!, { subscribe: false });
+    await client?.close();
+    d.guest = view;
+    d.verdict = computeVerdict(d.host!, view);
+  } catch (err) {
+    d.error = fleetErrorOf(err);
+  }
+}
+
+export function summarize(hosts: FleetHost[]): FleetSummary {
+  const all = hosts.flatMap((h) => h.domains);
+  const byState: Record<string, number> = {};
+  for (const d of all) byState[d.state] = (byState[d.state] ?? 0) + 1;
+  return {
+    hosts: hosts.length,
+    unreachableHosts: hosts.filter((h) => !h.reachable).length,
+    domains: all.length,
+    byState,
+    checked: all.filter((d) => d.checked).length,
+    ok: all.filter((d) => d.verdict?.ok).length,
+    failed: all.filter((d) => d.verdict && !d.verdict.ok).length,
+    unread: all.filter((d) => d.error).length,
+  };
+}
+
+/** The problems a fleet call counts for its exit status (see core/fleet-exit.ts). */
+export function fleetProblems(result: FleetResult, verdicts: boolean): ErrorCode[] {
+  const codes: ErrorCode[] = [];
+  for (const h of result.hosts) {
+    if (h.error) codes.push(h.error.code);
+    for (const d of h.domains) {
+      if (d.error) codes.push(d.error.code);
+      const v = verdicts && d.verdict ? verdictError(d.verdict) : undefined;
+      if (v) codes.push(v.code);
+    }
+  }
+  return codes;
+}
+
+/** One context per connection, in the order given; hosts are read at the same time, guests `parallel` at a time. */
+export async function fleetStatus(contexts: Context[], opts: FleetOptions): Promise<FleetResult> {
+  const read = await mapLimit(contexts, opts.parallel, (ctx) => readHost(ctx, opts));
+  const work = read.flatMap((r, i) => r.pending.map((d) => ({ ctx: contexts[i]!, d })));
+  await mapLimit(work, opts.parallel, ({ ctx, d }) => checkGuest(ctx, d));
+  const hosts = read.map((r) => r.host);
+  return { hosts, summary: summarize(hosts) };
+}
