@@ -50,18 +50,26 @@ async function guestOpens(ctx: Context, domain: string): Promise<'open' | 'not o
   }
 }
 
+/** Where the domain has the agent's channel now: in the running domain, in its persistent config. */
+export async function agentChannelSides(ctx: Context, domain: string) {
+  const host = await ctx.driver.inspect(domain);
+  const channels = host.domain.channels;
+  if (!channels) throw new VcpuctlError('LIBVIRT_FAILED', `the ${ctx.driver.uri} driver does not show devices`);
+  return {
+    running: host.domain.live !== undefined,
+    liveController: channels.liveController,
+    inLive: channels.live.find((c) => c.name === VCPUCTL_CHANNEL),
+    inConfig: channels.config.find((c) => c.name === VCPUCTL_CHANNEL),
+  };
+}
+
 export async function agentAttach(ctx: Context, domain: string): Promise<ChannelResult> {
   const { driver } = ctx;
   if (!driver.attachChannel) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot add devices`);
   const lock = await lockForChange(ctx, domain);
   try {
-    const host = await driver.inspect(domain);
-    const channels = host.domain.channels;
-    if (!channels) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver does not show devices`);
-    const running = host.domain.live !== undefined;
-    const inLive = channels.live.some((c) => c.name === VCPUCTL_CHANNEL);
-    const inConfig = channels.config.some((c) => c.name === VCPUCTL_CHANNEL);
-    const live = running && !inLive && channels.liveController;
+    const { running, liveController, inLive, inConfig } = await agentChannelSides(ctx, domain);
+    const live = running && !inLive && liveController;
     await driver.attachChannel(domain, VCPUCTL_CHANNEL, { live, config: !inConfig });
     const result: ChannelResult = {
       domain, channel: VCPUCTL_CHANNEL,
