@@ -1,3 +1,4 @@
+import { domainName } from '../core/input';
 import { Command } from 'commander';
 import { startExporter } from '../commands/exporter';
 import { contextFrom, seconds } from './globals';
@@ -11,7 +12,7 @@ export function exporterCommand(): Command {
     .option('--host-poll <s>', 'safety-net re-read of every domain in one virsh process', '30')
     .action(async (domains: string[], o: { listen: string; all?: boolean; hostPoll: string }, cmd: Command) => {
       const { ctx } = contextFrom(cmd);
-      const e = await startExporter(ctx, o.listen, { domains, all: !!o.all, hostPollMs: Math.max(1000, seconds(o.hostPoll, '--host-poll')) },
+      const e = await startExporter(ctx, o.listen, { domains: domains.map(domainName), all: !!o.all, hostPollMs: Math.max(1000, seconds(o.hostPoll, '--host-poll')) },
         (notice) => process.stderr.write(`vcpuctl exporter: ${notice}\n`));
       process.stderr.write(`vcpuctl exporter: serving http://${e.address.host.includes(':') ? `[${e.address.host}]` : e.address.host}:${e.address.port}/metrics\n`);
       await new Promise<void>((resolve) => {

@@ -1,3 +1,4 @@
+import { domainName } from '../core/input';
 import { Command } from 'commander';
 import { recordOf, startWatch } from '../commands/watch';
 import { Change, DomainState } from '../watch/watcher';
@@ -46,7 +47,7 @@ export function watchCommand(): Command {
       const recent: string[] = [];
       let w: Awaited<ReturnType<typeof startWatch>> | undefined;
       const redraw = () => tty && w && process.stdout.write(`\x1b[H\x1b[2J${table([...w.domains.values()], recent)}`);
-      w = await startWatch(ctx, { domains, all: !!o.all, nameGlob: o.name === undefined ? undefined : parseNameGlob(o.name), hostPollMs: Math.max(1000, seconds(o.hostPoll, '--host-poll')) }, (c) => {
+      w = await startWatch(ctx, { domains: domains.map(domainName), all: !!o.all, nameGlob: o.name === undefined ? undefined : parseNameGlob(o.name), hostPollMs: Math.max(1000, seconds(o.hostPoll, '--host-poll')) }, (c) => {
         if (flags.json) process.stdout.write(`${JSON.stringify(recordOf(c.atMs, c.changes, c.state))}\n`);
         else if (tty) {
           recent.push(line(c));
