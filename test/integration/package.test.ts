@@ -140,10 +140,45 @@ describe('agent package (npm run package)', function () {
       const help = spawnSync(node18, [bundle, 'run', '--help'], { encoding: 'utf8' });
       assert.equal(help.status, 0, help.stderr);
       // Every flag /etc/default/vcpuctl-agent suggests exists:
-      for (const flag of ['--listen', '--token-file', '--read-only', '--no-auto-online']) assert.ok(help.stdout.includes(flag), `${flag} missing from run --help`);
+      for (const flag of ['--channel', '--listen', '--token-file', '--read-only', '--no-auto-online']) assert.ok(help.stdout.includes(flag), `${flag} missing from run --help`);
       const bad = spawnSync(node18, [bundle, 'run', '--poll-interval', '0', '--insecure-no-auth', '--listen', '127.0.0.1:0'], { encoding: 'utf8' });
       assert.equal(bad.status, 2);
       assert.equal(bad.stderr, 'vcpuctl-agent: USAGE: --poll-interval wants 1..60000 ms, got "0"\n');
+    });
+
+    it('run --channel (what the unit starts): finds the port by its sysfs name, serves it with no network socket, stops on SIGTERM', async () => {
+      const root = mkdtempSync(join(tmpdir(), `vcpuctl-node18-channel-${process.pid}-`));
+      const tree = new CpuTreeBuilder({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1 });
+      // The port as the kernel names it in sysfs, and its device node: a FIFO held open (an idle host connection).
+      const ports = join(tree.root, 'sys/class/virtio-ports/vport1p1');
+      mkdirSync(ports, { recursive: true });
+      writeFileSync(join(ports, 'name'), 'org.vcpuctl.agent.0\n');
+      const dev = join(root, 'dev');
+      mkdirSync(dev);
+      execFileSync('mkfifo', [join(dev, 'vport1p1')]);
+      const held = openSync(join(dev, 'vport1p1'), constants.O_RDWR | constants.O_NONBLOCK);
+      const child = spawn(node18, [bundle, 'run', '--channel', '--sysroot', tree.root, '--dev-root', dev, '--kmsg', '/nonexistent'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const look = (d: Buffer) => {
+            out += String(d);
+            if (/serving channel org\.vcpuctl\.agent\.0 on .*vport1p1/.test(out)) resolve();
+          };
+          child.stdout!.on('data', look);
+          child.stderr!.on('data', look);
+          child.once('exit', (code) => reject(new Error(`exited ${code} before serving the channel:\n${out}`)));
+        });
+        const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        child.kill('SIGTERM');
+        assert.equal(await exit, 0, out);
+        assert.doesNotMatch(out, /listening on/, 'no network socket with --channel alone');
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        closeSync(held);
+        tree.cleanup();
+        rmSync(root, { recursive: true, force: true });
+      }
     });
 
     it('snapshot --sysroot: a real guest tree gives what lscpu gave inside that guest, and what the built agent gives', () => {
