@@ -32,22 +32,29 @@ export function parseCpuList(text: string): number[] {
   return [...new Set(out)].sort((a, b) => a - b);
 }
 
+/** Runs of consecutive CPU numbers, sorted, duplicates dropped: [first, last] each. */
+function runs(cpus: Iterable<number>): [number, number][] {
+  const sorted = [...new Set(cpus)].sort((a, b) => a - b);
+  const out: [number, number][] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    out.push([sorted[i]!, sorted[j]!]);
+    i = j + 1;
+  }
+  return out;
+}
+
 /**
  * Formats as util-linux does (lib/cpuset.c): runs of three or more become
  * "a-b", a pair stays "a,b". The kernel itself writes pairs as "a-b", so
  * verbatim sysfs lists are kept as read and this is only for lscpu output.
  */
 export function formatCpuList(cpus: Iterable<number>): string {
-  const sorted = [...new Set(cpus)].sort((a, b) => a - b);
-  const parts: string[] = [];
-  let i = 0;
-  while (i < sorted.length) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
-    if (j === i) parts.push(`${sorted[i]}`);
-    else if (j === i + 1) parts.push(`${sorted[i]},${sorted[j]}`);
-    else parts.push(`${sorted[i]}-${sorted[j]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
+  return runs(cpus).map(([a, b]) => (a === b ? `${a}` : b === a + 1 ? `${a},${b}` : `${a}-${b}`)).join(',');
+}
+
+/** Formats as the kernel writes its cpulists in sysfs: every run of two or more is "a-b". */
+export function formatKernelCpuList(cpus: Iterable<number>): string {
+  return runs(cpus).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',');
 }

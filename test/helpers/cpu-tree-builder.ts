@@ -14,6 +14,7 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { formatKernelCpuList } from '@vcpuctl/proto';
 
 export interface TreeSpec {
   sockets: number;
@@ -73,17 +74,6 @@ function hexMask(cpus: number[], nbits: number): string {
     .join(',');
 }
 
-function kernelList(cpus: number[]): string {
-  const s = [...cpus].sort((a, b) => a - b);
-  const parts: string[] = [];
-  for (let i = 0; i < s.length; ) {
-    let j = i;
-    while (j + 1 < s.length && s[j + 1] === s[j]! + 1) j++;
-    parts.push(i === j ? `${s[i]}` : `${s[i]}-${s[j]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
-}
 
 export function layout(spec: TreeSpec): Place[] {
   const places: Place[] = [];
@@ -188,7 +178,7 @@ export class CpuTreeBuilder {
     const online = this.places.filter((p) => this.online.has(p.cpu));
     const present = [...this.present].sort((a, b) => a - b);
     const onlineIds = online.map((p) => p.cpu);
-    put(join(cpuDir, 'possible'), kernelList([...Array(this.possible).keys()]));
+    put(join(cpuDir, 'possible'), formatKernelCpuList([...Array(this.possible).keys()]));
     // A newly present CPU's online file comes first: an agent in another
     // process that sees it in `present` may write that file at once.
     for (const cpu of present) {
@@ -197,9 +187,9 @@ export class CpuTreeBuilder {
     }
     // present and online change in place, as sysfs attributes do: a reader
     // holding them open (the agent) sees the new contents at offset 0.
-    writeFileSync(join(cpuDir, 'present'), `${kernelList(present)}\n`);
-    writeFileSync(join(cpuDir, 'online'), `${kernelList(onlineIds)}\n`);
-    put(join(cpuDir, 'offline'), kernelList([...Array(this.possible).keys()].filter((c) => !this.online.has(c))));
+    writeFileSync(join(cpuDir, 'present'), `${formatKernelCpuList(present)}\n`);
+    writeFileSync(join(cpuDir, 'online'), `${formatKernelCpuList(onlineIds)}\n`);
+    put(join(cpuDir, 'offline'), formatKernelCpuList([...Array(this.possible).keys()].filter((c) => !this.online.has(c))));
     put(join(cpuDir, 'kernel_max'), '8191');
     if (spec.dispatching !== undefined) put(join(cpuDir, 'dispatching'), String(spec.dispatching));
     put(join(cpuDir, 'vulnerabilities/meltdown'), 'Not affected');
@@ -224,26 +214,26 @@ export class CpuTreeBuilder {
       put(join(t, 'die_id'), '0');
       put(join(t, 'cluster_id'), String(p.core));
       put(join(t, 'thread_siblings'), hexMask(threads, nbits));
-      put(join(t, 'thread_siblings_list'), kernelList(threads));
+      put(join(t, 'thread_siblings_list'), formatKernelCpuList(threads));
       put(join(t, 'core_cpus'), hexMask(threads, nbits));
-      put(join(t, 'core_cpus_list'), kernelList(threads));
+      put(join(t, 'core_cpus_list'), formatKernelCpuList(threads));
       put(join(t, 'core_siblings'), hexMask(pkg, nbits));
-      put(join(t, 'core_siblings_list'), kernelList(pkg));
+      put(join(t, 'core_siblings_list'), formatKernelCpuList(pkg));
       put(join(t, 'package_cpus'), hexMask(pkg, nbits));
-      put(join(t, 'package_cpus_list'), kernelList(pkg));
-      put(join(t, 'die_cpus_list'), kernelList(pkg));
+      put(join(t, 'package_cpus_list'), formatKernelCpuList(pkg));
+      put(join(t, 'die_cpus_list'), formatKernelCpuList(pkg));
       if (spec.socketsPerBook) {
         const bookOf = (q: Place) => Math.floor(q.socket / spec.socketsPerBook!);
         const drawerOf = (q: Place) => Math.floor(bookOf(q) / (spec.booksPerDrawer ?? Number.MAX_SAFE_INTEGER));
         const book = online.filter((q) => bookOf(q) === bookOf(p)).map((q) => q.cpu);
         put(join(t, 'book_id'), String(bookOf(p)));
         put(join(t, 'book_siblings'), hexMask(book, nbits));
-        put(join(t, 'book_siblings_list'), kernelList(book));
+        put(join(t, 'book_siblings_list'), formatKernelCpuList(book));
         if (spec.booksPerDrawer) {
           const drawer = online.filter((q) => drawerOf(q) === drawerOf(p)).map((q) => q.cpu);
           put(join(t, 'drawer_id'), String(drawerOf(p)));
           put(join(t, 'drawer_siblings'), hexMask(drawer, nbits));
-          put(join(t, 'drawer_siblings_list'), kernelList(drawer));
+          put(join(t, 'drawer_siblings_list'), formatKernelCpuList(drawer));
         }
       }
       const caches: [number, string, string, number[], number][] = [
@@ -258,7 +248,7 @@ export class CpuTreeBuilder {
         put(join(c, 'type'), type);
         put(join(c, 'size'), size);
         put(join(c, 'id'), String(id));
-        put(join(c, 'shared_cpu_list'), kernelList(shared));
+        put(join(c, 'shared_cpu_list'), formatKernelCpuList(shared));
         put(join(c, 'shared_cpu_map'), hexMask(shared, nbits));
         put(join(c, 'coherency_line_size'), '64');
         put(join(c, 'ways_of_associativity'), '8');
@@ -268,12 +258,12 @@ export class CpuTreeBuilder {
     const nodes = spec.nodes ?? 1;
     for (let n = 0; n < nodes; n++) {
       const cpus = online.filter((p) => p.node === n).map((p) => p.cpu);
-      if (spec.nodeFiles !== 'cpumap-only') put(join(sys, `node/node${n}/cpulist`), kernelList(cpus));
+      if (spec.nodeFiles !== 'cpumap-only') put(join(sys, `node/node${n}/cpulist`), formatKernelCpuList(cpus));
       put(join(sys, `node/node${n}/cpumap`), hexMask(cpus, nbits));
     }
     if (nodes > 0) {
-      put(join(sys, 'node/online'), kernelList([...Array(nodes).keys()]));
-      put(join(sys, 'node/possible'), kernelList([...Array(nodes).keys()]));
+      put(join(sys, 'node/online'), formatKernelCpuList([...Array(nodes).keys()]));
+      put(join(sys, 'node/possible'), formatKernelCpuList([...Array(nodes).keys()]));
     }
     this.writeCpuinfo(online, put);
     for (const [rel, content] of Object.entries(spec.extraFiles ?? {})) {

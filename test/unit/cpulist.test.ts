@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { VcpuctlError, formatCpuList, parseCpuList } from '@vcpuctl/proto';
+import { VcpuctlError, formatCpuList, formatKernelCpuList, parseCpuList } from '@vcpuctl/proto';
 
 describe('cpulist', () => {
   it('parses the kernel format', () => {
@@ -28,5 +28,12 @@ describe('cpulist', () => {
     assert.equal(formatCpuList([0, 1, 2]), '0-2');
     assert.equal(formatCpuList([3, 0, 1, 2, 5, 7, 8]), '0-3,5,7,8');
     assert.equal(formatCpuList([]), '');
+  });
+
+  it('formats as the kernel writes sysfs lists: pairs are ranges too, and it reads back', () => {
+    assert.equal(formatKernelCpuList([0, 1]), '0-1');
+    assert.equal(formatKernelCpuList([3, 0, 1, 2, 5, 7, 8]), '0-3,5,7-8');
+    assert.equal(formatKernelCpuList([]), '');
+    assert.deepEqual(parseCpuList(formatKernelCpuList([9, 4, 5, 6])), [4, 5, 6, 9]);
   });
 });

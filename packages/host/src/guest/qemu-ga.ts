@@ -7,7 +7,7 @@
  * lscpu, no kernel lines, nothing pushed.
  */
 import { EventEmitter } from 'node:events';
-import { MAX_CPUS_PER_REQUEST, VcpuctlError, v1 } from '@vcpuctl/proto';
+import { MAX_CPUS_PER_REQUEST, VcpuctlError, formatKernelCpuList, v1 } from '@vcpuctl/proto';
 import { GuestAgentVcpu, HypervisorDriver } from '../libvirt/driver';
 import { GuestSession, GuestSessionEvents } from './source';
 
@@ -24,18 +24,6 @@ export const QEMU_GA_REDUCED = [
  */
 export const QEMU_GA_POLL_MS = 250;
 
-/** As the kernel writes cpulists (a pair is "0-1"), so a qemu-ga view reads like the agent's verbatim sysfs lists. */
-function kernelCpuList(ids: number[]): string {
-  const sorted = [...ids].sort((a, b) => a - b);
-  const parts: string[] = [];
-  for (let i = 0; i < sorted.length;) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
-    parts.push(j === i ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
-    i = j + 1;
-  }
-  return parts.join(',');
-}
 
 type Driver = Required<Pick<HypervisorDriver, 'guestAgentVcpus' | 'guestAgentSetVcpus'>>;
 
@@ -72,9 +60,9 @@ export class QemuGaSession extends EventEmitter<GuestSessionEvents> implements G
     return v1.Snapshot.create({
       takenAtMs: Date.now(),
       // guest-get-vcpus lists the present CPUs only: possible and the topology are unknown.
-      present: kernelCpuList(vcpus.map((c) => c.logicalId)),
-      online: kernelCpuList(vcpus.filter((c) => c.online).map((c) => c.logicalId)),
-      offline: kernelCpuList(vcpus.filter((c) => !c.online).map((c) => c.logicalId)),
+      present: formatKernelCpuList(vcpus.map((c) => c.logicalId)),
+      online: formatKernelCpuList(vcpus.filter((c) => c.online).map((c) => c.logicalId)),
+      offline: formatKernelCpuList(vcpus.filter((c) => !c.online).map((c) => c.logicalId)),
       cpus: vcpus.map((c) => v1.Cpu.create({ index: c.logicalId, present: true, online: c.online, offlinable: c.canOffline, offlineCause: cause(c) })),
     });
   }
@@ -100,7 +88,7 @@ export class QemuGaSession extends EventEmitter<GuestSessionEvents> implements G
       if (seen.has(r.cpu)) throw new VcpuctlError('USAGE', `CPU ${r.cpu} is named twice`);
       seen.add(r.cpu);
       const c = byId.get(r.cpu);
-      if (!c) throw new VcpuctlError('CPU_REFUSED', `CPU ${r.cpu} does not exist in this guest (present: ${kernelCpuList([...byId.keys()]) || 'none'})`, { cpu: r.cpu });
+      if (!c) throw new VcpuctlError('CPU_REFUSED', `CPU ${r.cpu} does not exist in this guest (present: ${formatKernelCpuList([...byId.keys()]) || 'none'})`, { cpu: r.cpu });
       if (!c.canOffline && !r.online) throw new VcpuctlError('CPU_REFUSED', `CPU ${r.cpu} cannot be offlined (qemu-guest-agent: can-offline false)`, { cpu: r.cpu });
       if (!c.canOffline && r.online && !c.online) throw new VcpuctlError('CPU_REFUSED', `CPU ${r.cpu} cannot be onlined (qemu-guest-agent: can-offline false)`, { cpu: r.cpu });
       if (r.online) online.add(r.cpu);
