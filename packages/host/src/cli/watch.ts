@@ -1,9 +1,8 @@
-import { domainName } from '../core/input';
 import { Command } from 'commander';
 import { recordOf, startWatch } from '../commands/watch';
 import { Change, DomainState } from '../watch/watcher';
-import { parseNameGlob } from '../core/fleet-filter';
-import { contextFrom, seconds } from './globals';
+import { contextFrom } from './globals';
+import { WatchFlags, addWatchOptions, watchOptions } from './watch-options';
 
 /** How many recent changes the live table keeps under it. */
 const RECENT_LINES = 12;
@@ -35,19 +34,15 @@ function line(c: Change): string {
 }
 
 export function watchCommand(): Command {
-  return new Command('watch')
-    .description('follow libvirt events and every guest agent; print each vCPU change as it happens, with the new verdict (a live table on a terminal, one JSON object per line with --json)')
-    .argument('[domain...]', 'domain names (or --all)')
-    .option('--all', 'every domain at the connection, as they are defined and removed')
-    .option('--name <glob>', "with --all: only domains whose name matches the glob (* and ?), now and as they are defined, e.g. 'web*'")
-    .option('--host-poll <s>', 'safety-net re-read of every domain in one virsh process (changes without an event, e.g. a plain virsh setvcpus on a domain without an agent)', '30')
-    .action(async (domains: string[], o: { all?: boolean; name?: string; hostPoll: string }, cmd: Command) => {
+  return addWatchOptions(new Command('watch')
+    .description('follow libvirt events and every guest agent; print each vCPU change as it happens, with the new verdict (a live table on a terminal, one JSON object per line with --json)'))
+    .action(async (domains: string[], o: WatchFlags, cmd: Command) => {
       const { ctx, flags } = contextFrom(cmd);
       const tty = !flags.json && process.stdout.isTTY;
       const recent: string[] = [];
       let w: Awaited<ReturnType<typeof startWatch>> | undefined;
       const redraw = () => tty && w && process.stdout.write(`\x1b[H\x1b[2J${table([...w.domains.values()], recent)}`);
-      w = await startWatch(ctx, { domains: domains.map(domainName), all: !!o.all, nameGlob: o.name === undefined ? undefined : parseNameGlob(o.name), hostPollMs: Math.max(1000, seconds(o.hostPoll, '--host-poll')) }, (c) => {
+      w = await startWatch(ctx, watchOptions(domains, o), (c) => {
         if (flags.json) process.stdout.write(`${JSON.stringify(recordOf(c.atMs, c.changes, c.state))}\n`);
         else if (tty) {
           recent.push(line(c));

@@ -1,0 +1,32 @@
+/** The flags `watch` and `exporter` share: which domains to follow, and how often to re-read them all. */
+import { Command } from 'commander';
+import { WatchOptions } from '../commands/watch';
+import { parseNameGlob } from '../core/fleet-filter';
+import { domainName } from '../core/input';
+import { seconds } from './globals';
+
+export interface WatchFlags {
+  all?: boolean;
+  name?: string;
+  hostPoll: string;
+}
+
+export function addWatchOptions(cmd: Command): Command {
+  return cmd
+    .argument('[domain...]', 'domain names (or --all)')
+    .option('--all', 'every domain at the connection, as they are defined and removed')
+    .option('--name <glob>', "with --all: only domains whose name matches the glob (* and ?), now and as they are defined, e.g. 'web*'")
+    .option('--host-poll <s>', 'safety-net re-read of every domain in one virsh process (changes without an event, e.g. a plain virsh setvcpus on a domain without an agent)', '30');
+}
+
+/** The safety-net poll is never faster than once a second: each one is a virsh process. */
+const MIN_HOST_POLL_MS = 1000;
+
+export function watchOptions(domains: string[], o: WatchFlags): WatchOptions {
+  return {
+    domains: domains.map(domainName),
+    all: !!o.all,
+    nameGlob: o.name === undefined ? undefined : parseNameGlob(o.name),
+    hostPollMs: Math.max(MIN_HOST_POLL_MS, seconds(o.hostPoll, '--host-poll')),
+  };
+}
