@@ -3,19 +3,19 @@
  * the guest confirms it, or say exactly what is and is not done. Every path,
  * failed ones too, ends in a written report.
  */
-import { VcpuctlError, parseCpuList, toVcpuctlError, v1 } from '@vcpuctl/proto';
+import { VcpuctlError, toVcpuctlError, v1 } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { connectGuest, guestNow } from '../guest/discover';
 import { GuestSession } from '../guest/source';
 import { lockForChange } from '../core/domain-lock';
-import { MAX_VCPUS } from '../core/input';
+import { SetPlan, Strategy, checkTarget, cpuCount, planSet, refusalError } from '../core/set-plan';
 import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { GuestView, computeVerdict, verdictError } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
 import { Intent } from '../core/intent';
 import { intentOperation, recordIntent } from '../core/record-intent';
 
-export type Strategy = 'auto' | 'hotplug' | 'unplug' | 'guest-offline';
+export type { Strategy };
 
 export interface SetOptions {
   live: boolean;
@@ -27,11 +27,6 @@ export interface SetOptions {
 export interface SetResult {
   report: Report;
   files: { json: string; markdown: string };
-}
-
-/** How many CPUs a kernel cpulist names ("0-2,5" is 4); empty or absent is 0. */
-function cpuCount(list: string | null | undefined): number {
-  return list ? parseCpuList(list).length : 0;
 }
 
 /**
@@ -123,8 +118,13 @@ async function waitForGuest(
   });
 }
 
-export async function setVcpus(ctx: Context, domain: string, target: number, opts: SetOptions): Promise<SetResult> {
-  if (!Number.isSafeInteger(target) || target < 1 || target > MAX_VCPUS) throw new VcpuctlError('USAGE', `vCPU count must be a whole number from 1 to ${MAX_VCPUS}, got "${target}"`);
+/** For callers that run many sets (set-many.ts): the plan the run decided, as it decides it. */
+export interface SetHooks {
+  onPlan?(plan: SetPlan): void;
+}
+
+export async function setVcpus(ctx: Context, domain: string, target: number, opts: SetOptions, hooks?: SetHooks): Promise<SetResult> {
+  checkTarget(target);
   checkReportDir(ctx.reportDir);
   const lock = await lockForChange(ctx, domain);
   const rb = new ReportBuilder(domain, ctx.driver.uri, 'set');
@@ -148,7 +148,9 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     rb.before = { host: before, guest: guestBefore };
     rb.mark(`before: host and guest views taken (guest ${guestBefore.via ? `reached via ${guestBefore.via}` : 'not reached'})`);
     try {
-      strategy = await change(ctx, domain, target, opts, before, client, guestBefore, rb, (v) => (guestOfflineIntended = v));
+      const plan = planSet(domain, target, opts, before, guestBefore, client !== undefined);
+      hooks?.onPlan?.(plan);
+      strategy = await change(ctx, plan, opts, client, rb, (v) => (guestOfflineIntended = v));
     } catch (err) {
       failure = toVcpuctlError(err);
       rb.mark(`stopped: ${failure.code}: ${failure.message}`);
@@ -190,91 +192,64 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
   }
 }
 
+/** Executes the plan (core/set-plan.ts); returns the strategy the intent records. */
 async function change(
-  ctx: Context, domain: string, target: number, opts: SetOptions, before: DomainSnapshot, client: GuestSession | undefined,
-  guest: GuestView, rb: ReportBuilder, setIntended: (v: boolean) => void,
+  ctx: Context, plan: SetPlan, opts: SetOptions, client: GuestSession | undefined, rb: ReportBuilder, setIntended: (v: boolean) => void,
 ): Promise<string> {
-  const { domain: dom, qemu } = before;
-  const live = dom.live;
-  // An agent of another machine would "confirm" the wrong guest: refuse before touching anything.
-  if (guest.productUuid && dom.uuid && guest.productUuid.toLowerCase() !== dom.uuid.toLowerCase()) {
-    throw new VcpuctlError('IDENTITY_MISMATCH', `the agent answering has product_uuid ${guest.productUuid}, not domain ${domain}'s ${dom.uuid}; nothing was changed`);
-  }
-  if (!live) {
-    if (opts.live && !opts.config) throw new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} is ${dom.state}: only --config can change it`);
-    if (target > dom.config.maximum) throw overMax(domain, target, dom.config.maximum);
+  if (plan.refusal) throw refusalError(plan.refusal);
+  const { domain, target } = plan;
+  const persist = async (mark: string | undefined) => {
+    if (!plan.persistConfig) return;
     rb.libvirtOperations.push(`virsh setvcpus ${domain} ${target} --config`);
     await ctx.driver.setVcpus(domain, target, { live: false, config: true });
-    rb.mark('libvirt returned: config changed');
-    return 'config';
-  }
-  if (target > live.maximum) throw overMax(domain, target, live.maximum);
-  if (qemu && qemu.plugged !== live.current) {
-    throw new VcpuctlError('STALE_LIBVIRT', `libvirt counts ${live.current} vCPUs on ${domain} but QEMU has ${qemu.plugged}: libvirt's state is stale; refusing hotplug until libvirtd is restarted`);
-  }
-  const snap = guest.snapshot;
-  const guestOnline = snap ? cpuCount(snap.online) : live.current;
-  if (target > live.current) {
-    if (opts.strategy === 'unplug' || opts.strategy === 'guest-offline') throw new VcpuctlError('USAGE', `--strategy ${opts.strategy} removes vCPUs; ${target} is more than the ${live.current} the domain has`);
-    const op = `virsh setvcpus ${domain} ${target} --live${opts.config ? ' --config' : ''}`;
-    rb.libvirtOperations.push(op);
-    rb.mark(`command issued: ${op}`);
-    await ctx.driver.setVcpus(domain, target, { live: true, config: opts.config });
-    rb.mark('libvirt returned');
-    if (client) await waitForGuest(ctx, client, rb, (s) => cpuCount(s.present) >= target && cpuCount(s.online) >= target, `${target} vCPUs present and online`, opts.timeoutMs);
-    return 'hotplug';
-  }
-  if (target === live.current && guestOnline >= target) {
-    if (opts.config && dom.config.current !== target) {
-      rb.libvirtOperations.push(`virsh setvcpus ${domain} ${target} --config`);
-      await ctx.driver.setVcpus(domain, target, { live: false, config: true });
-      rb.mark('libvirt returned: config persisted');
-    } else rb.mark(`nothing to do: ${target} vCPUs already`);
-    return 'none';
-  }
-  // Fewer online than wanted but no more to plug: online what the guest has offline.
-  if (target <= live.current && guestOnline < target) {
-    if (!client || !snap) throw new VcpuctlError('AGENT_UNREACHABLE', `the guest has fewer than ${target} CPUs online and its agent cannot be reached to online them`);
-    const offline = (snap.cpus ?? []).filter((c) => c.present && !c.online).map((c) => c.index ?? 0).slice(0, target - guestOnline);
-    await guestSet(ctx, client, rb, offline.map((cpu) => ({ cpu, online: true })), target);
-    if (opts.config && dom.config.current !== target) {
-      rb.libvirtOperations.push(`virsh setvcpus ${domain} ${target} --config`);
-      await ctx.driver.setVcpus(domain, target, { live: false, config: true });
-    }
-    return 'guest-online';
-  }
-  // Going down.
-  const hotpluggable = live.vcpus.some((v) => v.enabled && v.hotpluggable);
-  const strategy = opts.strategy === 'auto' ? (client ? 'guest-offline' : hotpluggable ? 'unplug' : 'guest-offline') : opts.strategy;
-  if (strategy === 'hotplug') throw new VcpuctlError('USAGE', `--strategy hotplug adds vCPUs; ${target} is fewer than the ${guestOnline} online`);
-  if (strategy === 'unplug') {
-    const op = `virsh setvcpus ${domain} ${target} --live${opts.config ? ' --config' : ''}`;
-    rb.libvirtOperations.push(op);
-    rb.mark(`command issued: ${op}`);
-    try {
+    if (mark) rb.mark(mark);
+  };
+  switch (plan.strategy) {
+    case 'config':
+      await persist('libvirt returned: config changed');
+      return 'config';
+    case 'hotplug': {
+      const op = `virsh setvcpus ${domain} ${target} --live${opts.config ? ' --config' : ''}`;
+      rb.libvirtOperations.push(op);
+      rb.mark(`command issued: ${op}`);
       await ctx.driver.setVcpus(domain, target, { live: true, config: opts.config });
       rb.mark('libvirt returned');
-    } catch (err) {
-      rb.mark(`libvirt failed: ${(err as Error).message}`);
-      throw err;
+      if (client) await waitForGuest(ctx, client, rb, (s) => cpuCount(s.present) >= target && cpuCount(s.online) >= target, `${target} vCPUs present and online`, opts.timeoutMs);
+      return 'hotplug';
     }
-    if (client) await waitForGuest(ctx, client, rb, (s) => cpuCount(s.present) === target, `${target} vCPUs present`, opts.timeoutMs);
-    return 'unplug';
+    case 'none':
+      if (plan.persistConfig) await persist('libvirt returned: config persisted');
+      else rb.mark(`nothing to do: ${target} vCPUs already`);
+      return 'none';
+    case 'guest-online':
+      await guestSet(ctx, client!, rb, plan.cpus.map((cpu) => ({ cpu, online: true })), target);
+      await persist(undefined);
+      return 'guest-online';
+    case 'unplug': {
+      const op = `virsh setvcpus ${domain} ${target} --live${opts.config ? ' --config' : ''}`;
+      rb.libvirtOperations.push(op);
+      rb.mark(`command issued: ${op}`);
+      try {
+        await ctx.driver.setVcpus(domain, target, { live: true, config: opts.config });
+        rb.mark('libvirt returned');
+      } catch (err) {
+        rb.mark(`libvirt failed: ${(err as Error).message}`);
+        throw err;
+      }
+      if (client) await waitForGuest(ctx, client, rb, (s) => cpuCount(s.present) === target, `${target} vCPUs present`, opts.timeoutMs);
+      return 'unplug';
+    }
+    case 'guest-offline':
+      setIntended(true);
+      // Already down to `target` inside the guest (offlined earlier, by vcpuctl
+      // or not): nothing to offline; the caller records it as intended.
+      if (plan.cpus.length) await guestSet(ctx, client!, rb, plan.cpus.map((cpu) => ({ cpu, online: false })), target);
+      else rb.mark(`the guest already has ${target} CPU${target === 1 ? '' : 's'} online: nothing to offline`);
+      await persist('libvirt returned: lower count persisted for the next start');
+      return 'guest-offline';
+    default:
+      throw new VcpuctlError('INTERNAL', `set: a plan without a strategy or a refusal for ${domain}`);
   }
-  if (!client || !snap) throw new VcpuctlError('AGENT_UNREACHABLE', `offlining inside the guest needs its agent, which cannot be reached: ${guest.error ?? ''}`);
-  setIntended(true);
-  const victims = (snap.cpus ?? []).filter((c) => c.online && c.offlinable).map((c) => c.index ?? 0).sort((a, b) => b - a).slice(0, guestOnline - target);
-  // Already down to `target` inside the guest (offlined earlier, by vcpuctl
-  // or not): nothing to offline; the caller records it as intended.
-  if (victims.length) await guestSet(ctx, client, rb, victims.map((cpu) => ({ cpu, online: false })), target);
-  else rb.mark(`the guest already has ${target} CPU${target === 1 ? '' : 's'} online: nothing to offline`);
-  if (opts.config && dom.config.current !== target) {
-    const op = `virsh setvcpus ${domain} ${target} --config`;
-    rb.libvirtOperations.push(op);
-    await ctx.driver.setVcpus(domain, target, { live: false, config: true });
-    rb.mark('libvirt returned: lower count persisted for the next start');
-  }
-  return 'guest-offline';
 }
 
 async function guestSet(ctx: Context, client: GuestSession, rb: ReportBuilder, cpus: { cpu: number; online: boolean }[], target: number): Promise<void> {
@@ -298,10 +273,4 @@ async function guestSet(ctx: Context, client: GuestSession, rb: ReportBuilder, c
     throw err;
   }
   await confirmed;
-}
-
-function overMax(domain: string, target: number, maximum: number): VcpuctlError {
-  return new VcpuctlError('OVER_MAXIMUM',
-    `${target} vCPUs exceeds the maximum of ${maximum} for domain ${domain}; nothing was changed. Raise it with \`vcpuctl set-max ${domain} ${target} --restart\` (shuts the guest down and starts it again)`,
-    { maximum, requested: target });
 }
