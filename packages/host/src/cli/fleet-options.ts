@@ -15,16 +15,26 @@ export interface FleetFlags {
   hosts?: string;
 }
 
-export function addFleetOptions(cmd: Command): Command {
-  return cmd
-    .option('--all', 'every domain of every connection (-c repeated, --hosts): running ones checked, the others listed with their persistent counts; with --json one document holding every result and a summary')
-    .option('--state <states>', `with --all: only domains in these states (comma-separated or repeated): ${Object.keys(STATE_WORDS).join(', ')}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
-    .option('--name <glob>', "with --all: only domains whose name matches the glob (* and ?), e.g. 'web*'")
-    .option('--parallel <n>', `with --all: how many guests are asked at once (1-${MAX_PARALLEL})`, String(DEFAULT_PARALLEL))
-    .option('--hosts <file>', `with --all: a file of libvirt URIs, one a line, # comments (default ${DEFAULT_HOSTS_FILE} when it exists and no -c is given)`);
+/** What a command says about --all and --parallel where it differs from status/verify (`set`). */
+export interface FleetOptionTexts {
+  all?: string;
+  parallel?: string;
+  parallelDefault?: number;
+  /** Whether --hosts (and so --parallel) also serves named domains, not only --all. */
+  withNames?: boolean;
 }
 
-function parallelOf(text: string): number {
+export function addFleetOptions(cmd: Command, texts: FleetOptionTexts = {}): Command {
+  const only = texts.withNames ? '' : 'with --all: ';
+  return cmd
+    .option('--all', texts.all ?? 'every domain of every connection (-c repeated, --hosts): running ones checked, the others listed with their persistent counts; with --json one document holding every result and a summary')
+    .option('--state <states>', `with --all: only domains in these states (comma-separated or repeated): ${Object.keys(STATE_WORDS).join(', ')}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--name <glob>', "with --all: only domains whose name matches the glob (* and ?), e.g. 'web*'")
+    .option('--parallel <n>', `${only}${texts.parallel ?? 'how many guests are asked at once'} (1-${MAX_PARALLEL})`, String(texts.parallelDefault ?? DEFAULT_PARALLEL))
+    .option('--hosts <file>', `${only}a file of libvirt URIs, one a line, # comments (default ${DEFAULT_HOSTS_FILE} when it exists and no -c is given)`);
+}
+
+export function parallelOf(text: string): number {
   const n = /^\d{1,4}$/.test(text) ? Number(text) : NaN;
   if (!(n >= 1 && n <= MAX_PARALLEL)) throw new VcpuctlError('USAGE', `--parallel wants a whole number from 1 to ${MAX_PARALLEL}, got "${text.slice(0, 20)}"`);
   return n;

@@ -14,7 +14,7 @@ function row(d: FleetDomain): string[] {
   return [d.domain, d.state, h?.live ? `${h.live.current}/${h.live.maximum}` : '-', h ? `${h.config.current}/${h.config.maximum}` : '-', d.host?.qemu ? String(d.host.qemu.plugged) : '-', g, verdictWord(d)];
 }
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }

@@ -67,7 +67,7 @@ export interface FleetOptions {
   parallel: number;
 }
 
-function fleetErrorOf(err: unknown): FleetError {
+export function fleetErrorOf(err: unknown): FleetError {
   const e = toVcpuctlError(err);
   return { code: e.code, exit: e.exitCode, message: e.message };
 }

@@ -121,6 +121,8 @@ async function waitForGuest(
 /** For callers that run many sets (set-many.ts): the plan the run decided, as it decides it. */
 export interface SetHooks {
   onPlan?(plan: SetPlan): void;
+  /** The report, once written (failed runs too, before the error is thrown). */
+  onReport?(report: Report, files: { json: string; markdown: string }): void;
 }
 
 export async function setVcpus(ctx: Context, domain: string, target: number, opts: SetOptions, hooks?: SetHooks): Promise<SetResult> {
@@ -184,6 +186,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
       if (!report.intent.error) report.libvirtOperations.push(intentOperation(domain, report.intent));
     }
     const files = writeReport(ctx.reportDir, report);
+    hooks?.onReport?.(report, files);
     if (failure) throw new VcpuctlError(failure.code, `${failure.message} (report: ${files.markdown})`, { ...failure.details, report: files.json });
     return { report, files };
   } finally {

@@ -5,7 +5,9 @@
  * what stopped it reading (hosts, domains); `verify --all` also counts each
  * checked domain's verdict, with the code `verify DOMAIN` would exit with.
  * Shut-off domains are listed, not checked, and count for nothing (in
- * `verify --all`, a crashed one counts as DOMAIN_NOT_RUNNING).
+ * `verify --all`, a crashed one counts as DOMAIN_NOT_RUNNING). `set` on
+ * several domains counts each domain's own error, the code `set DOM N`
+ * would have exited with. Every error code is ranked.
  */
 import { ErrorCode, VcpuctlError } from '@vcpuctl/proto';
 
@@ -20,6 +22,20 @@ export const FLEET_EXIT_RANK: readonly ErrorCode[] = [
   'STALE_LIBVIRT',
   'MISMATCH',
   'AGENT_UNREACHABLE', // checked from the host only
+  // What `set` on several domains adds: a change started and not finished
+  // as asked first, then what refused a domain with nothing changed, so the
+  // status never depends on the order the domains finished in.
+  'PARTIAL', // some CPUs changed, some not
+  'TIMEOUT', // a change whose end was not seen
+  'INTERNAL',
+  'PROTOCOL',
+  'TOO_BIG',
+  'RATE_LIMITED',
+  'GUEST_DATA',
+  'CPU_REFUSED',
+  'FORBIDDEN',
+  'OVER_MAXIMUM', // refused before anything was touched
+  'USAGE', // a strategy that cannot reach the count, refused before anything was touched
 ];
 
 function rank(code: ErrorCode): number {
