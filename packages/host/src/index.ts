@@ -34,3 +34,6 @@ export { worstProblem, FLEET_EXIT_RANK } from './core/fleet-exit';
 export { parseHosts, fleetUris, MAX_HOSTS, MAX_HOSTS_FILE_BYTES } from './core/hosts-file';
 export { mapLimit } from './core/parallel';
 export { fleetStatus, fleetProblems, summarize, FleetResult, FleetHost, FleetDomain, DEFAULT_PARALLEL, MAX_PARALLEL } from './commands/fleet-status';
+export { planSet, SetPlan, PlannedStrategy, checkTarget } from './core/set-plan';
+export { setMany, setProblems, summarizeSet, DEFAULT_SET_PARALLEL, SetManyResult, SetEntry } from './commands/set-many';
+export { setDryRun, PlanResult, PlanEntry } from './commands/set-dry-run';
