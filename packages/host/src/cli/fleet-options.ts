@@ -20,6 +20,7 @@ export interface FleetOptionTexts {
   all?: string;
   parallel?: string;
   parallelDefault?: number;
+  hosts?: string;
   /** Whether --hosts (and so --parallel) also serves named domains, not only --all. */
   withNames?: boolean;
 }
@@ -31,7 +32,7 @@ export function addFleetOptions(cmd: Command, texts: FleetOptionTexts = {}): Com
     .option('--state <states>', `with --all: only domains in these states (comma-separated or repeated): ${Object.keys(STATE_WORDS).join(', ')}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--name <glob>', "with --all: only domains whose name matches the glob (* and ?), e.g. 'web*'")
     .option('--parallel <n>', `${only}${texts.parallel ?? 'how many guests are asked at once'} (1-${MAX_PARALLEL})`, String(texts.parallelDefault ?? DEFAULT_PARALLEL))
-    .option('--hosts <file>', `${only}a file of libvirt URIs, one a line, # comments (default ${DEFAULT_HOSTS_FILE} when it exists and no -c is given)`);
+    .option('--hosts <file>', `${only}${texts.hosts ?? `a file of libvirt URIs, one a line, # comments (default ${DEFAULT_HOSTS_FILE} when it exists and no -c is given)`}`);
 }
 
 export function parallelOf(text: string): number {

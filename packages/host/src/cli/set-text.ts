@@ -13,7 +13,8 @@ function fromText(f: From | undefined): string {
 }
 
 function errorText(e: FleetError): string {
-  return `${e.code}: ${e.message}`;
+  // A verdict's message starts with its finding's kind, often the code itself: say it once.
+  return `${e.code}: ${e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message}`;
 }
 
 function hostsText<E>(

@@ -34,7 +34,8 @@ the worst refusal, ranked the same way.`;
 export function setCommand(): Command {
   return addFleetOptions(new Command('set'), {
     all: 'every domain of every connection (-c repeated, --hosts); narrow with --state and --name (e.g. --state running)',
-    parallel: 'how many domains are changed at once',
+    parallel: 'how many domains are changed at once (a few: each mostly waits on its guest, and more would spread a mistaken count further before the first failure shows)',
+    hosts: `a file of libvirt URIs, one a line, # comments (with --all and no -c: ${DEFAULT_HOSTS_FILE} when it exists; named domains read it only when given)`,
     parallelDefault: DEFAULT_SET_PARALLEL,
     withNames: true,
   })
