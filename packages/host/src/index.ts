@@ -37,3 +37,4 @@ export { fleetStatus, fleetProblems, summarize, FleetResult, FleetHost, FleetDom
 export { planSet, SetPlan, PlannedStrategy, checkTarget } from './core/set-plan';
 export { setMany, setProblems, summarizeSet, DEFAULT_SET_PARALLEL, SetManyResult, SetEntry } from './commands/set-many';
 export { setDryRun, PlanResult, PlanEntry } from './commands/set-dry-run';
+export { setTargets, SetTargets, SetSelection } from './commands/set-targets';

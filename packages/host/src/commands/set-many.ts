@@ -82,7 +82,9 @@ async function setOne(ctx: Context, t: SetTarget, target: number, opts: SetOptio
   if (t.error) return { ...entry, error: t.error };
   let plan: SetPlan | undefined;
   try {
-    await setVcpus(ctx, t.domain, target, opts, {
+    // Several domains share the terminal's one progress line: each says whose it is.
+    const own: Context = { ...ctx, progress: (line) => ctx.progress(`${t.domain}: ${line}`) };
+    await setVcpus(own, t.domain, target, opts, {
       onPlan: (p) => { plan = p; entry.plan = planOf(p); },
       onReport: (r, files) => {
         entry.report = { id: r.id, ...files };

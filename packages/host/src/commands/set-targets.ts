@@ -58,7 +58,8 @@ async function hostTargets(ctx: Context, sel: SetSelection, read: boolean, sever
     if (!ctx.driver.listDomains) throw new Error(`the driver for ${uri} cannot list domains`);
     const listed = await ctx.driver.listDomains();
     if ('names' in sel) {
-      const here = sel.names.filter((n) => listed.includes(n));
+      const defined = new Set(listed);
+      const here = sel.names.filter((n) => defined.has(n));
       return { ctx, uri, reachable: true, targets: read ? await readTargets(ctx, here) : here.map((domain) => ({ domain })) };
     }
     const names = listed.filter((n) => nameSelected(sel.filter, n));
