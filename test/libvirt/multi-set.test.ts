@@ -178,6 +178,25 @@ describe('vcpuctl set on several domains, and --dry-run (real libvirtd)', functi
     assert.equal(vcpuCount(off)['current config'], 1, 'the shut-off domain was not chosen');
   });
 
+  it('several connections: names found where they are defined, one unreachable URI is a per-host error (exit 5), a name found nowhere is named', () => {
+    const unreachable = 'qemu+unix:///system?socket=/nonexistent';
+    const args = ['--json', '-c', unreachable, '-c', 'test:///default', 'set', a[0]!, 'test', `${tag}-nosuch`, '2'];
+    const dry = cli([...args, '--dry-run']);
+    assert.equal(dry.code, 5, dry.stderr);
+    const d = JSON.parse(dry.stdout) as Doc;
+    assert.deepEqual(d.hosts.map((h) => [h.uri, h.reachable, h.domains.map((x) => x.domain)]), [[URI, true, [a[0]]], [unreachable, false, []], ['test:///default', true, ['test']]]);
+    assert.deepEqual(d.unmatched.map((x) => [x.domain, x.uri, x.error!.code]), [[`${tag}-nosuch`, null, 'DOMAIN_NOT_FOUND']]);
+    assert.deepEqual(d.exit, { status: 5, code: 'LIBVIRT_UNREACHABLE' });
+    // The real run: the same selection; the test driver's domain already has 2 (nothing to do, no guest to confirm it).
+    const r = cli(args);
+    assert.equal(r.code, 5, r.stderr);
+    const doc = JSON.parse(r.stdout) as Doc;
+    const t = doc.hosts[2]!.domains[0]!;
+    assert.deepEqual([t.domain, t.uri, t.plan!.strategy, t.error!.code], ['test', 'test:///default', 'none', 'AGENT_UNREACHABLE']);
+    assert.equal(JSON.parse(readFileSync(t.report!.json, 'utf8')).uri, 'test:///default');
+    assert.deepEqual(doc.summary, { hosts: 3, unreachableHosts: 1, domains: 3, done: 0, refused: 1, failed: 2 });
+  });
+
   it('bad input for several domains is refused before libvirt is touched (exit 2)', () => {
     for (const args of [['set', '--all', a[0]!, '2'], ['set', '--state', 'running', a[0]!, a[1]!, '2'], ['set', a[0]!, a[1]!, '0'], ['set', '--all', '--parallel', '0', '2'], ['set', '2']]) {
       const r = cli(args);

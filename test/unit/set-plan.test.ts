@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sinon from 'sinon';
 import {
-  Context, DomainSnapshot, FLEET_EXIT_RANK, GuestView, HypervisorDriver, planSet, SetPlan, setDryRun, setProblems, setVcpus, summarizeSet, worstProblem,
+  Context, DomainSnapshot, FLEET_EXIT_RANK, lockDomain, GuestView, HypervisorDriver, planSet, SetPlan, setDryRun, setProblems, setVcpus, summarizeSet, worstProblem,
 } from '@vcpuctl/host';
 import { ERROR_CODES, ErrorCode } from '@vcpuctl/proto';
 import { hostSnapshot } from '../helpers/host-fixtures';
@@ -154,6 +154,27 @@ describe('set planner: the real run and --dry-run decide by the same plan (fake 
       assert.equal(readdirSync(real.reportDir).filter((f) => f.endsWith('.json')).length, 1, 'the real run wrote its report');
     });
   }
+});
+
+describe('set --dry-run: a lock held now', () => {
+  it('names the pid holding the domain lock (the real run would wait for it), and leaves the lock as it was', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vcpuctl-plan-lock-'));
+    try {
+      const lockDir = join(dir, 'locks');
+      const lock = await lockDomain(lockDir, UUID, 0);
+      const before = readdirSync(lock.path);
+      const snap = hostSnapshot();
+      const driver = { uri: 'qemu:///system', spawns: 0, inspect: sinon.stub().resolves(snap), inspectMany: sinon.stub().resolves(new Map([['vt', snap]])), setVcpus: sinon.stub().resolves() };
+      const ctx: Context = { driver, reportDir: join(dir, 'reports'), lockDir, lockWaitMs: 0, agentFlags: { agentsFile: join(dir, 'none.json') }, agentTimeoutMs: 500, progress: () => undefined };
+      writeFileSync(join(dir, 'none.json'), '{"domains":{}}');
+      const r = await setDryRun([ctx], { names: ['vt'] }, 2, auto, 1);
+      assert.equal(r.hosts[0]!.domains[0]!.lockHeldBy, process.pid);
+      assert.deepEqual(readdirSync(lock.path), before);
+      lock.release();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('set on several domains: summary and exit ranking', () => {
