@@ -34,3 +34,7 @@ export { worstProblem, FLEET_EXIT_RANK } from './core/fleet-exit';
 export { parseHosts, fleetUris, MAX_HOSTS, MAX_HOSTS_FILE_BYTES } from './core/hosts-file';
 export { mapLimit } from './core/parallel';
 export { fleetStatus, fleetProblems, summarize, FleetResult, FleetHost, FleetDomain, DEFAULT_PARALLEL, MAX_PARALLEL } from './commands/fleet-status';
+export { XdrReader, XdrWriter, XDR_STRING_MAX } from './libvirt/rpc-xdr';
+export { RpcClient, RpcTransport, RPC_MESSAGE_MAX } from './libvirt/rpc-client';
+export { LibvirtRpc, stateWords } from './libvirt/rpc-procedures';
+export { nativeTarget, unixTransport } from './libvirt/rpc-transport';
