@@ -4,6 +4,8 @@
  * its own on the real libvirtd (N = 20, and 100 with FLEET_SIZES=20,100):
  *  - `vcpuctl status --all --json` (the whole command, process start
  *    included), and the number of virsh processes it spawned;
+ *  - vcpuctl's driver in this process (connection, listing and the same
+ *    reads over libvirt's RPC), the counterpart of python's in-process time;
  *  - python3-libvirt (Debian's python3-libvirt, installed here if missing,
  *    else skipped with a message) reading the same host-side facts over one
  *    connection: live and persistent XML, live and config vCPU counts, QMP
@@ -19,6 +21,7 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { promisify } = require('node:util');
 const { VCPUCTL, URI, bareDomainXml, removeLeftovers, setupHost } = require('../test/dist/helpers/libvirt');
+const { VirshDriver } = require('../packages/host/dist/libvirt/virsh-driver');
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -96,6 +99,15 @@ function vcpuctlOnce(tag, dir, agents) {
   return { ms, domains: JSON.parse(r.stdout).summary.domains };
 }
 
+async function driverOnce(tag) {
+  const t0 = performance.now();
+  const d = new VirshDriver(URI);
+  const names = (await d.listDomains()).filter((n) => n.startsWith(`${tag}-`));
+  const snaps = await d.inspectMany(names);
+  await d.close();
+  return { ms: performance.now() - t0, domains: snaps.size, spawns: d.spawns };
+}
+
 function pythonOnce(tag) {
   const t0 = performance.now();
   const r = spawnSync(PYTHON, ['-c', PY, `${tag}-`], { encoding: 'utf8' });
@@ -128,12 +140,14 @@ async function main() {
   const load = require('node:os').loadavg()[0].toFixed(1);
   console.log(`fleet benchmark (node ${process.version}, ${require('node:os').cpus().length} cores, load average ${load} at the start)`);
   let names = [];
+  const results = [];
   try {
     for (const n of SIZES) {
       const tag = `${PREFIX}-${process.pid}-${n}`;
       names = await fleet(n, tag, dir);
       vcpuctlOnce(tag, dir, agents); // warm caches once, for every side alike
       const v = [];
+      const inProc = [];
       const py = [];
       const pyWall = [];
       for (let i = 0; i < RUNS; i++) {
@@ -141,6 +155,9 @@ async function main() {
         const r = vcpuctlOnce(tag, dir, agents);
         if (r.domains !== n) throw new Error(`vcpuctl saw ${r.domains} of ${n} domains`);
         v.push(r.ms);
+        const dr = await driverOnce(tag);
+        if (dr.domains !== n || dr.spawns !== 0) throw new Error(`the driver read ${dr.domains} of ${n} domains with ${dr.spawns} virsh processes`);
+        inProc.push(dr.ms);
         if (native) {
           const p = pythonOnce(tag);
           if (p.domains !== n) throw new Error(`python3-libvirt saw ${p.domains} of ${n} domains`);
@@ -152,14 +169,20 @@ async function main() {
       const loop = virshLoopOnce(names);
       console.log(`${n} bare domains, one connection (${URI})`);
       console.log(`  vcpuctl status --all --json (whole command): ${fmt(v)}; ${spawns} virsh processes per call`);
+      console.log(`  vcpuctl's driver, same facts, in-process:   ${fmt(inProc)}`);
       if (native) {
         console.log(`  python3-libvirt, same facts, in-process:    ${fmt(py)}`);
         console.log(`  python3-libvirt, whole python3 process:     ${fmt(pyWall)}`);
-        console.log(`  vcpuctl / python3-libvirt in-process: ${(median(v) / median(py)).toFixed(2)}x; / whole process: ${(median(v) / median(pyWall)).toFixed(2)}x`);
+        console.log(`  whole command / whole python3 process: ${(median(v) / median(pyWall)).toFixed(2)}x (goal: at most 2x); in-process / in-process: ${(median(inProc) / median(py)).toFixed(2)}x`);
       }
+      results.push({ n, whole: median(v), inProc: median(inProc) });
       console.log(`  operator's virsh loop (4 virsh per domain):  ${loop.toFixed(0)} ms (1 run)`);
       await remove(names);
       names = [];
+    }
+    if (results.length > 1) {
+      const [a, b] = [results[0], results[results.length - 1]];
+      console.log(`growth ${a.n} -> ${b.n} domains (${(b.n / a.n).toFixed(0)}x): whole command ${(b.whole / a.whole).toFixed(2)}x, in-process reads ${(b.inProc / a.inProc).toFixed(2)}x`);
     }
   } finally {
     await remove(names);

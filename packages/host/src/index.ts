@@ -38,3 +38,7 @@ export { planSet, SetPlan, PlannedStrategy, checkTarget } from './core/set-plan'
 export { setMany, setProblems, summarizeSet, DEFAULT_SET_PARALLEL, SetManyResult, SetEntry } from './commands/set-many';
 export { setDryRun, PlanResult, PlanEntry } from './commands/set-dry-run';
 export { setTargets, SetTargets, SetSelection } from './commands/set-targets';
+export { XdrReader, XdrWriter, XDR_STRING_MAX } from './libvirt/rpc-xdr';
+export { RpcClient, RpcTransport, RPC_MESSAGE_MAX } from './libvirt/rpc-client';
+export { LibvirtRpc, stateWords } from './libvirt/rpc-procedures';
+export { nativeTarget, unixTransport } from './libvirt/rpc-transport';

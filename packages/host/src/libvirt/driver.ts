@@ -105,6 +105,8 @@ export interface HypervisorDriver {
   uuidOf?(domain: string): Promise<string>;
   /** Records vcpuctl's intent in the domain's own metadata (live and/or persistent). */
   recordIntent?(domain: string, intent: Intent, flags: IntentFlags): Promise<void>;
+  /** Releases a connection the driver keeps (the RPC reader's); the process may exit without it. */
+  close?(): Promise<void>;
   /** Names of the domains at this URI (for `watch --all`). */
   listDomains?(): Promise<string[]>;
   /** Many domains in one round trip (watch's safety-net poll); a domain that cannot be read is left out. */

@@ -2,19 +2,18 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChannelEntry, DomainSnapshot, GuestAgentVcpu, HypervisorDriver, QemuView } from './driver';
+import { ChannelEntry, DomainSnapshot, GuestAgentVcpu, HypervisorDriver } from './driver';
 import { Intent, IntentFlags } from '../core/intent';
 import { channelMatchXml, channelXml } from './channel-xml';
-import { parseDomainXml } from './domain-xml';
 import { parseGuestVcpus, parseSetVcpus } from './guest-agent';
 import { INTENT_KEY, INTENT_NAMESPACE, intentElement } from './intent-xml';
-import { parseChardevs, parseHotpluggableCpus, withChardevState } from './qemu-monitor';
+import { NativeUnavailable, RpcReader } from './rpc-reader';
+import { nativeTarget } from './rpc-transport';
+import { buildSnapshot, QMP_CHARDEVS, QMP_HOTPLUGGABLE } from './snapshot';
 import { Virsh, virshQuote } from './virsh';
 import { unexpectedOutput, virshError } from './virsh-errors';
 import { EventStream, EventStreamHandlers, virshEventStream } from './virsh-events';
 
-const QMP_HOTPLUGGABLE = '{"execute":"query-hotpluggable-cpus"}';
-const QMP_CHARDEVS = '{"execute":"query-chardev"}';
 
 /**
  * How long libvirt waits for qemu-guest-agent (virsh --timeout, seconds).
@@ -27,8 +26,13 @@ export const GUEST_AGENT_TIMEOUT_S = 30;
 export class VirshDriver implements HypervisorDriver {
   private readonly virsh: Virsh;
 
-  constructor(readonly uri: string, private readonly virshBinary = 'virsh') {
+  private native: RpcReader | undefined;
+
+  /** `native: false` keeps every read on virsh (the tests compare both ways). */
+  constructor(readonly uri: string, private readonly virshBinary = 'virsh', opts: { native?: boolean } = {}) {
     this.virsh = new Virsh(uri, virshBinary);
+    const target = opts.native === false ? undefined : nativeTarget(uri);
+    this.native = target && new RpcReader(target);
   }
 
   get spawns(): number {
@@ -56,35 +60,7 @@ export class VirshDriver implements HypervisorDriver {
     const [stateOut = '', liveXml = '', configXml = '', qmpOut = '', chardevOut = ''] = outputs;
     if (!stateOut.trim() || !configXml.trim()) return undefined;
     const m = /^(.*?)\s*\((.*)\)\s*$/.exec(stateOut.trim());
-    const state = (m?.[1] ?? stateOut).trim();
-    const reason = (m?.[2] ?? '').trim();
-    const config = parseDomainXml(configXml);
-    const running = state === 'running' || state === 'paused';
-    const live = running && liveXml.trim() ? parseDomainXml(liveXml) : undefined;
-    let qemu: QemuView | undefined;
-    if (live && qmpOut.trim().startsWith('{')) {
-      try {
-        qemu = parseHotpluggableCpus(qmpOut);
-      } catch {
-        qemu = undefined;
-      }
-    }
-    let liveChannels = live ? live.channels : [];
-    if (liveChannels.length && chardevOut.trim().startsWith('{')) {
-      try {
-        liveChannels = withChardevState(liveChannels, parseChardevs(chardevOut));
-      } catch {
-        // libvirt's own state attribute stays
-      }
-    }
-    return {
-      domain: {
-        name: config.name, uuid: config.uuid, state, reason, live: live?.vcpu, config: config.vcpu, type: config.type,
-        channels: { live: liveChannels, config: config.channels, liveController: !!live?.virtioSerial },
-        intent: live ? live.intent : config.intent, configIntent: config.intent,
-      },
-      qemu,
-    };
+    return buildSnapshot({ state: (m?.[1] ?? stateOut).trim(), reason: (m?.[2] ?? '').trim(), liveXml, configXml, hotpluggable: qmpOut, chardevs: chardevOut });
   }
 
   async inspect(domain: string): Promise<DomainSnapshot> {
@@ -95,9 +71,30 @@ export class VirshDriver implements HypervisorDriver {
     return snap;
   }
 
+  /**
+   * The reads that grow with the number of domains go over libvirt's RPC when
+   * the URI is a local daemon socket (see rpc-reader.ts; measured in
+   * bench/fleet-bench.js); when that cannot be opened, virsh does them, so
+   * errors read exactly as virsh words them.
+   */
+  private async natively<T>(read: (native: RpcReader) => Promise<T>, viaVirsh: () => Promise<T>): Promise<T> {
+    if (!this.native) return viaVirsh();
+    try {
+      return await read(this.native);
+    } catch (err) {
+      if (!(err instanceof NativeUnavailable)) throw err;
+      this.native = undefined;
+      return viaVirsh();
+    }
+  }
+
   async inspectMany(domains: string[]): Promise<Map<string, DomainSnapshot>> {
+    if (domains.length === 0) return new Map();
+    return this.natively((native) => native.inspectMany(domains), () => this.inspectManyViaVirsh(domains));
+  }
+
+  private async inspectManyViaVirsh(domains: string[]): Promise<Map<string, DomainSnapshot>> {
     const out = new Map<string, DomainSnapshot>();
-    if (domains.length === 0) return out;
     const n = VirshDriver.INSPECT_OUTPUTS;
     const { outputs } = await this.virsh.batch(domains.flatMap((d) => VirshDriver.inspectCommands(d)));
     domains.forEach((d, i) => {
@@ -116,6 +113,14 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async listDomains(): Promise<string[]> {
+    return this.natively((native) => native.listDomains(), () => this.listDomainsViaVirsh());
+  }
+
+  async close(): Promise<void> {
+    await this.native?.close();
+  }
+
+  private async listDomainsViaVirsh(): Promise<string[]> {
     const out = await this.one('list --all --name', 'virsh list --all --name');
     return out.split('\n').map((l) => l.trim()).filter(Boolean);
   }
