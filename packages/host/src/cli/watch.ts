@@ -28,7 +28,7 @@ function connectionWords(c: ConnectionState, domains: number, nowMs: number): st
   if (c.up === undefined) return `${c.uri} (${c.host}): connecting`;
   if (c.up) return `${c.uri} (${c.host}): up, ${domains} domain${domains === 1 ? '' : 's'}`;
   const retry = c.retryAtMs === undefined ? '' : `; next try in ${Math.max(0, Math.ceil((c.retryAtMs - nowMs) / 1000))} s`;
-  return `${c.uri} (${c.host}): DOWN since ${new Date(c.sinceMs).toISOString()}: ${c.error ?? '?'}${retry} (last known values below)`;
+  return `${c.uri} (${c.host}): DOWN since ${new Date(c.sinceMs).toISOString()}: ${c.error ?? '?'}${retry}${domains ? ' (last known values below)' : ''}`;
 }
 
 /** The live table; with several connections, one group per connection in the order given, columns aligned across them. */
@@ -66,8 +66,14 @@ export function watchCommand(): Command {
       const redraw = () => tty && ws && process.stdout.write(`\x1b[H\x1b[2J${table(ws, recent)}`);
       // While a host is down its heading counts down to the next try.
       const ticker = tty && multi ? setInterval(redraw, 1000) : undefined;
+      // Ctrl-C reaches the virsh children too: what they report while vcpuctl stops is not news.
+      let stopping = false;
+      const quiet = () => (stopping = true);
+      process.once('SIGINT', quiet);
+      process.once('SIGTERM', quiet);
       ws = await startFleetWatch(ctxs, watchOptions(domains, o), {
         change(c, w) {
+          if (stopping) return;
           const { uri } = w.connection;
           if (flags.json) process.stdout.write(`${JSON.stringify(recordOf(c.atMs, c.changes, c.state, w.connection))}\n`);
           else if (tty) {
@@ -76,11 +82,13 @@ export function watchCommand(): Command {
           } else process.stdout.write(`${line(c, multi ? uri : undefined)}\n`);
         },
         notice(notice, w) {
+          if (stopping) return;
           const { uri, host } = w.connection;
           if (flags.json) process.stdout.write(`${JSON.stringify(multi ? { at: new Date().toISOString(), uri, host, notice } : { at: new Date().toISOString(), notice })}\n`);
           else process.stderr.write(`vcpuctl watch: ${multi ? `${uri}: ` : ''}${notice}\n`);
         },
         connection(c, w) {
+          if (stopping) return;
           if (flags.json) process.stdout.write(`${JSON.stringify(connectionRecordOf(Date.now(), c))}\n`);
           else if (tty) {
             push(`${new Date().toISOString()} ${connectionWords(c, w.domains.size, Date.now())}`);

@@ -176,8 +176,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
         this.setDown((err as Error).message);
         return;
       }
-      this.setUp();
       if (this.opts.all) for (const n of names) if (this.selected(n)) this.track(n);
+      this.setUp();
     }
     await this.refreshAll();
   }
