@@ -105,6 +105,46 @@ describe('vcpuctl watch and exporter over several connections (real libvirtd)', 
     assert.equal(c.exitCode, null, 'one host down is never a failed run');
   });
 
+  it('watch --hosts FILE: plain lines name each connection; on a terminal the live table groups domains by connection, the down one headed DOWN', async () => {
+    const hostsFile = join(dir, 'hosts');
+    writeFileSync(hostsFile, `# the test's hosts\n${TEST_URI}\n${UNREACHABLE}  # nothing listens there\n`);
+    const here = hostname();
+    const text = (c: ChildProcess) => {
+      let out = '';
+      c.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      c.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      return {
+        get out() { return out; },
+        until: (what: string, pred: (o: string) => boolean) => new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no ${what} within ${WAIT_MS} ms:\n${out}`)), WAIT_MS);
+          const check = () => { if (pred(out)) { clearTimeout(timer); c.stdout!.off('data', check); resolve(); } };
+          c.stdout!.on('data', check);
+          c.once('exit', (code) => { clearTimeout(timer); reject(new Error(`exited ${code} before ${what}:\n${out}`)); });
+          check();
+        }),
+      };
+    };
+
+    const plain = text(start(['watch', 'test', '--hosts', hostsFile, '--host-poll', '2']));
+    await plain.until('both connections', (o) => /test:\/\/\/default test: watching -> verdict: /.test(o) && o.includes(`${UNREACHABLE} (${here}): DOWN since `));
+    assert.match(plain.out, new RegExp(`test:///default \\(${here}\\): up, 1 domain`));
+
+    // A terminal, for real: the live table is drawn only when stdout is a TTY.
+    const tty = spawn('script', ['-qfec', [process.execPath, VCPUCTL, ...base, 'watch', 'test', '--hosts', hostsFile, '--host-poll', '2'].map((a) => `'${a}'`).join(' '), '/dev/null'],
+      { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') } });
+    children.push(tty);
+    const screen = text(tty);
+    const lastFrame = (o: string) => o.split('\x1b[2J').pop()!;
+    await screen.until('a frame with both groups', (o) => {
+      const f = lastFrame(o);
+      return f.includes(`${TEST_URI} (${here}): up, 1 domain`) && f.includes(`${UNREACHABLE} (${here}): DOWN since`) && /\ntest +running/.test(f);
+    });
+    const frame = lastFrame(screen.out);
+    const order = [frame.indexOf(`${TEST_URI} (${here})`), frame.indexOf('DOMAIN  '), frame.search(/\ntest +running/), frame.indexOf(`${UNREACHABLE} (${here})`), frame.indexOf('recent changes:')];
+    assert.deepEqual([...order].sort((x, y) => x - y), order, `groups in the hosts file's order, each heading above its rows:\n${frame}`);
+    assert.match(frame, /next try in \d+ s/);
+  });
+
   it('exporter: series for every connection labelled with its uri, vcpuctl_host_up{uri,host} 1 or 0, nothing served for the host that is down', async () => {
     const uuid = virsh('domuuid', name).trim();
     const port = await new Promise<number>((resolve) => {
