@@ -11,35 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VCPUCTL, bareDomainXml, defineAndStart, removeDomain, setupHost, uniqueName, virsh } from '../helpers/libvirt';
 import { httpGet } from '../helpers/http-get';
-
-type Rec = Record<string, any>;
-
-function lines(child: ChildProcess): { records: Rec[]; waitFor(what: string, pred: (r: Rec) => boolean, ms: number): Promise<Rec> } {
-  const records: Rec[] = [];
-  const waiters = new Set<() => void>();
-  let tail = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    const ls = (tail + d).split('\n');
-    tail = ls.pop()!;
-    for (const l of ls) if (l.trim()) records.push(JSON.parse(l));
-    for (const w of [...waiters]) w();
-  });
-  return {
-    records,
-    waitFor(what, pred, ms) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const hit = records.find(pred);
-          if (hit) { waiters.delete(check); clearTimeout(timer); resolve(hit); }
-        };
-        const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`no ${what} within ${ms} ms:\n${records.map((r) => JSON.stringify(r).slice(0, 300)).join('\n')}`)); }, ms);
-        waiters.add(check);
-        check();
-      });
-    },
-  };
-}
-
+import { jsonLines as lines, Rec } from '../helpers/json-lines';
 
 describe('vcpuctl watch and exporter against a real libvirtd (QEMU domains without an OS)', function () {
   this.timeout(120_000);

@@ -27,7 +27,9 @@ export { parseEventLine, LineSplitter, DomainEvent, MAX_EVENT_LINE_CHARS } from 
 export { hostChanges } from './watch/host-changes';
 export { confirmLatencySeconds } from './watch/set-latency';
 export { parseListen, startExporter } from './commands/exporter';
-export { recordOf, startWatch } from './commands/watch';
+export { recordOf, startWatch, startFleetWatch, connectionRecordOf } from './commands/watch';
+export { Watcher } from './watch/watcher';
+export { hostOfUri, ConnectionState } from './watch/connection';
 export { virshEventStream } from './libvirt/virsh-events';
 export { globMatch, parseNameGlob, parseStates, STATE_WORDS, MAX_NAME_GLOB_CHARS } from './core/fleet-filter';
 export { worstProblem, FLEET_EXIT_RANK } from './core/fleet-exit';

@@ -1,4 +1,8 @@
-/** The flags `status` and `verify` share for --all, parsed once into the connections and FleetOptions. */
+/**
+ * The flags `status` and `verify` share for --all, parsed once into the
+ * connections and FleetOptions; `watch` and `exporter` take the same
+ * connections (-c repeated, --hosts) through connectionsFrom.
+ */
 import { Command } from 'commander';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { DEFAULT_PARALLEL, FleetOptions, MAX_PARALLEL } from '../commands/fleet-status';
@@ -13,6 +17,14 @@ export interface FleetFlags {
   name?: string;
   parallel: string;
   hosts?: string;
+}
+
+export const HOSTS_HELP = `a file of libvirt URIs, one a line, # comments; its URIs follow the -c ones (default ${DEFAULT_HOSTS_FILE} when it exists and no -c is given)`;
+
+/** One Context per connection: every -c, then the hosts file's URIs, else the default URI. */
+export function connectionsFrom(cmd: Command, hostsFile: string | undefined): { ctxs: Context[]; flags: GlobalFlags } {
+  const g = cmd.optsWithGlobals() as GlobalFlags;
+  return contextsFrom(cmd, fleetUris(g.connect, hostsFile, defaultUri()));
 }
 
 /** What a command says about --all and --parallel where it differs from status/verify (`set`). */
@@ -32,7 +44,7 @@ export function addFleetOptions(cmd: Command, texts: FleetOptionTexts = {}): Com
     .option('--state <states>', `with --all: only domains in these states (comma-separated or repeated): ${Object.keys(STATE_WORDS).join(', ')}`, (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--name <glob>', "with --all: only domains whose name matches the glob (* and ?), e.g. 'web*'")
     .option('--parallel <n>', `${only}${texts.parallel ?? 'how many guests are asked at once'} (1-${MAX_PARALLEL})`, String(texts.parallelDefault ?? DEFAULT_PARALLEL))
-    .option('--hosts <file>', `${only}${texts.hosts ?? `a file of libvirt URIs, one a line, # comments (default ${DEFAULT_HOSTS_FILE} when it exists and no -c is given)`}`);
+    .option('--hosts <file>', `${only}${texts.hosts ?? HOSTS_HELP}`);
 }
 
 export function parallelOf(text: string): number {
@@ -56,7 +68,6 @@ export function fleetFrom(cmd: Command, o: FleetFlags): { ctxs: Context[]; flags
     filter: { nameGlob: o.name === undefined ? undefined : parseNameGlob(o.name), states: o.state ? parseStates(o.state) : undefined },
     parallel: parallelOf(o.parallel),
   };
-  const g = cmd.optsWithGlobals() as GlobalFlags;
-  const { ctxs, flags } = contextsFrom(cmd, fleetUris(g.connect, o.hosts, defaultUri()));
+  const { ctxs, flags } = connectionsFrom(cmd, o.hosts);
   return { ctxs, flags, opts };
 }

@@ -22,7 +22,7 @@ export interface GlobalFlags {
 
 export function addGlobalOptions(program: Command): Command {
   return program
-    .option('-c, --connect <uri>', 'libvirt URI (qemu:///system, qemu+ssh://host/system, test:///default); default $LIBVIRT_DEFAULT_URI or qemu:///system; repeatable with --all (status, verify) and with set on several domains', (uri: string, prev: string[] | undefined) => [...(prev ?? []), uri])
+    .option('-c, --connect <uri>', 'libvirt URI (qemu:///system, qemu+ssh://host/system, test:///default); default $LIBVIRT_DEFAULT_URI or qemu:///system; repeatable with --all (status, verify) with set on several domains, and with watch, exporter', (uri: string, prev: string[] | undefined) => [...(prev ?? []), uri])
     .option('--json', 'machine-readable output on stdout, nothing else')
     .option('--report-dir <dir>', 'where verification reports are written', DEFAULT_REPORT_DIR)
     .option('--agent <url>', "the guest agent's URL (ws://127.0.0.1:PORT); overrides the agents file")
@@ -49,7 +49,7 @@ export function defaultUri(): string {
 
 export function contextFrom(cmd: Command): { ctx: Context; flags: GlobalFlags } {
   const flags = cmd.optsWithGlobals() as GlobalFlags;
-  if (flags.connect && flags.connect.length > 1) throw new VcpuctlError('USAGE', `several -c/--connect only with --all (status, verify); got ${flags.connect.length}`);
+  if (flags.connect && flags.connect.length > 1) throw new VcpuctlError('USAGE', `several -c/--connect only with --all (status, verify) or with watch, exporter; got ${flags.connect.length}`);
   return { flags, ctx: contextFor(flags, connectUri(flags.connect?.[0] ?? defaultUri())) };
 }
 

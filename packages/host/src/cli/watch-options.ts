@@ -1,22 +1,25 @@
-/** The flags `watch` and `exporter` share: which domains to follow, and how often to re-read them all. */
+/** The flags `watch` and `exporter` share: which domains to follow, on which connections, and how often to re-read them all. */
 import { Command } from 'commander';
 import { WatchOptions } from '../commands/watch';
 import { parseNameGlob } from '../core/fleet-filter';
 import { domainName } from '../core/input';
+import { HOSTS_HELP } from './fleet-options';
 import { seconds } from './globals';
 
 export interface WatchFlags {
   all?: boolean;
   name?: string;
   hostPoll: string;
+  hosts?: string;
 }
 
 export function addWatchOptions(cmd: Command): Command {
   return cmd
     .argument('[domain...]', 'domain names (or --all)')
-    .option('--all', 'every domain at the connection, as they are defined and removed')
+    .option('--all', 'every domain of every connection, as they are defined and removed')
     .option('--name <glob>', "with --all: only domains whose name matches the glob (* and ?), now and as they are defined, e.g. 'web*'")
-    .option('--host-poll <s>', 'safety-net re-read of every domain in one virsh process (changes without an event, e.g. a plain virsh setvcpus on a domain without an agent)', '30');
+    .option('--host-poll <s>', 'safety-net re-read of every domain in one virsh process (changes without an event, e.g. a plain virsh setvcpus on a domain without an agent)', '30')
+    .option('--hosts <file>', `watch every connection in ${HOSTS_HELP}; with several connections a host that does not answer is shown down and retried, the others are watched meanwhile`);
 }
 
 /** The safety-net poll is never faster than once a second: each one is a virsh process. */

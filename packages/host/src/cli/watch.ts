@@ -1,11 +1,14 @@
 import { Command } from 'commander';
-import { recordOf, startWatch } from '../commands/watch';
-import { Change, DomainState } from '../watch/watcher';
-import { contextFrom } from './globals';
+import { connectionRecordOf, recordOf, startFleetWatch } from '../commands/watch';
+import { ConnectionState } from '../watch/connection';
+import { Change, DomainState, Watcher } from '../watch/watcher';
+import { connectionsFrom } from './fleet-options';
 import { WatchFlags, addWatchOptions, watchOptions } from './watch-options';
 
 /** How many recent changes the live table keeps under it. */
 const RECENT_LINES = 12;
+
+const HEADER = ['DOMAIN', 'STATE', 'LIVE', 'CONFIG', 'QEMU', 'GUEST ONLINE/PRESENT', 'INTENT', 'VERDICT'];
 
 function verdictWord(s: DomainState): string {
   if (!s.verdict) return '?';
@@ -20,38 +23,81 @@ function row(s: DomainState): string[] {
     s.host?.qemu ? String(s.host.qemu.plugged) : '-', g, d?.intent ? String(d.intent.online) : '-', verdictWord(s)];
 }
 
-function table(states: DomainState[], recent: string[]): string {
-  const rows = [['DOMAIN', 'STATE', 'LIVE', 'CONFIG', 'QEMU', 'GUEST ONLINE/PRESENT', 'INTENT', 'VERDICT'], ...states.map(row)];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
-  return `${lines.join('\n')}\n\nrecent changes:\n${recent.join('\n')}\n`;
+/** One connection's heading in the live table and its state in the line output. */
+function connectionWords(c: ConnectionState, domains: number, nowMs: number): string {
+  if (c.up === undefined) return `${c.uri} (${c.host}): connecting`;
+  if (c.up) return `${c.uri} (${c.host}): up, ${domains} domain${domains === 1 ? '' : 's'}`;
+  const retry = c.retryAtMs === undefined ? '' : `; next try in ${Math.max(0, Math.ceil((c.retryAtMs - nowMs) / 1000))} s`;
+  return `${c.uri} (${c.host}): DOWN since ${new Date(c.sinceMs).toISOString()}: ${c.error ?? '?'}${retry}${domains ? ' (last known values below)' : ''}`;
 }
 
-function line(c: Change): string {
+/** The live table; with several connections, one group per connection in the order given, columns aligned across them. */
+function table(watchers: Watcher[], recent: string[]): string {
+  const groups = watchers.map((w) => ({ w, rows: [...w.domains.values()].map(row) }));
+  const all = [HEADER, ...groups.flatMap((g) => g.rows)];
+  const widths = HEADER.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  const render = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  const now = Date.now();
+  const body = watchers.length === 1
+    ? [HEADER, ...groups[0]!.rows].map(render)
+    : groups.flatMap((g) => [connectionWords(g.w.connection, g.w.domains.size, now), ...(g.rows.length ? [HEADER, ...g.rows].map(render) : []), '']);
+  return `${body.join('\n')}\n\nrecent changes:\n${recent.join('\n')}\n`;
+}
+
+function line(c: Change, uri: string | undefined): string {
   const v = c.state.verdict;
   const verdict = !v ? '' : v.findings.length === 0 ? 'verdict: agree' : `verdict: ${v.ok ? 'ok' : 'MISMATCH'} ${v.findings.map((f) => `${f.kind} (${f.severity})`).join(', ')}`;
-  return `${new Date(c.atMs).toISOString()} ${c.domain}: ${c.changes.join('; ')} -> ${verdict}`;
+  return `${new Date(c.atMs).toISOString()} ${uri ? `${uri} ` : ''}${c.domain}: ${c.changes.join('; ')} -> ${verdict}`;
 }
 
 export function watchCommand(): Command {
   return addWatchOptions(new Command('watch')
-    .description('follow libvirt events and every guest agent; print each vCPU change as it happens, with the new verdict (a live table on a terminal, one JSON object per line with --json)'))
+    .description('follow libvirt events and every guest agent; print each vCPU change as it happens, with the new verdict (a live table on a terminal, one JSON object per line with --json); with several connections (-c repeated, --hosts) one watcher per connection, every row and line naming its connection, a host that does not answer shown DOWN and retried with backoff while the others are watched'))
     .action(async (domains: string[], o: WatchFlags, cmd: Command) => {
-      const { ctx, flags } = contextFrom(cmd);
+      const { ctxs, flags } = connectionsFrom(cmd, o.hosts);
+      const multi = ctxs.length > 1;
       const tty = !flags.json && process.stdout.isTTY;
       const recent: string[] = [];
-      let w: Awaited<ReturnType<typeof startWatch>> | undefined;
-      const redraw = () => tty && w && process.stdout.write(`\x1b[H\x1b[2J${table([...w.domains.values()], recent)}`);
-      w = await startWatch(ctx, watchOptions(domains, o), (c) => {
-        if (flags.json) process.stdout.write(`${JSON.stringify(recordOf(c.atMs, c.changes, c.state))}\n`);
-        else if (tty) {
-          recent.push(line(c));
-          if (recent.length > RECENT_LINES) recent.shift();
-          redraw();
-        } else process.stdout.write(`${line(c)}\n`);
-      }, (notice) => {
-        if (flags.json) process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), notice })}\n`);
-        else process.stderr.write(`vcpuctl watch: ${notice}\n`);
+      const push = (text: string) => {
+        recent.push(text);
+        if (recent.length > RECENT_LINES) recent.shift();
+      };
+      let ws: Watcher[] | undefined;
+      const redraw = () => tty && ws && process.stdout.write(`\x1b[H\x1b[2J${table(ws, recent)}`);
+      // While a host is down its heading counts down to the next try.
+      const ticker = tty && multi ? setInterval(redraw, 1000) : undefined;
+      // Ctrl-C reaches the virsh children too: what they report while vcpuctl stops is not news.
+      let stopping = false;
+      const quiet = () => (stopping = true);
+      process.once('SIGINT', quiet);
+      process.once('SIGTERM', quiet);
+      ws = await startFleetWatch(ctxs, watchOptions(domains, o), {
+        change(c, w) {
+          if (stopping) return;
+          const { uri } = w.connection;
+          if (flags.json) process.stdout.write(`${JSON.stringify(recordOf(c.atMs, c.changes, c.state, w.connection))}\n`);
+          else if (tty) {
+            push(line(c, multi ? uri : undefined));
+            redraw();
+          } else process.stdout.write(`${line(c, multi ? uri : undefined)}\n`);
+        },
+        notice(notice, w) {
+          if (stopping) return;
+          const { uri, host } = w.connection;
+          if (flags.json) process.stdout.write(`${JSON.stringify(multi ? { at: new Date().toISOString(), uri, host, notice } : { at: new Date().toISOString(), notice })}\n`);
+          else process.stderr.write(`vcpuctl watch: ${multi ? `${uri}: ` : ''}${notice}\n`);
+        },
+        connection(c, w) {
+          if (stopping) return;
+          if (flags.json) process.stdout.write(`${JSON.stringify(connectionRecordOf(Date.now(), c))}\n`);
+          else if (tty) {
+            push(`${new Date().toISOString()} ${connectionWords(c, w.domains.size, Date.now())}`);
+            redraw();
+          } else process.stdout.write(`${new Date().toISOString()} ${connectionWords(c, w.domains.size, Date.now())}\n`);
+        },
+      }).catch((err) => {
+        if (ticker) clearInterval(ticker);
+        throw err;
       });
       redraw();
       await new Promise<void>((resolve) => {
@@ -59,6 +105,7 @@ export function watchCommand(): Command {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
-      await w.stop();
+      if (ticker) clearInterval(ticker);
+      await Promise.all(ws.map((w) => w.stop()));
     });
 }

@@ -1,16 +1,19 @@
 /**
- * `vcpuctl exporter --listen ADDR`: the watch machinery kept running, and
- * its cache served as Prometheus metrics on /metrics.
+ * `vcpuctl exporter --listen ADDR`: the watch machinery kept running (one
+ * watcher per connection), and its caches served as Prometheus metrics on
+ * /metrics.
  */
 import { createServer, Server } from 'node:http';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { Metrics } from '../watch/metrics';
+import { ConnectionState } from '../watch/connection';
 import { Watcher } from '../watch/watcher';
-import { startWatch, WatchOptions } from './watch';
+import { startFleetWatch, WatchOptions } from './watch';
 
 export interface Exporter {
-  watcher: Watcher;
+  /** One per connection, in the order given. */
+  watchers: Watcher[];
   metrics: Metrics;
   server: Server;
   address: { host: string; port: number };
@@ -25,10 +28,18 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
-export async function startExporter(ctx: Context, listen: string, opts: WatchOptions, onNotice: (line: string) => void): Promise<Exporter> {
+export async function startExporter(
+  ctxs: Context[], listen: string, opts: WatchOptions,
+  onNotice: (line: string, uri: string) => void, onConnection: (c: ConnectionState) => void = () => undefined,
+): Promise<Exporter> {
   const addr = parseListen(listen);
-  const watcher = await startWatch(ctx, opts, () => undefined, onNotice);
-  const metrics = new Metrics(watcher, ctx.driver.uri, ctx.reportDir);
+  const watchers = await startFleetWatch(ctxs, opts, {
+    change: () => undefined,
+    notice: (line, w) => onNotice(line, w.connection.uri),
+    connection: (c) => onConnection(c),
+  });
+  // Every connection writes its reports to the same directory (--report-dir is global).
+  const metrics = new Metrics(watchers, ctxs[0]?.reportDir);
   metrics.loadReports();
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
@@ -44,15 +55,15 @@ export async function startExporter(ctx: Context, listen: string, opts: WatchOpt
     server.once('error', (err: NodeJS.ErrnoException) => reject(new VcpuctlError('USAGE', `cannot listen on ${listen}: ${err.code ?? err.message}`)));
     server.listen(addr.port, addr.host, () => resolve());
   }).catch(async (err) => {
-    await watcher.stop();
+    await Promise.all(watchers.map((w) => w.stop()));
     throw err;
   });
   const bound = server.address() as { port: number };
   return {
-    watcher, metrics, server, address: { host: addr.host, port: bound.port },
+    watchers, metrics, server, address: { host: addr.host, port: bound.port },
     async stop() {
       await new Promise((r) => server.close(r));
-      await watcher.stop();
+      await Promise.all(watchers.map((w) => w.stop()));
     },
   };
 }

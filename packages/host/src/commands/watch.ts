@@ -1,13 +1,15 @@
 /**
  * `vcpuctl watch [DOMAIN...|--all]`: follows libvirt's events and every
  * guest's agent and hands each change, with the domain's new verdict, to
- * the caller; runs until stopped.
+ * the caller; runs until stopped. Over several connections: one watcher per
+ * connection in this process, each host up or down on its own.
  */
 import { VcpuctlError, parseCpuList } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { Intent } from '../core/intent';
 import { FindingKind, Severity } from '../core/verdict';
 import { GuestReach } from '../guest/source';
+import { ConnectionState } from '../watch/connection';
 import { Change, DomainState, Watcher } from '../watch/watcher';
 
 export interface WatchOptions {
@@ -21,6 +23,9 @@ export interface WatchOptions {
 export interface WatchRecord {
   at: string;
   domain: string;
+  /** The connection the domain was found on, and the host it names. */
+  uri: string;
+  host: string;
   uuid: string | undefined;
   changes: string[];
   state: string | undefined;
@@ -33,12 +38,14 @@ export interface WatchRecord {
   verdict: { ok: boolean; findings: { kind: FindingKind; severity: Severity; message: string; advice: string }[] } | undefined;
 }
 
-export function recordOf(atMs: number, changes: string[], s: DomainState): WatchRecord {
+export function recordOf(atMs: number, changes: string[], s: DomainState, conn: Pick<ConnectionState, 'uri' | 'host'>): WatchRecord {
   const d = s.host?.domain;
   const snap = s.guest.snapshot;
   return {
     at: new Date(atMs).toISOString(),
     domain: s.name,
+    uri: conn.uri,
+    host: conn.host,
     uuid: d?.uuid,
     changes,
     state: d?.state,
@@ -53,12 +60,68 @@ export function recordOf(atMs: number, changes: string[], s: DomainState): Watch
   };
 }
 
-export async function startWatch(ctx: Context, opts: WatchOptions, onChange: (c: Change) => void, onNotice: (line: string) => void): Promise<Watcher> {
+/** One connection's state as `watch --json` prints it when it changes (several connections only). */
+export interface ConnectionRecord {
+  at: string;
+  uri: string;
+  host: string;
+  connection: { up: boolean; error?: string; since: string; retryAt?: string };
+}
+
+export function connectionRecordOf(atMs: number, c: ConnectionState): ConnectionRecord {
+  return {
+    at: new Date(atMs).toISOString(), uri: c.uri, host: c.host,
+    connection: {
+      up: !!c.up,
+      ...(c.error !== undefined ? { error: c.error } : {}),
+      since: new Date(c.sinceMs).toISOString(),
+      ...(c.retryAtMs !== undefined ? { retryAt: new Date(c.retryAtMs).toISOString() } : {}),
+    },
+  };
+}
+
+function checkOptions(opts: WatchOptions): void {
   if (!opts.all && opts.domains.length === 0) throw new VcpuctlError('USAGE', 'name the domains to watch, or pass --all');
   if (!opts.all && opts.nameGlob !== undefined) throw new VcpuctlError('USAGE', '--name only with --all');
+}
+
+export async function startWatch(ctx: Context, opts: WatchOptions, onChange: (c: Change) => void, onNotice: (line: string) => void): Promise<Watcher> {
+  checkOptions(opts);
   const w = new Watcher(ctx, opts);
   w.on('change', onChange);
   w.on('notice', onNotice);
   await w.start();
   return w;
+}
+
+export interface FleetWatchHandlers {
+  change(c: Change, w: Watcher): void;
+  notice(line: string, w: Watcher): void;
+  /** Several connections only: one went up or down. */
+  connection(c: ConnectionState, w: Watcher): void;
+}
+
+/**
+ * One watcher per connection, in the order given. With one connection this
+ * is startWatch (a host that cannot be listed fails the start); with
+ * several, an unreachable or dropped host is a connection state, retried
+ * with backoff, and the others are watched meanwhile.
+ */
+export async function startFleetWatch(ctxs: Context[], opts: WatchOptions, on: FleetWatchHandlers): Promise<Watcher[]> {
+  checkOptions(opts);
+  const keepTrying = ctxs.length > 1;
+  const watchers = ctxs.map((ctx) => new Watcher(ctx, { ...opts, keepTrying }));
+  for (const w of watchers) {
+    w.on('change', (c) => on.change(c, w));
+    w.on('notice', (line) => on.notice(line, w));
+    // One connection keeps its single-host output: its state shows in its notices, as before.
+    if (keepTrying) w.on('connection', (c) => on.connection(c, w));
+  }
+  try {
+    await Promise.all(watchers.map((w) => w.start()));
+  } catch (err) {
+    await Promise.all(watchers.map((w) => w.stop()));
+    throw err;
+  }
+  return watchers;
 }

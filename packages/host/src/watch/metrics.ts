@@ -1,7 +1,15 @@
 /**
- * The exporter's metrics, served from the watcher's cache: a scrape reads
- * what the event streams already keep fresh and runs no virsh and asks no
- * agent. prom-client writes the exposition format.
+ * The exporter's metrics, served from the watchers' caches (one per
+ * connection): a scrape reads what the event streams already keep fresh and
+ * runs no virsh and asks no agent. prom-client writes the exposition format.
+ *
+ * Labels: every domain series carries `domain`, `uuid` and `uri` (the
+ * connection: two hosts may both have a `web1`). The host a URI names is a
+ * label of the per-connection series only (`vcpuctl_host_up{uri,host}`),
+ * joined where wanted (`* on(uri) group_left(host) vcpuctl_host_up`): one
+ * more label on every domain series would add no series but make every one
+ * longer. No label takes a value from a guest, so a guest cannot multiply
+ * series.
  */
 import { Gauge, Histogram, Registry } from 'prom-client';
 import { parseCpuList } from '@vcpuctl/proto';
@@ -17,68 +25,88 @@ export const MAX_REPORTS_AT_START = 1000;
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
 const LABELS = ['domain', 'uuid', 'uri'] as const;
+const HOST_LABELS = ['uri', 'host'] as const;
 
 export class Metrics {
   readonly registry = new Registry();
   private readonly seenReports = new Set<string>();
   private readonly latency: Histogram<(typeof LABELS)[number]>;
 
-  constructor(private readonly watcher: Watcher, private readonly uri: string, private readonly reportDir: string | undefined) {
+  constructor(private readonly watchers: Watcher[], private readonly reportDir: string | undefined) {
     const reg = [this.registry];
-    const states = () => [...watcher.domains.values()].filter((s) => s.host);
-    const labels = (s: DomainState) => ({ domain: s.name, uuid: s.host!.domain.uuid, uri });
-    const gauge = (name: string, help: string, extra: string[], fill: (g: Gauge<string>, s: DomainState) => void) =>
+    // A host that does not answer has no current values: its domains' series
+    // go (their last values would be served as if fresh) and vcpuctl_host_up says why.
+    const states = () => watchers.filter((w) => w.connection.up !== false)
+      .flatMap((w) => [...w.domains.values()].filter((s) => s.host).map((s) => ({ s, uri: w.connection.uri })));
+    type Labels = Record<(typeof LABELS)[number], string>;
+    const gauge = (name: string, help: string, extra: string[], fill: (g: Gauge<string>, s: DomainState, labels: Labels) => void) =>
       new Gauge({
         name, help, labelNames: [...LABELS, ...extra], registers: reg,
         collect() {
           this.reset();
-          for (const s of states()) fill(this, s);
+          for (const { s, uri } of states()) fill(this, s, { domain: s.name, uuid: s.host!.domain.uuid, uri });
         },
       });
-    gauge('vcpuctl_libvirt_vcpus_current', "libvirt's current vCPU count (view: live or config)", ['view'], (g, s) => {
+    new Gauge({
+      name: 'vcpuctl_host_up', help: '1 while libvirt answers at the connection (uri), 0 while it does not and is retried with backoff',
+      labelNames: [...HOST_LABELS], registers: reg,
+      collect() {
+        this.reset();
+        for (const w of watchers) if (w.connection.up !== undefined) this.set({ uri: w.connection.uri, host: w.connection.host }, w.connection.up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'vcpuctl_host_domains', help: 'domains watched at the connection (uri), whatever their state',
+      labelNames: [...HOST_LABELS], registers: reg,
+      collect() {
+        this.reset();
+        for (const w of watchers) if (w.connection.up) this.set({ uri: w.connection.uri, host: w.connection.host }, w.domains.size);
+      },
+    });
+    gauge('vcpuctl_libvirt_vcpus_current', "libvirt's current vCPU count (view: live or config)", ['view'], (g, s, labels) => {
       const d = s.host!.domain;
-      if (d.live) g.set({ ...labels(s), view: 'live' }, d.live.current);
-      g.set({ ...labels(s), view: 'config' }, d.config.current);
+      if (d.live) g.set({ ...labels, view: 'live' }, d.live.current);
+      g.set({ ...labels, view: 'config' }, d.config.current);
     });
-    gauge('vcpuctl_libvirt_vcpus_maximum', "libvirt's maximum vCPU count (view: live or config)", ['view'], (g, s) => {
+    gauge('vcpuctl_libvirt_vcpus_maximum', "libvirt's maximum vCPU count (view: live or config)", ['view'], (g, s, labels) => {
       const d = s.host!.domain;
-      if (d.live) g.set({ ...labels(s), view: 'live' }, d.live.maximum);
-      g.set({ ...labels(s), view: 'config' }, d.config.maximum);
+      if (d.live) g.set({ ...labels, view: 'live' }, d.live.maximum);
+      g.set({ ...labels, view: 'config' }, d.config.maximum);
     });
-    gauge('vcpuctl_domain_running', '1 while the domain runs', [], (g, s) => g.set(labels(s), s.host!.domain.state === 'running' ? 1 : 0));
-    gauge('vcpuctl_qemu_vcpus_plugged', "vCPUs QEMU has plugged (query-hotpluggable-cpus)", [], (g, s) => {
-      if (s.host!.qemu) g.set(labels(s), s.host!.qemu.plugged);
+    gauge('vcpuctl_domain_running', '1 while the domain runs', [], (g, s, labels) => g.set(labels, s.host!.domain.state === 'running' ? 1 : 0));
+    gauge('vcpuctl_qemu_vcpus_plugged', "vCPUs QEMU has plugged (query-hotpluggable-cpus)", [], (g, s, labels) => {
+      if (s.host!.qemu) g.set(labels, s.host!.qemu.plugged);
     });
-    gauge('vcpuctl_guest_reachable', "1 while the guest's agent answers", [], (g, s) => g.set(labels(s), s.guest.reachable ? 1 : 0));
-    const guestCount = (which: 'present' | 'online') => (g: Gauge<string>, s: DomainState) => {
+    gauge('vcpuctl_guest_reachable', "1 while the guest's agent answers", [], (g, s, labels) => g.set(labels, s.guest.reachable ? 1 : 0));
+    const guestCount = (which: 'present' | 'online') => (g: Gauge<string>, s: DomainState, labels: Labels) => {
       const list = s.guest.reachable ? s.guest.snapshot?.[which] : undefined;
-      if (typeof list === 'string') g.set(labels(s), list ? parseCpuList(list).length : 0);
+      if (typeof list === 'string') g.set(labels, list ? parseCpuList(list).length : 0);
     };
     gauge('vcpuctl_guest_cpus_present', "CPUs the guest kernel lists as present", [], guestCount('present'));
     gauge('vcpuctl_guest_cpus_online', "CPUs the guest kernel has online", [], guestCount('online'));
-    gauge('vcpuctl_intent_cpus_online', "the online count vcpuctl last recorded as intended", [], (g, s) => {
-      if (s.host!.domain.intent) g.set(labels(s), s.host!.domain.intent.online);
+    gauge('vcpuctl_intent_cpus_online', "the online count vcpuctl last recorded as intended", [], (g, s, labels) => {
+      if (s.host!.domain.intent) g.set(labels, s.host!.domain.intent.online);
     });
-    gauge('vcpuctl_verdict_ok', '1 while the verdict has no error finding', [], (g, s) => {
-      if (s.verdict) g.set(labels(s), s.verdict.ok ? 1 : 0);
+    gauge('vcpuctl_verdict_ok', '1 while the verdict has no error finding', [], (g, s, labels) => {
+      if (s.verdict) g.set(labels, s.verdict.ok ? 1 : 0);
     });
-    gauge('vcpuctl_verdict_finding', 'one series per finding kind: 1 while the verdict holds it, else 0', ['kind', 'severity'], (g, s) => {
+    gauge('vcpuctl_verdict_finding', 'one series per finding kind: 1 while the verdict holds it, else 0', ['kind', 'severity'], (g, s, labels) => {
       if (!s.verdict) return;
       for (const kind of FINDING_KINDS) {
         const f = s.verdict.findings.find((x) => x.kind === kind);
-        g.set({ ...labels(s), kind, severity: f?.severity ?? 'none' }, f ? 1 : 0);
+        g.set({ ...labels, kind, severity: f?.severity ?? 'none' }, f ? 1 : 0);
       }
     });
-    gauge('vcpuctl_last_verified_change_age_seconds', "seconds since vcpuctl last verified and recorded a change (the intent's time)", [], (g, s) => {
+    gauge('vcpuctl_last_verified_change_age_seconds', "seconds since vcpuctl last verified and recorded a change (the intent's time)", [], (g, s, labels) => {
       const at = s.host!.domain.intent ? Date.parse(s.host!.domain.intent.at) : NaN;
-      if (Number.isFinite(at)) g.set(labels(s), Math.max(0, (Date.now() - at) / 1000));
+      if (Number.isFinite(at)) g.set(labels, Math.max(0, (Date.now() - at) / 1000));
     });
     this.latency = new Histogram({
       name: 'vcpuctl_set_confirm_latency_seconds',
       help: "seconds from set's libvirt call to the guest's confirmation, from the recorded reports",
       labelNames: [...LABELS], buckets: LATENCY_BUCKETS, registers: reg,
     });
-    watcher.on('change', (c) => this.onIntent(c.state));
+    for (const w of watchers) w.on('change', (c) => this.onIntent(c.state));
   }
 
   /** The reports already written (newest first, bounded), read once at start. */
@@ -101,8 +129,11 @@ export class Metrics {
       const r = readReport(this.reportDir, id);
       const seconds = confirmLatencySeconds(r);
       if (seconds === undefined) return;
-      const s = this.watcher.domains.get(r.domain);
-      this.latency.observe({ domain: r.domain, uuid: s?.host?.domain.uuid ?? r.after.host?.domain.uuid ?? '', uri: this.uri }, seconds);
+      // A report of a connection not watched here is not this exporter's to count.
+      const w = this.watchers.find((x) => x.connection.uri === r.uri);
+      if (!w) return;
+      const s = w.domains.get(r.domain);
+      this.latency.observe({ domain: r.domain, uuid: s?.host?.domain.uuid ?? r.after.host?.domain.uuid ?? '', uri: r.uri }, seconds);
     } catch {
       // a report from elsewhere, or unreadable: no observation
     }

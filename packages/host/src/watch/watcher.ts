@@ -16,6 +16,7 @@ import { DomainEvent } from '../libvirt/event-line';
 import { EventStream } from '../libvirt/virsh-events';
 import { GuestFeed, GuestUpdate, openGuestFeed } from './guest-feed';
 import { hostChanges } from './host-changes';
+import { ConnectionState, hostOfUri } from './connection';
 
 export interface DomainState {
   name: string;
@@ -45,12 +46,20 @@ export interface WatcherOptions {
   nameGlob?: string;
   /** The safety-net poll of every domain's host side. */
   hostPollMs: number;
+  /**
+   * One of several connections: a host that does not answer (at start or
+   * later) is a state of its own, retried with backoff, never an error of
+   * the run. Without it a first listing that fails fails start().
+   */
+  keepTrying?: boolean;
 }
 
 export interface WatcherEvents {
   change: [Change];
   /** Something about the watcher itself (libvirt stream lost, a domain unreadable): never fatal. */
   notice: [string];
+  /** With keepTrying: the connection went up or down (or is down for another reason). */
+  connection: [ConnectionState];
 }
 
 const NOT_RUNNING: GuestView = { reachable: false, error: 'domain not running' };
@@ -65,6 +74,14 @@ const LOCK_RECHECK_MS = 500;
  */
 const INTENT_KINDS = new Set(['GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT']);
 
+/**
+ * First pause before asking a host that did not answer again; it doubles up
+ * to the safety-net poll's period (at most 30 s): a host that is away is
+ * asked no more often than one that is up, and is seen back within 30 s.
+ */
+const HOST_RETRY_MIN_MS = 1000;
+const HOST_RETRY_MAX_MS = 30_000;
+
 export class Watcher extends EventEmitter<WatcherEvents> {
   readonly domains = new Map<string, DomainState>();
   private readonly feeds = new Map<string, GuestFeed>();
@@ -73,21 +90,44 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private stream: EventStream | undefined;
   private poll: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** With keepTrying: a listing-and-read cycle is running. */
+  private cycling = false;
+  private retryMs = HOST_RETRY_MIN_MS;
+  readonly connection: ConnectionState;
 
   constructor(private readonly ctx: Context, private readonly opts: WatcherOptions) {
     super();
+    this.connection = { uri: ctx.driver.uri, host: hostOfUri(ctx.driver.uri), up: undefined, sinceMs: Date.now() };
   }
 
   async start(): Promise<void> {
     const { driver } = this.ctx;
+    const keepTrying = !!this.opts.keepTrying;
     this.stream = driver.events?.({
       event: (e) => this.onLibvirtEvent(e),
-      reconnected: () => { this.emit('notice', 'libvirt event stream back: re-reading every domain'); void this.refreshAll(); },
-      lost: (why, ms) => this.emit('notice', `libvirt event stream lost (${why}); retrying in ${ms} ms`),
+      reconnected: () => {
+        if (keepTrying) return void this.kick(); // while the host is down, its own retries decide when it is back
+        this.emit('notice', 'libvirt event stream back: re-reading every domain');
+        void this.refreshAll();
+      },
+      lost: (why, ms) => {
+        // A host that is down (or not yet reached) loses every retry of its stream: that is no news.
+        if (keepTrying && this.connection.up !== true) return;
+        this.emit('notice', `libvirt event stream lost (${why}); retrying in ${ms} ms`);
+        if (keepTrying) this.kick();
+      },
     });
     if (!this.stream) this.emit('notice', `the ${driver.uri} driver has no event stream: changes are found by the ${this.opts.hostPollMs} ms poll only`);
+    if (keepTrying) {
+      for (const n of this.opts.domains) this.track(n);
+      await this.runCycle();
+      return;
+    }
     let names = this.opts.domains;
-    if (this.opts.all) names = [...new Set([...names, ...((await driver.listDomains?.()) ?? []).filter((n) => this.selected(n))])];
+    if (this.opts.all) {
+      names = [...new Set([...names, ...((await driver.listDomains?.()) ?? []).filter((n) => this.selected(n))])];
+      if (driver.listDomains) this.setUp();
+    }
     for (const n of names) this.track(n);
     await this.refreshAll();
     const tick = () => {
@@ -95,6 +135,66 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       this.poll.unref?.();
     };
     tick();
+  }
+
+  /**
+   * With keepTrying: list the connection's domains (which also tells whether
+   * libvirt answers), then read them all; schedule the next cycle after the
+   * poll period while up, after the backoff while down.
+   */
+  private async runCycle(): Promise<void> {
+    if (this.stopped || this.cycling) return;
+    this.cycling = true;
+    if (this.poll) clearTimeout(this.poll);
+    try {
+      await this.cycle();
+    } finally {
+      this.cycling = false;
+    }
+    if (this.stopped) return;
+    const ms = this.connection.up ? this.opts.hostPollMs : this.retryMs;
+    if (!this.connection.up) {
+      this.retryMs = Math.min(this.retryMs * 2, Math.max(HOST_RETRY_MIN_MS, Math.min(HOST_RETRY_MAX_MS, this.opts.hostPollMs)));
+      this.connection.retryAtMs = Date.now() + ms;
+    }
+    this.poll = setTimeout(() => void this.runCycle(), ms);
+    this.poll.unref?.();
+  }
+
+  /** A sign the host may have changed state (its event stream ended or came back): look now rather than at the next tick. */
+  private kick(): void {
+    if (!this.stopped && !this.cycling) void this.runCycle();
+  }
+
+  private async cycle(): Promise<void> {
+    const { driver } = this.ctx;
+    if (driver.listDomains) {
+      let names: string[];
+      try {
+        names = await driver.listDomains();
+      } catch (err) {
+        this.setDown((err as Error).message);
+        return;
+      }
+      if (this.opts.all) for (const n of names) if (this.selected(n)) this.track(n);
+      this.setUp();
+    }
+    await this.refreshAll();
+  }
+
+  private setUp(): void {
+    this.retryMs = HOST_RETRY_MIN_MS;
+    this.connection.retryAtMs = undefined;
+    if (this.connection.up === true) return;
+    Object.assign(this.connection, { up: true, error: undefined, sinceMs: Date.now() });
+    this.emit('connection', this.connection);
+  }
+
+  private setDown(error: string): void {
+    if (this.connection.up === false && this.connection.error === error) return;
+    const since = this.connection.up === false ? this.connection.sinceMs : Date.now();
+    Object.assign(this.connection, { up: false, error, sinceMs: since, retryAtMs: Date.now() + this.retryMs });
+    this.emit('connection', this.connection);
   }
 
   async stop(): Promise<void> {
@@ -148,9 +248,11 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     try {
       snaps = await driver.inspectMany(names);
     } catch (err) {
-      this.emit('notice', `cannot read libvirt: ${(err as Error).message}`);
+      this.setDown((err as Error).message);
+      if (!this.opts.keepTrying) this.emit('notice', `cannot read libvirt: ${(err as Error).message}`);
       return;
     }
+    if (names.length) this.setUp(); // no names: no virsh was run, nothing learnt
     for (const n of names) {
       const snap = snaps.get(n);
       if (snap) this.applyHost(n, snap, []);
