@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { startExporter } from '../commands/exporter';
 import { connectionsFrom } from './fleet-options';
 import { WatchFlags, addWatchOptions, watchOptions } from './watch-options';
 
@@ -8,6 +7,8 @@ export function exporterCommand(): Command {
     .description("serve Prometheus metrics (vcpuctl_*) for the watched domains on /metrics, from watch's live cache; with several connections (-c repeated, --hosts) every domain series carries its uri, vcpuctl_host_up{uri,host} is 1 or 0 per connection, and a host that does not answer is retried while the others are served"))
     .requiredOption('--listen <addr>', 'HOST:PORT to serve /metrics on (e.g. 127.0.0.1:9848)')
     .action(async (domains: string[], o: WatchFlags & { listen: string }, cmd: Command) => {
+      // Loaded here, not at start-up: prom-client is for this command only.
+      const { startExporter } = await import('../commands/exporter');
       const { ctxs } = connectionsFrom(cmd, o.hosts);
       const multi = ctxs.length > 1;
       const e = await startExporter(ctxs, o.listen, watchOptions(domains, o),

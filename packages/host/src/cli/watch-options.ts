@@ -1,6 +1,6 @@
 /** The flags `watch` and `exporter` share: which domains to follow, on which connections, and how often to re-read them all. */
 import { Command } from 'commander';
-import { WatchOptions } from '../commands/watch';
+import type { WatchOptions } from '../commands/watch';
 import { parseNameGlob } from '../core/fleet-filter';
 import { domainName } from '../core/input';
 import { HOSTS_HELP } from './fleet-options';

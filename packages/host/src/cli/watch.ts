@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { connectionRecordOf, recordOf, startFleetWatch } from '../commands/watch';
 import { ConnectionState } from '../watch/connection';
 import { Change, DomainState, Watcher } from '../watch/watcher';
 import { connectionsFrom } from './fleet-options';
@@ -54,6 +53,8 @@ export function watchCommand(): Command {
   return addWatchOptions(new Command('watch')
     .description('follow libvirt events and every guest agent; print each vCPU change as it happens, with the new verdict (a live table on a terminal, one JSON object per line with --json); with several connections (-c repeated, --hosts) one watcher per connection, every row and line naming its connection, a host that does not answer shown DOWN and retried with backoff while the others are watched'))
     .action(async (domains: string[], o: WatchFlags, cmd: Command) => {
+      // Loaded here, not at start-up: every other command starts faster without the watch machinery.
+      const { connectionRecordOf, recordOf, startFleetWatch } = await import('../commands/watch');
       const { ctxs, flags } = connectionsFrom(cmd, o.hosts);
       const multi = ctxs.length > 1;
       const tty = !flags.json && process.stdout.isTTY;
