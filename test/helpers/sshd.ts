@@ -54,6 +54,11 @@ export class TestSshd {
     return join(this.dir, 'ssh');
   }
 
+  /** One line per ssh the wrapper started: its arguments. */
+  get argvLog(): string {
+    return join(this.dir, 'ssh-argv.log');
+  }
+
   get knownHosts(): string {
     return join(this.dir, 'known_hosts');
   }
@@ -110,7 +115,8 @@ export class TestSshd {
       'Host *', `  UserKnownHostsFile ${this.knownHosts}`, '  GlobalKnownHostsFile /dev/null', '  BatchMode yes',
       '  IdentitiesOnly yes', '  ConnectTimeout 10', '',
     ].join('\n'));
-    writeFileSync(this.sshWrapper, `#!/bin/sh\nexec /usr/bin/ssh -F '${join(d, 'ssh_config')}' "$@"\n`);
+    // Each ssh started through the URI leaves its arguments in ssh-argv.log: what libvirt and vcpuctl asked ssh for.
+    writeFileSync(this.sshWrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${this.argvLog}'\nexec /usr/bin/ssh -F '${join(d, 'ssh_config')}' "$@"\n`);
     chmodSync(this.sshWrapper, 0o755);
     // sshd's privilege-separation directory; Debian makes it at service start, which no service manager does here.
     if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
