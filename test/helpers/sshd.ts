@@ -76,14 +76,26 @@ export class TestSshd {
 
   /** Resolves once sshd has logged a line matching `re` (its pipes are read only while the event loop runs). */
   waitForLog(re: RegExp, timeoutMs = 10_000): Promise<void> {
+    const child = this.child;
+    if (re.test(this.log)) return Promise.resolve();
+    if (!child) return Promise.reject(new Error(`sshd is not running; it never logged ${re}`));
     return new Promise((resolve, reject) => {
-      const started = Date.now();
-      const poll = () => {
-        if (re.test(this.log)) resolve();
-        else if (Date.now() - started > timeoutMs) reject(new Error(`sshd never logged ${re}: ${this.log}`));
-        else setTimeout(poll, 20);
+      const outs = [child.stdout!, child.stderr!];
+      const check = () => {
+        if (!re.test(this.log)) return;
+        done();
+        resolve();
       };
-      poll();
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`sshd never logged ${re} within ${timeoutMs} ms: ${this.log}`));
+      }, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        for (const o of outs) o.off('data', check);
+      }
+      // Our own 'data' listeners were added first, so this.log already holds the chunk when check runs.
+      for (const o of outs) o.on('data', check);
     });
   }
 

@@ -32,6 +32,18 @@ function lastReason(stderr: string): string | undefined {
   return lines.at(-1);
 }
 
+/** Live forwards, ended together if vcpuctl exits without closing them (one 'exit' listener, however many). */
+const live = new Set<ChildProcess>();
+let exitHook = false;
+function track(child: ChildProcess): void {
+  live.add(child);
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+  });
+}
+
 function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -65,14 +77,13 @@ export async function openSshForward(t: SshTransport, remotePath: string, timeou
     stderr = (stderr + d).slice(-MAX_SSH_STDERR_BYTES);
   });
   // vcpuctl exiting without close() (an error path, a signal handler's exit) still ends the child.
-  const onExit = () => child.kill('SIGKILL');
-  process.once('exit', onExit);
+  track(child);
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
-    process.removeListener('exit', onExit);
     await stop(child);
+    live.delete(child);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
