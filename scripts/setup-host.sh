@@ -22,6 +22,9 @@ command -v mkfifo >/dev/null || need+=(coreutils)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 # A real Prometheus scrapes `vcpuctl exporter` in the e2e suite (started on loopback by the test itself).
 command -v prometheus >/dev/null || need+=(prometheus)
+# qemu+ssh:// tests run an sshd of their own on loopback (test/helpers/sshd.ts), with ssh and ssh-keygen as the client.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-host: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

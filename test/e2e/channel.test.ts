@@ -11,7 +11,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentClient } from '@vcpuctl/host';
-import { setupHost, virsh } from '../helpers/libvirt';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { setupHost, vcpuCount, vcpuctlAsync, virsh } from '../helpers/libvirt';
+import { TestSshd } from '../helpers/sshd';
 import { UPGRADE, frameHeader, rawHost } from '../helpers/raw-ws-host';
 import { until } from './e2e-helpers';
 import { AGENT_CHANNEL, TestGuest, channelXml, removeRigLeftovers } from './rig/guest';
@@ -91,5 +93,49 @@ describe('e2e: the agent over a virtio-serial channel', function () {
     // Half of a frame that announces 500 bytes, then the host is gone, as a killed controller.
     await killed.end(Buffer.concat([frameHeader(500), Buffer.alloc(40, 0x55)]));
     assert.equal((await snapshotOverChannel()).online, '0');
+  });
+
+  it('through qemu+ssh:// to the test\'s own sshd: set 2 is confirmed by the agent over the channel, forwarded by the same ssh', async () => {
+    const sshd = await TestSshd.start();
+    const tmp = join(dir, 'tmp'); // vcpuctl's own temp dir, to see that the forward's private socket is gone afterwards
+    require('node:fs').mkdirSync(tmp);
+    try {
+      const uri = sshd.uri();
+      const env = { VCPUCTL_LOCK_DIR: join(dir, 'locks'), TMPDIR: tmp };
+      const r = await vcpuctlAsync(['-c', uri, '--report-dir', join(dir, 'reports'), '--json', 'set', g!.name, '2'], env);
+      assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}\nsshd: ${sshd.output}`);
+      const report = JSON.parse(r.stdout).report;
+      assert.deepEqual([report.uri, report.hostName], [uri, '127.0.0.1']);
+      for (const side of [report.before.guest, report.after.guest]) {
+        assert.deepEqual([side.reachable, side.via, side.through], [true, 'channel', 'ssh to 127.0.0.1'], side.error);
+      }
+      assert.equal(report.after.guest.productUuid.toLowerCase(), g!.uuid.toLowerCase(), 'the agent that answered is this guest');
+      assert.equal(report.after.guest.snapshot.present, '0-1');
+      assert.ok(report.kernelLines.some((k: { message: string }) => k.message === 'CPU1 has been hot-added'), 'kernel evidence came over the forwarded channel');
+      assert.ok(report.verdict.ok, JSON.stringify(report.verdict));
+      assert.equal(vcpuCount(g!.name)['current live'], 2);
+      // The channel was reached by an ssh -L to the socket libvirt named, with the URI's key and port: no other port, no other key.
+      const argv = readFileSync(sshd.argvLog, 'utf8').split('\n').filter(Boolean);
+      const forwards = argv.filter((a) => a.includes(' -L '));
+      assert.ok(forwards.length >= 1, argv.join('\n'));
+      for (const f of forwards) {
+        assert.ok(f.includes(`-p ${sshd.port} -l root -i ${sshd.keyfile} -T -e none -o StrictHostKeyChecking=no -N `), f);
+        assert.ok(f.endsWith(`:${g!.channelSocket()} -- 127.0.0.1`), f);
+      }
+      assert.ok(argv.some((a) => /virt-ssh-helper/.test(a)), 'libvirt went through the same wrapper');
+      // The ssh children were reaped and their private sockets removed.
+      assert.deepEqual(readdirSync(tmp), []);
+      const md = readFileSync(join(dir, 'reports', `${report.id}.md`), 'utf8');
+      assert.match(md, /- libvirt: qemu\+ssh:\/\/root@127\.0\.0\.1:\d+\/system\?\S+ \(host 127\.0\.0\.1\)/);
+      assert.match(md, /via channel \(ssh to 127\.0\.0\.1\)/);
+      // status through the same URI, as text: names the host and how the guest was reached.
+      const s = await vcpuctlAsync(['-c', uri, 'status', g!.name], env);
+      assert.equal(s.code, 0, s.stderr);
+      assert.match(s.stdout, /^  host: 127\.0\.0\.1 \(qemu\+ssh:/m);
+      assert.match(s.stdout, /guest .*\(via channel, ssh to 127\.0\.0\.1\): present 0-1/);
+    } finally {
+      await sshd.stop();
+    }
+    assert.ok(!existsSync(sshd.dir));
   });
 });

@@ -12,12 +12,13 @@
  */
 import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliResult, URI, VCPUCTL, vcpuCount, vcpuctlAsync, virsh } from '../helpers/libvirt';
 import { kinds, until } from './e2e-helpers';
+import { TestSshd } from '../helpers/sshd';
 import { channelGuest } from './guests';
 import { TestGuest } from './rig/guest';
 
@@ -84,6 +85,20 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
     assert.equal(report.after.guest.snapshot.online, '0-1');
     assert.equal(await guestOnline(g), '0,1', 'lscpu inside the guest');
     assert.equal(vcpuCount(g.name)['current live'], 2);
+  });
+
+  it('(a) qemu-guest-agent through qemu+ssh:// to the test\'s own sshd: libvirt carries guest-get-vcpus, the host is named', async () => {
+    const sshd = await TestSshd.start();
+    try {
+      const r = await cli(['-c', sshd.uri(), '--json', 'status', g.name]);
+      assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}\nsshd: ${sshd.output}`);
+      const s = JSON.parse(r.stdout)[0];
+      assert.deepEqual([s.hostName, s.guest.reachable, s.guest.via, s.guest.snapshot.online], ['127.0.0.1', true, 'qemu-ga', '0-1'], s.guest.error);
+      assert.equal(s.guest.through, undefined, 'qemu-ga needs no forward: libvirt carries it');
+      assert.ok(!readFileSync(sshd.argvLog, 'utf8').includes(' -L '), 'no channel forward was opened');
+    } finally {
+      await sshd.stop();
+    }
   });
 
   it('(a) guest-side online/offline through qemu-ga keep the guards: cpu0 cannot be offlined, nothing changed', async () => {

@@ -11,7 +11,9 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { hostname } from 'node:os';
 import { bareDomainXml, removeLeftovers, setupHost, URI, VCPUCTL, vcpuctl } from '../helpers/libvirt';
+import { TestSshd } from '../helpers/sshd';
 
 const run = promisify(execFile);
 const PREFIX = 'vcpuctl-fleet';
@@ -20,7 +22,7 @@ const DEFINED_ONLY = 4;
 const UNREACHABLE = 'qemu+unix:///system?socket=/nonexistent';
 
 interface Doc {
-  hosts: { uri: string; reachable: boolean; error?: { code: string; exit: number }; domains: { domain: string; uri: string; state: string; checked: boolean; host?: { domain: { config: { current: number; maximum: number }; live?: { current: number } } }; verdict?: { findings: { kind: string }[] } }[] }[];
+  hosts: { uri: string; hostName: string; reachable: boolean; error?: { code: string; exit: number; message: string }; domains: { domain: string; uri: string; hostName: string; state: string; checked: boolean; host?: { domain: { config: { current: number; maximum: number }; live?: { current: number } } }; verdict?: { findings: { kind: string }[] } }[] }[];
   summary: { hosts: number; unreachableHosts: number; domains: number; byState: Record<string, number>; checked: number; failed: number; unread: number };
   exit: { status: number; code: string | null };
   reports?: { domain: string; json: string }[];
@@ -40,6 +42,7 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
   let env: Record<string, string>;
   let spawnLog: string;
   const defined: string[] = [];
+  let sshd: TestSshd | undefined;
 
   const spawns = () => readFileSync(spawnLog, 'utf8').split('\n').filter(Boolean).length;
   const cli = (args: string[]) => {
@@ -79,6 +82,7 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
       await virshAsync('destroy', name).catch(() => undefined);
       await virshAsync('undefine', name).catch(() => undefined);
     }));
+    await sshd?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -106,6 +110,46 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     }
     // qemu:///system is read over libvirt's RPC on one socket: no virsh process at all, none per domain.
     assert.equal(r.spawns, 0, readFileSync(spawnLog, 'utf8'));
+    assert.deepEqual([d.hosts[0]!.hostName, mine[0]!.hostName], [hostname(), hostname()], 'a local URI names this machine');
+  });
+
+  it('through qemu+ssh:// to the test\'s own sshd: status --all names all 20 and their host; root\'s ~/.ssh untouched', async () => {
+    const homeSsh = '/root/.ssh/known_hosts';
+    const before = require('node:fs').existsSync(homeSsh) ? readFileSync(homeSsh, 'utf8') : undefined;
+    sshd = await TestSshd.start();
+    const uri = sshd.uri();
+    const r = cli(['-c', uri, 'status', '--all', '--name', `${tag}-*`, '--json']);
+    assert.equal(r.code, 0, `${r.stderr}\nsshd: ${sshd.output}`);
+    const d = doc(r.stdout);
+    assert.deepEqual(d.hosts.map((h) => [h.uri, h.hostName, h.reachable]), [[uri, '127.0.0.1', true]]);
+    const mine = ours(d, uri);
+    assert.deepEqual(mine.map((x) => x.domain).sort(), [...all].sort());
+    assert.ok(mine.every((x) => x.uri === uri && x.hostName === '127.0.0.1'));
+    assert.deepEqual(d.summary.byState, { running: RUNNING, 'shut off': DEFINED_ONLY });
+    assert.equal(r.spawns, 2, 'the same two virsh processes, each over ssh');
+    // It went through our sshd with our key, and ssh recorded the host key in the fixture's file only.
+    await sshd.waitForLog(/Accepted publickey for root from 127\.0\.0\.1/);
+    assert.match(readFileSync(sshd.knownHosts, 'utf8'), new RegExp(`^\\[127\\.0\\.0\\.1\\]:${sshd.port} `, 'm'));
+    assert.equal(require('node:fs').existsSync(homeSsh) ? readFileSync(homeSsh, 'utf8') : undefined, before);
+    const text = cli(['-c', uri, 'status', '--all', '--name', `${tag}-db*`]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /\(host 127\.0\.0\.1\): 4 domains/);
+  });
+
+  it('a key sshd does not know is a per-host error with ssh\'s reason, next to a reachable host, not a hang', async () => {
+    sshd ??= await TestSshd.start();
+    const wrong = sshd.uri({ keyfile: sshd.strangerKeyfile });
+    const started = Date.now();
+    const r = cli(['-c', URI, '-c', wrong, 'status', '--all', '--name', `${tag}-db*`, '--json']);
+    const tookMs = Date.now() - started;
+    assert.equal(r.code, 5, r.stderr);
+    const d = doc(r.stdout);
+    assert.deepEqual(d.hosts.map((h) => [h.hostName, h.reachable]), [[hostname(), true], ['127.0.0.1', false]]);
+    assert.equal(d.hosts[1]!.error!.code, 'LIBVIRT_UNREACHABLE');
+    assert.match(d.hosts[1]!.error!.message, /Permission denied \(publickey\)/);
+    assert.equal(ours(d).length, DEFINED_ONLY);
+    // BatchMode: ssh refuses at once rather than asking for a password; well under the mocha timeout even loaded.
+    assert.ok(tookMs < 60_000, `took ${tookMs} ms`);
   });
 
   it('the text output names every domain and the summary', () => {

@@ -82,11 +82,11 @@ describe('fleet: exit rule', () => {
     const off = hostSnapshot({ state: 'shut off', reason: 'shutdown' });
     const crashed = hostSnapshot({ state: 'shut off', reason: 'crashed' });
     const domains: FleetDomain[] = [
-      { domain: 'a', uri: 'qemu:///system', state: 'running', checked: true, host: running, guest: { reachable: false, error: 'none' }, verdict: computeVerdict(running, { reachable: false, error: 'none' }) },
-      { domain: 'b', uri: 'qemu:///system', state: 'shut off', checked: false, host: off },
-      { domain: 'c', uri: 'qemu:///system', state: 'shut off', checked: false, host: crashed, verdict: computeVerdict(crashed, { reachable: false }) },
+      { domain: 'a', uri: 'qemu:///system', hostName: 'h1', state: 'running', checked: true, host: running, guest: { reachable: false, error: 'none' }, verdict: computeVerdict(running, { reachable: false, error: 'none' }) },
+      { domain: 'b', uri: 'qemu:///system', hostName: 'h1', state: 'shut off', checked: false, host: off },
+      { domain: 'c', uri: 'qemu:///system', hostName: 'h1', state: 'shut off', checked: false, host: crashed, verdict: computeVerdict(crashed, { reachable: false }) },
     ];
-    return { hosts: [{ uri: 'qemu:///system', reachable: true, domains }, { uri: 'x:///', reachable: false, error: { code: 'LIBVIRT_UNREACHABLE', exit: 5, message: 'no' }, domains: [] }], summary: summarize([]) };
+    return { hosts: [{ uri: 'qemu:///system', hostName: 'h1', reachable: true, domains }, { uri: 'x:///', hostName: 'h1', reachable: false, error: { code: 'LIBVIRT_UNREACHABLE', exit: 5, message: 'no' }, domains: [] }], summary: summarize([]) };
   }
 
   it('status --all counts only what kept a host or domain from being read; verify --all adds each verdict', () => {

@@ -23,10 +23,10 @@ export function fleetText(r: FleetResult): string {
   const parts: string[] = [];
   for (const h of r.hosts) {
     if (!h.reachable) {
-      parts.push(`${h.uri}: unreachable: ${h.error?.code}: ${h.error?.message}`);
+      parts.push(`${h.uri} (host ${h.hostName}): unreachable: ${h.error?.code}: ${h.error?.message}`);
       continue;
     }
-    parts.push(`${h.uri}: ${h.domains.length} domain${h.domains.length === 1 ? '' : 's'}`);
+    parts.push(`${h.uri} (host ${h.hostName}): ${h.domains.length} domain${h.domains.length === 1 ? '' : 's'}`);
     if (h.domains.length) parts.push(table([['DOMAIN', 'STATE', 'LIVE', 'CONFIG', 'QEMU', 'GUEST ONLINE', 'VERDICT'], ...h.domains.map(row)]));
     parts.push('');
   }

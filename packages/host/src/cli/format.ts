@@ -17,7 +17,7 @@ export function reachedText(g: { reachable: boolean; via?: string } | undefined)
 
 export function statusText(s: StatusResult): string {
   const d = s.host.domain;
-  const lines = [`domain ${d.name} (${d.uuid}): ${d.state}${d.reason ? ` (${d.reason})` : ''}`];
+  const lines = [`domain ${d.name} (${d.uuid}): ${d.state}${d.reason ? ` (${d.reason})` : ''}`, `  host: ${s.hostName} (${s.uri})`];
   if (d.live) lines.push(`  libvirt live:   ${d.live.current} of maximum ${d.live.maximum}`);
   lines.push(`  libvirt config: ${d.config.current} of maximum ${d.config.maximum}`);
   const list = d.live?.vcpus ?? d.config.vcpus;
@@ -29,7 +29,7 @@ export function statusText(s: StatusResult): string {
   if (s.host.qemu) lines.push(`  QEMU: ${s.host.qemu.plugged} of ${s.host.qemu.slots.length} slots plugged`);
   if (s.guest.reachable && s.guest.snapshot) {
     const g = s.guest.snapshot;
-    lines.push(`  guest${s.guest.hostname ? ` ${s.guest.hostname}` : ''} (via ${s.guest.via}): ${guestCpus(g)}`);
+    lines.push(`  guest${s.guest.hostname ? ` ${s.guest.hostname}` : ''} (via ${s.guest.via}${s.guest.through ? `, ${s.guest.through}` : ''}): ${guestCpus(g)}`);
     if (g.lscpu) lines.push(...g.lscpu.trimEnd().split('\n').map((l) => `    ${l}`));
   } else {
     lines.push(`  guest${s.guest.via ? ` (via ${s.guest.via})` : ''}: ${s.guest.error}`);

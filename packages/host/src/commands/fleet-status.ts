@@ -12,6 +12,7 @@ import { mapLimit } from '../core/parallel';
 import { computeVerdict, GuestView, Verdict, verdictError } from '../core/verdict';
 import { connectGuest } from '../guest/discover';
 import { DomainSnapshot } from '../libvirt/driver';
+import { hostOfUri } from '../libvirt/ssh-uri';
 
 /** Guest attempts at once: a few slow guests overlap, without opening hundreds of sockets at once. */
 export const DEFAULT_PARALLEL = 8;
@@ -27,6 +28,8 @@ export interface FleetError {
 export interface FleetDomain {
   domain: string;
   uri: string;
+  /** The machine the domain runs on (the URI's host, or this machine's name); `host` is the libvirt view. */
+  hostName: string;
   state: string;
   /** Running domains are checked against their guest; the others are listed with their persistent counts. */
   checked: boolean;
@@ -38,6 +41,8 @@ export interface FleetDomain {
 
 export interface FleetHost {
   uri: string;
+  /** The URI's host, or this machine's name for a local URI. */
+  hostName: string;
   reachable: boolean;
   error?: FleetError;
   domains: FleetDomain[];
@@ -74,6 +79,7 @@ export function fleetErrorOf(err: unknown): FleetError {
 
 async function readHost(ctx: Context, opts: FleetOptions): Promise<{ host: FleetHost; pending: FleetDomain[] }> {
   const uri = ctx.driver.uri;
+  const hostName = hostOfUri(uri);
   let names: string[];
   let snaps: Map<string, DomainSnapshot>;
   try {
@@ -81,22 +87,22 @@ async function readHost(ctx: Context, opts: FleetOptions): Promise<{ host: Fleet
     names = (await ctx.driver.listDomains()).filter((n) => nameSelected(opts.filter, n));
     snaps = await ctx.driver.inspectMany(names);
   } catch (err) {
-    return { host: { uri, reachable: false, error: fleetErrorOf(err), domains: [] }, pending: [] };
+    return { host: { uri, hostName, reachable: false, error: fleetErrorOf(err), domains: [] }, pending: [] };
   }
   const domains: FleetDomain[] = [];
   for (const name of names) {
     const host = snaps.get(name);
     if (!host) {
-      if (opts.filter.states === undefined) domains.push({ domain: name, uri, state: 'unknown', checked: false, error: { code: 'LIBVIRT_FAILED', exit: 17, message: `domain ${name} was listed but could not be read (undefined meanwhile?)` } });
+      if (opts.filter.states === undefined) domains.push({ domain: name, uri, hostName, state: 'unknown', checked: false, error: { code: 'LIBVIRT_FAILED', exit: 17, message: `domain ${name} was listed but could not be read (undefined meanwhile?)` } });
       continue;
     }
     if (!stateSelected(opts.filter, host.domain.state)) continue;
-    const d: FleetDomain = { domain: name, uri, state: host.domain.state, checked: host.domain.state === 'running', host };
+    const d: FleetDomain = { domain: name, uri, hostName, state: host.domain.state, checked: host.domain.state === 'running', host };
     // A crash is a problem even of a domain that is not running now; any other stop is just listed.
     if (!d.checked && (host.domain.state === 'crashed' || host.domain.reason === 'crashed')) d.verdict = computeVerdict(host, { reachable: false, error: 'domain not running' });
     domains.push(d);
   }
-  return { host: { uri, reachable: true, domains }, pending: domains.filter((d) => d.checked) };
+  return { host: { uri, hostName, reachable: true, domains }, pending: domains.filter((d) => d.checked) };
 }
 
 async function checkGuest(ctx: Context, d: FleetDomain): Promise<void> {

@@ -2,9 +2,13 @@ import { Context } from '../core/context';
 import { connectGuest } from '../guest/discover';
 import { computeVerdict, GuestView, Verdict } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
+import { hostOfUri } from '../libvirt/ssh-uri';
 
 export interface StatusResult {
   domain: string;
+  uri: string;
+  /** The machine the domain runs on (the URI's host, or this machine's name): `host` is the libvirt view. */
+  hostName: string;
   host: DomainSnapshot;
   guest: GuestView;
   verdict: Verdict;
@@ -16,5 +20,5 @@ export async function status(ctx: Context, domain: string): Promise<StatusResult
   const running = host.domain.state === 'running';
   const { view, client } = running ? await connectGuest(ctx, host, { subscribe: false }) : { view: { reachable: false, error: 'domain not running' } as GuestView, client: undefined };
   await client?.close();
-  return { domain, host, guest: view, verdict: computeVerdict(host, view) };
+  return { domain, uri: ctx.driver.uri, hostName: hostOfUri(ctx.driver.uri), host, guest: view, verdict: computeVerdict(host, view) };
 }

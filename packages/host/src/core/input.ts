@@ -4,6 +4,7 @@
  * Shared by all commands: a new command takes its numbers and names from here.
  */
 import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError } from '@vcpuctl/proto';
+import { sshTransportOf } from '../libvirt/ssh-uri';
 
 /**
  * Most vCPUs a domain can be asked for. No guest kernel can use more CPUs than
@@ -80,6 +81,8 @@ export function domainName(text: string): string {
 export function connectUri(text: string): string {
   // eslint-disable-next-line no-control-regex
   if (text.trim() === '' || /[\x00-\x1f\x7f]/.test(text)) throw new VcpuctlError('USAGE', `-c/--connect wants a libvirt URI (e.g. qemu:///system), got "${printable(text)}"`);
+  // A +ssh URI libvirt would refuse (no host, a bad port or flag) is refused here, before any process starts.
+  sshTransportOf(text);
   return text;
 }
 

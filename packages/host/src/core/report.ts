@@ -9,6 +9,7 @@ import { linkSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSy
 import { join } from 'node:path';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
+import { hostOfUri } from '../libvirt/ssh-uri';
 import { GuestView, Verdict } from './verdict';
 import { guestCpus } from './describe';
 import { describeIntent } from './intent';
@@ -36,6 +37,12 @@ export interface Report {
   id: string;
   domain: string;
   uri: string;
+  /**
+   * The machine the domain runs on: the URI's host, or this machine's hostname
+   * for a local URI. Added within v1 (readers of v1 ignore fields they do not
+   * know); named hostName because `host` is the libvirt side of a snapshot.
+   */
+  hostName: string;
   operation: string;
   startedAt: string;
   finishedAt: string;
@@ -81,6 +88,7 @@ export class ReportBuilder {
       id: `${stamp}-${this.domain.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, REPORT_ID_NAME_CHARS)}-${this.operation}-${randomBytes(3).toString('hex')}`,
       domain: this.domain,
       uri: this.uri,
+      hostName: hostOfUri(this.uri),
       operation: this.operation,
       startedAt: started.toISOString(),
       finishedAt: new Date().toISOString(),
@@ -108,13 +116,13 @@ function guestLine(g: GuestView | undefined): string {
   if (!g) return 'unknown';
   if (!g.reachable) return `unreachable${g.via ? ` via ${g.via}` : ''}: ${g.error ?? ''}`;
   const s = g.snapshot;
-  return s ? `${guestCpus(s)}; via ${g.via ?? '?'}; host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'}` : 'no snapshot';
+  return s ? `${guestCpus(s)}; via ${g.via ?? '?'}${g.through ? ` (${g.through})` : ''}; host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'}` : 'no snapshot';
 }
 
 export function renderMarkdown(r: Report): string {
   const out: string[] = [];
   out.push(`# vcpuctl ${r.operation} on ${r.domain}`, '');
-  out.push(`- report: ${r.id} (schema ${r.schema})`, `- libvirt: ${r.uri}`, `- started ${r.startedAt}, finished ${r.finishedAt}`);
+  out.push(`- report: ${r.id} (schema ${r.schema})`, `- libvirt: ${r.uri}${r.hostName ? ` (host ${r.hostName})` : ''}`, `- started ${r.startedAt}, finished ${r.finishedAt}`);
   out.push(`- outcome: ${r.outcome.ok ? 'ok' : `FAILED${r.outcome.code ? ` (${r.outcome.code})` : ''}`}${r.outcome.message ? `: ${r.outcome.message}` : ''}`, '');
   out.push('## Verdict', '');
   if (r.verdict.findings.length === 0) out.push('Host and guest agree.');

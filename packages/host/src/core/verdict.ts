@@ -42,6 +42,8 @@ export interface GuestView {
   reachable: boolean;
   /** How the guest was reached (or tried): vcpuctl-agent over its channel or TCP, or qemu-guest-agent. */
   via?: GuestReach;
+  /** How a channel's socket on a remote libvirt host was reached: "ssh to HOST" (see guest/socket-reach.ts). */
+  through?: string;
   /** What the source could not show, when it is not vcpuctl-agent. */
   reduced?: string[];
   /** Why not, when unreachable (or "no agent configured"). */

@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { connect as netConnect } from 'node:net';
+import { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import {
   Envelope, EnvelopeInit, MAX_REPLY_BYTES, PROTOCOL_VERSION, VcpuctlError, decodeEnvelope, encodeEnvelope,
@@ -22,6 +23,8 @@ export interface AgentEndpoint {
   ca?: Buffer;
   /** The host side of the domain's virtio-serial channel: the WebSocket runs over this unix socket. */
   socketPath?: string;
+  /** Opens the channel's stream when the socket is not simply on this machine (guest/socket-reach.ts). */
+  createConnection?: () => Duplex;
 }
 
 export interface ConnectOptions {
@@ -74,7 +77,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
         const socketPath = endpoint.socketPath;
         ws = new WebSocket(endpoint.url, {
           headers, maxPayload: MAX_REPLY_BYTES, perMessageDeflate: false, handshakeTimeout: opts.timeoutMs, ca: endpoint.ca,
-          ...(socketPath ? { createConnection: () => netConnect(socketPath) } : {}),
+          ...(endpoint.createConnection ? { createConnection: endpoint.createConnection } : socketPath ? { createConnection: () => netConnect(socketPath) } : {}),
         });
       } catch (err) {
         reject(new VcpuctlError('USAGE', `bad agent URL "${endpoint.url}": ${(err as Error).message}`));
@@ -191,6 +194,9 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
   get isOpen(): boolean {
     return this.ws.readyState === WebSocket.OPEN;
   }
+
+  /** The transport to a channel's socket when it is not on this machine ("ssh to HOST"). */
+  through: string | undefined = undefined;
 
   /** True once the session was closed to let another vcpuctl have a one-at-a-time channel. */
   yielded = false;

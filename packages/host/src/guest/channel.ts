@@ -16,6 +16,7 @@ import { VcpuctlError } from '@vcpuctl/proto';
 import { DomainLock, lockDomain, lockName } from '../core/lock';
 import { ChannelEntry } from '../libvirt/driver';
 import { AgentClient } from './agent-client';
+import { ChannelSocket, SocketReach, socketReachFor } from './socket-reach';
 
 /** The channel's target name: what `vcpuctl agent attach` adds and `vcpuctl-agent run --channel` opens. */
 export const VCPUCTL_CHANNEL = 'org.vcpuctl.agent.0';
@@ -32,6 +33,9 @@ export const QEMU_GA_CHANNEL = 'org.qemu.guest_agent.0';
  */
 export const CHANNEL_HELLO_TIMEOUT_MS = 1500;
 const CHANNEL_ATTEMPTS = 2;
+/** Opening the socket when the caller gives no agent timeout: the default --agent-timeout. */
+const DEFAULT_OPEN_TIMEOUT_MS = 10_000;
+const LOCAL = socketReachFor('qemu:///system');
 
 /**
  * A long-lived holder (`vcpuctl watch`) gives the channel up when another
@@ -83,20 +87,34 @@ async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs
 /**
  * `yieldToOthers`: the session is closed (marked `yielded`) as soon as another
  * vcpuctl asks for the channel; for long-lived holders such as watch.
+ * `reach`: where the socket is (this machine, or a remote libvirt host over
+ * ssh); the lock stays on this machine, the controller's.
  */
 export async function connectChannel(
-  opts: { lockDir: string; lockWaitMs: number }, domain: { name: string; uuid: string }, channel: ChannelEntry & { path: string },
+  opts: { lockDir: string; lockWaitMs: number; agentTimeoutMs?: number; reach?: SocketReach }, domain: { name: string; uuid: string }, channel: ChannelEntry & { path: string },
   yieldToOthers = false,
 ): Promise<AgentClient> {
+  const reach = opts.reach ?? LOCAL;
   const lock = await lockChannel(opts.lockDir, domain.uuid, domain.name, opts.lockWaitMs);
+  let socket: ChannelSocket;
+  try {
+    socket = await reach.open(channel.path, opts.agentTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   let last: VcpuctlError | undefined;
   for (let attempt = 1; attempt <= CHANNEL_ATTEMPTS; attempt++) {
     try {
       const client = await AgentClient.connect(
-        { url: 'ws://vcpuctl-channel/', token: undefined, socketPath: channel.path },
+        { url: 'ws://vcpuctl-channel/', token: undefined, socketPath: channel.path, createConnection: () => socket.connect() },
         { timeoutMs: CHANNEL_HELLO_TIMEOUT_MS },
       );
-      client.once('close', () => lock.release());
+      if (reach.transport !== 'local') client.through = `${reach.transport} to ${reach.host}`;
+      client.once('close', () => {
+        lock.release();
+        void socket.close();
+      });
       if (yieldToOthers) {
         const want = wantFile(opts.lockDir, `channel-${domain.uuid || domain.name}`);
         const poll = setInterval(() => {
@@ -117,6 +135,10 @@ export async function connectChannel(
     }
   }
   lock.release();
+  // The transport's own reason (ssh could not open the remote socket) says more than a closed stream.
+  const why = socket.reason();
+  await socket.close();
+  if (why && last && !last.details?.silent) throw new VcpuctlError('AGENT_UNREACHABLE', `cannot open the ${VCPUCTL_CHANNEL} channel of ${domain.name}: ${why}`);
   if (last?.details?.silent && channel.hostClient) {
     // QEMU showed a host client on the socket and no other vcpuctl holds the lock: another program has the channel.
     throw new VcpuctlError('LOCKED',

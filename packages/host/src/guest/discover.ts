@@ -17,6 +17,7 @@ import { DomainSnapshot } from '../libvirt/driver';
 import { AgentClient } from './agent-client';
 import { QEMU_GA_CHANNEL, VCPUCTL_CHANNEL, connectChannel } from './channel';
 import { QemuGaSession } from './qemu-ga';
+import { socketReachFor } from './socket-reach';
 import { GuestSession } from './source';
 
 export interface GuestConnection {
@@ -30,6 +31,7 @@ export function viewOf(session: GuestSession, snapshot: v1.Snapshot): GuestView 
   return {
     reachable: true,
     via: session.via,
+    ...(session.through ? { through: session.through } : {}),
     ...(session.reduced ? { reduced: session.reduced } : {}),
     productUuid: session.hello.productUuid ?? undefined,
     hostname: session.hello.hostname ?? undefined,
@@ -69,13 +71,16 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
   const live = domain.channels?.live ?? [];
   const missed: string[] = [];
   const channel = live.find((c) => c.name === VCPUCTL_CHANNEL);
+  // The socket is on the machine libvirtd runs on: over the URI's ssh when that is another one.
+  const reach = socketReachFor(ctx.driver.uri);
   if (channel) {
     if (channel.state === 'disconnected') missed.push(`the ${VCPUCTL_CHANNEL} channel is there but nothing in the guest has it open (is \`vcpuctl-agent run --channel\` running?)`);
-    else if (!channel.path || !existsSync(channel.path)) missed.push(`the ${VCPUCTL_CHANNEL} channel's socket ${channel.path ?? '(unnamed)'} is not on this machine`);
+    else if (!channel.path) missed.push(`libvirt names no socket for the ${VCPUCTL_CHANNEL} channel`);
+    else if (reach.transport === 'local' && !existsSync(channel.path)) missed.push(`the ${VCPUCTL_CHANNEL} channel's socket ${channel.path} is not on this machine`);
     else {
       let client: AgentClient | undefined;
       try {
-        client = await connectChannel(ctx, domain, { ...channel, path: channel.path }, !!opts.yieldChannel);
+        client = await connectChannel({ ...ctx, reach }, domain, { ...channel, path: channel.path }, !!opts.yieldChannel);
       } catch (err) {
         // Another vcpuctl on the channel is an answer, not an absence: do not fall back past it.
         if ((err as VcpuctlError).code === 'LOCKED') throw err;

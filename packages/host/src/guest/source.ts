@@ -20,6 +20,8 @@ export interface GuestSessionEvents {
 
 export interface GuestSession extends Pick<EventEmitter<GuestSessionEvents>, 'on' | 'off' | 'once'> {
   readonly via: GuestReach;
+  /** How a channel's socket on another machine was reached ("ssh to HOST"); absent when local or not a channel. */
+  readonly through?: string;
   /** Who answers: product_uuid and hostname where known, and whether the guest onlines hot-added CPUs itself. */
   readonly hello: { productUuid?: string | null; hostname?: string | null; autoOnline?: boolean | null };
   /**
