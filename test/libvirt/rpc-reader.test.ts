@@ -80,7 +80,7 @@ describe('libvirt RPC reader against a real libvirtd', function () {
 
   it('a socket that does not exist falls back to virsh, whose error is the one reported', async () => {
     const uri = 'qemu+unix:///system?socket=/nonexistent/libvirt-sock';
-    assert.deepEqual(nativeTarget(uri), { name: 'qemu:///system', socket: '/nonexistent/libvirt-sock' });
+    assert.deepEqual(nativeTarget(uri), { kind: 'unix', name: 'qemu:///system', socket: '/nonexistent/libvirt-sock' });
     const d = new VirshDriver(uri);
     await assert.rejects(d.listDomains(), (e: { code: string; message: string }) => e.code === 'LIBVIRT_UNREACHABLE' && /nonexistent/.test(e.message));
     assert.equal(d.spawns, 1, 'virsh was asked after the socket failed');
@@ -88,6 +88,7 @@ describe('libvirt RPC reader against a real libvirtd', function () {
 
   it('a libvirt error reply is mapped as virsh maps the same text', async () => {
     const t = nativeTarget(URI)!;
+    assert.ok(t.kind === 'unix');
     
     const rpc = await LibvirtRpc.open(unixTransport(t.socket), t.name);
     try {

@@ -95,14 +95,17 @@ describe('libvirt RPC wire format', () => {
     assert.deepEqual(stateWords(99, 99), { state: 'no state', reason: 'unknown' });
   });
 
-  it('reads natively only local QEMU system URIs, on the daemon socket libvirt itself would pick', () => {
+  it('reads natively local QEMU system URIs, on the daemon socket libvirt itself would pick, and qemu+ssh ones with only the parameters vcpuctl reproduces', () => {
     const run = mkdtempSync(join(tmpdir(), 'vcpuctl-run-'));
     try {
-      assert.deepEqual(nativeTarget('qemu:///system', run), { name: 'qemu:///system', socket: `${run}/libvirt-sock` });
+      assert.deepEqual(nativeTarget('qemu:///system', run), { kind: 'unix', name: 'qemu:///system', socket: `${run}/libvirt-sock` });
       writeFileSync(`${run}/virtqemud-sock`, '');
-      assert.deepEqual(nativeTarget('qemu:///system', run), { name: 'qemu:///system', socket: `${run}/virtqemud-sock` }, 'the modular daemon first');
-      assert.deepEqual(nativeTarget('qemu+unix:///system?socket=/x/y', run), { name: 'qemu:///system', socket: '/x/y' });
-      for (const uri of ['qemu+ssh://root@127.0.0.1:2222/system?keyfile=k', 'qemu+tls://h/system', 'qemu:///session', 'test:///default', 'qemu:///system?mode=legacy', 'qemu://host/system', 'not a uri']) {
+      assert.deepEqual(nativeTarget('qemu:///system', run), { kind: 'unix', name: 'qemu:///system', socket: `${run}/virtqemud-sock` }, 'the modular daemon first');
+      assert.deepEqual(nativeTarget('qemu+unix:///system?socket=/x/y', run), { kind: 'unix', name: 'qemu:///system', socket: '/x/y' });
+      const ssh = nativeTarget('qemu+ssh://root@127.0.0.1:2222/system?keyfile=/k&no_verify=1', run);
+      assert.equal(ssh?.kind, 'ssh', 'ssh URIs go to virt-ssh-helper through the same ssh');
+      assert.deepEqual(ssh?.kind === 'ssh' && [ssh.ssh.host, ssh.ssh.port, ssh.ssh.user, ssh.ssh.keyfile, ssh.ssh.noVerify], ['127.0.0.1', 2222, 'root', '/k', true]);
+      for (const uri of ['qemu+ssh://h/system?netcat=/bin/nc', 'qemu+ssh://h/system?socket=/x', 'qemu+ssh:///system', 'qemu+ssh://h/session', 'qemu+libssh://h/system', 'qemu+tls://h/system', 'qemu:///session', 'test:///default', 'qemu:///system?mode=legacy', 'qemu://host/system', 'not a uri']) {
         assert.equal(nativeTarget(uri, run), undefined, uri);
       }
     } finally {

@@ -7,7 +7,7 @@
  */
 import { DomainSnapshot } from './driver';
 import { LibvirtRpc, RpcDomain, uuidText } from './rpc-procedures';
-import { NativeTarget, unixTransport } from './rpc-transport';
+import { NativeTarget, transportFor } from './rpc-transport';
 import { buildSnapshot, QMP_CHARDEVS, QMP_HOTPLUGGABLE } from './snapshot';
 
 /** The daemon's socket could not be opened or would not let vcpuctl in: the caller uses virsh instead. */
@@ -20,7 +20,7 @@ export class RpcReader {
 
   private rpc(): Promise<LibvirtRpc> {
     if (!this.connection) {
-      const opening = LibvirtRpc.open(unixTransport(this.target.socket), this.target.name).catch((err: Error) => {
+      const opening = LibvirtRpc.open(transportFor(this.target), this.target.name).catch((err: Error) => {
         if (this.connection === opening) this.connection = undefined;
         throw new NativeUnavailable(err.message);
       });
