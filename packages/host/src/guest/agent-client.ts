@@ -8,12 +8,18 @@
 import { EventEmitter } from 'node:events';
 import { connect as netConnect } from 'node:net';
 import { Duplex } from 'node:stream';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import {
   Envelope, EnvelopeInit, MAX_REPLY_BYTES, PROTOCOL_VERSION, VcpuctlError, decodeEnvelope, encodeEnvelope,
   isCompatible, isErrorCode, v1,
 } from '@vcpuctl/proto';
 import { GuestReach, GuestSession, GuestSessionEvents } from './source';
+
+/** ws is loaded on the first connection: a command that reaches no agent (a fleet of bare domains) starts without it. */
+let wsLoaded: typeof import('ws') | undefined;
+function wsModule(): typeof import('ws') {
+  return (wsLoaded ??= require('ws') as typeof import('ws'));
+}
 
 export interface AgentEndpoint {
   /** ws://127.0.0.1:PORT or wss://...; for a channel, a name for messages (the URL's host is not used). */
@@ -75,7 +81,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
       let ws: WebSocket;
       try {
         const socketPath = endpoint.socketPath;
-        ws = new WebSocket(endpoint.url, {
+        ws = new (wsModule().WebSocket)(endpoint.url, {
           headers, maxPayload: MAX_REPLY_BYTES, perMessageDeflate: false, handshakeTimeout: opts.timeoutMs, ca: endpoint.ca,
           ...(endpoint.createConnection ? { createConnection: endpoint.createConnection } : socketPath ? { createConnection: () => netConnect(socketPath) } : {}),
         });
@@ -192,7 +198,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
   }
 
   get isOpen(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
+    return this.ws.readyState === this.ws.OPEN;
   }
 
   /** The transport to a channel's socket when it is not on this machine ("ssh to HOST"). */
@@ -208,7 +214,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
   }
 
   close(): Promise<void> {
-    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    if (this.ws.readyState === this.ws.CLOSED) return Promise.resolve();
     return new Promise((resolve) => {
       this.ws.once('close', () => resolve());
       this.ws.close(1000);
