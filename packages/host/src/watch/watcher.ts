@@ -16,7 +16,8 @@ import { DomainEvent } from '../libvirt/event-line';
 import { EventStream } from '../libvirt/virsh-events';
 import { GuestFeed, GuestUpdate, openGuestFeed } from './guest-feed';
 import { hostChanges } from './host-changes';
-import { ConnectionState, hostOfUri } from './connection';
+import { hostOfUri } from '../libvirt/ssh-uri';
+import { ConnectionState } from './connection';
 
 export interface DomainState {
   name: string;
