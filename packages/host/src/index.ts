@@ -45,3 +45,4 @@ export { XdrReader, XdrWriter, XDR_STRING_MAX } from './libvirt/rpc-xdr';
 export { RpcClient, RpcTransport, RPC_MESSAGE_MAX } from './libvirt/rpc-client';
 export { LibvirtRpc, stateWords } from './libvirt/rpc-procedures';
 export { nativeTarget, unixTransport } from './libvirt/rpc-transport';
+export { parseXml, XmlSyntaxError } from './libvirt/xml-tree';

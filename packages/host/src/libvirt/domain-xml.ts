@@ -1,17 +1,16 @@
 /**
- * Reads the vCPU facts out of `virsh dumpxml` with a real XML parser. What
+ * Reads the vCPU facts out of `virsh dumpxml` with a strict XML reader (xml-tree.ts). What
  * libvirt should never print (no <domain>, no vCPU count, a current count
  * above the maximum) is reported as libvirt's unexpected output
  * (LIBVIRT_FAILED), not as a vcpuctl bug.
  */
-import { XMLParser } from 'fast-xml-parser';
 import { Intent } from '../core/intent';
 import { ChannelEntry, VcpuConfig, VcpuEntry } from './driver';
 import { unexpectedOutput } from './virsh-errors';
 import { intentFromMetadata } from './intent-xml';
+import { parseXml } from './xml-tree';
 
 const ARRAYS = new Set(['vcpu', 'channel', 'controller']);
-const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (name) => ARRAYS.has(name) });
 
 interface ParsedDomain {
   name: string;
@@ -38,7 +37,7 @@ function whole(v: unknown, what: string, min: number): number {
 export function parseDomainXml(xml: string): ParsedDomain {
   let doc: { domain?: unknown };
   try {
-    doc = parser.parse(xml) as { domain?: unknown };
+    doc = parseXml(xml, ARRAYS) as { domain?: unknown };
   } catch (err) {
     throw unexpectedOutput('dumpxml', `not XML: ${(err as Error).message}`);
   }
