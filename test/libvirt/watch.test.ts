@@ -69,6 +69,31 @@ describe('vcpuctl watch and exporter against a real libvirtd (QEMU domains witho
     assert.equal(seen.libvirt.live.current, 1);
   });
 
+  it('watch --all --state running shows only running domains: one that starts appears, one that stops is reported once, then hidden', async () => {
+    const tag = uniqueName('vcpuctl-test');
+    const [up, down] = [`${tag}-up`, `${tag}-down`];
+    domains.push(up, down);
+    defineAndStart(up, bareDomainXml(up, 1, 2));
+    const file = join(dir, `${down}.xml`);
+    writeFileSync(file, bareDomainXml(down, 1, 2));
+    virsh('define', file);
+    const w = lines(start(['--json', 'watch', '--all', '--name', `${tag}-*`, '--state', 'running', '--host-poll', '1']));
+    await w.waitFor('the running one', (r) => r.domain === up && r.changes.includes('watching'), 30_000);
+    virsh('start', down);
+    const started = await w.waitFor('the one started', (r) => r.domain === down && r.state === 'running', 30_000);
+    assert.equal(w.records.slice(0, w.records.indexOf(started)).some((r) => r.domain === down), false, 'a shut-off domain is not shown before it starts');
+    virsh('destroy', up);
+    const stopped = await w.waitFor('the stop', (r) => r.domain === up && r.changes.some((c: string) => c.startsWith('domain stopped')), 30_000);
+    virsh('setvcpus', up, '2', '--config');
+    virsh('setvcpus', down, '2', '--live');
+    const later = await w.waitFor('a change of the running one', (r) => r.domain === down && r.changes.includes('libvirt live count 1 -> 2'), 30_000);
+    const between = w.records.slice(w.records.indexOf(stopped) + 1, w.records.indexOf(later));
+    assert.equal(between.some((r) => r.domain === up), false, `a stopped domain is hidden: ${JSON.stringify(between)}`);
+    const bad = require('node:child_process').spawnSync(process.execPath, [VCPUCTL, ...base, 'watch', up, '--state', 'running'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /^vcpuctl: USAGE: --state only with --all\n$/);
+  });
+
   it('exporter: libvirt and QEMU series per domain from the cache, labelled domain, uuid and uri', async () => {
     const name = uniqueName('vcpuctl-test');
     domains.push(name);

@@ -32,14 +32,14 @@ function connectionWords(c: ConnectionState, domains: number, nowMs: number): st
 
 /** The live table; with several connections, one group per connection in the order given, columns aligned across them. */
 function table(watchers: Watcher[], recent: string[]): string {
-  const groups = watchers.map((w) => ({ w, rows: [...w.domains.values()].map(row) }));
+  const groups = watchers.map((w) => ({ w, rows: w.visible().map(row) }));
   const all = [HEADER, ...groups.flatMap((g) => g.rows)];
   const widths = HEADER.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   const render = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   const now = Date.now();
   const body = watchers.length === 1
     ? [HEADER, ...groups[0]!.rows].map(render)
-    : groups.flatMap((g) => [connectionWords(g.w.connection, g.w.domains.size, now), ...(g.rows.length ? [HEADER, ...g.rows].map(render) : []), '']);
+    : groups.flatMap((g) => [connectionWords(g.w.connection, g.w.visible().length, now), ...(g.rows.length ? [HEADER, ...g.rows].map(render) : []), '']);
   return `${body.join('\n')}\n\nrecent changes:\n${recent.join('\n')}\n`;
 }
 
@@ -92,9 +92,9 @@ export function watchCommand(): Command {
           if (stopping) return;
           if (flags.json) process.stdout.write(`${JSON.stringify(connectionRecordOf(Date.now(), c))}\n`);
           else if (tty) {
-            push(`${new Date().toISOString()} ${connectionWords(c, w.domains.size, Date.now())}`);
+            push(`${new Date().toISOString()} ${connectionWords(c, w.visible().length, Date.now())}`);
             redraw();
-          } else process.stdout.write(`${new Date().toISOString()} ${connectionWords(c, w.domains.size, Date.now())}\n`);
+          } else process.stdout.write(`${new Date().toISOString()} ${connectionWords(c, w.visible().length, Date.now())}\n`);
         },
       }).catch((err) => {
         if (ticker) clearInterval(ticker);

@@ -16,6 +16,8 @@ export interface WatchOptions {
   domains: string[];
   all: boolean;
   nameGlob?: string;
+  /** virsh state words (--state): only domains now in one of them are shown. */
+  states?: Set<string>;
   hostPollMs: number;
 }
 
@@ -83,6 +85,7 @@ export function connectionRecordOf(atMs: number, c: ConnectionState): Connection
 function checkOptions(opts: WatchOptions): void {
   if (!opts.all && opts.domains.length === 0) throw new VcpuctlError('USAGE', 'name the domains to watch, or pass --all');
   if (!opts.all && opts.nameGlob !== undefined) throw new VcpuctlError('USAGE', '--name only with --all');
+  if (!opts.all && opts.states !== undefined) throw new VcpuctlError('USAGE', '--state only with --all');
 }
 
 export async function startWatch(ctx: Context, opts: WatchOptions, onChange: (c: Change) => void, onNotice: (line: string) => void): Promise<Watcher> {

@@ -37,7 +37,7 @@ export class Metrics {
     // A host that does not answer has no current values: its domains' series
     // go (their last values would be served as if fresh) and vcpuctl_host_up says why.
     const states = () => watchers.filter((w) => w.connection.up !== false)
-      .flatMap((w) => [...w.domains.values()].filter((s) => s.host).map((s) => ({ s, uri: w.connection.uri })));
+      .flatMap((w) => w.visible().filter((s) => s.host).map((s) => ({ s, uri: w.connection.uri })));
     type Labels = Record<(typeof LABELS)[number], string>;
     const gauge = (name: string, help: string, extra: string[], fill: (g: Gauge<string>, s: DomainState, labels: Labels) => void) =>
       new Gauge({
@@ -60,7 +60,7 @@ export class Metrics {
       labelNames: [...HOST_LABELS], registers: reg,
       collect() {
         this.reset();
-        for (const w of watchers) if (w.connection.up) this.set({ uri: w.connection.uri, host: w.connection.host }, w.domains.size);
+        for (const w of watchers) if (w.connection.up) this.set({ uri: w.connection.uri, host: w.connection.host }, w.visible().length);
       },
     });
     gauge('vcpuctl_libvirt_vcpus_current', "libvirt's current vCPU count (view: live or config)", ['view'], (g, s, labels) => {

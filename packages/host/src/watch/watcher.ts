@@ -45,6 +45,12 @@ export interface WatcherOptions {
   all: boolean;
   /** With `all`: only names matching this glob (`--name`), now and as domains are defined. */
   nameGlob?: string;
+  /**
+   * With `all`: only domains now in one of these states (virsh words) are
+   * shown. Every selected domain is still followed, so one that enters a
+   * state appears and one that leaves it is reported once, then hidden.
+   */
+  states?: ReadonlySet<string>;
   /** The safety-net poll of every domain's host side. */
   hostPollMs: number;
   /**
@@ -206,6 +212,27 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     this.feeds.clear();
   }
 
+  /** Domains shown under --state (all of them without it). */
+  private readonly lastShown = new Set<string>();
+
+  private shown(s: DomainState): boolean {
+    return this.opts.states === undefined || (s.host !== undefined && this.opts.states.has(s.host.domain.state));
+  }
+
+  /** The domains to show now: every one followed, or those in the --state states. */
+  visible(): DomainState[] {
+    return [...this.domains.values()].filter((s) => this.shown(s));
+  }
+
+  /** Whether a change is shown: the domain is in the chosen states now, or was at its last shown change (its leaving is news). */
+  private worthShowing(s: DomainState): boolean {
+    const shown = this.shown(s);
+    const was = this.lastShown.has(s.name);
+    if (shown) this.lastShown.add(s.name);
+    else this.lastShown.delete(s.name);
+    return shown || was;
+  }
+
   private selected(name: string): boolean {
     return this.opts.nameGlob === undefined || globMatch(this.opts.nameGlob, name);
   }
@@ -231,7 +258,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       this.domains.delete(e.domain);
       void this.feeds.get(e.domain)?.close();
       this.feeds.delete(e.domain);
-      this.emit('change', { atMs: Date.now(), domain: e.domain, changes: ['domain undefined'], state: s });
+      if (this.lastShown.delete(e.domain) || this.opts.states === undefined) this.emit('change', { atMs: Date.now(), domain: e.domain, changes: ['domain undefined'], state: s });
       return;
     }
     void this.refreshHost(e.domain, [`libvirt: ${e.kind}${e.detail ? ` ${e.detail}` : ''}`]);
@@ -346,6 +373,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     if (!changes.length && !force && before === undefined) return;
     const now = Date.now();
     if (changes.length) s.lastChangeAtMs = now;
+    if (!this.worthShowing(s)) return;
     this.emit('change', { atMs: now, domain: s.name, changes: changes.length ? changes : ['verdict changed'], state: s });
   }
 }
