@@ -18,19 +18,11 @@ import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VcpuctlError } from '@vcpuctl/proto';
-import { SshTransport, sshOptions } from '../libvirt/ssh-uri';
+import { MAX_SSH_STDERR_BYTES, SshTransport, sshOptions, sshReason } from '../libvirt/ssh-uri';
 import type { ChannelSocket } from './socket-reach';
 
-/** Bytes of ssh's stderr kept (the tail): its reasons are one line; a chatty ssh must not grow our memory. */
-export const MAX_SSH_STDERR_BYTES = 8192;
 /** How long ssh gets to go after SIGTERM before SIGKILL: it exits at once on TERM; this only bounds a stuck one. */
 const SSH_KILL_GRACE_MS = 2000;
-
-/** ssh's last line that says something (not the "Permanently added" notice of a first connection). */
-function lastReason(stderr: string): string | undefined {
-  const lines = stderr.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !/^Warning: Permanently added/.test(l));
-  return lines.at(-1);
-}
 
 /** Live forwards, ended together if vcpuctl exits without closing them (one 'exit' listener, however many). */
 const live = new Set<ChildProcess>();
@@ -92,9 +84,9 @@ export async function openSshForward(t: SshTransport, remotePath: string, timeou
         if (existsSync(local)) done();
       });
       const timer = setTimeout(() => done(new VcpuctlError('AGENT_UNREACHABLE',
-        `ssh to ${where} did not forward the channel socket within ${timeoutMs} ms${lastReason(stderr) ? `: ${lastReason(stderr)}` : ''}`)), timeoutMs);
+        `ssh to ${where} did not forward the channel socket within ${timeoutMs} ms${sshReason(stderr) ? `: ${sshReason(stderr)}` : ''}`)), timeoutMs);
       const onChildExit = () => done(new VcpuctlError('AGENT_UNREACHABLE',
-        `ssh to ${where} failed: ${lastReason(stderr) ?? `it exited with ${child.exitCode ?? child.signalCode}`}`));
+        `ssh to ${where} failed: ${sshReason(stderr) ?? `it exited with ${child.exitCode ?? child.signalCode}`}`));
       const onSpawnError = (err: NodeJS.ErrnoException) => done(new VcpuctlError('AGENT_UNREACHABLE', `cannot run ${t.binary} to reach ${where}: ${err.code ?? err.message}`));
       // 'close', not 'exit': stderr has then been read to its end.
       child.once('close', onChildExit);
@@ -118,7 +110,7 @@ export async function openSshForward(t: SshTransport, remotePath: string, timeou
   return {
     connect: () => netConnect(local),
     reason: () => {
-      const why = lastReason(stderr.slice(Math.min(mark, stderr.length)));
+      const why = sshReason(stderr.slice(Math.min(mark, stderr.length)));
       return why ? `ssh to ${where} could not open ${remotePath}: ${why}` : child.exitCode !== null ? `ssh to ${where} exited` : undefined;
     },
     close,

@@ -58,7 +58,7 @@ export function stateWords(state: number, reason: number): { state: string; reas
   return { state: s, reason: REASONS[s]?.[reason] ?? 'unknown' };
 }
 
-/** The auth types libvirt's own client handles without a user: none, and polkit (which lets root through). */
+/** The daemon asks for an auth type other than none or polkit (which lets root through): SASL needs a user's credentials. */
 export class AuthNotSupported extends Error {}
 
 function writeDomain(w: XdrWriter, d: RpcDomain): XdrWriter {

@@ -8,7 +8,7 @@
 import { DomainSnapshot } from './driver';
 import { LibvirtRpc, RpcDomain, uuidText } from './rpc-procedures';
 import { NativeTarget, transportFor } from './rpc-transport';
-import { buildSnapshot, QMP_CHARDEVS, QMP_HOTPLUGGABLE } from './snapshot';
+import { buildSnapshot, hasLiveSide, QMP_CHARDEVS, QMP_HOTPLUGGABLE } from './snapshot';
 
 /** The daemon's socket could not be opened or would not let vcpuctl in: the caller uses virsh instead. */
 export class NativeUnavailable extends Error {}
@@ -79,9 +79,8 @@ export class RpcReader {
 /** The same facts as virsh's inspect batch: state, both XMLs, QEMU's vCPUs and (when there are channels) chardevs. */
 async function readOne(rpc: LibvirtRpc, d: RpcDomain): Promise<DomainSnapshot> {
   const [st, configXml, liveXml] = await Promise.all([rpc.state(d), rpc.xml(d, true), d.id >= 0 ? rpc.xml(d, false).catch(() => '') : Promise.resolve('')]);
-  const running = st.state === 'running' || st.state === 'paused';
   // The monitor calls fail harmlessly on a domain that stopped meanwhile, as in virsh's batch.
-  const [hotpluggable, chardevs] = running && liveXml
+  const [hotpluggable, chardevs] = hasLiveSide(st.state) && liveXml
     ? await Promise.all([
       rpc.qemuMonitor(d, QMP_HOTPLUGGABLE).catch(() => ''),
       /<channel\b/.test(liveXml) ? rpc.qemuMonitor(d, QMP_CHARDEVS).catch(() => '') : Promise.resolve(''),

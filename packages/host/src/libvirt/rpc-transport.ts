@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Duplex } from 'node:stream';
 import { RpcTransport } from './rpc-client';
-import { libvirtSshArgv, SshTransport, sshTransportOf } from './ssh-uri';
+import { libvirtSshArgv, SshTransport, sshReason, sshTransportOf } from './ssh-uri';
 
 export type NativeTarget =
   | { kind: 'unix'; name: string; socket: string }
@@ -22,7 +22,7 @@ export type NativeTarget =
 const RUN_DIR = '/run/libvirt';
 /** The URI parameters libvirt's ssh transport reads and vcpuctl reproduces (ssh-uri.ts). */
 const SSH_PARAMS = new Set(['keyfile', 'no_verify', 'no_tty', 'command']);
-/** ssh's stderr kept for the error message (its reasons are one line; the tail is enough). */
+/** ssh's stderr kept for the error message: one ssh, one connection, its reason is one line; the tail is enough. */
 const MAX_SSH_STDERR_CHARS = 4096;
 
 export function nativeTarget(uri: string, runDir = RUN_DIR): NativeTarget | undefined {
@@ -74,10 +74,9 @@ export function sshTransport(t: SshTransport, name: string): RpcTransport {
     stderr = (stderr + d).slice(-MAX_SSH_STDERR_CHARS);
   });
   const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
-  const reason = () => stderr.split('\n').map((l) => l.trim()).filter((l) => l && !/^Warning: Permanently added/.test(l)).at(-1);
   child.once('error', (err) => stream.destroy(err));
   // The pipes close before 'exit' says why; the reason goes with the error either way.
-  child.once('exit', (code) => stream.destroy(new Error(reason() ?? `ssh exited with status ${code}`)));
+  child.once('exit', (code) => stream.destroy(new Error(sshReason(stderr) ?? `ssh exited with status ${code}`)));
   stream.once('close', () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });

@@ -23,11 +23,15 @@ export interface RawDomainReads {
 export const QMP_HOTPLUGGABLE = '{"execute":"query-hotpluggable-cpus"}';
 export const QMP_CHARDEVS = '{"execute":"query-chardev"}';
 
+/** States in which the domain has a live side (live XML, a QEMU to ask). */
+export function hasLiveSide(state: string): boolean {
+  return state === 'running' || state === 'paused';
+}
+
 export function buildSnapshot(raw: RawDomainReads): DomainSnapshot {
   const { state, reason } = raw;
   const config = parseDomainXml(raw.configXml);
-  const running = state === 'running' || state === 'paused';
-  const live = running && raw.liveXml?.trim() ? parseDomainXml(raw.liveXml) : undefined;
+  const live = hasLiveSide(state) && raw.liveXml?.trim() ? parseDomainXml(raw.liveXml) : undefined;
   let qemu: QemuView | undefined;
   if (live && raw.hotpluggable?.trim().startsWith('{')) {
     try {

@@ -100,6 +100,15 @@ export function sshOptions(t: SshTransport): string[] {
   return argv;
 }
 
+/** Bytes of ssh's stderr kept (the tail): its reasons are one line; a chatty ssh must not grow our memory. */
+export const MAX_SSH_STDERR_BYTES = 8192;
+
+/** ssh's last line that says something (not the "Permanently added" notice of a first connection). */
+export function sshReason(stderr: string): string | undefined {
+  const lines = stderr.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !/^Warning: Permanently added/.test(l));
+  return lines.at(-1);
+}
+
 /** The argv libvirt itself runs for this transport, remote command included. */
 export function libvirtSshArgv(t: SshTransport, remoteCommand: string[]): string[] {
   return [t.binary, ...sshOptions(t), '--', t.host, ...remoteCommand];

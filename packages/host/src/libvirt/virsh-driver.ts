@@ -14,7 +14,6 @@ import { Virsh, virshQuote } from './virsh';
 import { unexpectedOutput, virshError } from './virsh-errors';
 import { EventStream, EventStreamHandlers, virshEventStream } from './virsh-events';
 
-
 /**
  * How long libvirt waits for qemu-guest-agent (virsh --timeout, seconds).
  * A ping is answered at once by a live qemu-ga; onlining a vCPU takes about
@@ -73,7 +72,7 @@ export class VirshDriver implements HypervisorDriver {
 
   /**
    * The reads that grow with the number of domains go over libvirt's RPC when
-   * the URI is a local daemon socket (see rpc-reader.ts; measured in
+   * the URI allows (a local daemon socket, or qemu+ssh: rpc-transport.ts; measured in
    * bench/fleet-bench.js); when that cannot be opened, virsh does them, so
    * errors read exactly as virsh words them.
    */
