@@ -5,7 +5,7 @@
  * `parallel` at a time so one slow guest does not hold up the others. One
  * unreachable connection is an error in its own entry, not a failed call.
  */
-import { ErrorCode, toVcpuctlError } from '@vcpuctl/proto';
+import { ErrorCode, toVcpuctlError, VcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { FleetFilter, nameSelected, stateSelected } from '../core/fleet-filter';
 import { mapLimit } from '../core/parallel';
@@ -77,26 +77,49 @@ export function fleetErrorOf(err: unknown): FleetError {
   return { code: e.code, exit: e.exitCode, message: e.message };
 }
 
+/** A domain `--all` chose on one connection: read, or listed but not readable. */
+export interface SelectedDomain {
+  domain: string;
+  host?: DomainSnapshot;
+  error?: FleetError;
+}
+
+/**
+ * The domains of one connection that --name and --state choose, read in one
+ * go (status/verify --all, set --all). One listed but not read (undefined
+ * meanwhile) has no known state: it is kept as an error without a state
+ * filter, left out with one. Throws when the connection cannot be listed or read.
+ */
+export async function selectDomains(ctx: Context, filter: FleetFilter): Promise<SelectedDomain[]> {
+  const { driver } = ctx;
+  if (!driver.listDomains || !driver.inspectMany) throw new Error(`the driver for ${driver.uri} cannot list domains`);
+  const names = (await driver.listDomains()).filter((n) => nameSelected(filter, n));
+  const snaps = await driver.inspectMany(names);
+  const out: SelectedDomain[] = [];
+  for (const domain of names) {
+    const host = snaps.get(domain);
+    if (!host) {
+      if (filter.states === undefined) out.push({ domain, error: fleetErrorOf(new VcpuctlError('LIBVIRT_FAILED', `domain ${domain} was listed but could not be read (undefined meanwhile?)`)) });
+    } else if (stateSelected(filter, host.domain.state)) out.push({ domain, host });
+  }
+  return out;
+}
+
 async function readHost(ctx: Context, opts: FleetOptions): Promise<{ host: FleetHost; pending: FleetDomain[] }> {
   const uri = ctx.driver.uri;
   const hostName = hostOfUri(uri);
-  let names: string[];
-  let snaps: Map<string, DomainSnapshot>;
+  let selected: SelectedDomain[];
   try {
-    if (!ctx.driver.listDomains || !ctx.driver.inspectMany) throw new Error(`the driver for ${uri} cannot list domains`);
-    names = (await ctx.driver.listDomains()).filter((n) => nameSelected(opts.filter, n));
-    snaps = await ctx.driver.inspectMany(names);
+    selected = await selectDomains(ctx, opts.filter);
   } catch (err) {
     return { host: { uri, hostName, reachable: false, error: fleetErrorOf(err), domains: [] }, pending: [] };
   }
   const domains: FleetDomain[] = [];
-  for (const name of names) {
-    const host = snaps.get(name);
+  for (const { domain: name, host, error } of selected) {
     if (!host) {
-      if (opts.filter.states === undefined) domains.push({ domain: name, uri, hostName, state: 'unknown', checked: false, error: { code: 'LIBVIRT_FAILED', exit: 17, message: `domain ${name} was listed but could not be read (undefined meanwhile?)` } });
+      domains.push({ domain: name, uri, hostName, state: 'unknown', checked: false, error });
       continue;
     }
-    if (!stateSelected(opts.filter, host.domain.state)) continue;
     const d: FleetDomain = { domain: name, uri, hostName, state: host.domain.state, checked: host.domain.state === 'running', host };
     // A crash is a problem even of a domain that is not running now; any other stop is just listed.
     if (!d.checked && (host.domain.state === 'crashed' || host.domain.reason === 'crashed')) d.verdict = computeVerdict(host, { reachable: false, error: 'domain not running' });

@@ -6,16 +6,14 @@
  * changed: no domain lock is taken, nothing is written to libvirt, to the
  * domain's metadata or to the report directory.
  */
-import { toVcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { lockHolder } from '../core/lock';
-import { mapLimit } from '../core/parallel';
 import { PlanOptions, SetPlan, checkTarget, planSet, refusalError } from '../core/set-plan';
 import { GuestView } from '../core/verdict';
 import { connectGuest } from '../guest/discover';
-import { FleetError } from './fleet-status';
+import { FleetError, fleetErrorOf } from './fleet-status';
 import { planOf, SetEntry } from './set-many';
-import { SetSelection, SetTarget, setTargets } from './set-targets';
+import { forEachTarget, SetSelection, SetTarget, setTargets } from './set-targets';
 
 export interface PlanEntry {
   domain: string;
@@ -72,8 +70,7 @@ async function planOne(ctx: Context, t: SetTarget, target: number, opts: PlanOpt
       await g.client?.close();
     } catch (err) {
       // LOCKED (another vcpuctl on the agent's channel), AUTH_FAILED: the real run stops there too.
-      const e = toVcpuctlError(err);
-      return { ...entry, error: { code: e.code, exit: e.exitCode, message: e.message } };
+      return { ...entry, error: fleetErrorOf(err) };
     }
     entry.guest = { reachable: guest.reachable, ...(guest.via ? { via: guest.via } : {}), ...(guest.error ? { error: guest.error } : {}) };
   }
@@ -101,10 +98,8 @@ export function summarizePlan(hosts: PlanHost[], unmatched: PlanEntry[]): PlanSu
 export async function setDryRun(contexts: Context[], sel: SetSelection, target: number, opts: PlanOptions, parallel: number): Promise<PlanResult> {
   checkTarget(target);
   const found = await setTargets(contexts, sel, { read: true, parallel });
-  const work = found.hosts.flatMap((h) => h.targets.map((t) => ({ ctx: h.ctx, t })));
-  const planned = await mapLimit(work, parallel, ({ ctx, t }) => planOne(ctx, t, target, opts));
-  let i = 0;
-  const hosts: PlanHost[] = found.hosts.map((h) => ({ uri: h.uri, reachable: h.reachable, ...(h.error ? { error: h.error } : {}), domains: h.targets.map(() => planned[i++]!) }));
+  const planned = await forEachTarget(found, parallel, (ctx, t) => planOne(ctx, t, target, opts));
+  const hosts: PlanHost[] = planned.map(({ host: h, results }) => ({ uri: h.uri, reachable: h.reachable, ...(h.error ? { error: h.error } : {}), domains: results }));
   const unmatched: PlanEntry[] = found.unmatched.map((t) => ({ domain: t.domain, uri: null, target, ...(t.error ? { error: t.error } : {}) }));
   return { dryRun: true, hosts, unmatched, summary: summarizePlan(hosts, unmatched) };
 }

@@ -4,15 +4,14 @@
  * `parallel` at a time, one failure never stopping the others, then one
  * result with every domain's outcome and a summary.
  */
-import { ErrorCode, toVcpuctlError } from '@vcpuctl/proto';
+import { ErrorCode } from '@vcpuctl/proto';
 import { Context } from '../core/context';
-import { mapLimit } from '../core/parallel';
 import { checkReportDir } from '../core/report';
 import { PlannedStrategy, SetPlan, SetPlanRefusal } from '../core/set-plan';
 import { Verdict } from '../core/verdict';
-import { FleetError } from './fleet-status';
+import { FleetError, fleetErrorOf } from './fleet-status';
 import { SetOptions, setVcpus } from './set';
-import { SetSelection, SetTarget, setTargets } from './set-targets';
+import { forEachTarget, SetSelection, SetTarget, setTargets } from './set-targets';
 
 /**
  * Changes at once, over all connections. Each change mostly waits on its
@@ -94,8 +93,8 @@ async function setOne(ctx: Context, t: SetTarget, target: number, opts: SetOptio
     });
     entry.outcome = 'done';
   } catch (err) {
-    const e = toVcpuctlError(err);
-    entry.error = { code: e.code, exit: e.exitCode, message: withoutReportPath(e.message) };
+    const e = fleetErrorOf(err);
+    entry.error = { ...e, message: withoutReportPath(e.message) };
     entry.outcome = plan && !plan.refusal ? 'failed' : 'refused';
   }
   return entry;
@@ -116,10 +115,8 @@ export async function setMany(contexts: Context[], sel: SetSelection, target: nu
   // An unusable report directory refuses the whole call before anything is touched (as `set DOM N` does).
   for (const dir of new Set(contexts.map((c) => c.reportDir))) checkReportDir(dir);
   const found = await setTargets(contexts, sel, { read: false, parallel });
-  const work = found.hosts.flatMap((h) => h.targets.map((t) => ({ ctx: h.ctx, t })));
-  const done = await mapLimit(work, parallel, ({ ctx, t }) => setOne(ctx, t, target, opts));
-  let i = 0;
-  const hosts: SetManyHost[] = found.hosts.map((h) => ({ uri: h.uri, reachable: h.reachable, ...(h.error ? { error: h.error } : {}), domains: h.targets.map(() => done[i++]!) }));
+  const done = await forEachTarget(found, parallel, (ctx, t) => setOne(ctx, t, target, opts));
+  const hosts: SetManyHost[] = done.map(({ host: h, results }) => ({ uri: h.uri, reachable: h.reachable, ...(h.error ? { error: h.error } : {}), domains: results }));
   const unmatched: SetEntry[] = found.unmatched.map((t) => ({ domain: t.domain, uri: null, target, outcome: 'refused', error: t.error }));
   return { hosts, unmatched, summary: summarizeSet(hosts, unmatched) };
 }

@@ -8,10 +8,10 @@
  * error in its own entry, never a failed call.
  */
 import { Context } from '../core/context';
-import { FleetFilter, nameSelected, stateSelected } from '../core/fleet-filter';
+import { FleetFilter } from '../core/fleet-filter';
 import { mapLimit } from '../core/parallel';
 import { DomainSnapshot } from '../libvirt/driver';
-import { FleetError, fleetErrorOf } from './fleet-status';
+import { FleetError, fleetErrorOf, selectDomains } from './fleet-status';
 
 export type SetSelection = { names: string[] } | { filter: FleetFilter };
 
@@ -54,30 +54,26 @@ async function readTargets(ctx: Context, names: string[]): Promise<SetTarget[]> 
 async function hostTargets(ctx: Context, sel: SetSelection, read: boolean, several: boolean): Promise<TargetHost> {
   const uri = ctx.driver.uri;
   try {
-    if ('names' in sel && !several) return { ctx, uri, reachable: true, targets: read ? await readTargets(ctx, sel.names) : sel.names.map((domain) => ({ domain })) };
+    if (!('names' in sel)) return { ctx, uri, reachable: true, targets: await selectDomains(ctx, sel.filter) };
+    if (!several) return { ctx, uri, reachable: true, targets: read ? await readTargets(ctx, sel.names) : sel.names.map((domain) => ({ domain })) };
     if (!ctx.driver.listDomains) throw new Error(`the driver for ${uri} cannot list domains`);
-    const listed = await ctx.driver.listDomains();
-    if ('names' in sel) {
-      const defined = new Set(listed);
-      const here = sel.names.filter((n) => defined.has(n));
-      return { ctx, uri, reachable: true, targets: read ? await readTargets(ctx, here) : here.map((domain) => ({ domain })) };
-    }
-    const names = listed.filter((n) => nameSelected(sel.filter, n));
-    const snaps = names.length && ctx.driver.inspectMany ? await ctx.driver.inspectMany(names) : new Map<string, DomainSnapshot>();
-    const targets: SetTarget[] = [];
-    for (const domain of names) {
-      const host = snaps.get(domain);
-      if (!host) {
-        // Its state is unknown: with a state filter it cannot be said to be chosen.
-        if (sel.filter.states === undefined) targets.push({ domain, error: { code: 'LIBVIRT_FAILED', exit: 17, message: `domain ${domain} was listed but could not be read (undefined meanwhile?)` } });
-        continue;
-      }
-      if (stateSelected(sel.filter, host.domain.state)) targets.push({ domain, host });
-    }
-    return { ctx, uri, reachable: true, targets };
+    const defined = new Set(await ctx.driver.listDomains());
+    const here = sel.names.filter((n) => defined.has(n));
+    return { ctx, uri, reachable: true, targets: read ? await readTargets(ctx, here) : here.map((domain) => ({ domain })) };
   } catch (err) {
     return { ctx, uri, reachable: false, error: fleetErrorOf(err), targets: [] };
   }
+}
+
+/**
+ * `fn` for every target of every host, at most `parallel` at once over all
+ * connections (not per host), the results grouped back by host in order.
+ */
+export async function forEachTarget<T>(found: SetTargets, parallel: number, fn: (ctx: Context, t: SetTarget) => Promise<T>): Promise<{ host: TargetHost; results: T[] }[]> {
+  const work = found.hosts.flatMap((host) => host.targets.map((t) => ({ ctx: host.ctx, t })));
+  const done = await mapLimit(work, parallel, ({ ctx, t }) => fn(ctx, t));
+  let i = 0;
+  return found.hosts.map((host) => ({ host, results: host.targets.map(() => done[i++]!) }));
 }
 
 /** The targets of every connection, hosts read at the same time (at most `parallel`). */
