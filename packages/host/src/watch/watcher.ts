@@ -212,7 +212,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     this.feeds.clear();
   }
 
-  /** Domains shown under --state (all of them without it). */
+  /** Under --state: the domains whose last emitted change was shown (so their leaving the states is shown once). */
   private readonly lastShown = new Set<string>();
 
   private shown(s: DomainState): boolean {
