@@ -27,7 +27,7 @@ export { parseEventLine, LineSplitter, DomainEvent, MAX_EVENT_LINE_CHARS } from 
 export { hostChanges } from './watch/host-changes';
 export { confirmLatencySeconds } from './watch/set-latency';
 export { parseListen, startExporter } from './commands/exporter';
-export { recordOf, startWatch, startFleetWatch, connectionRecordOf } from './commands/watch';
+export { recordOf, startFleetWatch, connectionRecordOf } from './commands/watch';
 export { Watcher } from './watch/watcher';
 export { ConnectionState } from './watch/connection';
 export { hostOfUri } from './libvirt/ssh-uri';

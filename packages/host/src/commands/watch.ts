@@ -88,15 +88,6 @@ function checkOptions(opts: WatchOptions): void {
   if (!opts.all && opts.states !== undefined) throw new VcpuctlError('USAGE', '--state only with --all');
 }
 
-export async function startWatch(ctx: Context, opts: WatchOptions, onChange: (c: Change) => void, onNotice: (line: string) => void): Promise<Watcher> {
-  checkOptions(opts);
-  const w = new Watcher(ctx, opts);
-  w.on('change', onChange);
-  w.on('notice', onNotice);
-  await w.start();
-  return w;
-}
-
 export interface FleetWatchHandlers {
   change(c: Change, w: Watcher): void;
   notice(line: string, w: Watcher): void;
@@ -105,8 +96,8 @@ export interface FleetWatchHandlers {
 }
 
 /**
- * One watcher per connection, in the order given. With one connection this
- * is startWatch (a host that cannot be listed fails the start); with
+ * One watcher per connection, in the order given. With one connection a
+ * host that cannot be listed fails the start, as it always did; with
  * several, an unreachable or dropped host is a connection state, retried
  * with backoff, and the others are watched meanwhile.
  */
