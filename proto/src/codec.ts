@@ -5,6 +5,8 @@
  */
 import { vcpuctl } from '../gen/vcpuctl';
 import { VcpuctlError } from './errors';
+import { checkFrameShape } from './frame-shape';
+import { MAX_REPLY_BYTES } from './limits';
 
 export import v1 = vcpuctl.v1;
 export type Envelope = vcpuctl.v1.Envelope;
@@ -35,6 +37,19 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number): Envelope {
     throw new VcpuctlError('PROTOCOL', 'frame carries no known message type', { id: env.id, unknownType: true });
   }
   return env;
+}
+
+/**
+ * Decodes a frame that came from a guest (an agent's reply, event or kernel
+ * log): the byte limit, then the repeated-field counts (frame-shape.ts), then
+ * protobufjs. What passes still needs guest/guest-input.ts on the host.
+ */
+export function decodeGuestFrame(bytes: Uint8Array): Envelope {
+  if (bytes.length > MAX_REPLY_BYTES) {
+    throw new VcpuctlError('TOO_BIG', `frame of ${bytes.length} bytes exceeds the ${MAX_REPLY_BYTES}-byte limit`);
+  }
+  checkFrameShape(bytes);
+  return decodeEnvelope(bytes, MAX_REPLY_BYTES);
 }
 
 export function protocolMajor(version: string): number {

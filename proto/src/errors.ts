@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   TOO_BIG: { exit: 13, close: 1009, summary: 'a protocol message exceeded its size limit' },
   RATE_LIMITED: { exit: 13, close: 1008, summary: 'the peer sent requests faster than allowed' },
   GUEST_DATA: { exit: 19, close: 1011, summary: "the guest's /sys or /proc holds data no Linux kernel writes (a damaged or hand-made tree, not a vcpuctl bug)" },
+  GUEST_ERROR: { exit: 20, close: 1000, summary: "the guest's agent answered with an error of its own (its code and words are shown, never taken as the host's)" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

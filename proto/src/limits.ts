@@ -106,3 +106,80 @@ export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
 /** A token file larger than this is not a token (tokens are ~64 chars). */
 export const MAX_TOKEN_FILE_BYTES = 4096;
+
+/*
+ * Bounds on what a controller accepts from a guest. The guest's root user can
+ * replace the agent, so every frame is hostile until checked: each bound is
+ * what a real Linux guest can produce, with room, and a frame past one is
+ * refused whole (PROTOCOL) before it costs the host more than its bytes.
+ */
+
+/** CPUs in one snapshot or one set-online reply: x86_64's NR_CPUS ceiling, as for requests. */
+export const MAX_GUEST_CPUS = MAX_CPUS_PER_REQUEST;
+
+/**
+ * Cache entries per CPU. Linux lists each level and type under cpuN/cache
+ * (x86: L1d, L1i, L2, L3; some arm64 parts add a system cache); 16 is far
+ * above any CPU and keeps 8192 CPUs' caches at 131072 entries.
+ */
+export const MAX_GUEST_CACHES_PER_CPU = 16;
+
+/** NUMA nodes in a snapshot: x86_64's MAX_NUMNODES (NODES_SHIFT 10) is 1024. */
+export const MAX_GUEST_NUMA_NODES = 1024;
+
+/** CPU flags in a snapshot: x86 names about 330 in 6.x kernels; 1024 leaves room for any architecture. */
+export const MAX_GUEST_CPU_FLAGS = 1024;
+
+/** Changes in one pushed event: each CPU can be hot-added and onlined (or offlined and removed) in one tick. */
+export const MAX_GUEST_CHANGES_PER_EVENT = 2 * MAX_GUEST_CPUS;
+
+/**
+ * Kernel lines in one frame. The agent reads at most 64 KiB of /dev/kmsg per
+ * tick and sends what it read; a record is at least ~20 bytes, so a real
+ * burst is under 3300 lines. 4096 bounds a frame's line objects.
+ */
+export const MAX_GUEST_KERNEL_LINES_PER_FRAME = 4096;
+
+/**
+ * One kernel line's text. The kernel keeps at most 1 KiB of text per record;
+ * /dev/kmsg writes unprintable bytes as \xNN (4x) and the agent's record
+ * buffer is 8 KiB, so a real line is never longer.
+ */
+export const MAX_GUEST_KERNEL_LINE_CHARS = 8192;
+
+/**
+ * Identity and model strings (hostname, kernel release, product UUID, CPU
+ * model name, vendor, ...). Linux bounds a hostname and a release at 64
+ * characters, SMBIOS strings at 255 bytes, a CPUID brand string at 48.
+ */
+export const MAX_GUEST_FIELD_CHARS = 256;
+
+/** The flags line of /proc/cpuinfo: about 330 names of up to ~20 characters; 16 KiB leaves room. */
+export const MAX_GUEST_FLAGS_LINE_CHARS = 16 * 1024;
+
+/**
+ * The guest's lscpu view as text: about 40 lines plus the flags line and the
+ * vulnerability lines (~5 KiB on x86); 64 KiB, in at most 512 lines.
+ */
+export const MAX_GUEST_LSCPU_CHARS = 64 * 1024;
+export const MAX_GUEST_LSCPU_LINES = 512;
+
+/** An error message from the agent: one line of explanation; 1 KiB is several of the agent's longest. */
+export const MAX_GUEST_MESSAGE_CHARS = 1024;
+
+/**
+ * Frames a guest may push (events and kernel lines) per second, with a burst.
+ * A real change produces a few frames (the event, trailing kernel lines); a
+ * +8 vCPU step about 20 in a second. Past the budget, pushed frames are
+ * dropped and counted, and the newest view is delivered once it refills, so a
+ * flooding guest costs the host at most this rate and still ends up seen as it is.
+ */
+export const MAX_GUEST_FRAMES_PER_SECOND = 50;
+export const GUEST_FRAME_BURST = 200;
+
+/**
+ * Bytes a guest may push per second, with a burst: one full snapshot of the
+ * largest guest (~3.3 MiB, see MAX_REPLY_BYTES) must fit the burst.
+ */
+export const MAX_GUEST_BYTES_PER_SECOND = 1024 * 1024;
+export const GUEST_BYTES_BURST = 8 * 1024 * 1024;

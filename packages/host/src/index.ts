@@ -46,3 +46,4 @@ export { RpcClient, RpcTransport, RPC_MESSAGE_MAX } from './libvirt/rpc-client';
 export { LibvirtRpc, stateWords } from './libvirt/rpc-procedures';
 export { nativeTarget, unixTransport } from './libvirt/rpc-transport';
 export { parseXml, XmlSyntaxError } from './libvirt/xml-tree';
+export { checkSnapshot, checkCpuEvent, checkKernelLines, checkSetOnlineReply, checkHello, guestError, guestText, forTerminal, visible } from './guest/guest-input';

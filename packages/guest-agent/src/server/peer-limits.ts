@@ -10,7 +10,7 @@ import {
   MAX_CONNECTIONS_PER_PEER, MAX_REQUESTS_PER_SECOND, MAX_TRACKED_PEERS, PEER_WORK_BURST_MS, PEER_WORK_MS_PER_SECOND,
   REQUEST_BURST,
 } from '@vcpuctl/proto';
-import { TokenBucket } from './token-bucket';
+import { TokenBucket } from '@vcpuctl/proto';
 
 export class Peer {
   connections = 0;

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { forTerminal } from '../guest/guest-input';
 import { connectionsFrom } from './fleet-options';
 import { WatchFlags, addWatchOptions, watchOptions } from './watch-options';
 
@@ -12,8 +13,8 @@ export function exporterCommand(): Command {
       const { ctxs } = connectionsFrom(cmd, o.hosts);
       const multi = ctxs.length > 1;
       const e = await startExporter(ctxs, o.listen, watchOptions(domains, o),
-        (notice, uri) => process.stderr.write(`vcpuctl exporter: ${multi ? `${uri}: ` : ''}${notice}\n`),
-        (c) => process.stderr.write(`vcpuctl exporter: ${c.uri}: ${c.up ? 'up' : `DOWN: ${c.error ?? '?'}; retrying`}\n`));
+        (notice, uri) => process.stderr.write(`vcpuctl exporter: ${forTerminal(`${multi ? `${uri}: ` : ''}${notice}`)}\n`),
+        (c) => process.stderr.write(`vcpuctl exporter: ${forTerminal(`${c.uri}: ${c.up ? 'up' : `DOWN: ${c.error ?? '?'}; retrying`}`)}\n`));
       process.stderr.write(`vcpuctl exporter: serving http://${e.address.host.includes(':') ? `[${e.address.host}]` : e.address.host}:${e.address.port}/metrics\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());

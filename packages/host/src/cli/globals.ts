@@ -1,5 +1,6 @@
 /** The options every subcommand shares, turned into a Context once. */
 import { Command } from 'commander';
+import { forTerminal } from '../guest/guest-input';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { DEFAULT_LOCK_DIR } from '../core/lock';
@@ -66,9 +67,9 @@ function contextFor(flags: GlobalFlags, uri: string): Context {
     reportDir: flags.reportDir,
     lockDir: process.env.VCPUCTL_LOCK_DIR ?? DEFAULT_LOCK_DIR,
     lockWaitMs: seconds(flags.lockWait, '--lock-wait'),
-    agentFlags: { agent: flags.agent, tokenFile: flags.tokenFile, agentsFile: flags.agentsFile, warn: (line) => process.stderr.write(`vcpuctl: warning: ${line}\n`) },
+    agentFlags: { agent: flags.agent, tokenFile: flags.tokenFile, agentsFile: flags.agentsFile, warn: (line) => process.stderr.write(`vcpuctl: warning: ${forTerminal(line)}\n`) },
     agentTimeoutMs: seconds(flags.agentTimeout, '--agent-timeout'),
-    progress: tty ? (line) => process.stderr.write(`\r\x1b[K${line}`) : () => undefined,
+    progress: tty ? (line) => process.stderr.write(`\r\x1b[K${forTerminal(line)}`) : () => undefined,
   };
 }
 
@@ -78,5 +79,7 @@ export const output = { printed: false };
 export function print(flags: GlobalFlags, json: unknown, human: string): void {
   output.printed = true;
   if (!flags.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K'); // clear the last progress line
-  process.stdout.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : human.endsWith('\n') ? human : `${human}\n`);
+  // Text passes forTerminal: whatever a guest or a file put in it is shown, never acted on by the terminal.
+  const text = forTerminal(human);
+  process.stdout.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : text.endsWith('\n') ? text : `${text}\n`);
 }

@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { exitCodeTable, toVcpuctlError } from '@vcpuctl/proto';
+import { forTerminal } from '../guest/guest-input';
 import { agentAttachCommand } from './agent-attach';
 import { agentDetachCommand } from './agent-detach';
 import { FLEET_EXIT_RANK } from '../core/fleet-exit';
@@ -48,7 +49,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       return;
     }
     const ve = toVcpuctlError(err);
-    process.stderr.write(`vcpuctl: ${ve.code}: ${ve.message}\n`);
+    process.stderr.write(`vcpuctl: ${ve.code}: ${forTerminal(ve.message)}\n`);
     // With --json a script gets the failure on stdout too, with its details (e.g. the report path).
     if (program.opts().json && !output.printed) process.stdout.write(`${JSON.stringify({ error: { code: ve.code, exit: ve.exitCode, message: ve.message, details: ve.details ?? {} } }, null, 2)}\n`);
     if (ve.code === 'INTERNAL' && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n(this is a bug in vcpuctl; please report it with the lines above)\n`);

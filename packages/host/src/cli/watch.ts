@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { forTerminal } from '../guest/guest-input';
 import { ConnectionState } from '../watch/connection';
 import { Change, DomainState, Watcher } from '../watch/watcher';
 import { connectionsFrom } from './fleet-options';
@@ -64,7 +65,7 @@ export function watchCommand(): Command {
         if (recent.length > RECENT_LINES) recent.shift();
       };
       let ws: Watcher[] | undefined;
-      const redraw = () => tty && ws && process.stdout.write(`\x1b[H\x1b[2J${table(ws, recent)}`);
+      const redraw = () => tty && ws && process.stdout.write(`\x1b[H\x1b[2J${forTerminal(table(ws, recent))}`);
       // While a host is down its heading counts down to the next try.
       const ticker = tty && multi ? setInterval(redraw, 1000) : undefined;
       // Ctrl-C reaches the virsh children too: what they report while vcpuctl stops is not news.
@@ -80,13 +81,13 @@ export function watchCommand(): Command {
           else if (tty) {
             push(line(c, multi ? uri : undefined));
             redraw();
-          } else process.stdout.write(`${line(c, multi ? uri : undefined)}\n`);
+          } else process.stdout.write(`${forTerminal(line(c, multi ? uri : undefined))}\n`);
         },
         notice(notice, w) {
           if (stopping) return;
           const { uri, host } = w.connection;
           if (flags.json) process.stdout.write(`${JSON.stringify(multi ? { at: new Date().toISOString(), uri, host, notice } : { at: new Date().toISOString(), notice })}\n`);
-          else process.stderr.write(`vcpuctl watch: ${multi ? `${uri}: ` : ''}${notice}\n`);
+          else process.stderr.write(`vcpuctl watch: ${forTerminal(`${multi ? `${uri}: ` : ''}${notice}`)}\n`);
         },
         connection(c, w) {
           if (stopping) return;
@@ -94,7 +95,7 @@ export function watchCommand(): Command {
           else if (tty) {
             push(`${new Date().toISOString()} ${connectionWords(c, w.visible().length, Date.now())}`);
             redraw();
-          } else process.stdout.write(`${new Date().toISOString()} ${connectionWords(c, w.visible().length, Date.now())}\n`);
+          } else process.stdout.write(`${new Date().toISOString()} ${forTerminal(connectionWords(c, w.visible().length, Date.now()))}\n`);
         },
       }).catch((err) => {
         if (ticker) clearInterval(ticker);

@@ -32,6 +32,7 @@ export const FLEET_EXIT_RANK: readonly ErrorCode[] = [
   'TOO_BIG',
   'RATE_LIMITED',
   'GUEST_DATA',
+  'GUEST_ERROR', // the guest's agent refused in words of its own
   'CPU_REFUSED',
   'FORBIDDEN',
   'OVER_MAXIMUM', // refused before anything was touched

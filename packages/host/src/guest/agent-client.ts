@@ -10,9 +10,12 @@ import { connect as netConnect } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import {
-  Envelope, EnvelopeInit, MAX_REPLY_BYTES, PROTOCOL_VERSION, VcpuctlError, decodeEnvelope, encodeEnvelope,
-  isCompatible, isErrorCode, v1,
+  Envelope, EnvelopeInit, GUEST_BYTES_BURST, GUEST_FRAME_BURST, MAX_GUEST_BYTES_PER_SECOND, MAX_GUEST_FRAMES_PER_SECOND,
+  MAX_REPLY_BYTES, PROTOCOL_VERSION, TokenBucket, VcpuctlError, decodeGuestFrame, encodeEnvelope, isCompatible, v1,
 } from '@vcpuctl/proto';
+import {
+  CheckedHello, checkCpuEvent, checkHello, checkKernelLines, checkSetOnlineReply, checkSnapshot, guestError,
+} from './guest-input';
 import { GuestReach, GuestSession, GuestSessionEvents } from './source';
 
 /** ws is loaded on the first connection: a command that reaches no agent (a fleet of bare domains) starts without it. */
@@ -55,13 +58,21 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
   private closedWith: VcpuctlError | undefined;
   /** The full agent: topology, lscpu view, kernel lines, pushed events. */
   readonly reduced = undefined;
+  /** The guest's budget for pushed frames (events, kernel lines): a flood costs the host this much and no more. */
+  private readonly pushedFrames = new TokenBucket(MAX_GUEST_FRAMES_PER_SECOND, GUEST_FRAME_BURST);
+  private readonly pushedBytes = new TokenBucket(MAX_GUEST_BYTES_PER_SECOND, GUEST_BYTES_BURST);
+  /** Pushed frames dropped over the budget, for the metric and the view. */
+  droppedFrames = 0;
+  /** After drops, one fresh snapshot is asked for once the budget refills, so the view ends up true. */
+  private resync: NodeJS.Timeout | undefined;
 
-  private constructor(private readonly ws: WebSocket, readonly hello: v1.Hello, readonly url: string, readonly via: GuestReach) {
+  private constructor(private readonly ws: WebSocket, readonly hello: CheckedHello, readonly url: string, readonly via: GuestReach) {
     super();
     ws.on('message', (data) => this.receive(data as Buffer));
     ws.on('close', (code, reason) => {
       const err = this.closedWith ?? new VcpuctlError('AGENT_UNREACHABLE', `agent at ${url} closed the connection (${code}${reason.length ? `: ${reason}` : ''})`);
       this.closedWith = err;
+      if (this.resync) clearTimeout(this.resync);
       for (const w of this.waiting.values()) {
         clearTimeout(w.timer);
         w.reject(new VcpuctlError('AGENT_UNREACHABLE', `agent at ${url} went away while waiting for ${w.what}`));
@@ -109,17 +120,16 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
       ws.once('close', () => fail(new VcpuctlError('AGENT_UNREACHABLE', `the agent at ${where} closed before its hello`)));
       ws.once('message', (data) => {
         let env: Envelope;
+        let hello: CheckedHello;
         try {
-          env = decodeEnvelope(data as Buffer, MAX_REPLY_BYTES);
+          env = decodeGuestFrame(data as Buffer);
+          if (!env.hello) throw new VcpuctlError('PROTOCOL', `the agent at ${where} did not start with a hello`);
+          hello = checkHello(env.hello);
         } catch (err) {
           fail(err as VcpuctlError);
           return;
         }
-        if (!env.hello) {
-          fail(new VcpuctlError('PROTOCOL', `the agent at ${where} did not start with a hello`));
-          return;
-        }
-        const version = env.hello.protocolVersion ?? '';
+        const version = hello.protocolVersion;
         if (!isCompatible(version)) {
           fail(new VcpuctlError('PROTOCOL', `the agent speaks protocol ${version}; this vcpuctl speaks ${PROTOCOL_VERSION}`));
           return;
@@ -128,38 +138,55 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
         clearTimeout(timer);
         ws.removeAllListeners('close');
         ws.removeAllListeners('error');
-        resolve(new AgentClient(ws, v1.Hello.create(env.hello), where, endpoint.socketPath ? 'channel' : 'websocket'));
+        resolve(new AgentClient(ws, hello, where, endpoint.socketPath ? 'channel' : 'websocket'));
       });
     });
   }
 
   private receive(data: Buffer): void {
-    let env: Envelope;
+    // Replies answer our requests; events and kernel lines are pushed at the
+    // guest's will, so they are paid for from its budget before they are used.
+    let pushed: { event: v1.CpuEvent } | { kernelLog: v1.KernelLog } | undefined;
     try {
-      env = decodeEnvelope(data, MAX_REPLY_BYTES);
+      const env = decodeGuestFrame(data);
+      if (env.cpuEvent || env.kernelLog) {
+        if (!this.withinBudget(data.length)) return;
+        pushed = env.cpuEvent ? { event: checkCpuEvent(env.cpuEvent) } : { kernelLog: v1.KernelLog.create({ lines: checkKernelLines(env.kernelLog!.lines) }) };
+      } else {
+        const waiter = this.waiting.get(env.id);
+        if (!waiter) return; // a reply to a request we gave up on
+        // Checked before the waiter is taken: if this throws, the close below rejects it.
+        const refusal = env.error ? guestError(env.error.code, env.error.message) : undefined;
+        this.waiting.delete(env.id);
+        clearTimeout(waiter.timer);
+        if (refusal) waiter.reject(refusal);
+        else waiter.resolve(env);
+        return;
+      }
     } catch (err) {
-      this.closedWith = err as VcpuctlError;
+      // A frame no real agent sends: this guest's session ends here, named; nothing else is touched.
+      this.closedWith = err instanceof VcpuctlError ? err : new VcpuctlError('PROTOCOL', (err as Error).message);
       this.ws.close(1002, 'malformed frame');
       return;
     }
-    if (env.cpuEvent) {
-      this.emit('event', v1.CpuEvent.create(env.cpuEvent));
-      return;
-    }
-    if (env.kernelLog) {
-      this.emit('kernelLog', v1.KernelLog.create(env.kernelLog));
-      return;
-    }
-    const waiter = this.waiting.get(env.id);
-    if (!waiter) return; // a reply to a request we gave up on
-    this.waiting.delete(env.id);
-    clearTimeout(waiter.timer);
-    if (env.error) {
-      const code = env.error.code ?? '';
-      waiter.reject(new VcpuctlError(isErrorCode(code) ? code : 'INTERNAL', `agent: ${env.error.message ?? code}`));
-    } else {
-      waiter.resolve(env);
-    }
+    // Outside the guard: a listener's own failure is the host's bug, not the guest's frame.
+    if ('event' in pushed) this.emit('event', pushed.event);
+    else this.emit('kernelLog', pushed.kernelLog);
+  }
+
+  private withinBudget(bytes: number): boolean {
+    this.pushedBytes.charge(bytes);
+    if (this.pushedFrames.take() && this.pushedBytes.msUntil(0) === 0) return true;
+    this.droppedFrames++;
+    this.resync ??= setTimeout(() => {
+      this.resync = undefined;
+      // What the dropped frames said is replaced by the guest's state now, delivered as one event.
+      this.snapshot().then(
+        (snapshot) => this.emit('event', v1.CpuEvent.create({ snapshot, detectedAtMs: Date.now() })),
+        () => undefined, // a closed or silent session reports itself through 'close' or the next request
+      );
+    }, Math.max(this.pushedFrames.msUntil(1), this.pushedBytes.msUntil(0)));
+    return false;
   }
 
   /** Sends one request and resolves with its reply; an Error reply rejects with its code. */
@@ -179,17 +206,17 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
 
   async snapshot(timeoutMs = 10_000): Promise<v1.Snapshot> {
     const env = await this.request({ snapshotRequest: {} }, 'a snapshot request', timeoutMs);
-    return v1.Snapshot.create(env.snapshotReply?.snapshot ?? {});
+    return checkSnapshot(env.snapshotReply?.snapshot);
   }
 
   async subscribe(timeoutMs = 10_000): Promise<v1.Snapshot> {
     const env = await this.request({ subscribeRequest: {} }, 'a subscribe request', timeoutMs);
-    return v1.Snapshot.create(env.subscribeReply?.snapshot ?? {});
+    return checkSnapshot(env.subscribeReply?.snapshot);
   }
 
   async setOnline(cpus: { cpu: number; online: boolean }[], timeoutMs = 30_000): Promise<v1.SetOnlineReply> {
     const env = await this.request({ setOnlineRequest: { cpus } }, 'a set-online request', timeoutMs);
-    return v1.SetOnlineReply.create(env.setOnlineReply ?? {});
+    return checkSetOnlineReply(env.setOnlineReply);
   }
 
   /** For tests of the agent's defences: raw bytes, as a hostile peer would send them. */

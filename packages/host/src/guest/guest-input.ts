@@ -1,0 +1,266 @@
+/**
+ * The host's one boundary for what comes from a guest. A guest's root user can
+ * replace the agent (or qemu-ga), so every value it sends is hostile until it
+ * has passed here: frames are size- and shape-checked before decoding
+ * (decodeGuestFrame in @vcpuctl/proto), then every field is checked and
+ * bounded by the limits in proto/src/limits.ts and turned into values the rest
+ * of the host trusts:
+ *   - CPU lists parsed without expansion and rewritten in the kernel's spelling
+ *     (digits, commas, hyphens only);
+ *   - CPU numbers within 0..MAX_CPU_INDEX, each CPU once, enums known;
+ *   - strings bounded, with control characters made visible as `cat -v` does
+ *     (a legitimate guest never sends one), so no output can be steered;
+ *   - an agent's error code never becomes the host's: it is named as the guest's.
+ * A value that fails is a PROTOCOL error naming the field; the session that
+ * carried it is that guest's problem, never the process's.
+ */
+import {
+  ErrorCode, MAX_CPU_INDEX, MAX_GUEST_CACHES_PER_CPU, MAX_GUEST_FIELD_CHARS, MAX_GUEST_FLAGS_LINE_CHARS,
+  MAX_GUEST_KERNEL_LINE_CHARS, MAX_GUEST_LSCPU_CHARS, MAX_GUEST_LSCPU_LINES, MAX_GUEST_MESSAGE_CHARS,
+  VcpuctlError, canonicalCpuList, v1,
+} from '@vcpuctl/proto';
+
+/**
+ * Characters no terminal, Markdown reader or log should take from a guest:
+ * C0 and C1 controls, DEL, and the Unicode format characters that reorder or
+ * hide text (bidirectional overrides and isolates, zero-width characters).
+ */
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+/** The same, less the newline, for text that is lines by nature (the lscpu view). */
+const UNSAFE_BUT_NEWLINE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+/** `cat -v`'s notation: ^[ for ESC, ^? for DEL, M-^[ for a C1 control; other format characters as <U+XXXX>. */
+function shownChar(c: string): string {
+  const n = c.charCodeAt(0);
+  if (n < 0x20) return `^${String.fromCharCode(n + 0x40)}`;
+  if (n === 0x7f) return '^?';
+  if (n <= 0x9f) return `M-^${String.fromCharCode(n - 0x80 + 0x40)}`;
+  return `<U+${n.toString(16).toUpperCase().padStart(4, '0')}>`;
+}
+
+/** Any string made safe to print: control and format characters shown, never acted on. */
+export function visible(text: string): string {
+  return text.replace(UNSAFE, shownChar);
+}
+
+/**
+ * Text for a terminal or a log line, whatever it carries: newlines kept,
+ * every other control character shown. Applied where text output is written
+ * (cli/), after guest strings were already made visible at the boundary:
+ * errors relayed by libvirt (qemu-ga's words) and reports read back from disk
+ * pass here and nowhere else.
+ */
+export function forTerminal(text: string): string {
+  return text.replace(UNSAFE_BUT_NEWLINE, shownChar);
+}
+
+function protocol(what: string, why: string): VcpuctlError {
+  return new VcpuctlError('PROTOCOL', `the guest sent ${what} ${why}`);
+}
+
+/** A guest string: at most `max` characters, one line, control characters shown. */
+export function guestText(value: string | null | undefined, what: string, max = MAX_GUEST_FIELD_CHARS): string {
+  const s = value ?? '';
+  if (s.length > max) throw protocol(what, `of ${s.length} characters (at most ${max})`);
+  return s.replace(UNSAFE, shownChar);
+}
+
+/** Guest text of several lines (the lscpu view): bounded in characters and lines, newlines kept, other controls shown. */
+export function guestLines(value: string | null | undefined, what: string, maxChars: number, maxLines: number): string {
+  const s = value ?? '';
+  if (s.length > maxChars) throw protocol(what, `of ${s.length} characters (at most ${maxChars})`);
+  let lines = 1;
+  for (let i = s.indexOf('\n'); i !== -1; i = s.indexOf('\n', i + 1)) lines++;
+  if (lines > maxLines) throw protocol(what, `of ${lines} lines (at most ${maxLines})`);
+  return s.replace(UNSAFE_BUT_NEWLINE, shownChar);
+}
+
+/** A CPU list from a guest, in the kernel's spelling; a malformed one names its field. */
+export function guestCpuList(value: string | null | undefined, what: string): string {
+  try {
+    return canonicalCpuList(value ?? '');
+  } catch (err) {
+    throw protocol(what, `that is not a CPU list: ${(err as Error).message}`);
+  }
+}
+
+function cpuNumber(value: number | null | undefined, what: string): number {
+  const n = value ?? 0;
+  if (!Number.isInteger(n) || n < 0 || n > MAX_CPU_INDEX) throw protocol(what, `${n}, not a CPU number (0-${MAX_CPU_INDEX})`);
+  return n;
+}
+
+function finite(value: number | null | undefined): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
+function knownEnum<E extends Record<string, string | number>>(e: E, value: number | null | undefined, what: string): number {
+  const n = value ?? 0;
+  if (typeof e[n] !== 'string') throw protocol(what, `${n}, which the protocol does not define`);
+  return n;
+}
+
+function cache(c: v1.ICache, where: string): v1.Cache {
+  return v1.Cache.create({
+    level: cpuNumber(c.level, `${where} level`),
+    type: guestText(c.type, `${where} type`, 32),
+    size: guestText(c.size, `${where} size`, 32),
+    sharedCpuList: guestCpuList(c.sharedCpuList, `${where} shared_cpu_list`),
+  });
+}
+
+function cpu(c: v1.ICpu, seen: Set<number>): v1.Cpu {
+  const index = cpuNumber(c.index, 'a CPU index');
+  if (seen.has(index)) throw protocol(`CPU ${index}`, 'twice in one snapshot');
+  seen.add(index);
+  const where = `cpu${index}`;
+  const caches = c.caches ?? [];
+  if (caches.length > MAX_GUEST_CACHES_PER_CPU) throw protocol(`${where}`, `with ${caches.length} caches (at most ${MAX_GUEST_CACHES_PER_CPU})`);
+  return v1.Cpu.create({
+    index,
+    present: !!c.present,
+    online: !!c.online,
+    offlinable: !!c.offlinable,
+    coreId: c.coreId ?? 0,
+    packageId: c.packageId ?? 0,
+    dieId: c.dieId ?? 0,
+    clusterId: c.clusterId ?? 0,
+    bookId: c.bookId ?? 0,
+    drawerId: c.drawerId ?? 0,
+    threadSiblingsList: guestCpuList(c.threadSiblingsList, `${where} thread_siblings_list`),
+    coreCpusList: guestCpuList(c.coreCpusList, `${where} core_cpus_list`),
+    node: c.node ?? 0,
+    caches: caches.map((x, i) => cache(x, `${where} cache ${i}`)),
+    offlineCause: knownEnum(v1.OfflineCause, c.offlineCause, `${where} offline_cause`),
+  });
+}
+
+function model(m: v1.ICpuModel | null | undefined): v1.CpuModel | undefined {
+  if (!m) return undefined;
+  const t = (v: string | null | undefined, what: string) => guestText(v, `the CPU model's ${what}`);
+  return v1.CpuModel.create({
+    architecture: t(m.architecture, 'architecture'),
+    vendor: t(m.vendor, 'vendor'),
+    modelName: t(m.modelName, 'name'),
+    family: t(m.family, 'family'),
+    model: t(m.model, 'model'),
+    stepping: t(m.stepping, 'stepping'),
+    mhz: t(m.mhz, 'MHz'),
+    bogomips: t(m.bogomips, 'BogoMIPS'),
+    flags: (m.flags ?? []).map((f) => guestText(f, 'a CPU flag', 64)),
+    addressSizes: t(m.addressSizes, 'address sizes'),
+    flagsLine: guestText(m.flagsLine, "the CPU model's flags line", MAX_GUEST_FLAGS_LINE_CHARS),
+  });
+}
+
+function system(s: v1.ISystemFacts | null | undefined): v1.SystemFacts | undefined {
+  if (!s) return undefined;
+  const t = (v: string | null | undefined, what: string) => guestText(v, `the guest's ${what}`);
+  return v1.SystemFacts.create({
+    hostname: t(s.hostname, 'hostname'),
+    kernel: t(s.kernel, 'kernel'),
+    os: t(s.os, 'OS name'),
+    productUuid: t(s.productUuid, 'product_uuid'),
+    virtualization: t(s.virtualization, 'virtualization'),
+    manufacturer: t(s.manufacturer, 'manufacturer'),
+    product: t(s.product, 'product'),
+  });
+}
+
+/** A snapshot from a guest, checked whole; absent is an empty one (the agent always sends one, qemu-ga builds its own). */
+export function checkSnapshot(s: v1.ISnapshot | null | undefined): v1.Snapshot {
+  const raw = s ?? {};
+  const seen = new Set<number>();
+  const kernelMax = raw.kernelMax ?? 0;
+  if (!Number.isInteger(kernelMax) || kernelMax > MAX_CPU_INDEX) throw protocol('kernel_max', `${kernelMax} (at most ${MAX_CPU_INDEX})`);
+  return v1.Snapshot.create({
+    takenAtMs: finite(raw.takenAtMs),
+    possible: guestCpuList(raw.possible, 'possible'),
+    present: guestCpuList(raw.present, 'present'),
+    online: guestCpuList(raw.online, 'online'),
+    offline: guestCpuList(raw.offline, 'offline'),
+    kernelMax,
+    cpus: (raw.cpus ?? []).map((c) => cpu(c, seen)),
+    nodes: (raw.nodes ?? []).map((n) => v1.NumaNode.create({ id: cpuNumber(n.id, 'a NUMA node id'), cpulist: guestCpuList(n.cpulist, `node${n.id} cpulist`) })),
+    ...(raw.model ? { model: model(raw.model) } : {}),
+    ...(raw.system ? { system: system(raw.system) } : {}),
+    lscpu: guestLines(raw.lscpu, 'an lscpu view', MAX_GUEST_LSCPU_CHARS, MAX_GUEST_LSCPU_LINES),
+  });
+}
+
+/** Kernel lines from a guest (the frame's count is bounded before decoding). */
+export function checkKernelLines(lines: v1.IKernelLine[] | null | undefined): v1.KernelLine[] {
+  return (lines ?? []).map((l) => v1.KernelLine.create({
+    priority: finite(l.priority),
+    seq: finite(Number(l.seq ?? 0)),
+    usec: finite(Number(l.usec ?? 0)),
+    message: guestText(l.message, 'a kernel line', MAX_GUEST_KERNEL_LINE_CHARS),
+    receivedAtMs: finite(l.receivedAtMs),
+  }));
+}
+
+export function checkCpuEvent(e: v1.ICpuEvent): v1.CpuEvent {
+  return v1.CpuEvent.create({
+    changes: (e.changes ?? []).map((c) => v1.CpuChange.create({
+      cpu: cpuNumber(c.cpu, 'a changed CPU'),
+      kind: knownEnum(v1.CpuChange.Kind, c.kind, 'a change kind'),
+      byAgent: !!c.byAgent,
+    })),
+    detectedAtMs: finite(e.detectedAtMs),
+    kernelLines: checkKernelLines(e.kernelLines),
+    ...(e.snapshot ? { snapshot: checkSnapshot(e.snapshot) } : {}),
+  });
+}
+
+export function checkSetOnlineReply(r: v1.ISetOnlineReply | null | undefined): v1.SetOnlineReply {
+  const raw = r ?? {};
+  const results = (raw.results ?? []).map((x) => v1.CpuResult.create({
+    cpu: cpuNumber(x.cpu, 'a result CPU'),
+    online: !!x.online,
+    outcome: knownEnum(v1.CpuResult.Outcome, x.outcome, 'a result outcome'),
+    errorCode: guestText(x.errorCode, 'a result error code', 64),
+    message: guestText(x.message, 'a result message', MAX_GUEST_MESSAGE_CHARS),
+    durationMs: finite(x.durationMs),
+  }));
+  const processed = raw.processed ?? 0;
+  if (processed > results.length) throw protocol('processed', `${processed} for ${results.length} results`);
+  return v1.SetOnlineReply.create({ results, processed, ...(raw.snapshot ? { snapshot: checkSnapshot(raw.snapshot) } : {}) });
+}
+
+export interface CheckedHello {
+  protocolVersion: string;
+  agentVersion: string;
+  productUuid: string;
+  hostname: string;
+  kernel: string;
+  autoOnline: boolean;
+}
+
+export function checkHello(h: v1.IHello): CheckedHello {
+  return {
+    protocolVersion: guestText(h.protocolVersion, 'a protocol version', 32),
+    agentVersion: guestText(h.agentVersion, 'an agent version', 64),
+    productUuid: guestText(h.productUuid, 'a product_uuid'),
+    hostname: guestText(h.hostname, 'a hostname'),
+    kernel: guestText(h.kernel, 'a kernel release'),
+    autoOnline: !!h.autoOnline,
+  };
+}
+
+/**
+ * Answers the protocol defines for a request the guest turns down: they keep
+ * their meaning (and exit status), as the same refusal from qemu-ga does.
+ */
+const GUEST_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CPU_REFUSED', 'FORBIDDEN']);
+
+/**
+ * An Error frame from the agent. Its code is the guest's word: a refusal the
+ * protocol defines keeps its code; anything else (a host code such as
+ * LIBVIRT_UNREACHABLE, or one unknown) is GUEST_ERROR naming the guest's code.
+ */
+export function guestError(code: string | null | undefined, message: string | null | undefined): VcpuctlError {
+  const c = guestText(code, 'an error code', 64);
+  const m = guestText(message, 'an error message', MAX_GUEST_MESSAGE_CHARS);
+  if (GUEST_REFUSALS.has(c as ErrorCode)) return new VcpuctlError(c as ErrorCode, `agent: ${m || c}`, { guestCode: c });
+  return new VcpuctlError('GUEST_ERROR', `agent: ${c || '(no code)'}: ${m || '(no message)'}`, { guestCode: c });
+}
