@@ -169,13 +169,14 @@ export const MAX_GUEST_MESSAGE_CHARS = 1024;
 
 /**
  * Frames a guest may push (events and kernel lines) per second, with a burst.
- * A real change produces a few frames (the event, trailing kernel lines); a
- * +8 vCPU step about 20 in a second. Past the budget, pushed frames are
- * dropped and counted, and the newest view is delivered once it refills, so a
- * flooding guest costs the host at most this rate and still ends up seen as it is.
+ * The agent pushes at most one frame per poll tick (50 ms: 20 a second) plus
+ * one after each request it carries out; 100 a second is five times that.
+ * Past the budget, pushed frames are dropped and counted, and the newest view
+ * is asked for once it refills, so a flooding guest costs the host at most
+ * this rate and still ends up seen as it is.
  */
-export const MAX_GUEST_FRAMES_PER_SECOND = 50;
-export const GUEST_FRAME_BURST = 200;
+export const MAX_GUEST_FRAMES_PER_SECOND = 100;
+export const GUEST_FRAME_BURST = 500;
 
 /**
  * Bytes a guest may push per second, with a burst: one full snapshot of the

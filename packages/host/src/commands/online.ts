@@ -1,5 +1,5 @@
 /** `vcpuctl online|offline DOMAIN CPU...`: guest-side, through whichever guest source answers, with the agent's guards. */
-import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError, parseCpuList, v1 } from '@vcpuctl/proto';
+import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError, cpuListCount, v1 } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { connectGuest } from '../guest/discover';
 import { lockForChange } from '../core/domain-lock';
@@ -34,7 +34,7 @@ export async function setGuestCpus(ctx: Context, domain: string, cpus: number[],
       if (failed) throw new VcpuctlError('PARTIAL', `${reply.processed} of ${cpus.length} done; the guest kernel refused cpu${failed.cpu} (${failed.errorCode})`, { results });
       const list = reply.snapshot?.online ?? '';
       const intent = await recordIntent(ctx, domain, {
-        online: list ? parseCpuList(list).length : 0, cpus: list, operation: online ? 'online' : 'offline', strategy: 'guest', at: new Date().toISOString(),
+        online: list ? cpuListCount(list) : 0, cpus: list, operation: online ? 'online' : 'offline', strategy: 'guest', at: new Date().toISOString(),
       }, { live: true, config: false });
       return { results, online: list, intent };
     } finally {

@@ -4,7 +4,7 @@
  * the caller; runs until stopped. Over several connections: one watcher per
  * connection in this process, each host up or down on its own.
  */
-import { VcpuctlError, parseCpuList } from '@vcpuctl/proto';
+import { VcpuctlError, cpuListCount } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { Intent } from '../core/intent';
 import { FindingKind, Severity } from '../core/verdict';
@@ -54,7 +54,7 @@ export function recordOf(atMs: number, changes: string[], s: DomainState, conn: 
     libvirt: d ? { live: d.live ? { current: d.live.current, maximum: d.live.maximum } : undefined, config: { current: d.config.current, maximum: d.config.maximum } } : undefined,
     qemuPlugged: s.host?.qemu?.plugged,
     guest: s.guest.reachable && snap
-      ? { reachable: true, via: s.guest.via, present: snap.present ?? '', online: snap.online ?? '', onlineCount: snap.online ? parseCpuList(snap.online).length : 0 }
+      ? { reachable: true, via: s.guest.via, present: snap.present ?? '', online: snap.online ?? '', onlineCount: snap.online ? cpuListCount(snap.online) : 0 }
       : { reachable: false, via: s.guest.via, error: s.guest.error },
     intent: d?.intent,
     ...(s.operationBy !== undefined ? { operationBy: s.operationBy } : {}),

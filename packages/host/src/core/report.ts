@@ -20,6 +20,15 @@ export const REPORT_SCHEMA = 'vcpuctl.report/v1';
 /** Characters of the domain name kept in a report id: ids stay well under NAME_MAX (255) whatever the name. */
 const REPORT_ID_NAME_CHARS = 64;
 
+/**
+ * Kernel lines a report keeps, and timeline entries. A real `set` collects a
+ * dozen lines and a few dozen entries; a guest may push thousands (every
+ * line is its word), so each list is capped and what was left out counted:
+ * a report stays readable and a guest cannot grow it, or the time spent on it.
+ */
+export const MAX_REPORT_KERNEL_LINES = 500;
+export const MAX_REPORT_TIMELINE = 1000;
+
 export interface TimelineEntry {
   atMs: number;
   what: string;
@@ -65,16 +74,31 @@ export class ReportBuilder {
   readonly kernelLines: KernelEvidence[] = [];
   readonly libvirtOperations: string[] = [];
   before: Report['before'];
+  /** Sequence numbers of the kernel lines kept: each line once, in O(1). */
+  private readonly kernelSeqs = new Set<number>();
+  /** What the caps left out, said at the end of the timeline. */
+  private droppedKernelLines = 0;
+  private droppedMarks = 0;
 
   constructor(readonly domain: string, readonly uri: string, readonly operation: string) {}
 
   mark(what: string): void {
+    if (this.timeline.length >= MAX_REPORT_TIMELINE) {
+      this.droppedMarks++;
+      return;
+    }
     this.timeline.push({ atMs: Date.now(), what });
   }
 
   kernel(lines: { usec?: number | null; seq?: number | null; message?: string | null; receivedAtMs?: number | null }[]): void {
     for (const l of lines) {
-      if (this.kernelLines.some((k) => k.seq === Number(l.seq ?? -1))) continue;
+      const seq = Number(l.seq ?? -1);
+      if (this.kernelSeqs.has(seq)) continue;
+      if (this.kernelLines.length >= MAX_REPORT_KERNEL_LINES) {
+        this.droppedKernelLines++;
+        continue;
+      }
+      this.kernelSeqs.add(seq);
       this.kernelLines.push({ usec: Number(l.usec ?? 0), seq: Number(l.seq ?? 0), message: l.message ?? '', receivedAtMs: Number(l.receivedAtMs ?? 0) });
       this.mark(`guest kernel [${(Number(l.usec ?? 0) / 1e6).toFixed(6)}]: ${l.message ?? ''}`);
     }
@@ -82,6 +106,10 @@ export class ReportBuilder {
 
   finish(after: Report['after'], verdict: Verdict, outcome: Report['outcome'], qemuLogTail?: string[]): Report {
     const started = new Date(this.started);
+    const left = [
+      this.droppedKernelLines ? `${this.droppedKernelLines} more guest kernel lines not kept (at most ${MAX_REPORT_KERNEL_LINES})` : '',
+      this.droppedMarks ? `${this.droppedMarks} more timeline entries not kept (at most ${MAX_REPORT_TIMELINE})` : '',
+    ].filter(Boolean);
     const stamp = started.toISOString().replace(/[-:]/g, '').replace('.', '');
     return {
       schema: REPORT_SCHEMA,
@@ -94,7 +122,7 @@ export class ReportBuilder {
       finishedAt: new Date().toISOString(),
       before: this.before,
       after,
-      timeline: [...this.timeline].sort((a, b) => a.atMs - b.atMs),
+      timeline: [...this.timeline, ...left.map((what) => ({ atMs: Date.now(), what }))].sort((a, b) => a.atMs - b.atMs),
       kernelLines: this.kernelLines,
       libvirtOperations: this.libvirtOperations,
       verdict,
@@ -119,35 +147,79 @@ function guestLine(g: GuestView | undefined): string {
   return s ? `${guestCpus(s)}; via ${g.via ?? '?'}${g.through ? ` (${g.through})` : ''}; host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'}` : 'no snapshot';
 }
 
+/**
+ * Inline text for Markdown, whatever it holds: every character that could
+ * start emphasis, code, a link, an image, a table cell, raw HTML or an
+ * entity is escaped, `scheme://`, `www.` and `@` lose their power to become
+ * autolinks, and a leading `#`, `>`, `-`, `+` cannot start a block. Guest
+ * strings reach a report only through this and fenced(), so a guest can
+ * neither forge a section nor plant a link. Control characters (a newline
+ * too) were already made visible where the guest's words entered
+ * (guest/guest-input.ts); any left are joined into the line here.
+ */
+export function md(text: string): string {
+  return text
+    .replace(/\r?\n/g, ' ')
+    .replace(/[\\`*_[\]|~@]/g, (c) => `\\${c}`)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/:\/\//g, '\\://')
+    .replace(/\b(www)\./gi, '$1\\.')
+    .replace(/^[#>+-]/, (c) => `\\${c}`);
+}
+
+/** Inline code that nothing inside can close: delimited by a longer run of backticks than any it holds. */
+export function code(text: string): string {
+  const flat = text.replace(/\r?\n/g, ' ');
+  let longest = 0;
+  for (const run of flat.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
+  const tick = '`'.repeat(longest + 1);
+  const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+  return `${tick}${pad}${flat}${pad}${tick}`;
+}
+
+/** Prose with `commands` in it (findings, advice): the commands as inline code, the rest through md(). */
+export function mdProse(text: string): string {
+  return text.split(/`([^`]*)`/).map((part, i) => (i % 2 ? code(part) : md(part))).join('');
+}
+
+/** A fenced block that no line inside can close: the fence is longer than any run of backticks in the text. */
+export function fenced(lines: string[]): string[] {
+  let longest = 0;
+  for (const l of lines) for (const run of l.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
+  const fence = '`'.repeat(Math.max(3, longest + 1));
+  return [fence, ...lines, fence];
+}
+
 export function renderMarkdown(r: Report): string {
   const out: string[] = [];
-  out.push(`# vcpuctl ${r.operation} on ${r.domain}`, '');
-  out.push(`- report: ${r.id} (schema ${r.schema})`, `- libvirt: ${r.uri}${r.hostName ? ` (host ${r.hostName})` : ''}`, `- started ${r.startedAt}, finished ${r.finishedAt}`);
-  out.push(`- outcome: ${r.outcome.ok ? 'ok' : `FAILED${r.outcome.code ? ` (${r.outcome.code})` : ''}`}${r.outcome.message ? `: ${r.outcome.message}` : ''}`, '');
+  out.push(`# vcpuctl ${md(r.operation)} on ${md(r.domain)}`, '');
+  out.push(`- report: ${md(r.id)} (schema ${md(r.schema)})`, `- libvirt: ${md(r.uri)}${r.hostName ? ` (host ${md(r.hostName)})` : ''}`, `- started ${md(r.startedAt)}, finished ${md(r.finishedAt)}`);
+  out.push(`- outcome: ${r.outcome.ok ? 'ok' : `FAILED${r.outcome.code ? ` (${md(r.outcome.code)})` : ''}`}${r.outcome.message ? `: ${md(r.outcome.message)}` : ''}`, '');
   out.push('## Verdict', '');
   if (r.verdict.findings.length === 0) out.push('Host and guest agree.');
-  for (const f of r.verdict.findings) out.push(`- **${f.kind}** (${f.severity}): ${f.message}. *What to do:* ${f.advice}`);
+  for (const f of r.verdict.findings) out.push(`- **${f.kind}** (${f.severity}): ${mdProse(f.message)}. *What to do:* ${mdProse(f.advice)}`);
   if (r.intent) {
     const where = [r.intent.flags.live ? 'live' : '', r.intent.flags.config ? 'persistent config' : ''].filter(Boolean).join(' and ');
-    out.push('', '## Recorded intent', '', r.intent.error ? `NOT recorded (${r.intent.error}): ${describeIntent(r.intent.intent)}` : `${describeIntent(r.intent.intent)}; in the domain's metadata (${where})`);
+    out.push('', '## Recorded intent', '', md(r.intent.error ? `NOT recorded (${r.intent.error}): ${describeIntent(r.intent.intent)}` : `${describeIntent(r.intent.intent)}; in the domain's metadata (${where})`));
   } else {
     const recorded = r.after.host?.domain.intent;
-    if (recorded) out.push('', '## Recorded intent', '', describeIntent(recorded));
+    if (recorded) out.push('', '## Recorded intent', '', md(describeIntent(recorded)));
   }
   out.push('', '## Both sides', '', '| | before | after |', '|---|---|---|');
-  out.push(`| host (libvirt, QEMU) | ${hostLine(r.before?.host)} | ${hostLine(r.after.host)} |`);
-  out.push(`| guest (${r.after.guest?.via ?? r.before?.guest?.via ?? 'agent'}) | ${guestLine(r.before?.guest)} | ${guestLine(r.after.guest)} |`, '');
+  out.push(`| host (libvirt, QEMU) | ${md(hostLine(r.before?.host))} | ${md(hostLine(r.after.host))} |`);
+  out.push(`| guest (${md(r.after.guest?.via ?? r.before?.guest?.via ?? 'agent')}) | ${md(guestLine(r.before?.guest))} | ${md(guestLine(r.after.guest))} |`, '');
   out.push('## Timeline', '');
-  for (const t of r.timeline) out.push(`- ${new Date(t.atMs).toISOString()} ${t.what}`);
+  for (const t of r.timeline) out.push(`- ${new Date(t.atMs).toISOString()} ${mdProse(t.what)}`);
   out.push('', '## libvirt operations performed', '');
   if (r.libvirtOperations.length === 0) out.push('none');
-  for (const op of r.libvirtOperations) out.push(`- \`${op}\``);
+  for (const op of r.libvirtOperations) out.push(`- ${code(op)}`);
   out.push('', '## Guest kernel evidence', '');
   if (r.kernelLines.length === 0) out.push('none');
-  for (const k of r.kernelLines) out.push(`    [${(k.usec / 1e6).toFixed(6)}] ${k.message}`);
+  else out.push(...fenced(r.kernelLines.map((k) => `[${(k.usec / 1e6).toFixed(6)}] ${k.message}`)));
   const lscpu = r.after.guest?.snapshot?.lscpu;
-  if (lscpu) out.push('', '## Guest CPU view after (lscpu)', '', '```', lscpu.trimEnd(), '```');
-  if (r.qemuLogTail?.length) out.push('', '## QEMU log (last lines)', '', '```', ...r.qemuLogTail, '```');
+  if (lscpu) out.push('', '## Guest CPU view after (lscpu)', '', ...fenced(lscpu.trimEnd().split('\n')));
+  if (r.qemuLogTail?.length) out.push('', '## QEMU log (last lines)', '', ...fenced(r.qemuLogTail));
   return `${out.join('\n')}\n`;
 }
 

@@ -5,7 +5,7 @@
  * persisted, or the refusal and why. Pure: the real run executes this plan
  * (commands/set.ts) and `--dry-run` prints it, so the two cannot drift.
  */
-import { ErrorCode, VcpuctlError, parseCpuList } from '@vcpuctl/proto';
+import { ErrorCode, VcpuctlError, cpuListCount } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
 import { MAX_VCPUS } from './input';
 import { GuestView } from './verdict';
@@ -45,7 +45,7 @@ export interface SetPlan {
 
 /** How many CPUs a kernel cpulist names ("0-2,5" is 4); empty or absent is 0. */
 export function cpuCount(list: string | null | undefined): number {
-  return list ? parseCpuList(list).length : 0;
+  return list ? cpuListCount(list) : 0;
 }
 
 export function overMaximum(domain: string, target: number, maximum: number): SetPlanRefusal {

@@ -3,7 +3,7 @@
  * the guest's (the agent's snapshot) and names every disagreement, each with
  * what it means and what to do. Pure: no I/O, so every kind is unit-tested.
  */
-import { ErrorCode, VcpuctlError, parseCpuList, v1 } from '@vcpuctl/proto';
+import { ErrorCode, VcpuctlError, canonicalCpuList, cpuListCount, v1 } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
 import { GuestReach } from '../guest/source';
 import { Intent } from './intent';
@@ -20,12 +20,14 @@ export type FindingKind =
   | 'GUEST_OFFLINE_HOST_COUNTS'
   | 'GUEST_VIEW_REDUCED'
   | 'GUEST_DRIFT'
-  | 'GUEST_OFFLINE_NO_INTENT';
+  | 'GUEST_OFFLINE_NO_INTENT'
+  | 'GUEST_MISBEHAVING';
 
 /** Every kind, for consumers that keep one series per kind (the exporter). */
 export const FINDING_KINDS: readonly FindingKind[] = [
   'DOMAIN_NOT_RUNNING', 'DOMAIN_CRASHED', 'LIVE_CONFIG_DIFFER', 'LIBVIRT_QEMU_DIFFER', 'AGENT_UNREACHABLE', 'IDENTITY_MISMATCH',
   'QEMU_GUEST_DIFFER', 'HOTADDED_OFFLINE', 'GUEST_OFFLINE_HOST_COUNTS', 'GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT', 'GUEST_VIEW_REDUCED',
+  'GUEST_MISBEHAVING',
 ];
 
 /** error: something is wrong; expected: a known, explained state; warning: worth knowing. */
@@ -51,6 +53,14 @@ export interface GuestView {
   productUuid?: string;
   hostname?: string;
   snapshot?: v1.Snapshot.$Properties;
+  /**
+   * What the guest sent that no real agent sends (a refused frame, a flood
+   * over its budget), in the boundary's words (guest/guest-input.ts): kept
+   * apart from `error` so the verdict names a hostile or broken guest as such.
+   */
+  misbehaving?: string[];
+  /** Pushed frames dropped over the guest's budget in the current session. */
+  droppedFrames?: number;
 }
 
 export interface Verdict {
@@ -72,12 +82,12 @@ export interface VerdictContext {
 function driftFrom(intent: Intent, online: number, onlineList: string): 'fewer' | 'more' | 'other' | undefined {
   if (online < intent.online) return 'fewer';
   if (online > intent.online) return 'more';
-  if (intent.cpus && parseCpuList(intent.cpus).join(',') !== parseCpuList(onlineList).join(',')) return 'other';
+  if (intent.cpus && canonicalCpuList(intent.cpus) !== canonicalCpuList(onlineList)) return 'other';
   return undefined;
 }
 
 function count(list: string | null | undefined): number {
-  return list ? parseCpuList(list).length : 0;
+  return list ? cpuListCount(list) : 0;
 }
 
 /** The exit code a failed verdict ends the CLI with: the most specific cause first. */
@@ -86,6 +96,7 @@ const FINDING_ERRORS: [FindingKind, ErrorCode][] = [
   ['DOMAIN_NOT_RUNNING', 'DOMAIN_NOT_RUNNING'],
   ['IDENTITY_MISMATCH', 'IDENTITY_MISMATCH'],
   ['LIBVIRT_QEMU_DIFFER', 'STALE_LIBVIRT'],
+  ['GUEST_MISBEHAVING', 'PROTOCOL'],
   ['AGENT_UNREACHABLE', 'AGENT_UNREACHABLE'],
 ];
 
@@ -121,6 +132,10 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
     add('LIBVIRT_QEMU_DIFFER', 'error',
       `libvirt counts ${live.current} vCPUs but QEMU has ${qemuCount} plugged: libvirt's state is stale (e.g. after a timed-out unplug)`,
       'restart libvirtd so it re-reads QEMU (`libvirtd` re-attaches running domains); vcpuctl refuses hotplug on this domain until then');
+  }
+  if (guest.misbehaving?.length) {
+    add('GUEST_MISBEHAVING', 'error', `the guest sent what no real agent sends: ${guest.misbehaving.join('; ')}`,
+      "the agent in the guest was replaced or is broken: vcpuctl refused what it sent and keeps what is beyond its bounds from reaching the host; check the guest (its vcpuctl-agent package and service) before trusting its view");
   }
   if (!guest.reachable) {
     add('AGENT_UNREACHABLE', 'error', `the guest agent cannot be reached: ${guest.error ?? 'unknown reason'}`, `run vcpuctl-agent in the guest (\`vcpuctl-agent run --channel\`, and \`vcpuctl agent attach ${domain.name}\` here) or qemu-guest-agent; with --agent or an agents file, check its URL and token`);

@@ -16,6 +16,7 @@ import { GuestView } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
 import { AgentClient } from './agent-client';
 import { QEMU_GA_CHANNEL, VCPUCTL_CHANNEL, connectChannel } from './channel';
+import { isMisbehaviour } from './guest-input';
 import { QemuGaSession } from './qemu-ga';
 import { socketReachFor } from './socket-reach';
 import { GuestSession } from './source';
@@ -36,6 +37,10 @@ export function viewOf(session: GuestSession, snapshot: v1.Snapshot): GuestView 
     productUuid: session.hello.productUuid ?? undefined,
     hostname: session.hello.hostname ?? undefined,
     snapshot: v1.Snapshot.toObject(snapshot, { defaults: true }),
+    ...(session.droppedFrames ? {
+      droppedFrames: session.droppedFrames,
+      misbehaving: [`pushed frames faster than its budget: ${session.droppedFrames} dropped (newest state asked for again)`],
+    } : {}),
   };
 }
 
@@ -47,7 +52,8 @@ async function firstView(ctx: Context, session: GuestSession, subscribe: boolean
     return { view: viewOf(session, snapshot), client: session, configured: true };
   } catch (err) {
     await session.close();
-    return { view: { reachable: false, via: session.via, error: (err as Error).message }, client: undefined, configured: true };
+    const error = (err as Error).message;
+    return { view: { reachable: false, via: session.via, error, ...(isMisbehaviour(err) ? { misbehaving: [error] } : {}) }, client: undefined, configured: true };
   }
 }
 
@@ -64,12 +70,13 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
       const e = err as VcpuctlError;
       // A wrong token is the operator's mistake, not a state of the guest: stop here.
       if (e.code === 'AUTH_FAILED') throw e;
-      return { view: { reachable: false, via: 'websocket', error: e.message }, client: undefined, configured: true };
+      return { view: { reachable: false, via: 'websocket', error: e.message, ...(isMisbehaviour(e) ? { misbehaving: [e.message] } : {}) }, client: undefined, configured: true };
     }
     return firstView(ctx, client, opts.subscribe);
   }
   const live = domain.channels?.live ?? [];
   const missed: string[] = [];
+  const misbehaving: string[] = [];
   const channel = live.find((c) => c.name === VCPUCTL_CHANNEL);
   // The socket is on the machine libvirtd runs on: over the URI's ssh when that is another one.
   const reach = socketReachFor(ctx.driver.uri);
@@ -85,6 +92,7 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
         // Another vcpuctl on the channel is an answer, not an absence: do not fall back past it.
         if ((err as VcpuctlError).code === 'LOCKED') throw err;
         missed.push((err as Error).message);
+        if (isMisbehaviour(err)) misbehaving.push(err.message);
       }
       if (client) return firstView(ctx, client, opts.subscribe);
     }
@@ -101,7 +109,7 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
       }
     }
   }
-  if (missed.length) return { view: { reachable: false, error: missed.join('; ') }, client: undefined, configured: true };
+  if (missed.length) return { view: { reachable: false, error: missed.join('; '), ...(misbehaving.length ? { misbehaving } : {}) }, client: undefined, configured: true };
   return { view: { reachable: false, error: NOTHING_FOUND }, client: undefined, configured: false };
 }
 

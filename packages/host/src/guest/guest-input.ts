@@ -247,6 +247,11 @@ export function checkHello(h: v1.IHello): CheckedHello {
   };
 }
 
+/** True for an error that says the guest sent what no real agent sends (refused here), not that it is away. */
+export function isMisbehaviour(err: unknown): err is VcpuctlError {
+  return err instanceof VcpuctlError && (err.code === 'PROTOCOL' || err.code === 'TOO_BIG');
+}
+
 /**
  * Answers the protocol defines for a request the guest turns down: they keep
  * their meaning (and exit status), as the same refusal from qemu-ga does.

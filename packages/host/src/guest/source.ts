@@ -33,6 +33,8 @@ export interface GuestSession extends Pick<EventEmitter<GuestSessionEvents>, 'on
   /** How often to ask for a fresh view while waiting for a change, when the source pushes nothing. */
   readonly pollIntervalMs?: number;
   readonly isOpen: boolean;
+  /** Pushed frames dropped over the guest's budget in this session (guest/agent-client.ts). */
+  readonly droppedFrames?: number;
   /** Closed on purpose to let another vcpuctl use a channel QEMU serves to one host at a time (watch comes back). */
   readonly yielded?: boolean;
   snapshot(timeoutMs?: number): Promise<v1.Snapshot>;

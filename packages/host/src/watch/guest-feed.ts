@@ -7,6 +7,7 @@ import { VcpuctlError, v1 } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { GuestView } from '../core/verdict';
 import { connectGuest, viewOf } from '../guest/discover';
+import { isMisbehaviour } from '../guest/guest-input';
 import { GuestSession } from '../guest/source';
 
 export interface GuestUpdate {
@@ -38,6 +39,12 @@ const WATCH_POLL_MS = 2000;
  * then simply waits behind it on the channel's lock.
  */
 const CHANNEL_COMEBACK_MS = 500;
+/**
+ * A session must last this long before the reconnect pause starts again from
+ * RETRY_MIN_MS: a guest whose agent accepts and drops at once (broken, or
+ * hostile) would otherwise set the pace of our reconnects and host re-reads.
+ */
+const STABLE_SESSION_MS = 10_000;
 
 function viewFrom(session: GuestSession, snapshot: v1.ISnapshot): GuestView {
   return viewOf(session, v1.Snapshot.create(snapshot));
@@ -55,11 +62,12 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   const retry = (ms: number) => {
     if (!closed) timer = setTimeout(() => void connect(), ms);
   };
-  const unreachable = (error: string, change: string) => {
+  const unreachable = (error: string, change: string, misbehaving = false) => {
     // Say it once per cause, not on every retry.
-    if (error !== lastError) onUpdate({ view: { reachable: false, error }, changes: [change], presentChanged: false });
+    if (error !== lastError) onUpdate({ view: { reachable: false, error, ...(misbehaving ? { misbehaving: [error] } : {}) }, changes: [change], presentChanged: false });
     lastError = error;
   };
+  const misbehaved = isMisbehaviour;
 
   const connect = async () => {
     if (closed) return;
@@ -68,7 +76,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
       g = await connectGuest(ctx, await ctx.driver.inspect(domain), { subscribe: true, yieldChannel: true });
     } catch (err) {
       const e = err as VcpuctlError;
-      unreachable(e.message, `agent refused: ${e.code}`);
+      unreachable(e.message, `agent refused: ${e.code}`, misbehaved(e));
       retry(e.code === 'AUTH_FAILED' ? AUTH_RETRY_MS : RETRY_MAX_MS);
       return;
     }
@@ -83,14 +91,14 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
       return;
     }
     if (!g.client) {
-      unreachable(g.view.error ?? 'unreachable', 'agent unreachable');
+      unreachable(g.view.error ?? 'unreachable', 'agent unreachable', !!g.view.misbehaving?.length);
       retry(retryMs);
       retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
       return;
     }
     const c = g.client;
     client = c;
-    retryMs = RETRY_MIN_MS;
+    const openedAtMs = Date.now();
     lastError = undefined;
     const first = g.view.snapshot?.present;
     const presentChanged = present !== undefined && present !== first;
@@ -133,8 +141,11 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
         retry(CHANNEL_COMEBACK_MS);
         return;
       }
-      unreachable(err.message, 'agent went away');
-      retry(RETRY_MIN_MS);
+      unreachable(err.message, misbehaved(err) ? 'agent misbehaved: session closed' : 'agent went away', misbehaved(err));
+      // Only a session that lasted starts the pauses over; one dropped at once keeps backing off.
+      if (Date.now() - openedAtMs >= STABLE_SESSION_MS) retryMs = RETRY_MIN_MS;
+      retry(retryMs);
+      retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
     });
   };
   void connect();

@@ -9,10 +9,11 @@
  * joined where wanted (`* on(uri) group_left(host) vcpuctl_host_up`): one
  * more label on every domain series would add no series but make every one
  * longer. No label takes a value from a guest, so a guest cannot multiply
- * series.
+ * series. The `uri` label drops the URI's user and query (an ssh user and
+ * key path, `no_verify`): a metrics page is read by more people than the host.
  */
 import { Gauge, Histogram, Registry } from 'prom-client';
-import { parseCpuList } from '@vcpuctl/proto';
+import { cpuListCount } from '@vcpuctl/proto';
 import { FINDING_KINDS } from '../core/verdict';
 import { listReports, readReport } from '../core/report';
 import { DomainState, Watcher } from './watcher';
@@ -25,6 +26,12 @@ export const MAX_REPORTS_AT_START = 1000;
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
 const LABELS = ['domain', 'uuid', 'uri'] as const;
+
+/** A connection URI as a label: scheme, host and path only. */
+export function uriLabel(uri: string): string {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^@/?#]*@)?([^/?#]*)([^?#]*)/i.exec(uri);
+  return m ? `${m[1]}${m[2]}${m[3]}` : uri.replace(/[?#].*$/, '');
+}
 const HOST_LABELS = ['uri', 'host'] as const;
 
 export class Metrics {
@@ -37,7 +44,7 @@ export class Metrics {
     // A host that does not answer has no current values: its domains' series
     // go (their last values would be served as if fresh) and vcpuctl_host_up says why.
     const states = () => watchers.filter((w) => w.connection.up !== false)
-      .flatMap((w) => w.visible().filter((s) => s.host).map((s) => ({ s, uri: w.connection.uri })));
+      .flatMap((w) => w.visible().filter((s) => s.host).map((s) => ({ s, uri: uriLabel(w.connection.uri) })));
     type Labels = Record<(typeof LABELS)[number], string>;
     const gauge = (name: string, help: string, extra: string[], fill: (g: Gauge<string>, s: DomainState, labels: Labels) => void) =>
       new Gauge({
@@ -52,7 +59,7 @@ export class Metrics {
       labelNames: [...HOST_LABELS], registers: reg,
       collect() {
         this.reset();
-        for (const w of watchers) if (w.connection.up !== undefined) this.set({ uri: w.connection.uri, host: w.connection.host }, w.connection.up ? 1 : 0);
+        for (const w of watchers) if (w.connection.up !== undefined) this.set({ uri: uriLabel(w.connection.uri), host: w.connection.host }, w.connection.up ? 1 : 0);
       },
     });
     new Gauge({
@@ -60,7 +67,7 @@ export class Metrics {
       labelNames: [...HOST_LABELS], registers: reg,
       collect() {
         this.reset();
-        for (const w of watchers) if (w.connection.up) this.set({ uri: w.connection.uri, host: w.connection.host }, w.visible().length);
+        for (const w of watchers) if (w.connection.up) this.set({ uri: uriLabel(w.connection.uri), host: w.connection.host }, w.visible().length);
       },
     });
     gauge('vcpuctl_libvirt_vcpus_current', "libvirt's current vCPU count (view: live or config)", ['view'], (g, s, labels) => {
@@ -80,10 +87,13 @@ export class Metrics {
     gauge('vcpuctl_guest_reachable', "1 while the guest's agent answers", [], (g, s, labels) => g.set(labels, s.guest.reachable ? 1 : 0));
     const guestCount = (which: 'present' | 'online') => (g: Gauge<string>, s: DomainState, labels: Labels) => {
       const list = s.guest.reachable ? s.guest.snapshot?.[which] : undefined;
-      if (typeof list === 'string') g.set(labels, list ? parseCpuList(list).length : 0);
+      if (typeof list === 'string') g.set(labels, list ? cpuListCount(list) : 0);
     };
     gauge('vcpuctl_guest_cpus_present', "CPUs the guest kernel lists as present", [], guestCount('present'));
     gauge('vcpuctl_guest_cpus_online', "CPUs the guest kernel has online", [], guestCount('online'));
+    gauge('vcpuctl_guest_frames_dropped', "frames the guest pushed over its budget in the current agent session (dropped; a real agent never does)", [], (g, s, labels) => {
+      if (s.guest.droppedFrames !== undefined || s.guest.reachable) g.set(labels, s.guest.droppedFrames ?? 0);
+    });
     gauge('vcpuctl_intent_cpus_online', "the online count vcpuctl last recorded as intended", [], (g, s, labels) => {
       if (s.host!.domain.intent) g.set(labels, s.host!.domain.intent.online);
     });
@@ -133,7 +143,7 @@ export class Metrics {
       const w = this.watchers.find((x) => x.connection.uri === r.uri);
       if (!w) return;
       const s = w.domains.get(r.domain);
-      this.latency.observe({ domain: r.domain, uuid: s?.host?.domain.uuid ?? r.after.host?.domain.uuid ?? '', uri: r.uri }, seconds);
+      this.latency.observe({ domain: r.domain, uuid: s?.host?.domain.uuid ?? r.after.host?.domain.uuid ?? '', uri: uriLabel(r.uri) }, seconds);
     } catch {
       // a report from elsewhere, or unreadable: no observation
     }

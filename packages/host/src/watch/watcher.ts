@@ -6,8 +6,9 @@
  * `virsh setvcpus` on a domain without an agent). Never stops on one
  * domain's error.
  */
-import { globMatch } from '../core/fleet-filter';
 import { EventEmitter } from 'node:events';
+import { TokenBucket } from '@vcpuctl/proto';
+import { globMatch } from '../core/fleet-filter';
 import { Context } from '../core/context';
 import { lockHolder } from '../core/lock';
 import { GuestView, Verdict, computeVerdict } from '../core/verdict';
@@ -89,11 +90,26 @@ const INTENT_KINDS = new Set(['GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT']);
 const HOST_RETRY_MIN_MS = 1000;
 const HOST_RETRY_MAX_MS = 30_000;
 
+/**
+ * Host re-reads one domain may cause per second, with a burst. Libvirt events
+ * and a guest's hot-add or unplug ask for one; a guest can raise both at will
+ * (reboot loops, a fake agent's alternating `present`), so it must not set the
+ * pace of libvirt reads. A real change needs one or two; 2 a second and a
+ * burst of 5 show every real step within a second.
+ */
+const HOST_REREADS_PER_SECOND = 2;
+const HOST_REREAD_BURST = 5;
+/** Change lines kept for the line judged after a coalesced re-read; more are counted, not kept. */
+const MAX_PENDING_CHANGES = 20;
+
 export class Watcher extends EventEmitter<WatcherEvents> {
   readonly domains = new Map<string, DomainState>();
   private readonly feeds = new Map<string, GuestFeed>();
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
+  private readonly rereadBudgets = new Map<string, TokenBucket>();
+  /** Guest changes waiting for the host re-read they asked for (one read in flight, one pending). */
+  private readonly pendingChanges = new Map<string, string[]>();
   private stream: EventStream | undefined;
   private poll: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -246,7 +262,28 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     return s;
   }
 
+  /**
+   * An unexpected error while handling one domain's news is logged with its
+   * name and that domain is followed again from scratch; the other domains,
+   * and the process, go on.
+   */
+  private fault(name: string, err: unknown): void {
+    this.emit('notice', `${name}: unexpected error, following the domain again: ${(err as Error)?.message ?? String(err)}`);
+    void this.feeds.get(name)?.close();
+    this.feeds.delete(name);
+    this.pendingChanges.delete(name);
+    if (!this.stopped && this.domains.has(name)) void this.refreshHost(name, []);
+  }
+
   private onLibvirtEvent(e: DomainEvent): void {
+    try {
+      this.handleLibvirtEvent(e);
+    } catch (err) {
+      this.fault(e.domain, err);
+    }
+  }
+
+  private handleLibvirtEvent(e: DomainEvent): void {
     if (this.stopped) return;
     const known = this.domains.get(e.domain);
     if (!known) {
@@ -295,9 +332,15 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       this.again.add(name);
       return running;
     }
+    let budget = this.rereadBudgets.get(name);
+    if (!budget) this.rereadBudgets.set(name, (budget = new TokenBucket(HOST_REREADS_PER_SECOND, HOST_REREAD_BURST)));
     const p = (async () => {
       do {
         this.again.delete(name);
+        const wait = budget.msUntil(1);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (this.stopped) return;
+        budget.take();
         try {
           this.applyHost(name, await this.ctx.driver.inspect(name), why);
         } catch (err) {
@@ -335,13 +378,37 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   }
 
   private onGuest(name: string, u: GuestUpdate): void {
+    try {
+      this.handleGuest(name, u);
+    } catch (err) {
+      this.fault(name, err);
+    }
+  }
+
+  private handleGuest(name: string, u: GuestUpdate): void {
     const s = this.domains.get(name);
     if (!s || this.stopped) return;
     s.guest = u.view;
+    if (!u.presentChanged) {
+      this.judge(s, u.changes, true);
+      return;
+    }
     // A hot-add or unplug changed the host too: read it before judging, so
-    // the verdict is not a stale host against a fresh guest.
-    if (u.presentChanged) void this.refreshHost(name, []).then(() => this.judge(s, u.changes, true));
-    else this.judge(s, u.changes, true);
+    // the verdict is not a stale host against a fresh guest. Updates that
+    // come while that read is pending join it (their lines, bounded) rather
+    // than each waiting on a read of its own.
+    const pending = this.pendingChanges.get(name);
+    if (pending) {
+      if (pending.length < MAX_PENDING_CHANGES) pending.push(...u.changes.slice(0, MAX_PENDING_CHANGES - pending.length));
+      void this.refreshHost(name, []);
+      return;
+    }
+    this.pendingChanges.set(name, u.changes.slice(0, MAX_PENDING_CHANGES));
+    void this.refreshHost(name, []).then(() => {
+      const changes = this.pendingChanges.get(name);
+      this.pendingChanges.delete(name);
+      if (changes && this.domains.get(name) === s) this.judge(s, changes, true);
+    }).catch((err) => this.fault(name, err));
   }
 
   private judge(s: DomainState, changes: string[], force = false): void {
