@@ -81,3 +81,28 @@ export function checkFrameShape(bytes: Uint8Array): void {
     throw refuse(`malformed: ${(err as Error).message}`);
   }
 }
+
+/** Envelope fields a guest pushes unasked (cpu_event, kernel_log). */
+const PUSHED_FIELDS = new Set([17, 18]);
+
+/**
+ * Whether a frame is a pushed event or kernel log, from its first field tags
+ * only, so a flood can be charged to the guest's budget before it is decoded.
+ * A frame that does not parse this far is "not pushed": decoding refuses it.
+ */
+export function isPushedFrame(bytes: Uint8Array): boolean {
+  try {
+    const r = Reader.create(bytes);
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag >>> 3 === 1) {
+        r.skipType(tag & 7); // the id comes first in our encoder; any order is allowed
+        continue;
+      }
+      return PUSHED_FIELDS.has(tag >>> 3);
+    }
+  } catch {
+    // malformed: let decoding say why
+  }
+  return false;
+}

@@ -138,6 +138,8 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
       "the agent in the guest was replaced or is broken: vcpuctl refused what it sent and keeps what is beyond its bounds from reaching the host; check the guest (its vcpuctl-agent package and service) before trusting its view");
   }
   if (!guest.reachable) {
+    // A session closed for what the guest sent is named above; "unreachable" would hide why.
+    if (guest.misbehaving?.length) return done();
     add('AGENT_UNREACHABLE', 'error', `the guest agent cannot be reached: ${guest.error ?? 'unknown reason'}`, `run vcpuctl-agent in the guest (\`vcpuctl-agent run --channel\`, and \`vcpuctl agent attach ${domain.name}\` here) or qemu-guest-agent; with --agent or an agents file, check its URL and token`);
     return done();
   }

@@ -11,10 +11,10 @@ import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import {
   Envelope, EnvelopeInit, GUEST_BYTES_BURST, GUEST_FRAME_BURST, MAX_GUEST_BYTES_PER_SECOND, MAX_GUEST_FRAMES_PER_SECOND,
-  MAX_REPLY_BYTES, PROTOCOL_VERSION, TokenBucket, VcpuctlError, decodeGuestFrame, encodeEnvelope, isCompatible, v1,
+  MAX_REPLY_BYTES, PROTOCOL_VERSION, TokenBucket, VcpuctlError, decodeGuestFrame, encodeEnvelope, isCompatible, isPushedFrame, v1,
 } from '@vcpuctl/proto';
 import {
-  CheckedHello, checkCpuEvent, checkHello, checkKernelLines, checkSetOnlineReply, checkSnapshot, guestError,
+  CheckedHello, checkCpuEvent, checkHello, checkKernelLines, checkSetOnlineReply, checkSnapshot, guestError, isMisbehaviour,
 } from './guest-input';
 import { GuestReach, GuestSession, GuestSessionEvents } from './source';
 
@@ -75,7 +75,8 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
       if (this.resync) clearTimeout(this.resync);
       for (const w of this.waiting.values()) {
         clearTimeout(w.timer);
-        w.reject(new VcpuctlError('AGENT_UNREACHABLE', `agent at ${url} went away while waiting for ${w.what}`));
+        // A session we closed for what the guest sent says so; otherwise the guest went away.
+        w.reject(isMisbehaviour(err) ? err : new VcpuctlError('AGENT_UNREACHABLE', `agent at ${url} went away while waiting for ${w.what}`));
       }
       this.waiting.clear();
       this.emit('close', err);
@@ -148,9 +149,10 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
     // guest's will, so they are paid for from its budget before they are used.
     let pushed: { event: v1.CpuEvent } | { kernelLog: v1.KernelLog } | undefined;
     try {
+      // Pushed frames are paid for before they cost a decode: a flood is dropped for the price of a peek.
+      if (isPushedFrame(data) && !this.withinBudget(data.length)) return;
       const env = decodeGuestFrame(data);
       if (env.cpuEvent || env.kernelLog) {
-        if (!this.withinBudget(data.length)) return;
         pushed = env.cpuEvent ? { event: checkCpuEvent(env.cpuEvent) } : { kernelLog: v1.KernelLog.create({ lines: checkKernelLines(env.kernelLog!.lines) }) };
       } else {
         const waiter = this.waiting.get(env.id);
@@ -166,7 +168,8 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
     } catch (err) {
       // A frame no real agent sends: this guest's session ends here, named; nothing else is touched.
       this.closedWith = err instanceof VcpuctlError ? err : new VcpuctlError('PROTOCOL', (err as Error).message);
-      this.ws.close(1002, 'malformed frame');
+      // terminate, not close: a closing handshake would wait on the same guest (ws gives it 30 s).
+      this.ws.terminate();
       return;
     }
     // Outside the guard: a listener's own failure is the host's bug, not the guest's frame.
