@@ -73,6 +73,36 @@ describe('set: decisions (fake libvirt)', () => {
     sinon.assert.calledOnceWithExactly(driver.setVcpus, 'vt-probe', 1, { live: true, config: false });
   });
 
+  it('libvirtd gone after the hot-add: the host view is read again until it answers, never the view from before (issue 20)', async () => {
+    const after = hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json' });
+    const driver = fakeDriver(hostSnapshot());
+    const gone = new VcpuctlError('LIBVIRT_UNREACHABLE', "failed to connect to the hypervisor: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory");
+    driver.inspect.onCall(1).rejects(gone);
+    driver.inspect.onCall(2).rejects(gone);
+    driver.inspect.onCall(3).resolves(after);
+    ctx = context(driver);
+    const err = await setVcpus(ctx, 'vt-probe', 2, opts).then(() => undefined, (e: VcpuctlError) => e);
+    assert.equal(driver.inspect.callCount, 4);
+    const report = JSON.parse(require('node:fs').readFileSync(err!.details!.report as string, 'utf8'));
+    assert.equal(report.after.host.domain.live.current, after.domain.live!.current);
+    assert.notEqual(err!.code, 'LIBVIRT_UNREACHABLE');
+  });
+
+  it('libvirtd still gone at the deadline: LIBVIRT_UNREACHABLE, the host view named unavailable, no intent', async () => {
+    const driver = fakeDriver(hostSnapshot());
+    driver.inspect.onCall(1).rejects(new VcpuctlError('LIBVIRT_UNREACHABLE', 'failed to connect to the hypervisor'));
+    driver.inspect.onCall(2).rejects(new VcpuctlError('LIBVIRT_UNREACHABLE', 'failed to connect to the hypervisor'));
+    driver.inspect.onCall(3).rejects(new VcpuctlError('LIBVIRT_UNREACHABLE', 'failed to connect to the hypervisor'));
+    ctx = { ...context(driver), hostAfterWaitMs: 300 };
+    const err = await setVcpus(ctx, 'vt-probe', 2, opts).then(() => undefined, (e: VcpuctlError) => e);
+    assert.equal(err?.code, 'LIBVIRT_UNREACHABLE');
+    assert.match(err!.message, /host view unavailable after the change/);
+    const report = JSON.parse(require('node:fs').readFileSync(err!.details!.report as string, 'utf8'));
+    assert.equal(report.after.host, undefined, 'no host view stands in for the one after');
+    assert.deepEqual(report.verdict.findings.map((f: { kind: string }) => f.kind), ['HOST_VIEW_UNAVAILABLE']);
+    assert.equal(report.intent, undefined);
+  });
+
   it('a shut-off domain takes a --config change only', async () => {
     const driver = fakeDriver(hostSnapshot({ state: 'shut off', reason: 'shutdown' }));
     ctx = context(driver);

@@ -10,8 +10,8 @@ import { GuestSession } from '../guest/source';
 import { lockForChange } from '../core/domain-lock';
 import { SetPlan, Strategy, checkTarget, cpuCount, planSet, refusalError } from '../core/set-plan';
 import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
-import { GuestView, computeVerdict, verdictError } from '../core/verdict';
-import { DomainSnapshot } from '../libvirt/driver';
+import { GuestView, Verdict, computeVerdict, unavailableVerdict, verdictError } from '../core/verdict';
+import { readHostAfter } from '../core/host-after';
 import { Intent } from '../core/intent';
 import { intentOperation, recordIntent } from '../core/record-intent';
 
@@ -157,21 +157,25 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
       failure = toVcpuctlError(err);
       rb.mark(`stopped: ${failure.code}: ${failure.message}`);
     }
-    const host = await ctx.driver.inspect(domain).catch((): DomainSnapshot => before);
-    const guest = host.domain.state === 'running' ? await guestNow(ctx, client, guestBefore) : { reachable: false, error: 'domain not running' };
-    rb.mark('after: host and guest views taken');
+    const after = await readHostAfter(ctx, domain);
+    if (after.waitedMs >= 1000) rb.mark(after.host ? `libvirt answered again after ${(after.waitedMs / 1000).toFixed(1)} s` : `libvirt still unreachable after ${(after.waitedMs / 1000).toFixed(1)} s`);
+    const host = after.host;
+    const guest = !host || host.domain.state === 'running' ? await guestNow(ctx, client, guestBefore) : { reachable: false, error: 'domain not running' };
+    rb.mark(host ? 'after: host and guest views taken' : `after: host view unavailable (${after.error.code}), guest view taken`);
     // What this set makes the wanted state, once done: the verdict judges against it.
-    const running = host.domain.state === 'running';
-    const intent: Intent | undefined = failure ? undefined : {
+    const running = host?.domain.state === 'running';
+    const intent: Intent | undefined = failure || !host ? undefined : {
       online: target, ...(running && guest.reachable && guest.snapshot?.online ? { cpus: guest.snapshot.online } : {}),
       operation: 'set', strategy, at: new Date().toISOString(),
     };
-    const verdict = computeVerdict(host, guest, { guestOfflineIntended, intent });
-    const crashed = host.domain.state !== 'running' && before.domain.state === 'running';
+    // Never the view from before in place of the one after: without a host view there is no verdict to give.
+    const verdict: Verdict = host ? computeVerdict(host, guest, { guestOfflineIntended, intent }) : unavailableVerdict(after.error);
+    const crashed = !!host && host.domain.state !== 'running' && before.domain.state === 'running';
     if (crashed && (!failure || failure.code !== 'DOMAIN_NOT_RUNNING')) {
       failure = new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} stopped during the operation (${host.domain.state}${host.domain.reason ? `, ${host.domain.reason}` : ''})`);
     }
     const tail = crashed ? await ctx.driver.qemuLogTail?.(domain, 20) : undefined;
+    if (!host) failure ??= new VcpuctlError(after.error.code, `host view unavailable after the change: ${after.error.message}; ${guest.reachable && guest.snapshot ? `the guest shows present ${guest.snapshot.present}, online ${guest.snapshot.online}` : 'the guest was not reached'}; no intent recorded (run \`vcpuctl verify ${domain}\` once libvirt answers)`);
     // Done on the host but not confirmed by the guest is not done.
     if (before.domain.live) failure ??= verdictError(verdict); // a config-only change of a shut-off domain has no guest to confirm
     const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true }, tail);

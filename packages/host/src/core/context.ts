@@ -11,4 +11,6 @@ export interface Context {
   agentTimeoutMs: number;
   /** Progress lines for a person at a terminal; a no-op with --json or without a TTY. */
   progress: (line: string) => void;
+  /** How long an operation waits for libvirtd to answer again after its change (core/host-after.ts); tests shorten it. */
+  hostAfterWaitMs?: number;
 }

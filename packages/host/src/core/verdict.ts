@@ -21,13 +21,14 @@ export type FindingKind =
   | 'GUEST_VIEW_REDUCED'
   | 'GUEST_DRIFT'
   | 'GUEST_OFFLINE_NO_INTENT'
-  | 'GUEST_MISBEHAVING';
+  | 'GUEST_MISBEHAVING'
+  | 'HOST_VIEW_UNAVAILABLE';
 
 /** Every kind, for consumers that keep one series per kind (the exporter). */
 export const FINDING_KINDS: readonly FindingKind[] = [
   'DOMAIN_NOT_RUNNING', 'DOMAIN_CRASHED', 'LIVE_CONFIG_DIFFER', 'LIBVIRT_QEMU_DIFFER', 'AGENT_UNREACHABLE', 'IDENTITY_MISMATCH',
   'QEMU_GUEST_DIFFER', 'HOTADDED_OFFLINE', 'GUEST_OFFLINE_HOST_COUNTS', 'GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT', 'GUEST_VIEW_REDUCED',
-  'GUEST_MISBEHAVING',
+  'GUEST_MISBEHAVING', 'HOST_VIEW_UNAVAILABLE',
 ];
 
 /** error: something is wrong; expected: a known, explained state; warning: worth knowing. */
@@ -105,6 +106,18 @@ export function verdictError(v: Verdict): VcpuctlError | undefined {
   if (errors.length === 0) return undefined;
   const code = FINDING_ERRORS.find(([kind]) => errors.some((f) => f.kind === kind))?.[1] ?? 'MISMATCH';
   return new VcpuctlError(code, errors.map((f) => `${f.kind}: ${f.message}`).join('; '));
+}
+
+/** The verdict when the host's view could not be read after a change: nothing compared, and said so. */
+export function unavailableVerdict(err: VcpuctlError): Verdict {
+  return {
+    ok: false,
+    findings: [{
+      kind: 'HOST_VIEW_UNAVAILABLE', severity: 'error',
+      message: `host view unavailable: ${err.message}`,
+      advice: 'nothing was compared: the change may have been made; once libvirt answers, `vcpuctl verify DOMAIN` judges both sides',
+    }],
+  };
 }
 
 export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: VerdictContext = {}): Verdict {
