@@ -15,7 +15,7 @@ export { setMax } from './commands/set-max';
 export { verify } from './commands/verify';
 export { setGuestCpus } from './commands/online';
 export { listReports, readReport, writeReport, renderMarkdown } from './core/report';
-export { lockDomain } from './core/lock';
+export { lockDomain, lockHolder } from './core/lock';
 export { QemuGaSession, QEMU_GA_REDUCED } from './guest/qemu-ga';
 export { parseGuestVcpus, parseSetVcpus } from './libvirt/guest-agent';
 export { channelXml, channelMatchXml } from './libvirt/channel-xml';
