@@ -15,6 +15,10 @@ import { AGENT_VERSION } from './version';
 import { CpuChangeInfo, CpuPoller } from './watch/cpu-poller';
 import { KernelRecord, KmsgFollower, isCpuEvidence } from './watch/kmsg';
 
+
+/** When this process started: with the boot id, the host tells an agent restart from a guest reboot. */
+const AGENT_STARTED_AT_MS = Date.now() - process.uptime() * 1000;
+
 export interface AgentOptions {
   paths: TreePaths;
   system: SystemFacts;
@@ -103,6 +107,8 @@ export class Agent {
         hostname: s.hostname,
         kernel: s.kernel,
         autoOnline: this.opts.autoOnline,
+        bootId: s.bootId,
+        agentStartedAtMs: AGENT_STARTED_AT_MS,
       },
     };
   }

@@ -90,7 +90,8 @@ export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined
     })),
     nodes: tree.nodes.map((n) => ({ id: n.id, cpulist: n.cpulist })),
     model: { ...model },
-    system: system ? { ...system } : null,
+    // The boot id travels in the Hello, once per session, not in every snapshot.
+    system: system ? (({ bootId: _bootId, ...facts }) => facts)(system) : null,
     lscpu: renderSummary(lscpuSummary(reading)),
   };
 }

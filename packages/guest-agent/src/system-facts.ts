@@ -20,6 +20,8 @@ export interface SystemFacts {
   virtualization: string;
   manufacturer: string;
   product: string;
+  /** The kernel's boot id: new at every boot, so the host can tell a reboot from an agent restart. */
+  bootId: string;
 }
 
 /** product_uuid as libvirt prints domain UUIDs: lower case. */
@@ -51,5 +53,6 @@ export async function readSystemFacts(paths: TreePaths): Promise<SystemFacts> {
     virtualization: virt.vendor ?? '',
     manufacturer: dmi('sys_vendor'),
     product: dmi('product_name'),
+    bootId: readTrimmed(join(paths.root, 'proc/sys/kernel/random/boot_id')) ?? '',
   };
 }

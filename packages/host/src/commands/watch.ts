@@ -33,7 +33,7 @@ export interface WatchRecord {
   state: string | undefined;
   libvirt: { live: { current: number; maximum: number } | undefined; config: { current: number; maximum: number } } | undefined;
   qemuPlugged: number | undefined;
-  guest: { reachable: boolean; via?: GuestReach; present?: string; online?: string; onlineCount?: number; error?: string };
+  guest: { reachable: boolean; via?: GuestReach; present?: string; online?: string; onlineCount?: number; error?: string; shared?: string };
   intent: Intent | undefined;
   /** The pid of a vcpuctl changing the domain now: drift against the intent is not judged meanwhile. */
   operationBy?: number;
@@ -54,7 +54,7 @@ export function recordOf(atMs: number, changes: string[], s: DomainState, conn: 
     libvirt: d ? { live: d.live ? { current: d.live.current, maximum: d.live.maximum } : undefined, config: { current: d.config.current, maximum: d.config.maximum } } : undefined,
     qemuPlugged: s.host?.qemu?.plugged,
     guest: s.guest.reachable && snap
-      ? { reachable: true, via: s.guest.via, present: snap.present ?? '', online: snap.online ?? '', onlineCount: snap.online ? cpuListCount(snap.online) : 0 }
+      ? { reachable: true, via: s.guest.via, present: snap.present ?? '', online: snap.online ?? '', onlineCount: snap.online ? cpuListCount(snap.online) : 0, ...(s.guest.shared ? { shared: s.guest.shared } : {}) }
       : { reachable: false, via: s.guest.via, error: s.guest.error },
     intent: d?.intent,
     ...(s.operationBy !== undefined ? { operationBy: s.operationBy } : {}),

@@ -62,6 +62,8 @@ export interface GuestView {
   misbehaving?: string[];
   /** Pushed frames dropped over the guest's budget in the current session. */
   droppedFrames?: number;
+  /** Read now and then because another long-running vcpuctl follows the guest's channel (watch/guest-feed.ts). */
+  shared?: string;
 }
 
 export interface Verdict {

@@ -10,7 +10,7 @@
  * says who holds the channel), and a channel that does not send the agent's
  * Hello within a short bound is given up rather than waited on.
  */
-import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { DomainLock, lockDomain, lockName } from '../core/lock';
@@ -52,6 +52,28 @@ function wantFile(lockDir: string, key: string): string {
   return join(lockDir, lockName(key).replace(/\.lock$/, '.want'));
 }
 
+/**
+ * A long-lived follower (watch, the exporter) marks the channel it holds, so
+ * that another follower does not ask for it: two of them would take it from
+ * each other without end (each gives it up when asked, and asks again 500 ms
+ * later). The second one reads the guest now and then instead (watch/guest-feed.ts).
+ */
+function followerFile(lockDir: string, key: string): string {
+  return join(lockDir, lockName(key).replace(/\.lock$/, '.follower'));
+}
+
+/** The pid of the live follower holding the channel, if one does. */
+function follower(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+  }
+}
+
 function wanted(file: string): boolean {
   try {
     return Date.now() - statSync(file).mtimeMs < CHANNEL_WANT_FRESH_MS;
@@ -61,7 +83,7 @@ function wanted(file: string): boolean {
 }
 
 /** The lock that serializes vcpuctl processes on one domain's channel. */
-async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs: number): Promise<DomainLock> {
+async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs: number, asFollower: boolean): Promise<DomainLock> {
   const key = `channel-${uuid || domain}`;
   const want = wantFile(lockDir, key);
   try {
@@ -70,13 +92,17 @@ async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs
     } catch (err) {
       if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED') throw err;
     }
+    const other = asFollower ? follower(followerFile(lockDir, key)) : undefined;
+    if (other !== undefined) {
+      throw new VcpuctlError('LOCKED', `the ${VCPUCTL_CHANNEL} channel of ${domain} is followed by another long-running vcpuctl (pid ${other})`, { pid: other, follower: other });
+    }
     // Held: ask a yielding holder (watch) to let go, then wait as usual.
     writeFileSync(want, `${process.pid}\n`);
     const lock = await lockDomain(lockDir, key, waitMs);
     if (existsSync(want)) unlinkSync(want);
     return lock;
   } catch (err) {
-    if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED') throw err;
+    if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED' || err.details?.follower !== undefined) throw err;
     const pid = /pid (\d+)/.exec(err.message)?.[1];
     throw new VcpuctlError('LOCKED',
       `another vcpuctl${pid ? ` (pid ${pid})` : ''} is using the ${VCPUCTL_CHANNEL} channel of ${domain}, and QEMU serves one at a time; waited ${Math.round(waitMs / 1000)} s (--lock-wait)`,
@@ -95,7 +121,8 @@ export async function connectChannel(
   yieldToOthers = false,
 ): Promise<AgentClient> {
   const reach = opts.reach ?? LOCAL;
-  const lock = await lockChannel(opts.lockDir, domain.uuid, domain.name, opts.lockWaitMs);
+  const key = `channel-${domain.uuid || domain.name}`;
+  const lock = await lockChannel(opts.lockDir, domain.uuid, domain.name, opts.lockWaitMs, yieldToOthers);
   let socket: ChannelSocket;
   try {
     socket = await reach.open(channel.path, opts.agentTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS);
@@ -116,7 +143,12 @@ export async function connectChannel(
         void socket.close();
       });
       if (yieldToOthers) {
-        const want = wantFile(opts.lockDir, `channel-${domain.uuid || domain.name}`);
+        const mark = followerFile(opts.lockDir, key);
+        writeFileSync(mark, `${process.pid}\n`);
+        client.once('close', () => {
+          if (follower(mark) === undefined) rmSync(mark, { force: true });
+        });
+        const want = wantFile(opts.lockDir, key);
         const poll = setInterval(() => {
           if (!client.isOpen) clearInterval(poll);
           else if (wanted(want)) {

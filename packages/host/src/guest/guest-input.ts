@@ -234,6 +234,9 @@ export interface CheckedHello {
   hostname: string;
   kernel: string;
   autoOnline: boolean;
+  /** The guest kernel's boot id, and when the agent started: a change between sessions is a reboot or an agent restart. */
+  bootId: string;
+  agentStartedAtMs: number;
 }
 
 export function checkHello(h: v1.IHello): CheckedHello {
@@ -244,6 +247,8 @@ export function checkHello(h: v1.IHello): CheckedHello {
     hostname: guestText(h.hostname, 'a hostname'),
     kernel: guestText(h.kernel, 'a kernel release'),
     autoOnline: !!h.autoOnline,
+    bootId: guestText(h.bootId, 'a boot id', 64),
+    agentStartedAtMs: finite(h.agentStartedAtMs),
   };
 }
 

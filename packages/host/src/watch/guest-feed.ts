@@ -45,6 +45,13 @@ const CHANNEL_COMEBACK_MS = 500;
  * hostile) would otherwise set the pace of our reconnects and host re-reads.
  */
 const STABLE_SESSION_MS = 10_000;
+/**
+ * When another long-running vcpuctl (a watch, the exporter) follows this
+ * guest's channel, QEMU serves one of them: this one reads the guest this
+ * often instead (a one-shot session the follower yields to for a moment) and
+ * says so in its view, rather than taking the channel back and forth.
+ */
+export const SHARED_POLL_MS = 30_000;
 
 function viewFrom(session: GuestSession, snapshot: v1.ISnapshot): GuestView {
   return viewOf(session, v1.Snapshot.create(snapshot));
@@ -58,6 +65,8 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   let retryMs = RETRY_MIN_MS;
   let lastError: string | undefined;
   let present: string | null | undefined;
+  /** Who answered last time: a new boot id is a reboot or reset, a new start time an agent restart. */
+  let last: { bootId: string; startedAtMs: number } | undefined;
 
   const retry = (ms: number) => {
     if (!closed) timer = setTimeout(() => void connect(), ms);
@@ -69,6 +78,24 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   };
   const misbehaved = isMisbehaviour;
 
+  /** Another follower holds the channel: one read now, then look again (and follow, if it has gone) after SHARED_POLL_MS. */
+  let sharedKey: string | undefined;
+  const readShared = async (pid: number) => {
+    const shared = `the channel is followed by another vcpuctl (pid ${pid}); this one reads the guest every ${SHARED_POLL_MS / 1000} s`;
+    try {
+      const g = await connectGuest(ctx, await ctx.driver.inspect(domain), { subscribe: false });
+      await g.client?.close();
+      const view = { ...g.view, shared };
+      const key = JSON.stringify([view.reachable, view.snapshot?.present, view.snapshot?.online, view.error]);
+      if (key !== sharedKey && !closed) onUpdate({ view, changes: [sharedKey === undefined ? 'guest read (channel shared)' : 'guest CPUs changed'], presentChanged: present !== undefined && view.snapshot?.present !== present });
+      sharedKey = key;
+      if (view.snapshot) present = view.snapshot.present;
+    } catch (err) {
+      unreachable((err as Error).message, 'guest not read (channel shared)');
+    }
+    retry(SHARED_POLL_MS);
+  };
+
   const connect = async () => {
     if (closed) return;
     let g;
@@ -76,6 +103,10 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
       g = await connectGuest(ctx, await ctx.driver.inspect(domain), { subscribe: true, yieldChannel: true });
     } catch (err) {
       const e = err as VcpuctlError;
+      if (e.code === 'LOCKED' && e.details?.follower !== undefined) {
+        await readShared(e.details.follower as number);
+        return;
+      }
       unreachable(e.message, `agent refused: ${e.code}`, misbehaved(e));
       retry(e.code === 'AUTH_FAILED' ? AUTH_RETRY_MS : RETRY_MAX_MS);
       return;
@@ -98,12 +129,17 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     }
     const c = g.client;
     client = c;
+    sharedKey = undefined;
     const openedAtMs = Date.now();
     lastError = undefined;
     const first = g.view.snapshot?.present;
     const presentChanged = present !== undefined && present !== first;
     present = first;
-    onUpdate({ view: g.view, changes: ['agent connected'], presentChanged });
+    c.keepalive?.();
+    const { bootId = '', agentStartedAtMs = 0 } = c.hello;
+    const news = !last ? [] : bootId && bootId !== last.bootId ? ['guest rebooted or reset (new boot id)'] : agentStartedAtMs && agentStartedAtMs !== last.startedAtMs ? ['agent restarted'] : [];
+    if (bootId || agentStartedAtMs) last = { bootId, startedAtMs: agentStartedAtMs };
+    onUpdate({ view: g.view, changes: ['agent connected', ...news], presentChanged });
     c.on('event', (e: v1.CpuEvent) => {
       if (!e.snapshot) return;
       const view = viewFrom(c, e.snapshot);

@@ -91,6 +91,9 @@ export class Metrics {
     };
     gauge('vcpuctl_guest_cpus_present', "CPUs the guest kernel lists as present", [], guestCount('present'));
     gauge('vcpuctl_guest_cpus_online', "CPUs the guest kernel has online", [], guestCount('online'));
+    gauge('vcpuctl_guest_channel_shared', "1 while another long-running vcpuctl follows this guest's channel and this exporter reads the guest every 30 s instead", [], (g, s, labels) => {
+      if (s.guest.via === 'channel' || s.guest.shared) g.set(labels, s.guest.shared ? 1 : 0);
+    });
     gauge('vcpuctl_guest_frames_dropped', "frames the guest pushed over its budget in the current agent session (dropped; a real agent never does)", [], (g, s, labels) => {
       if (s.guest.droppedFrames !== undefined || s.guest.reachable) g.set(labels, s.guest.droppedFrames ?? 0);
     });
