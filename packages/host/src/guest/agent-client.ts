@@ -49,15 +49,15 @@ interface Waiter {
 
 /**
  * Keepalive of a long-lived session (watch, the exporter): a ping every
- * second, and the session given up when nothing (pong or frame) has come for
- * 2.5 s. QEMU keeps the host end of a channel open across an agent restart
+ * 500 ms, and the session given up when nothing (pong or frame) has come for
+ * 2 s, so a dead agent shows within 2.5 s. QEMU keeps the host end of a channel open across an agent restart
  * and a guest reset, so silence is the only sign; a channel round trip under
  * TCG on a loaded host is 135 ms median, 544 ms p95 (README, channel bench),
- * so 2.5 s is not a slow guest. A restarted agent discards the pings as bytes
+ * so 2 s is not a slow guest. A restarted agent discards the pings as bytes
  * between sessions; the session is then reopened at once.
  */
-export const KEEPALIVE_INTERVAL_MS = 1000;
-export const KEEPALIVE_TIMEOUT_MS = 2500;
+export const KEEPALIVE_INTERVAL_MS = 500;
+export const KEEPALIVE_TIMEOUT_MS = 2000;
 
 /**
  * How long close() waits for the agent's half of the closing handshake before

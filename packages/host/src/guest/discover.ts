@@ -26,6 +26,12 @@ export interface GuestConnection {
   client: GuestSession | undefined;
   /** False when nothing points at a guest agent at all (nothing to wait for). */
   configured: boolean;
+  /**
+   * The vcpuctl channel is there and nothing in the guest has it open (libvirt
+   * says so in the live XML): the agent is starting or restarting. Looking
+   * again costs one libvirt read, so a follower looks often.
+   */
+  agentStarting?: boolean;
 }
 
 export function viewOf(session: GuestSession, snapshot: v1.Snapshot): GuestView {
@@ -109,7 +115,8 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
       }
     }
   }
-  if (missed.length) return { view: { reachable: false, error: missed.join('; '), ...(misbehaving.length ? { misbehaving } : {}) }, client: undefined, configured: true };
+  const agentStarting = channel?.state === 'disconnected';
+  if (missed.length) return { view: { reachable: false, error: missed.join('; '), ...(misbehaving.length ? { misbehaving } : {}) }, client: undefined, configured: true, ...(agentStarting ? { agentStarting } : {}) };
   return { view: { reachable: false, error: NOTHING_FOUND }, client: undefined, configured: false };
 }
 

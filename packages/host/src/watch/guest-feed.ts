@@ -40,6 +40,12 @@ const WATCH_POLL_MS = 2000;
  */
 const CHANNEL_COMEBACK_MS = 500;
 /**
+ * How often a channel that nothing in the guest has open is looked at again:
+ * the agent is (re)starting, and the look is one libvirt read (the channel's
+ * state is in the live XML), so the session is back within this of the agent.
+ */
+const AGENT_STARTING_RETRY_MS = 1000;
+/**
  * A session must last this long before the reconnect pause starts again from
  * RETRY_MIN_MS: a guest whose agent accepts and drops at once (broken, or
  * hostile) would otherwise set the pace of our reconnects and host re-reads.
@@ -123,6 +129,10 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     }
     if (!g.client) {
       unreachable(g.view.error ?? 'unreachable', 'agent unreachable', !!g.view.misbehaving?.length);
+      if (g.agentStarting) {
+        retry(AGENT_STARTING_RETRY_MS);
+        return;
+      }
       retry(retryMs);
       retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
       return;
