@@ -6,6 +6,7 @@
 import { VcpuctlError, v1 } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { GuestView } from '../core/verdict';
+import { VCPUCTL_CHANNEL } from '../guest/channel';
 import { connectGuest, viewOf } from '../guest/discover';
 import { isMisbehaviour } from '../guest/guest-input';
 import { GuestSession } from '../guest/source';
@@ -68,6 +69,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   let client: GuestSession | undefined;
   let timer: NodeJS.Timeout | undefined;
   let poll: NodeJS.Timeout | undefined;
+  let upgrade: NodeJS.Timeout | undefined;
   let retryMs = RETRY_MIN_MS;
   let lastError: string | undefined;
   let present: string | null | undefined;
@@ -105,8 +107,11 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   const connect = async () => {
     if (closed) return;
     let g;
+    let channelThere = false;
     try {
-      g = await connectGuest(ctx, await ctx.driver.inspect(domain), { subscribe: true, yieldChannel: true });
+      const host = await ctx.driver.inspect(domain);
+      channelThere = !!host.domain.channels?.live?.some((ch) => ch.name === VCPUCTL_CHANNEL);
+      g = await connectGuest(ctx, host, { subscribe: true, yieldChannel: true });
     } catch (err) {
       const e = err as VcpuctlError;
       if (e.code === 'LOCKED' && e.details?.follower !== undefined) {
@@ -158,11 +163,25 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
       const changes = e.changes.map((x) => `cpu${x.cpu} ${v1.CpuChange.Kind[x.kind ?? 0]}${x.byAgent ? ' (by agent)' : ''}`);
       onUpdate({ view, changes: changes.length ? changes : ['guest CPUs changed'], presentChanged: changed });
     });
+    if (c.pollIntervalMs !== undefined && channelThere) {
+      // Fell back to qemu-ga while vcpuctl-agent was (re)starting: go back to the full view once it serves its channel.
+      upgrade = setInterval(() => {
+        ctx.driver.inspect(domain).then((h) => {
+          if (closed || client !== c || !h.domain.channels?.live?.some((ch) => ch.name === VCPUCTL_CHANNEL && ch.state === 'connected')) return;
+          clearInterval(upgrade);
+          clearInterval(poll);
+          client = undefined;
+          void c.close();
+          retry(0);
+        }, () => undefined);
+      }, AGENT_STARTING_RETRY_MS);
+    }
     if (c.pollIntervalMs !== undefined) {
       // Nothing is pushed: ask again and report what moved.
       let last = `${g.view.snapshot?.present}/${g.view.snapshot?.online}`;
       poll = setInterval(() => {
         c.snapshot(ctx.agentTimeoutMs).then((snap) => {
+          if (client !== c) return;
           const now = `${snap.present}/${snap.online}`;
           if (now === last || closed) return;
           last = now;
@@ -170,7 +189,9 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
           present = snap.present;
           onUpdate({ view: viewFrom(c, snap), changes: ['guest CPUs changed'], presentChanged: changed });
         }, (err: Error) => {
+          if (client !== c) return; // given up for the channel meanwhile
           clearInterval(poll);
+          clearInterval(upgrade);
           void c.close();
           if (client === c) client = undefined;
           unreachable(err.message, 'agent went away');
@@ -200,6 +221,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
       closed = true;
       if (timer) clearTimeout(timer);
       if (poll) clearInterval(poll);
+      if (upgrade) clearInterval(upgrade);
       await client?.close();
     },
   };
