@@ -47,3 +47,10 @@ export { LibvirtRpc, stateWords } from './libvirt/rpc-procedures';
 export { nativeTarget, unixTransport } from './libvirt/rpc-transport';
 export { parseXml, XmlSyntaxError } from './libvirt/xml-tree';
 export { checkSnapshot, checkCpuEvent, checkKernelLines, checkSetOnlineReply, checkHello, guestError, guestText, forTerminal, visible } from './guest/guest-input';
+export { VcpuTime, VcpuTimes } from './libvirt/driver';
+export { parseDomstats, vcpuTimesOf, StatFields, VCPU_STATS_GROUPS } from './libvirt/vcpu-stats';
+export { DOMAIN_STATS_STATE, DOMAIN_STATS_VCPU, TypedParam } from './libvirt/rpc-procedures';
+export {
+  checkVcpuClaims, GuestCpuClaims, VcpuClaimCheck, VcpuClaimFinding, VcpuClaimOptions, VcpuTimesSample,
+  MIN_WINDOW_MS, RECOMMENDED_WINDOW_MS, OFFLINE_RAN_MAX_MS, NEVER_RAN_MAX_TOTAL_MS,
+} from './core/vcpu-claims';

@@ -37,6 +37,9 @@ function killAgent(): Promise<void> {
   });
 }
 
+/** Busy loops started by POST /busy. */
+const busy = new Set<ChildProcess>();
+
 let qemuGa: ChildProcess | undefined;
 
 /** The guest's port for a virtio-serial channel name (no udev here: /sys/class/virtio-ports/vportNpM/name). */
@@ -109,6 +112,20 @@ createServer((req, res) => {
         execFileSync('sh', ['-c', `echo ${value} > /sys/devices/system/cpu/cpu${cpu}/online`]);
         return send(200, readFileSync('/sys/devices/system/cpu/online', 'utf8'));
       }
+      case 'POST /busy': {
+        // A busy loop pinned to one CPU for a while: a vCPU that runs, for
+        // bench/vcpu-time-bench.js's figures of per-vCPU run time on the host.
+        const cpu = url.searchParams.get('cpu') ?? '';
+        const seconds = url.searchParams.get('seconds') ?? '';
+        if (!/^\d+$/.test(cpu) || !/^\d+$/.test(seconds)) return send(400, 'cpu=N&seconds=S\n');
+        const child = spawn('taskset', ['-c', cpu, 'timeout', seconds, 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+        busy.add(child);
+        child.once('exit', () => busy.delete(child));
+        return send(200, `${child.pid}\n`);
+      }
+      case 'POST /busy/stop':
+        for (const child of busy) child.kill('SIGTERM'); // timeout passes it on to the loop
+        return send(200, 'stopped\n');
       case 'POST /agent/kill':
         return void killAgent().then(() => send(200, 'killed\n'));
       case 'POST /agent/restart':

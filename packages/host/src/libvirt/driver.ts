@@ -92,6 +92,29 @@ export interface DomainSnapshot {
   qemu: QemuView | undefined;
 }
 
+/** One plugged vCPU in libvirt's domain stats (vcpu.N.state, vcpu.N.time). */
+export interface VcpuTime {
+  /** virVcpuState: 0 offline, 1 running, 2 blocked (libvirt reports 1 for every plugged QEMU vCPU). */
+  state: number;
+  /** CPU time its host thread has used, ns (on Linux hosts counted in whole clock ticks: 10 ms steps). */
+  timeNs: bigint;
+}
+
+/** The hypervisor's own per-vCPU accounting of a running domain (`virsh domstats --state --vcpu`). */
+export interface VcpuTimes {
+  /**
+   * When it was read, on this process's monotonic clock (process.hrtime.bigint(),
+   * ns): the middle of the request, so a window between two reads is off by at
+   * most half of each round trip.
+   */
+  atNs: bigint;
+  /** vcpu.current and vcpu.maximum. */
+  current: number;
+  maximum: number;
+  /** By libvirt's vCPU id (the N of vcpu.N.*): the plugged vCPUs only. */
+  vcpus: Map<number, VcpuTime>;
+}
+
 export interface HypervisorDriver {
   readonly uri: string;
   /** Everything `status` needs in one round trip. */
@@ -125,6 +148,8 @@ export interface HypervisorDriver {
   attachChannel?(domain: string, name: string, where: { live: boolean; config: boolean }): Promise<void>;
   /** Removes it; the live side needs the socket path libvirt gave it (from the live XML). */
   detachChannel?(domain: string, channel: ChannelEntry, where: { live: boolean; config: boolean }): Promise<void>;
+  /** Per-vCPU run time of a running domain (DOMAIN_NOT_RUNNING when it is not): what core/vcpu-claims.ts checks guest claims against. */
+  vcpuTimes?(domain: string): Promise<VcpuTimes>;
   /** Process spawns so far (for the benchmark and the spawn budget tests). */
   readonly spawns: number;
 }

@@ -5,10 +5,12 @@
  * domains; writes stay with virsh. The connection is opened on first use and
  * kept for the process (watch polls through it); a dropped one is opened again.
  */
-import { DomainSnapshot } from './driver';
+import { VcpuctlError } from '@vcpuctl/proto';
+import { DomainSnapshot, VcpuTimes } from './driver';
 import { LibvirtRpc, RpcDomain, uuidText } from './rpc-procedures';
 import { NativeTarget, transportFor } from './rpc-transport';
 import { buildSnapshot, hasLiveSide, QMP_CHARDEVS, QMP_HOTPLUGGABLE } from './snapshot';
+import { stamped, VCPU_STATS_GROUPS, vcpuTimesOf } from './vcpu-stats';
 
 /** The daemon's socket could not be opened or would not let vcpuctl in: the caller uses virsh instead. */
 export class NativeUnavailable extends Error {}
@@ -66,6 +68,17 @@ export class RpcReader {
         if (snap) out.set(name, snap);
       }));
       return out;
+    });
+  }
+
+  /** The domain's per-vCPU run time (by name or UUID), in one stats call: no process, no QMP. */
+  async vcpuTimes(name: string): Promise<VcpuTimes> {
+    return this.with(async (rpc) => {
+      const d = (await rpc.listAllDomains()).find((x) => x.name === name || uuidText(x.uuid) === name.toLowerCase());
+      if (!d) throw new VcpuctlError('DOMAIN_NOT_FOUND', `cannot find domain ${name}`);
+      const { value: records, atNs } = await stamped(() => rpc.domainStats([d], VCPU_STATS_GROUPS));
+      const params = records.find((r) => r.domain.name === d.name)?.params ?? [];
+      return vcpuTimesOf(new Map(params.map((p) => [p.field, p.value])), atNs, name);
     });
   }
 

@@ -78,6 +78,28 @@ export class XdrReader {
     return v;
   }
 
+  /** XDR hyper: a signed 64-bit word, as a bigint (nanosecond counters outgrow a double's exact range). */
+  hyper(): bigint {
+    this.need(8, 'a hyper');
+    const v = this.buf.readBigInt64BE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  uhyper(): bigint {
+    this.need(8, 'an unsigned hyper');
+    const v = this.buf.readBigUInt64BE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  double(): number {
+    this.need(8, 'a double');
+    const v = this.buf.readDoubleBE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
   bool(): boolean {
     const v = this.uint();
     if (v > 1) throw unexpectedOutput('libvirt RPC', `boolean word ${v}`);

@@ -2,7 +2,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChannelEntry, DomainSnapshot, GuestAgentVcpu, HypervisorDriver } from './driver';
+import { ChannelEntry, DomainSnapshot, GuestAgentVcpu, HypervisorDriver, VcpuTimes } from './driver';
 import { Intent, IntentFlags } from '../core/intent';
 import { channelMatchXml, channelXml } from './channel-xml';
 import { parseGuestVcpus, parseSetVcpus } from './guest-agent';
@@ -13,6 +13,7 @@ import { buildSnapshot, QMP_CHARDEVS, QMP_HOTPLUGGABLE } from './snapshot';
 import { Virsh, virshQuote } from './virsh';
 import { unexpectedOutput, virshError } from './virsh-errors';
 import { EventStream, EventStreamHandlers, virshEventStream } from './virsh-events';
+import { parseDomstats, stamped, VCPU_STATS_VIRSH_FLAGS, vcpuTimesOf } from './vcpu-stats';
 
 /**
  * How long libvirt waits for qemu-guest-agent (virsh --timeout, seconds).
@@ -117,6 +118,15 @@ export class VirshDriver implements HypervisorDriver {
 
   async close(): Promise<void> {
     await this.native?.close();
+  }
+
+  async vcpuTimes(domain: string): Promise<VcpuTimes> {
+    return this.natively((native) => native.vcpuTimes(domain), () => this.vcpuTimesViaVirsh(domain));
+  }
+
+  private async vcpuTimesViaVirsh(domain: string): Promise<VcpuTimes> {
+    const { value: out, atNs } = await stamped(() => this.one(`domstats ${VCPU_STATS_VIRSH_FLAGS} ${virshQuote(domain)}`, `virsh domstats ${VCPU_STATS_VIRSH_FLAGS} ${domain}`));
+    return vcpuTimesOf(parseDomstats(out), atNs, domain);
   }
 
   private async listDomainsViaVirsh(): Promise<string[]> {
