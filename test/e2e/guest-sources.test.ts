@@ -17,6 +17,8 @@ import { connect, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliResult, URI, VCPUCTL, vcpuCount, vcpuctlAsync, virsh } from '../helpers/libvirt';
+import { INTENT_NAMESPACE } from '@vcpuctl/host';
+import { FakeGuest, honestSnapshot } from '../helpers/fake-guest';
 import { httpGet } from '../helpers/http-get';
 import { kinds, until } from './e2e-helpers';
 import { TestSshd } from '../helpers/sshd';
@@ -326,5 +328,43 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
     assert.ok(!virsh('dumpxml', g.name).includes(CHANNEL));
     const s = await statusJson();
     assert.deepEqual([s.guest.reachable, s.guest.via], [true, 'qemu-ga']);
+  });
+
+  describe("(e) the guest's word on offline CPUs, checked with the hypervisor's accounting (issue 15)", () => {
+    const viaAgent = () => ['--agent', g.agentUrl, '--token-file', g.tokenFile];
+    let fake: FakeGuest | undefined;
+    after(async () => {
+      await fake?.close();
+      await g.helper('POST', '/busy/stop');
+    });
+
+    it('a truthful guest-side offline is confirmed by the host: the vCPU stopped running; the idle online ones are not taken for offline', async () => {
+      const r = await cli(['--json', ...viaAgent(), 'set', g.name, '2']);
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout).report;
+      assert.equal(report.timeline.find((t: { what: string }) => /^host check/.test(t.what))?.what.match(/none contradicted/)?.[0], 'none contradicted', JSON.stringify(report.timeline));
+      const v = await cli(['--json', ...viaAgent(), 'verify', g.name]);
+      assert.equal(v.code, 0, v.stdout);
+      assert.deepEqual(kinds(JSON.parse(v.stdout).report).filter((k) => k === 'GUEST_CLAIM_CONTRADICTED' || k === 'HOTADDED_NEVER_RAN'), []);
+      const on = await cli([...viaAgent(), 'online', g.name, '2']);
+      assert.equal(on.code, 0, on.stderr);
+    });
+
+    it('an "agent" that claims a CPU offline while it runs a busy loop is caught: verify exits 3, set records no intent', async () => {
+      // The real guest keeps CPU 2 online and busy; a fake agent answering for this domain says it is offline.
+      await g.helper('POST', '/busy?cpu=2&seconds=60');
+      const claim = { ...honestSnapshot(3, 2), present: '0-2', online: '0-1', offline: '2' };
+      fake = await FakeGuest.start(g.uuid, { snapshot: () => claim });
+      const intentNow = () => spawnSync('virsh', ['-c', URI, 'metadata', g.name, '--live', INTENT_NAMESPACE], { encoding: 'utf8' }).stdout;
+      const intentBefore = intentNow();
+      const v = await cli(['--json', '--agent', fake.url, 'verify', g.name]);
+      assert.equal(v.code, 3, `${v.stdout}\n${v.stderr}`);
+      const f = JSON.parse(v.stdout).report.verdict.findings.find((x: { kind: string }) => x.kind === 'GUEST_CLAIM_CONTRADICTED');
+      assert.match(f?.message ?? '', /^vCPU 2, reported offline by the guest, ran \d+ ms in the last \d+\.\d s/);
+      const set = await cli(['--json', '--agent', fake.url, 'set', g.name, '2']);
+      assert.equal(set.code, 3, `${set.stdout}\n${set.stderr}`);
+      assert.match(set.stderr, /GUEST_CLAIM_CONTRADICTED/);
+      assert.equal(intentNow(), intentBefore, 'the intent is what it was');
+    });
   });
 });

@@ -10,7 +10,8 @@ import { GuestSession } from '../guest/source';
 import { lockForChange } from '../core/domain-lock';
 import { SetPlan, Strategy, checkTarget, cpuCount, planSet, refusalError } from '../core/set-plan';
 import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
-import { GuestView, Verdict, computeVerdict, unavailableVerdict, verdictError } from '../core/verdict';
+import { Finding, GuestView, Verdict, computeVerdict, unavailableVerdict, verdictError } from '../core/verdict';
+import { checkClaims, claimFindings, claimLine } from '../core/claim-check';
 import { readHostAfter } from '../core/host-after';
 import { Intent } from '../core/intent';
 import { intentOperation, recordIntent } from '../core/record-intent';
@@ -135,6 +136,8 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
   let failure: VcpuctlError | undefined;
   let guestOfflineIntended = false;
   let strategy = opts.strategy as string;
+  /** The host's check of a guest-side offline (core/claim-check.ts): a claim the hypervisor contradicts is not an intent. */
+  let claims: Finding[] = [];
   try {
     rb.mark(`vcpuctl set ${domain} ${target} (strategy ${opts.strategy}${opts.config ? ', persist' : ''})`);
     const before = await ctx.driver.inspect(domain);
@@ -152,7 +155,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     try {
       const plan = planSet(domain, target, opts, before, guestBefore, client !== undefined);
       hooks?.onPlan?.(plan);
-      strategy = await change(ctx, plan, opts, client, rb, (v) => (guestOfflineIntended = v));
+      strategy = await change(ctx, plan, opts, client, rb, (v) => (guestOfflineIntended = v), (c) => (claims = c));
     } catch (err) {
       failure = toVcpuctlError(err);
       rb.mark(`stopped: ${failure.code}: ${failure.message}`);
@@ -164,12 +167,12 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     rb.mark(host ? 'after: host and guest views taken' : `after: host view unavailable (${after.error.code}), guest view taken`);
     // What this set makes the wanted state, once done: the verdict judges against it.
     const running = host?.domain.state === 'running';
-    const intent: Intent | undefined = failure || !host ? undefined : {
+    const intent: Intent | undefined = failure || !host || claims.some((f) => f.severity === 'error') ? undefined : {
       online: target, ...(running && guest.reachable && guest.snapshot?.online ? { cpus: guest.snapshot.online } : {}),
       operation: 'set', strategy, at: new Date().toISOString(),
     };
     // Never the view from before in place of the one after: without a host view there is no verdict to give.
-    const verdict: Verdict = host ? computeVerdict(host, guest, { guestOfflineIntended, intent }) : unavailableVerdict(after.error);
+    const verdict: Verdict = host ? computeVerdict(host, guest, { guestOfflineIntended, intent, claims }) : unavailableVerdict(after.error);
     const crashed = !!host && host.domain.state !== 'running' && before.domain.state === 'running';
     if (crashed && (!failure || failure.code !== 'DOMAIN_NOT_RUNNING')) {
       failure = new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} stopped during the operation (${host.domain.state}${host.domain.reason ? `, ${host.domain.reason}` : ''})`);
@@ -202,6 +205,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
 /** Executes the plan (core/set-plan.ts); returns the strategy the intent records. */
 async function change(
   ctx: Context, plan: SetPlan, opts: SetOptions, client: GuestSession | undefined, rb: ReportBuilder, setIntended: (v: boolean) => void,
+  setClaims: (f: Finding[]) => void,
 ): Promise<string> {
   if (plan.refusal) throw refusalError(plan.refusal);
   const { domain, target } = plan;
@@ -252,6 +256,12 @@ async function change(
       // or not): nothing to offline; the caller records it as intended.
       if (plan.cpus.length) await guestSet(ctx, client!, rb, plan.cpus.map((cpu) => ({ cpu, online: false })), target);
       else rb.mark(`the guest already has ${target} CPU${target === 1 ? '' : 's'} online: nothing to offline`);
+      {
+        // The guest says the CPUs are offline; the hypervisor must have seen them stop running before that becomes the intent.
+        const check = await checkClaims(ctx, domain, () => client!.snapshot(ctx.agentTimeoutMs));
+        rb.mark(claimLine(check));
+        setClaims(claimFindings(domain, check));
+      }
       await persist('libvirt returned: lower count persisted for the next start');
       return 'guest-offline';
     default:

@@ -22,13 +22,15 @@ export type FindingKind =
   | 'GUEST_DRIFT'
   | 'GUEST_OFFLINE_NO_INTENT'
   | 'GUEST_MISBEHAVING'
-  | 'HOST_VIEW_UNAVAILABLE';
+  | 'HOST_VIEW_UNAVAILABLE'
+  | 'GUEST_CLAIM_CONTRADICTED'
+  | 'HOTADDED_NEVER_RAN';
 
 /** Every kind, for consumers that keep one series per kind (the exporter). */
 export const FINDING_KINDS: readonly FindingKind[] = [
   'DOMAIN_NOT_RUNNING', 'DOMAIN_CRASHED', 'LIVE_CONFIG_DIFFER', 'LIBVIRT_QEMU_DIFFER', 'AGENT_UNREACHABLE', 'IDENTITY_MISMATCH',
   'QEMU_GUEST_DIFFER', 'HOTADDED_OFFLINE', 'GUEST_OFFLINE_HOST_COUNTS', 'GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT', 'GUEST_VIEW_REDUCED',
-  'GUEST_MISBEHAVING', 'HOST_VIEW_UNAVAILABLE',
+  'GUEST_MISBEHAVING', 'HOST_VIEW_UNAVAILABLE', 'GUEST_CLAIM_CONTRADICTED', 'HOTADDED_NEVER_RAN',
 ];
 
 /** error: something is wrong; expected: a known, explained state; warning: worth knowing. */
@@ -79,6 +81,8 @@ export interface VerdictContext {
    * recorded one (host.domain.intent), which still describes the old state.
    */
   intent?: Intent;
+  /** Findings of the host's check of the guest's CPU claims (core/claim-check.ts), already judged. */
+  claims?: Finding[];
 }
 
 /** How the guest's online CPUs differ from the intent: undefined when they match. */
@@ -127,6 +131,7 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
   const add = (kind: FindingKind, severity: Severity, message: string, advice: string) => findings.push({ kind, severity, message, advice });
   const { domain, qemu } = host;
   const done = () => ({ ok: !findings.some((f) => f.severity === 'error'), findings });
+  findings.push(...(ctx.claims ?? []));
 
   if (domain.state !== 'running' || !domain.live) {
     if (domain.reason === 'crashed' || domain.state === 'crashed') {
