@@ -11,7 +11,7 @@
  * - /proc/cpuinfo has a block per online CPU;
  * - CPU0 has no online file (not offlinable) unless `cpu0Hotplug`.
  */
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, ftruncateSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { formatKernelCpuList } from '@vcpuctl/proto';
@@ -74,6 +74,34 @@ function hexMask(cpus: number[], nbits: number): string {
     .join(',');
 }
 
+
+/**
+ * Changes a sysfs attribute's text in place, as the kernel does: the agent
+ * holds `present` and `online` open and re-reads them at offset 0, so a new
+ * file put by rename would go unseen. Nor writeFileSync: it truncates, then
+ * writes, and a reader in between (the agent polls every few ms; a loaded
+ * machine can stall the writer there) reads an empty list, which the kernel
+ * never shows (the boot CPU is always online; cpuN/online holds 0 or 1).
+ * So the file never shrinks below the new text: it grows first by newlines,
+ * takes the text over its head in one write (padded with newlines, which
+ * every reader trims), and only then is cut to length. A reader may still
+ * catch old and new bytes mixed (a regular file is not a sysfs attribute),
+ * but never an empty file.
+ */
+export function rewriteInPlace(path: string, text: string): void {
+  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o666);
+  try {
+    const data = Buffer.from(text);
+    const old = fstatSync(fd).size;
+    if (data.length > old) writeSync(fd, Buffer.alloc(data.length - old, '\n'), 0, data.length - old, old);
+    const padded = Buffer.alloc(Math.max(old, data.length), '\n');
+    data.copy(padded);
+    writeSync(fd, padded, 0, padded.length, 0);
+    ftruncateSync(fd, data.length);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export function layout(spec: TreeSpec): Place[] {
   const places: Place[] = [];
@@ -138,7 +166,7 @@ export class CpuTreeBuilder {
   /** Simulates the kernel carrying out `echo 0|1 > cpuN/online`. */
   setOnline(cpu: number, online: boolean): void {
     const file = join(this.cpuDir, `cpu${cpu}/online`);
-    if (existsSync(file) && lstatSync(file).isFile()) writeFileSync(file, online ? '1\n' : '0\n');
+    if (existsSync(file) && lstatSync(file).isFile()) rewriteInPlace(file, online ? '1\n' : '0\n');
     if (online) this.online.add(cpu);
     else this.online.delete(cpu);
     this.write();
@@ -186,9 +214,10 @@ export class CpuTreeBuilder {
       if ((cpu !== 0 || spec.cpu0Hotplug) && !this.withheld.has(cpu) && !existsSync(onlineFile)) put(onlineFile, this.online.has(cpu) ? '1' : '0');
     }
     // present and online change in place, as sysfs attributes do: a reader
-    // holding them open (the agent) sees the new contents at offset 0.
-    writeFileSync(join(cpuDir, 'present'), `${formatKernelCpuList(present)}\n`);
-    writeFileSync(join(cpuDir, 'online'), `${formatKernelCpuList(onlineIds)}\n`);
+    // holding them open (the agent) sees the new contents at offset 0, and
+    // never an empty list (rewriteInPlace).
+    rewriteInPlace(join(cpuDir, 'present'), `${formatKernelCpuList(present)}\n`);
+    rewriteInPlace(join(cpuDir, 'online'), `${formatKernelCpuList(onlineIds)}\n`);
     put(join(cpuDir, 'offline'), formatKernelCpuList([...Array(this.possible).keys()].filter((c) => !this.online.has(c))));
     put(join(cpuDir, 'kernel_max'), '8191');
     if (spec.dispatching !== undefined) put(join(cpuDir, 'dispatching'), String(spec.dispatching));

@@ -8,11 +8,11 @@
  * seed, and FUZZ_SEED=N replays it.
  */
 import { strict as assert } from 'node:assert';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_REQUEST_BYTES } from '@vcpuctl/proto';
 import { AgentProcess, logLine, rawPeer, sendEnvelope } from '../helpers/agent-process';
+import { rewriteInPlace } from '../helpers/cpu-tree-builder';
 import { fieldKey, lengthDelimited, varint } from '../helpers/raw-protobuf';
 
 const FRAMES = 10_000;
@@ -150,7 +150,7 @@ describe('agent fuzzing (real agent process, loopback)', function () {
     let down = false;
     const flip = setInterval(() => {
       down = !down;
-      writeFileSync(online, down ? '0-6\n' : '0-7\n');
+      rewriteInPlace(online, down ? '0-6\n' : '0-7\n'); // in place, never empty (see rewriteInPlace)
     }, 50);
     const noise = setInterval(() => agent.kernelSays(...Array.from({ length: 16 }, (_, i) => `smpboot: CPU ${i} is now offline ${'x'.repeat(950)}`)), 10);
     stops.push(() => clearInterval(noise));

@@ -6,10 +6,10 @@
  * controller use different 127.0.0.0/8 source addresses.
  */
 import { strict as assert } from 'node:assert';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_REQUESTS_PER_SECOND, REQUEST_BURST } from '@vcpuctl/proto';
 import { AgentHarness } from '../helpers/agent-harness';
+import { rewriteInPlace } from '../helpers/cpu-tree-builder';
 import { AgentProcess, WsPeer, logLine, rawPeer, sendEnvelope } from '../helpers/agent-process';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -17,14 +17,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Plays a kernel whose CPUs keep changing: rewrites the `online` list in place
  * (as sysfs does) every `ms`, alternating between all CPUs and all but the
- * last, so the agent pushes a CpuEvent with a full snapshot each time.
+ * last, so the agent pushes a CpuEvent with a full snapshot each time. In
+ * place but never empty (rewriteInPlace): a kernel's list always names the
+ * boot CPU, and a snapshot taken while it flips must too.
  */
 function flipOnline(agent: AgentProcess, cpus: number, ms: number): () => void {
   const file = join(agent.tree.cpuDir, 'online');
   let down = false;
   const timer = setInterval(() => {
     down = !down;
-    writeFileSync(file, `0-${down ? cpus - 2 : cpus - 1}\n`);
+    rewriteInPlace(file, `0-${down ? cpus - 2 : cpus - 1}\n`);
   }, ms);
   return () => clearInterval(timer);
 }
@@ -102,7 +104,7 @@ describe('agent limits against hostile peers (real agent process, loopback)', fu
       let seq = 5000;
       const flip = setInterval(() => {
         down = !down;
-        writeFileSync(file, down ? '0-14\n' : '0-15\n');
+        rewriteInPlace(file, down ? '0-14\n' : '0-15\n');
       }, 50);
       const noise = setInterval(() => {
         try {

@@ -13,7 +13,7 @@
  * vcpuctl exits without closing.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, watch } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,34 @@ import type { ChannelSocket } from './socket-reach';
 
 /** How long ssh gets to go after SIGTERM before SIGKILL: it exits at once on TERM; this only bounds a stuck one. */
 const SSH_KILL_GRACE_MS = 2000;
+
+/** __SO_ACCEPTCON in /proc/net/unix's Flags column: listen() was called on the socket. */
+const SO_ACCEPTCON = 0x10000;
+
+/** How soon to look again at a socket ssh has bound and not yet listens on: it calls listen() right after bind(). */
+const LISTEN_POLL_MS = 5;
+
+/**
+ * Whether the unix socket at `path` listens. ssh's socket file appears at
+ * bind(), and listen() comes a moment later (strace: ~0.3 ms, longer on a
+ * loaded machine); a connect in between is refused by the kernel, and ssh,
+ * never hearing of it, has no reason to give. /proc/net/unix shows the listen
+ * without connecting: a probe connection would make ssh open a channel to the
+ * guest's socket. Without /proc, the file is all there is to go by.
+ */
+function unixSocketListening(path: string): boolean {
+  let table: string;
+  try {
+    table = readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return existsSync(path);
+  }
+  // Num RefCount Protocol Flags Type St Inode Path; the path last, after one space.
+  for (const line of table.split('\n')) {
+    if (line.endsWith(` ${path}`) && Number.parseInt(line.trim().split(/\s+/)[3] ?? '', 16) & SO_ACCEPTCON) return true;
+  }
+  return false;
+}
 
 /** Live forwards, ended together if vcpuctl exits without closing them (one 'exit' listener, however many). */
 const live = new Set<ChildProcess>();
@@ -80,9 +108,14 @@ export async function openSshForward(t: SshTransport, remotePath: string, timeou
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      const watcher = watch(dir, () => {
-        if (existsSync(local)) done();
-      });
+      // Ready when ssh listens, not when its socket file appears (see unixSocketListening).
+      let poll: NodeJS.Timeout | undefined;
+      const check = () => {
+        if (!existsSync(local)) return;
+        if (unixSocketListening(local)) done();
+        else poll ??= setInterval(check, LISTEN_POLL_MS);
+      };
+      const watcher = watch(dir, check);
       const timer = setTimeout(() => done(new VcpuctlError('AGENT_UNREACHABLE',
         `ssh to ${where} did not forward the channel socket within ${timeoutMs} ms${sshReason(stderr) ? `: ${sshReason(stderr)}` : ''}`)), timeoutMs);
       const onChildExit = () => done(new VcpuctlError('AGENT_UNREACHABLE',
@@ -94,12 +127,13 @@ export async function openSshForward(t: SshTransport, remotePath: string, timeou
       function done(err?: VcpuctlError) {
         watcher.close();
         clearTimeout(timer);
+        clearInterval(poll);
         child.off('close', onChildExit);
         child.off('error', onSpawnError);
         if (err) reject(err);
         else resolve();
       }
-      if (existsSync(local)) done();
+      check();
     });
   } catch (err) {
     // stderr is complete once ssh has exited: read the reason after the reap.
