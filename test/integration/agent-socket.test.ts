@@ -192,8 +192,10 @@ describe('agent over a real socket', function () {
 
     it('refuses an empty or repetitive request', async () => {
       const c = await h.connect();
-      await assert.rejects(c.setOnline([]), (e: VcpuctlError) => e.code === 'USAGE');
-      await assert.rejects(c.setOnline([{ cpu: 1, online: false }, { cpu: 1, online: true }]), (e: VcpuctlError) => e.code === 'USAGE');
+      // The agent's code reaches the host as the guest's own (GUEST_ERROR naming it), never as a host code.
+      const guestSaid = (code: string) => (e: VcpuctlError) => e.code === 'GUEST_ERROR' && e.details?.guestCode === code;
+      await assert.rejects(c.setOnline([]), guestSaid('USAGE'));
+      await assert.rejects(c.setOnline([{ cpu: 1, online: false }, { cpu: 1, online: true }]), guestSaid('USAGE'));
     });
 
     it('offlines and onlines several CPUs, reporting each', async () => {
@@ -267,7 +269,7 @@ describe('agent over a real socket', function () {
 
     it('answers an unexpected message type with an error and stays up', async () => {
       const c = await h.connect();
-      await assert.rejects(c.request({ hello: { protocolVersion: '1.0' } }, 'a bogus hello', 2000), (e: VcpuctlError) => e.code === 'PROTOCOL');
+      await assert.rejects(c.request({ hello: { protocolVersion: '1.0' } }, 'a bogus hello', 2000), (e: VcpuctlError) => e.code === 'GUEST_ERROR' && e.details?.guestCode === 'PROTOCOL');
       assert.ok((await c.snapshot()).online);
     });
 

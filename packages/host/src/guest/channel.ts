@@ -167,9 +167,10 @@ export async function connectChannel(
     }
   }
   lock.release();
-  // The transport's own reason (ssh could not open the remote socket) says more than a closed stream.
-  const why = socket.reason();
+  // The transport's own reason (ssh could not open the remote socket) says more than a closed stream;
+  // read once the transport is closed, when all it had to say has been read.
   await socket.close();
+  const why = socket.reason();
   if (why && last && !last.details?.silent) throw new VcpuctlError('AGENT_UNREACHABLE', `cannot open the ${VCPUCTL_CHANNEL} channel of ${domain.name}: ${why}`);
   if (last?.details?.silent && channel.hostClient) {
     // QEMU showed a host client on the socket and no other vcpuctl holds the lock: another program has the channel.

@@ -64,15 +64,17 @@ function track(child: ChildProcess): void {
   });
 }
 
+/** Ends ssh and resolves on 'close': it has exited and its stderr has been read to the end (the reason is whole). */
 function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  if (exited() && (!child.stderr || child.stderr.destroyed)) return Promise.resolve();
   return new Promise((resolve) => {
     const hard = setTimeout(() => child.kill('SIGKILL'), SSH_KILL_GRACE_MS);
-    child.once('exit', () => {
+    child.once('close', () => {
       clearTimeout(hard);
       resolve();
     });
-    child.kill('SIGTERM');
+    if (!exited()) child.kill('SIGTERM');
   });
 }
 

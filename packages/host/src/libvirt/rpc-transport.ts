@@ -75,8 +75,8 @@ export function sshTransport(t: SshTransport, name: string): RpcTransport {
   });
   const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
   child.once('error', (err) => stream.destroy(err));
-  // The pipes close before 'exit' says why; the reason goes with the error either way.
-  child.once('exit', (code) => stream.destroy(new Error(sshReason(stderr) ?? `ssh exited with status ${code}`)));
+  // 'close' comes once ssh has exited and its stderr has been read to the end ('exit' may come before the last of it).
+  child.once('close', (code) => stream.destroy(new Error(sshReason(stderr) ?? `ssh exited with status ${code}`)));
   stream.once('close', () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });
