@@ -1,31 +1,55 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * Bundles the built agent (packages/guest-agent/dist, with proto, ws,
- * protobufjs, commander and systeminformation) into one file for Node >= 18:
- *   OUT/vcpuctl-agent.js         the agent, `node vcpuctl-agent.js run ...`
- *   OUT/bundled-packages.json    every npm package inside it: name, version, license, engines
- *   OUT/copyright                the Debian copyright file: ours, and each bundled package's license text
- * Usage: node packaging/bundle.js OUT_DIR
+ * Bundles a built program with every npm package it needs into one file for
+ * Node >= 18:
+ *   agent (the default): packages/guest-agent (proto, ws, protobufjs, commander, systeminformation)
+ *     OUT/vcpuctl-agent.js                  the agent, `node vcpuctl-agent.js run ...`
+ *     OUT/bundled-packages.json             every npm package inside it: name, version, license, engines
+ *     OUT/copyright                         the Debian copyright file: ours, and each bundled package's license text
+ *   vcpuctl: packages/host (proto, ws, protobufjs, commander, prom-client, yaml, bcryptjs)
+ *     OUT/vcpuctl.js, OUT/vcpuctl.bundled-packages.json, OUT/vcpuctl.copyright
+ * Usage: node packaging/bundle.js OUT_DIR [agent|vcpuctl]
  */
 const { build } = require('esbuild');
 const { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync } = require('node:fs');
 const { dirname, join, relative, resolve, sep } = require('node:path');
 
-/** The oldest Node the agent supports: Ubuntu 24.04 ships 18.19, Debian 12 18.20. */
+/** The oldest Node both programs support: Ubuntu 24.04 ships 18.19, Debian 12 18.20. */
 const NODE_TARGET = 'node18';
 
 const ROOT = resolve(__dirname, '..');
-const ENTRY = join(ROOT, 'packages/guest-agent/bin/vcpuctl-agent.js');
+
+const TARGETS = {
+  agent: {
+    entry: 'packages/guest-agent/bin/vcpuctl-agent.js',
+    built: 'packages/guest-agent/dist/cli/main.js',
+    bundle: 'vcpuctl-agent.js',
+    packages: 'bundled-packages.json',
+    copyright: 'copyright',
+    title: 'vcpuctl-agent, part of vcpuctl',
+    installed: 'usr/lib/vcpuctl-agent/vcpuctl-agent.js',
+  },
+  vcpuctl: {
+    entry: 'packages/host/bin/vcpuctl.js',
+    built: 'packages/host/dist/cli/main.js',
+    bundle: 'vcpuctl.js',
+    packages: 'vcpuctl.bundled-packages.json',
+    copyright: 'vcpuctl.copyright',
+    title: 'vcpuctl, the host controller',
+    installed: 'usr/lib/vcpuctl/vcpuctl.js',
+  },
+};
 
 async function main() {
-  const out = process.argv[2];
-  if (!out) throw new Error('usage: node packaging/bundle.js OUT_DIR');
-  if (!existsSync(join(ROOT, 'packages/guest-agent/dist/cli/main.js'))) throw new Error('the agent is not built: run `npm run build` first');
+  const [out, name = 'agent'] = process.argv.slice(2);
+  const target = TARGETS[name];
+  if (!out || !target) throw new Error(`usage: node packaging/bundle.js OUT_DIR [${Object.keys(TARGETS).join('|')}]`);
+  if (!existsSync(join(ROOT, target.built))) throw new Error(`${name} is not built: run \`npm run build\` first`);
   mkdirSync(out, { recursive: true });
   const result = await build({
-    entryPoints: [ENTRY],
-    outfile: join(out, 'vcpuctl-agent.js'),
+    entryPoints: [join(ROOT, target.entry)],
+    outfile: join(out, target.bundle),
     bundle: true,
     platform: 'node',
     target: NODE_TARGET,
@@ -37,8 +61,8 @@ async function main() {
     logLevel: 'warning',
   });
   const packages = bundledPackages(Object.keys(result.metafile.inputs));
-  writeFileSync(join(out, 'bundled-packages.json'), `${JSON.stringify(packages, null, 2)}\n`);
-  writeFileSync(join(out, 'copyright'), copyright(packages));
+  writeFileSync(join(out, target.packages), `${JSON.stringify(packages, null, 2)}\n`);
+  writeFileSync(join(out, target.copyright), copyright(target, packages));
 }
 
 /** The npm packages (the nearest package.json of each input file), workspaces included. */
@@ -74,12 +98,12 @@ function licenseText(dir) {
 }
 
 /** Plain-text Debian copyright file: ours, then each bundled package with its own license text. */
-function copyright(packages) {
+function copyright(target, packages) {
   const license = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).license;
   const theirs = packages.filter((p) => !p.name.startsWith('@vcpuctl/'));
   const parts = [
-    `vcpuctl-agent, part of vcpuctl. License: ${license}.\n\n` +
-      'usr/lib/vcpuctl-agent/vcpuctl-agent.js bundles these npm packages, each under its own license:\n' +
+    `${target.title}. License: ${license}.\n\n` +
+      `${target.installed} bundles these npm packages, each under its own license:\n` +
       theirs.map((p) => `  ${p.name} ${p.version} (${p.license})\n`).join(''),
   ];
   for (const p of theirs) {

@@ -329,7 +329,7 @@ describe('agent package (npm run package)', function () {
       assert.equal(conffiles, '/etc/default/vcpuctl-agent\n');
     });
 
-    it('holds the bundle, the launcher, the unit, the defaults, the module and udev rule, all root-owned', () => {
+    it('holds the bundle, the launcher, the unit, the defaults, the module and udev rule, the man page, all root-owned', () => {
       const listing = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' }).trim().split('\n');
       const files = new Map(listing.map((l) => l.split(/\s+/)).filter((f) => !f[0]!.startsWith('d')).map((f) => [f[5]!.replace(/^\./, ''), { mode: f[0]!, owner: f[1]! }]));
       assert.deepEqual([...files.keys()].sort(), [
@@ -340,6 +340,7 @@ describe('agent package (npm run package)', function () {
         '/usr/lib/udev/rules.d/60-vcpuctl-agent.rules',
         '/usr/lib/vcpuctl-agent/vcpuctl-agent.js',
         '/usr/share/doc/vcpuctl-agent/copyright',
+        '/usr/share/man/man8/vcpuctl-agent.8.gz',
       ]);
       for (const [path, f] of files) {
         assert.equal(f.owner, 'root/root', path);

@@ -8,13 +8,18 @@ import { AGENT_VERSION } from '../version';
 import { runCommand } from './run';
 import { snapshotCommand } from './snapshot';
 
-export async function main(argv: string[] = process.argv): Promise<void> {
-  const program = new Command('vcpuctl-agent')
+/** The whole command tree, not run: main() parses with it, and the package's man page is generated from it. */
+export function buildProgram(): Command {
+  return new Command('vcpuctl-agent')
     .description("vcpuctl's guest agent: reports and changes this guest's vCPUs for the host controller")
     .version(AGENT_VERSION)
     .addHelpText('after', `\nExit codes:\n${exitCodeTable()}\n`)
     .addCommand(runCommand())
     .addCommand(snapshotCommand());
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
   program.exitOverride();
   try {
     await program.parseAsync(argv);

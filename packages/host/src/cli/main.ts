@@ -20,8 +20,9 @@ import { exporterCommand } from './exporter';
 
 export const VERSION = '0.1.0';
 
-export async function main(argv: string[] = process.argv): Promise<void> {
-  const program = addGlobalOptions(new Command('vcpuctl'))
+/** The whole command tree, not run: main() parses with it, and the package's man page and completion are generated from it. */
+export function buildProgram(): Command {
+  return addGlobalOptions(new Command('vcpuctl'))
     .description('Live vCPU resizing of libvirt guests, verified from the host and from inside the guest')
     .version(VERSION)
     .addHelpText('after', `\nExit codes:\n   0  success\n${exitCodeTable()}\n\nstatus exits 0 whatever its verdict (it only shows); verify exits 3 (or the finding's own code) when the sides disagree.\nWith --all: the worst problem found, worst first: ${FLEET_EXIT_RANK.join(' > ')}; status --all counts only unreachable hosts and unread domains, verify --all also each checked domain's verdict; shut-off domains count for nothing.\nset on several domains (DOMAIN... N, --all N): the same ranking over each domain's own error (the code set DOMAIN N would exit with); 0 when every domain is done. set --dry-run: the worst refusal, 0 when none.\n`)
@@ -35,6 +36,10 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     .addCommand(new Command('agent').description("the guest agent's virtio-serial channel").addCommand(agentAttachCommand()).addCommand(agentDetachCommand()))
     .addCommand(watchCommand())
     .addCommand(exporterCommand());
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
   program.exitOverride();
   for (const c of program.commands) {
     c.exitOverride();
