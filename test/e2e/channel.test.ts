@@ -126,7 +126,7 @@ describe('e2e: the agent over a virtio-serial channel', function () {
       // The ssh children were reaped and their private sockets removed.
       assert.deepEqual(readdirSync(tmp), []);
       const md = readFileSync(join(dir, 'reports', `${report.id}.md`), 'utf8');
-      assert.match(md, /- libvirt: qemu\+ssh:\/\/root@127\.0\.0\.1:\d+\/system\?\S+ \(host 127\.0\.0\.1\)/);
+      assert.match(md, /- libvirt: `qemu\+ssh:\/\/root@127\.0\.0\.1:\d+\/system\?\S+` \(host 127\.0\.0\.1\)/);
       assert.match(md, /via channel \(ssh to 127\.0\.0\.1\)/);
       // status through the same URI, as text: names the host and how the guest was reached.
       const s = await vcpuctlAsync(['-c', uri, 'status', g!.name], env);

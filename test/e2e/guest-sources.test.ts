@@ -224,28 +224,34 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
     };
   }
 
-  it('(d3) the agent restarted under a running watch: gone within 3 s, back within 3 s of the agent, the restart named, a later offline shown within 3 s (issue 20)', async () => {
+  /**
+   * Under a running watch on the channel: `disrupt` takes the agent away and
+   * brings it back (it resolves once started again); the watch must say it went
+   * away within 3 s, be back within 3 s of the agent serving its channel, name
+   * why (`named`), and show an offline made afterwards within 3 s.
+   */
+  async function underWatch(disrupt: () => Promise<void>, named: string): Promise<void> {
     const w = follow(['--json', 'watch', g.name]);
     try {
       const has = (from: number, pred: (r: Record<string, any>) => boolean) => w.records.slice(from).find(pred);
       await until('watch on the channel', 60_000, () => !!has(0, (r) => r.guest.reachable && r.guest.via === 'channel'));
       let from = w.records.length;
-      const killedAt = Date.now();
-      await g.helper('POST', '/agent/kill');
+      const goneAt = Date.now();
+      const back = disrupt();
       await until('watch saying the agent went away', 10_000, () => !!has(from, (r) => r.changes.includes('agent went away')));
       const gone = has(from, (r) => r.changes.includes('agent went away'))!;
-      assert.ok(gone.seenAtMs - killedAt <= 3000, `the agent's death shown ${gone.seenAtMs - killedAt} ms after it`);
+      assert.ok(gone.seenAtMs - goneAt <= 3000, `the agent's absence shown ${gone.seenAtMs - goneAt} ms after it`);
       from = w.records.length;
-      await g.helper('POST', '/agent/start');
+      await back;
       // The agent starts slowly under TCG (Node over 9p): time the reconnect from when it answers on the channel.
-      await until('the agent serving the channel again', 120_000, async () => virsh('dumpxml', g.name).includes(`name='${CHANNEL}' state='connected'`));
+      await until('the agent serving the channel again', 180_000, async () => virsh('dumpxml', g.name).includes(`name='${CHANNEL}' state='connected'`));
       const readyAt = Date.now();
-      // Meanwhile the watch may read the guest through qemu-guest-agent (it runs in this guest); it comes back to the channel.
+      // Meanwhile the watch may read the guest through qemu-guest-agent (if it runs); it comes back to the channel.
       const onChannel = (r: Record<string, any>) => r.changes.includes('agent connected') && r.guest.via === 'channel';
       await until('watch back on the channel', 30_000, () => !!has(from, onChannel));
-      const back = has(from, onChannel)!;
-      assert.ok(back.seenAtMs - readyAt <= 3000, `reconnected ${back.seenAtMs - readyAt} ms after the agent was back`);
-      assert.ok(back.changes.includes('agent restarted'), JSON.stringify(back.changes));
+      const again = has(from, onChannel)!;
+      assert.ok(again.seenAtMs - readyAt <= 3000, `reconnected ${again.seenAtMs - readyAt} ms after the agent was back`);
+      assert.ok(again.changes.includes(named), JSON.stringify(again.changes));
       from = w.records.length;
       const offAt = Date.now();
       await g.helper('POST', '/cpu-online?cpu=2&value=0');
@@ -255,6 +261,13 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
       await w.stop();
       await g.helper('POST', '/cpu-online?cpu=2&value=1');
     }
+  }
+
+  it('(d3) the agent restarted under a running watch: gone within 3 s, back within 3 s of the agent, the restart named, a later offline shown within 3 s (issue 20)', async () => {
+    await underWatch(async () => {
+      await g.helper('POST', '/agent/kill');
+      await g.helper('POST', '/agent/start');
+    }, 'agent restarted');
   });
 
   it('(d4) a watch and an exporter following one guest for 30 s share the channel: sessions bounded, the second says it reads every 30 s; a status still answers within 2 s (issue 20)', async () => {
@@ -366,5 +379,32 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
       assert.match(set.stderr, /GUEST_CLAIM_CONTRADICTED/);
       assert.equal(intentNow(), intentBefore, 'the intent is what it was');
     });
+  });
+
+  it('(f) virsh reset under a running watch: gone within 3 s, back within 3 s of the agent, the reset named, a later offline shown within 3 s (issue 20)', async () => {
+    // Last on this guest: it boots again, with the helper and the agent (not qemu-ga) started by its init.
+    const a = await cli(['agent', 'attach', g.name]); // detached by (b) above
+    assert.equal(a.code, 0, a.stderr);
+    await until('the agent serving the re-attached channel', 60_000, async () => virsh('dumpxml', g.name).includes(`name='${CHANNEL}' state='connected'`));
+    await underWatch(async () => {
+      virsh('reset', g.name);
+      await g.waitForAgent(180_000);
+    }, 'guest rebooted or reset (new boot id)');
+  });
+
+  it("(g) the agent replaced in the guest by one that lies (escapes, a list past every bound) over the channel: GUEST_MISBEHAVING, verify exits 13, nothing raw reaches the terminal (issue 15)", async () => {
+    await g.helper('POST', '/agent/hostile');
+    let v: CliResult | undefined;
+    await until('the replacement answering on the channel', 180_000, async () => {
+      v = await cli(['--json', 'verify', g.name]);
+      return v.code === 13;
+    });
+    const f = JSON.parse(v!.stdout).report.verdict.findings.find((x: { kind: string }) => x.kind === 'GUEST_MISBEHAVING');
+    assert.match(f?.message ?? '', /present that is not a CPU list: .*characters; at most 32768/);
+    const text = await cli(['status', g.name]);
+    assert.equal(text.code, 0, text.stderr);
+    // eslint-disable-next-line no-control-regex
+    assert.doesNotMatch(text.stdout + text.stderr, /[\x00-\x08\x0b-\x1f\x7f]/);
+    assert.match(text.stdout, /GUEST_MISBEHAVING/);
   });
 });

@@ -54,3 +54,4 @@ export {
   checkVcpuClaims, GuestCpuClaims, VcpuClaimCheck, VcpuClaimFinding, VcpuClaimOptions, VcpuTimesSample,
   MIN_WINDOW_MS, RECOMMENDED_WINDOW_MS, OFFLINE_RAN_MAX_MS, NEVER_RAN_MAX_TOTAL_MS,
 } from './core/vcpu-claims';
+export { uriLabel } from './watch/metrics';

@@ -19,8 +19,11 @@ let channel = args.includes('--channel');
 
 let agent: ChildProcess | undefined;
 
+/** The agent's program: the real one, or (POST /agent/hostile) a replacement with lying contents. */
+let agentProgram = agentBin;
+
 function startAgent(): void {
-  agent = spawn(process.execPath, [agentBin, 'run', '--listen', '0.0.0.0:7643', '--token-file', tokenFile, ...extra, ...(channel ? ['--channel'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+  agent = spawn(process.execPath, [agentProgram, 'run', '--listen', '0.0.0.0:7643', '--token-file', tokenFile, ...extra, ...(channel ? ['--channel'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
   const me = agent;
   me.once('exit', (code, signal) => {
     process.stderr.write(`rig-helper: agent exited (${code ?? signal})\n`);
@@ -135,7 +138,15 @@ createServer((req, res) => {
           startAgent();
           send(200, 'restarted\n');
         });
+      case 'POST /agent/hostile':
+        // What a guest's root user could do: replace the agent (same arguments, lying contents).
+        agentProgram = `${__dirname}/hostile-agent.js`;
+        return void killAgent().then(() => {
+          startAgent();
+          send(200, 'replaced\n');
+        });
       case 'POST /agent/start':
+        agentProgram = agentBin;
         if (!agent) startAgent();
         return send(200, 'started\n');
       case 'POST /agent/kill-when-present': {

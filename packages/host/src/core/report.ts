@@ -160,7 +160,9 @@ function guestLine(g: GuestView | undefined): string {
 export function md(text: string): string {
   return text
     .replace(/\r?\n/g, ' ')
-    .replace(/[\\`*_[\]|~@]/g, (c) => `\\${c}`)
+    .replace(/[\\`*[\]|~@]/g, (c) => `\\${c}`)
+    // `_` starts emphasis only at a word's edge (product_uuid stays as it is).
+    .replace(/(^|[^A-Za-z0-9])_|_(?=[^A-Za-z0-9]|$)/g, (m) => m.replace('_', '\\_'))
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/:\/\//g, '\\://')
@@ -194,7 +196,7 @@ export function fenced(lines: string[]): string[] {
 export function renderMarkdown(r: Report): string {
   const out: string[] = [];
   out.push(`# vcpuctl ${md(r.operation)} on ${md(r.domain)}`, '');
-  out.push(`- report: ${md(r.id)} (schema ${md(r.schema)})`, `- libvirt: ${md(r.uri)}${r.hostName ? ` (host ${md(r.hostName)})` : ''}`, `- started ${md(r.startedAt)}, finished ${md(r.finishedAt)}`);
+  out.push(`- report: ${md(r.id)} (schema ${md(r.schema)})`, `- libvirt: ${code(r.uri)}${r.hostName ? ` (host ${md(r.hostName)})` : ''}`, `- started ${md(r.startedAt)}, finished ${md(r.finishedAt)}`);
   out.push(`- outcome: ${r.outcome.ok ? 'ok' : `FAILED${r.outcome.code ? ` (${md(r.outcome.code)})` : ''}`}${r.outcome.message ? `: ${md(r.outcome.message)}` : ''}`, '');
   out.push('## Verdict', '');
   if (r.verdict.findings.length === 0) out.push('Host and guest agree.');

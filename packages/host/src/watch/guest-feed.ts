@@ -21,6 +21,8 @@ export interface GuestUpdate {
 
 export interface GuestFeed {
   close(): Promise<void>;
+  /** Something may have made the guest reachable (a channel device added, the agent's channel connected): look now, not at the next retry. */
+  poke(): void;
 }
 
 /** First reconnect pause, and the most it grows to while the agent stays away. */
@@ -77,7 +79,10 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   let last: { bootId: string; startedAtMs: number } | undefined;
 
   const retry = (ms: number) => {
-    if (!closed) timer = setTimeout(() => void connect(), ms);
+    if (!closed) timer = setTimeout(() => {
+      timer = undefined;
+      void connect();
+    }, ms);
   };
   const unreachable = (error: string, change: string, misbehaving = false) => {
     // Say it once per cause, not on every retry.
@@ -217,6 +222,12 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   };
   void connect();
   return {
+    poke() {
+      if (closed || client || !timer) return;
+      clearTimeout(timer);
+      timer = undefined;
+      void connect();
+    },
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);

@@ -9,8 +9,9 @@
  * joined where wanted (`* on(uri) group_left(host) vcpuctl_host_up`): one
  * more label on every domain series would add no series but make every one
  * longer. No label takes a value from a guest, so a guest cannot multiply
- * series. The `uri` label drops the URI's user and query (an ssh user and
- * key path, `no_verify`): a metrics page is read by more people than the host.
+ * series. The `uri` label drops the URI's user and every query parameter but
+ * `socket` (an ssh user and key path, `no_verify`): a metrics page is read by
+ * more people than the host.
  */
 import { Gauge, Histogram, Registry } from 'prom-client';
 import { cpuListCount } from '@vcpuctl/proto';
@@ -27,11 +28,21 @@ const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
 const LABELS = ['domain', 'uuid', 'uri'] as const;
 
-/** A connection URI as a label: scheme, host and path only. */
+/**
+ * Query parameters kept in the `uri` label: those that tell two connections
+ * apart (`socket`: two daemons on one machine), never credentials or how they
+ * are checked (keyfile, pkipath, known_hosts, no_verify, sshauth, ...).
+ */
+const LABEL_QUERY_PARAMS = new Set(['socket']);
+
+/** A connection URI as a label: scheme, host, path and the parameters that identify it; no user, no credentials. */
 export function uriLabel(uri: string): string {
-  const m = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^@/?#]*@)?([^/?#]*)([^?#]*)/i.exec(uri);
-  return m ? `${m[1]}${m[2]}${m[3]}` : uri.replace(/[?#].*$/, '');
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^@/?#]*@)?([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(uri);
+  if (!m) return uri.replace(/[?#].*$/, '');
+  const kept = (m[4] ?? '').split('&').filter((p) => LABEL_QUERY_PARAMS.has(p.split('=')[0]!));
+  return `${m[1]}${m[2]}${m[3]}${kept.length ? `?${kept.join('&')}` : ''}`;
 }
+
 const HOST_LABELS = ['uri', 'host'] as const;
 
 export class Metrics {

@@ -298,6 +298,9 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       if (this.lastShown.delete(e.domain) || this.opts.states === undefined) this.emit('change', { atMs: Date.now(), domain: e.domain, changes: ['domain undefined'], state: s });
       return;
     }
+    // A channel added (vcpuctl agent attach) or an agent's channel coming up: the feed looks at once
+    // rather than at its next retry (up to 10 s later).
+    if (e.kind === 'device-added' || e.kind === 'agent-lifecycle') this.feeds.get(e.domain)?.poke();
     void this.refreshHost(e.domain, [`libvirt: ${e.kind}${e.detail ? ` ${e.detail}` : ''}`]);
   }
 
