@@ -259,7 +259,8 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
       assert.ok(has(from, (r) => r.changes.includes('cpu2 OFFLINED'))!.seenAtMs - offAt <= 3000);
     } finally {
       await w.stop();
-      await g.helper('POST', '/cpu-online?cpu=2&value=1');
+      // Cleanup only: after a reset the helper may not be up yet, and the test's own failure is the one to see.
+      await g.helper('POST', '/cpu-online?cpu=2&value=1').catch(() => undefined);
     }
   }
 
@@ -381,30 +382,45 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
     });
   });
 
-  it('(f) virsh reset under a running watch: gone within 3 s, back within 3 s of the agent, the reset named, a later offline shown within 3 s (issue 20)', async () => {
-    // Last on this guest: it boots again, with the helper and the agent (not qemu-ga) started by its init.
-    const a = await cli(['agent', 'attach', g.name]); // detached by (b) above
-    assert.equal(a.code, 0, a.stderr);
-    await until('the agent serving the re-attached channel', 60_000, async () => virsh('dumpxml', g.name).includes(`name='${CHANNEL}' state='connected'`));
-    await underWatch(async () => {
-      virsh('reset', g.name);
-      await g.waitForAgent(180_000);
-    }, 'guest rebooted or reset (new boot id)');
-  });
-
-  it("(g) the agent replaced in the guest by one that lies (escapes, a list past every bound) over the channel: GUEST_MISBEHAVING, verify exits 13, nothing raw reaches the terminal (issue 15)", async () => {
-    await g.helper('POST', '/agent/hostile');
-    let v: CliResult | undefined;
-    await until('the replacement answering on the channel', 180_000, async () => {
-      v = await cli(['--json', 'verify', g.name]);
-      return v.code === 13;
+  // Last on this guest, after every other step: it is reset, then its agents are replaced by liars.
+  describe('(f, g) the guest reset under a watch, then its agents replaced by ones that lie', () => {
+    it('(f) virsh reset under a running watch: gone within 3 s, back within 3 s of the agent, the reset named, a later offline shown within 3 s (issue 20)', async () => {
+      // Last on this guest: it boots again, with the helper and the agent (not qemu-ga) started by its init.
+      const a = await cli(['agent', 'attach', g.name]); // detached by (b) above
+      assert.equal(a.code, 0, a.stderr);
+      await until('the agent serving the re-attached channel', 60_000, async () => virsh('dumpxml', g.name).includes(`name='${CHANNEL}' state='connected'`));
+      await underWatch(async () => {
+        virsh('reset', g.name);
+        await g.waitForAgent(180_000);
+      }, 'guest rebooted or reset (new boot id)');
     });
-    const f = JSON.parse(v!.stdout).report.verdict.findings.find((x: { kind: string }) => x.kind === 'GUEST_MISBEHAVING');
-    assert.match(f?.message ?? '', /present that is not a CPU list: .*characters; at most 32768/);
-    const text = await cli(['status', g.name]);
-    assert.equal(text.code, 0, text.stderr);
-    // eslint-disable-next-line no-control-regex
-    assert.doesNotMatch(text.stdout + text.stderr, /[\x00-\x08\x0b-\x1f\x7f]/);
-    assert.match(text.stdout, /GUEST_MISBEHAVING/);
+
+    it("(g) the agent replaced in the guest by one that lies (escapes, a list past every bound) over the channel: GUEST_MISBEHAVING, verify exits 13, nothing raw reaches the terminal (issue 15)", async () => {
+      await until('the rig helper back after the reset', 180_000, () => g.helper('GET', '/cpu-online').then(() => true, () => false));
+      await g.helper('POST', '/agent/hostile');
+      let v: CliResult | undefined;
+      await until('the replacement answering on the channel', 180_000, async () => {
+        v = await cli(['--json', 'verify', g.name]);
+        return v.code === 13;
+      });
+      const f = JSON.parse(v!.stdout).report.verdict.findings.find((x: { kind: string }) => x.kind === 'GUEST_MISBEHAVING');
+      assert.match(f?.message ?? '', /present that is not a CPU list: .*characters; at most 32768/);
+      const text = await cli(['status', g.name]);
+      assert.equal(text.code, 0, text.stderr);
+      // eslint-disable-next-line no-control-regex
+      assert.doesNotMatch(text.stdout + text.stderr, /[\x00-\x08\x0b-\x1f\x7f]/);
+      assert.match(text.stdout, /GUEST_MISBEHAVING/);
+    });
+
+    it('(g2) qemu-guest-agent replaced in the guest by one listing 9000 vCPUs (relayed by libvirt): GUEST_MISBEHAVING, verify exits 13 (issue 15)', async () => {
+      await g.helper('POST', '/qemu-ga/hostile');
+      let v: CliResult | undefined;
+      await until('the host reaching the replacement through libvirt', 120_000, async () => {
+        v = await cli(['--json', 'verify', g.name]);
+        return v.code === 13;
+      });
+      const f = JSON.parse(v!.stdout).report.verdict.findings.find((x: { kind: string }) => x.kind === 'GUEST_MISBEHAVING');
+      assert.match(f?.message ?? '', /qemu-guest-agent lists 9000 vCPUs/);
+    });
   });
 });

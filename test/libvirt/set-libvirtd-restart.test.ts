@@ -57,6 +57,27 @@ describe('set while libvirtd goes away after the change (real libvirtd, fake age
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('libvirtd stopped before the set: a clean LIBVIRT_UNREACHABLE within seconds, one line, nothing changed, no lock held', async () => {
+    const name = uniqueName(PREFIX);
+    domains.push(name);
+    defineAndStart(name, bareDomainXml(name, 1, 2));
+    const uuid = virsh('domuuid', name).trim();
+    const locks = join(dir, 'locks-before');
+    stopLibvirtd();
+    let r;
+    const t0 = Date.now();
+    try {
+      r = await vcpuctlAsync(['-c', URI, '--report-dir', join(dir, 'reports-before'), 'set', name, '2'], { VCPUCTL_LOCK_DIR: locks });
+    } finally {
+      startLibvirtd();
+    }
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /^vcpuctl: LIBVIRT_UNREACHABLE: .*\n$/);
+    assert.ok(Date.now() - t0 < 10_000, `${Date.now() - t0} ms`);
+    assert.equal(virsh('vcpucount', name, '--live', '--current').trim(), '1');
+    assert.equal(lockHolder(locks, uuid), undefined);
+  });
+
   it('libvirtd stopped once the hot-add is live and started 2 s later: the true result, the intent recorded, no lock left', async () => {
     const name = uniqueName(PREFIX);
     domains.push(name);

@@ -138,6 +138,15 @@ createServer((req, res) => {
           startAgent();
           send(200, 'restarted\n');
         });
+      case 'POST /qemu-ga/hostile': {
+        // qemu-ga replaced by a liar on its port, and vcpuctl-agent stopped, so the host falls back to it.
+        const port = portFor('org.qemu.guest_agent.0');
+        if (!port) return send(409, 'no org.qemu.guest_agent.0 port\n');
+        return void Promise.all([stopQemuGa(), killAgent()]).then(() => {
+          qemuGa = spawn(process.execPath, [`${__dirname}/hostile-qemu-ga.js`, port], { stdio: ['ignore', 'inherit', 'inherit'] });
+          send(200, `replaced on ${port}\n`);
+        });
+      }
       case 'POST /agent/hostile':
         // What a guest's root user could do: replace the agent (same arguments, lying contents).
         agentProgram = `${__dirname}/hostile-agent.js`;
