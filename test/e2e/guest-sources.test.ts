@@ -202,7 +202,7 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
   });
 
   /** A vcpuctl child printing JSON lines, with its records. */
-  function follow(args: string[]): { child: ChildProcess; records: Record<string, any>[]; stop(): Promise<void> } {
+  function follow(args: string[]): { child: ChildProcess; records: Record<string, any>[]; stderr(): string; stop(): Promise<void> } {
     const child = spawn(process.execPath, [VCPUCTL, ...args], { env: { ...process.env, VCPUCTL_LOCK_DIR: locks }, stdio: ['ignore', 'pipe', 'pipe'] });
     const records: Record<string, any>[] = [];
     let buf = '';
@@ -214,9 +214,10 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
         if (line.startsWith('{')) records.push({ ...JSON.parse(line), seenAtMs: Date.now() });
       }
     });
-    child.stderr!.resume();
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
     return {
-      child, records,
+      child, records, stderr: () => err,
       stop: async () => {
         child.kill();
         await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
@@ -232,13 +233,17 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
    */
   async function underWatch(disrupt: () => Promise<void>, named: string): Promise<void> {
     const w = follow(['--json', 'watch', g.name]);
+    // On a failure, what watch printed says why.
+    const seen = () => `${w.records.map((r) => `${new Date(r.seenAtMs).toISOString()} ${JSON.stringify({ changes: r.changes, guest: r.guest })}`).join('\n')}\n--- stderr ---\n${w.stderr()}`;
     try {
       const has = (from: number, pred: (r: Record<string, any>) => boolean) => w.records.slice(from).find(pred);
       await until('watch on the channel', 60_000, () => !!has(0, (r) => r.guest.reachable && r.guest.via === 'channel'));
       let from = w.records.length;
       const goneAt = Date.now();
       const back = disrupt();
-      await until('watch saying the agent went away', 10_000, () => !!has(from, (r) => r.changes.includes('agent went away')));
+      await until('watch saying the agent went away', 10_000, () => !!has(from, (r) => r.changes.includes('agent went away'))).catch((err) => {
+        throw new Error(`${(err as Error).message}; watch printed:\n${seen()}`);
+      });
       const gone = has(from, (r) => r.changes.includes('agent went away'))!;
       assert.ok(gone.seenAtMs - goneAt <= 3000, `the agent's absence shown ${gone.seenAtMs - goneAt} ms after it`);
       from = w.records.length;

@@ -10,7 +10,7 @@
  * says who holds the channel), and a channel that does not send the agent's
  * Hello within a short bound is given up rather than waited on.
  */
-import { existsSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { DomainLock, lockDomain, lockName } from '../core/lock';
@@ -74,11 +74,16 @@ function follower(file: string): number | undefined {
   }
 }
 
+/** A want file of a waiter that is alive and asked recently: one left by a waiter that died (killed while waiting) is not a request. */
 function wanted(file: string): boolean {
   try {
-    return Date.now() - statSync(file).mtimeMs < CHANNEL_WANT_FRESH_MS;
-  } catch {
-    return false;
+    if (Date.now() - statSync(file).mtimeMs >= CHANNEL_WANT_FRESH_MS) return false;
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -96,11 +101,13 @@ async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs
     if (other !== undefined) {
       throw new VcpuctlError('LOCKED', `the ${VCPUCTL_CHANNEL} channel of ${domain} is followed by another long-running vcpuctl (pid ${other})`, { pid: other, follower: other });
     }
-    // Held: ask a yielding holder (watch) to let go, then wait as usual.
+    // Held: ask a yielding holder (watch) to let go, then wait as usual; the request goes with the wait, whatever its end.
     writeFileSync(want, `${process.pid}\n`);
-    const lock = await lockDomain(lockDir, key, waitMs);
-    if (existsSync(want)) unlinkSync(want);
-    return lock;
+    try {
+      return await lockDomain(lockDir, key, waitMs);
+    } finally {
+      rmSync(want, { force: true });
+    }
   } catch (err) {
     if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED' || err.details?.follower !== undefined) throw err;
     const pid = /pid (\d+)/.exec(err.message)?.[1];
