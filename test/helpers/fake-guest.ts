@@ -9,17 +9,7 @@ import { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Envelope, EnvelopeInit, MAX_REQUEST_BYTES, PROTOCOL_VERSION, decodeEnvelope, encodeEnvelope, v1 } from '@vcpuctl/proto';
 
-/** A small seeded generator (mulberry32): a failing run replays with the seed it printed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seeded } from './seeded';
 
 /** The seed of this run: HOSTILE_SEED to replay one, else fixed, so CI always sends the same bytes. */
 export const HOSTILE_SEED = Number(process.env.HOSTILE_SEED ?? 20261205);

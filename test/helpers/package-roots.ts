@@ -166,3 +166,18 @@ export function copySharedLibraries(exe: string, root: string): string[] {
   }
   return libs;
 }
+
+/** KEY=value lines of a defaults file (/etc/default/...), as systemd's EnvironmentFile= reads the simple ones. */
+export function envFile(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(?:"([^"]*)"|(\S*))$/.exec(line);
+    if (m) vars[m[1]!] = m[2] ?? m[3] ?? '';
+  }
+  return vars;
+}
+
+/** A unit's ExecStart= with $VAR words expanded as systemd splits them (unquoted: on whitespace). */
+export function expandExecStart(line: string, env: Record<string, string>): string[] {
+  return line.split(/\s+/).filter(Boolean).flatMap((w) => (w.startsWith('$') ? (env[w.slice(1)] ?? '').split(/\s+/).filter(Boolean) : [w]));
+}

@@ -14,6 +14,7 @@ import { MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_REQUEST_BYTES } from '@vcpuctl
 import { AgentProcess, logLine, rawPeer, sendEnvelope } from '../helpers/agent-process';
 import { rewriteInPlace } from '../helpers/cpu-tree-builder';
 import { fieldKey, lengthDelimited, varint } from '../helpers/raw-protobuf';
+import { seeded } from '../helpers/seeded';
 
 const FRAMES = 10_000;
 /** Connections fuzzing at once; below MAX_CONNECTIONS so the slow reader and the final check fit. */
@@ -23,17 +24,6 @@ const FRAMES_PER_CONNECTION = 16;
 /** Source addresses the fuzzing peers rotate over (127.3.0.1 ... 127.3.0.200). */
 const PEER_ADDRESSES = 200;
 
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const tag = fieldKey;
 const sub = lengthDelimited;
@@ -161,7 +151,7 @@ describe('agent fuzzing (real agent process, loopback)', function () {
     }, 250);
     stops.push(() => clearInterval(sampler));
 
-    const frames = new FrameMaker(prng(seed));
+    const frames = new FrameMaker(seeded(seed));
     let sent = 0;
     let connections = 0;
     const started = Date.now();

@@ -9,13 +9,13 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { satisfies } from 'semver';
 import { ERROR_CODES } from '@vcpuctl/proto';
 import { httpGet } from '../helpers/http-get';
+import { dpkg, dpkgRoot, envFile, expandExecStart, lexists, sha256, treeState } from '../helpers/package-roots';
 
 const REPO = join(__dirname, '../../..');
 const VERSION: string = JSON.parse(readFileSync(join(REPO, 'packages/host/package.json'), 'utf8')).version;
@@ -26,66 +26,12 @@ const UNIT = 'usr/lib/systemd/system/vcpuctl-exporter.service';
 /** Debian 12's nodejs. */
 const DEBIAN12_NODEJS = '18.20.4+dfsg-1~deb12u1';
 
-const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
-function lexists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-/** Every file and symlink under `root` with its mode and content hash or target. */
-function treeState(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const p = join(dir, name);
-      const st = lstatSync(p);
-      const rel = relative(root, p);
-      if (st.isSymbolicLink()) out.push(`${rel} -> ${readlinkSync(p)}`);
-      else if (st.isDirectory()) {
-        out.push(`${rel}/ ${(st.mode & 0o7777).toString(8)}`);
-        walk(p);
-      } else out.push(`${rel} ${(st.mode & 0o7777).toString(8)} ${sha256(p)}`);
-    }
-  };
-  walk(root);
-  return out;
-}
 
-/** An empty dpkg database in `root`, with the given packages recorded as installed. */
-function dpkgRoot(root: string, installed: { name: string; version: string }[]): void {
-  const admin = join(root, 'var/lib/dpkg');
-  for (const d of ['info', 'updates', 'triggers']) mkdirSync(join(admin, d), { recursive: true });
-  writeFileSync(join(admin, 'status'), installed
-    .map((p) => `Package: ${p.name}\nStatus: install ok installed\nPriority: optional\nSection: web\nMaintainer: x <x@localhost>\nArchitecture: all\nVersion: ${p.version}\nDescription: stand-in\n`)
-    .join('\n'));
-  for (const p of installed) writeFileSync(join(admin, 'info', `${p.name}.list`), '');
-  writeFileSync(join(admin, 'available'), '');
-}
 
-/** dpkg into another root, maintainer scripts run outside a chroot with $DPKG_ROOT set. */
-function dpkg(root: string, args: string[]) {
-  return spawnSync('dpkg', [`--root=${root}`, '--force-script-chrootless', '--log=/dev/null', ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LC_ALL: 'C' } });
-}
 
-/** The NAME=value assignments of a shell-style EnvironmentFile (comments skipped, one level of double quotes removed). */
-function envFile(text: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(?:"([^"]*)"|(\S*))$/.exec(line);
-    if (m) vars[m[1]!] = m[2] ?? m[3] ?? '';
-  }
-  return vars;
-}
 
-/** An ExecStart= line as systemd splits it: an unbraced $VAR becomes zero or more words. */
-function expandExecStart(line: string, env: Record<string, string>): string[] {
-  return line.split(/\s+/).filter(Boolean).flatMap((w) => (w.startsWith('$') ? (env[w.slice(1)] ?? '').split(/\s+/).filter(Boolean) : [w]));
-}
 
 /** The option flags a --help prints (its Options: lines), e.g. ['-c', '--connect', '--json', ...]. */
 function helpFlags(help: string): string[] {

@@ -6,16 +6,16 @@
  */
 import { strict as assert } from 'node:assert';
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { satisfies } from 'semver';
 import { v1 } from '@vcpuctl/proto';
 import { AgentClient } from '@vcpuctl/host';
 import { CpuTreeBuilder } from '../helpers/cpu-tree-builder';
 import { NOT_REPRODUCED, agentSnapshot, realLscpu, summaryLines } from '../helpers/lscpu';
 import { waitFor } from '../helpers/agent-harness';
+import { dpkg, dpkgRoot, envFile, expandExecStart, lexists, sha256, treeState } from '../helpers/package-roots';
 
 const REPO = join(__dirname, '../../..');
 const VERSION: string = JSON.parse(readFileSync(join(REPO, 'packages/guest-agent/package.json'), 'utf8')).version;
@@ -25,71 +25,12 @@ const GUEST_LSCPU_P = join(REPO, 'test/fixtures/guest-lscpu/qemu-tcg-q35-guest-1
 const Kind = v1.CpuChange.Kind;
 const Outcome = v1.CpuResult.Outcome;
 
-/** Like existsSync, but true for a symlink whatever it points at (enable links point into the other root). */
-function lexists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
-/** Every file and symlink under `root` with its content hash or target, for "nothing changed" assertions. */
-function treeState(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const p = join(dir, name);
-      const st = lstatSync(p);
-      const rel = relative(root, p);
-      if (st.isSymbolicLink()) out.push(`${rel} -> ${readlinkSync(p)}`);
-      else if (st.isDirectory()) {
-        out.push(`${rel}/ ${(st.mode & 0o7777).toString(8)}`);
-        walk(p);
-      } else out.push(`${rel} ${(st.mode & 0o7777).toString(8)} ${sha256(p)}`);
-    }
-  };
-  walk(root);
-  return out;
-}
 
-/** An empty dpkg database in `root` (what `dpkg --root` needs), with the given packages recorded as installed. */
-function dpkgRoot(root: string, installed: { name: string; version: string }[]): void {
-  const admin = join(root, 'var/lib/dpkg');
-  for (const d of ['info', 'updates', 'triggers']) mkdirSync(join(admin, d), { recursive: true });
-  const status = installed
-    .map((p) => `Package: ${p.name}\nStatus: install ok installed\nPriority: optional\nSection: web\nMaintainer: x <x@localhost>\nArchitecture: all\nVersion: ${p.version}\nDescription: stand-in\n`)
-    .join('\n');
-  writeFileSync(join(admin, 'status'), status);
-  for (const p of installed) writeFileSync(join(admin, 'info', `${p.name}.list`), '');
-  writeFileSync(join(admin, 'available'), '');
-}
 
-/**
- * dpkg into another root, its maintainer scripts run outside a chroot with
- * $DPKG_ROOT set (the root has no shell to chroot into).
- */
-function dpkg(root: string, args: string[]) {
-  return spawnSync('dpkg', [`--root=${root}`, '--force-script-chrootless', '--log=/dev/null', ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LC_ALL: 'C' } });
-}
 
-/** Splits `$VAR` words of an ExecStart= line as systemd does: an unbraced $VAR becomes zero or more words. */
-function expandExecStart(line: string, env: Record<string, string>): string[] {
-  return line.split(/\s+/).filter(Boolean).flatMap((w) => (w.startsWith('$') ? (env[w.slice(1)] ?? '').split(/\s+/).filter(Boolean) : [w]));
-}
 
-/** The NAME=value assignments of a shell-style EnvironmentFile (comments skipped, one level of double quotes removed). */
-function envFile(text: string): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(?:"([^"]*)"|(\S*))$/.exec(line);
-    if (m) vars[m[1]!] = m[2] ?? m[3] ?? '';
-  }
-  return vars;
-}
 
 describe('agent package (npm run package)', function () {
   this.timeout(30_000);
