@@ -2,7 +2,7 @@
 # Makes this machine a libvirt/QEMU host for vcpuctl's real tests and demo:
 # installs the Debian packages when missing (QEMU, libvirt, a kernel,
 # busybox and qemu-guest-agent for the test guests, and the few tools the tests call: lscpu,
-# openssl, modprobe, prometheus, rpmbuild) and starts the daemons (there may be no systemd).
+# openssl, modprobe, prometheus, rpmbuild, man and groff) and starts the daemons (there may be no systemd).
 # Idempotent: quick when everything is already there.
 set -euo pipefail
 need=()
@@ -27,6 +27,9 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v ssh >/dev/null || need+=(openssh-client)
 # `npm run package` builds the .rpm files with rpmbuild, and the package tests install them with rpm --root.
 command -v rpmbuild >/dev/null || need+=(rpm)
+# The host package's test renders its man page with man and groff (warnings are failures).
+command -v man >/dev/null || need+=(man-db)
+command -v groff >/dev/null || need+=(groff-base)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-host: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
