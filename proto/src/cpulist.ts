@@ -77,9 +77,14 @@ export function cpuListCount(text: string): number {
   return n;
 }
 
+/** Runs as the kernel writes them in sysfs: every run of two or more is "a-b". */
+function kernelSpelling(ranges: readonly CpuRange[]): string {
+  return ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',');
+}
+
 /** The list as the kernel would write it ("0-3,8"): one spelling per set of CPUs. */
 export function canonicalCpuList(text: string): string {
-  return parseCpuRanges(text).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',');
+  return kernelSpelling(parseCpuRanges(text));
 }
 
 /** Runs of consecutive CPU numbers, sorted, duplicates dropped: [first, last] each. */
@@ -106,5 +111,5 @@ export function formatCpuList(cpus: Iterable<number>): string {
 
 /** Formats as the kernel writes its cpulists in sysfs: every run of two or more is "a-b". */
 export function formatKernelCpuList(cpus: Iterable<number>): string {
-  return runs(cpus).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',');
+  return kernelSpelling(runs(cpus));
 }

@@ -46,7 +46,7 @@ export { RpcClient, RpcTransport, RPC_MESSAGE_MAX } from './libvirt/rpc-client';
 export { LibvirtRpc, stateWords } from './libvirt/rpc-procedures';
 export { nativeTarget, unixTransport } from './libvirt/rpc-transport';
 export { parseXml, XmlSyntaxError } from './libvirt/xml-tree';
-export { checkSnapshot, checkCpuEvent, checkKernelLines, checkSetOnlineReply, checkHello, guestError, guestText, forTerminal, visible } from './guest/guest-input';
+export { checkSnapshot, checkCpuEvent, checkKernelLines, checkSetOnlineReply, checkHello, guestError, guestText, forTerminal } from './guest/guest-input';
 export { VcpuTime, VcpuTimes } from './libvirt/driver';
 export { parseDomstats, vcpuTimesOf, StatFields, VCPU_STATS_GROUPS } from './libvirt/vcpu-stats';
 export { DOMAIN_STATS_STATE, DOMAIN_STATS_VCPU, TypedParam } from './libvirt/rpc-procedures';

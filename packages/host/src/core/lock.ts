@@ -27,7 +27,8 @@ const POLL_MS = 200;
 
 const FREE = 'free';
 
-function alive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, owned by another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -171,11 +171,16 @@ export function md(text: string): string {
 }
 
 /** Inline code that nothing inside can close: delimited by a longer run of backticks than any it holds. */
+/** The longest run of backticks in the lines: a delimiter one longer cannot be closed by any of them. */
+function longestBacktickRun(lines: readonly string[]): number {
+  let longest = 0;
+  for (const l of lines) for (const run of l.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
+  return longest;
+}
+
 export function code(text: string): string {
   const flat = text.replace(/\r?\n/g, ' ');
-  let longest = 0;
-  for (const run of flat.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
-  const tick = '`'.repeat(longest + 1);
+  const tick = '`'.repeat(longestBacktickRun([flat]) + 1);
   const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
   return `${tick}${pad}${flat}${pad}${tick}`;
 }
@@ -187,9 +192,7 @@ export function mdProse(text: string): string {
 
 /** A fenced block that no line inside can close: the fence is longer than any run of backticks in the text. */
 export function fenced(lines: string[]): string[] {
-  let longest = 0;
-  for (const l of lines) for (const run of l.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
-  const fence = '`'.repeat(Math.max(3, longest + 1));
+  const fence = '`'.repeat(Math.max(3, longestBacktickRun(lines) + 1));
   return [fence, ...lines, fence];
 }
 

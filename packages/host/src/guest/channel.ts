@@ -13,7 +13,7 @@
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VcpuctlError } from '@vcpuctl/proto';
-import { DomainLock, lockDomain, lockName } from '../core/lock';
+import { DomainLock, alive, lockDomain, lockName } from '../core/lock';
 import { ChannelEntry } from '../libvirt/driver';
 import { AgentClient } from './agent-client';
 import { ChannelSocket, SocketReach, socketReachFor } from './socket-reach';
@@ -62,29 +62,31 @@ function followerFile(lockDir: string, key: string): string {
   return join(lockDir, lockName(key).replace(/\.lock$/, '.follower'));
 }
 
-/** The pid of the live follower holding the channel, if one does. */
-function follower(file: string): number | undefined {
+/** The pid a marker file names, when that process is alive (a marker left by a process that died names no one). */
+function livePidIn(file: string): number | undefined {
+  let pid: number;
   try {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+    pid = Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return undefined;
   }
+  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+}
+
+/** The pid of the live follower holding the channel, if one does (not this process). */
+function follower(file: string): number | undefined {
+  const pid = livePidIn(file);
+  return pid === process.pid ? undefined : pid;
 }
 
 /** A want file of a waiter that is alive and asked recently: one left by a waiter that died (killed while waiting) is not a request. */
 function wanted(file: string): boolean {
   try {
     if (Date.now() - statSync(file).mtimeMs >= CHANNEL_WANT_FRESH_MS) return false;
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    if (!Number.isInteger(pid) || pid <= 0) return false;
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  } catch {
+    return false;
   }
+  return livePidIn(file) !== undefined;
 }
 
 /** The lock that serializes vcpuctl processes on one domain's channel. */

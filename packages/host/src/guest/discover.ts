@@ -19,7 +19,7 @@ import { QEMU_GA_CHANNEL, VCPUCTL_CHANNEL, connectChannel } from './channel';
 import { isMisbehaviour } from './guest-input';
 import { QemuGaSession } from './qemu-ga';
 import { socketReachFor } from './socket-reach';
-import { GuestSession } from './source';
+import { GuestReach, GuestSession } from './source';
 
 export interface GuestConnection {
   view: GuestView;
@@ -52,14 +52,19 @@ export function viewOf(session: GuestSession, snapshot: v1.Snapshot): GuestView 
 
 const NOTHING_FOUND = `no guest agent found: no --agent or agents-file entry, no ${VCPUCTL_CHANNEL} channel (add one with \`vcpuctl agent attach DOMAIN\`), no qemu-guest-agent answering`;
 
+/** A guest that could not be read, and why; a refusal of what it sent is also named as misbehaviour. */
+function unreachableView(via: GuestReach, err: unknown): GuestView {
+  const error = (err as Error).message;
+  return { reachable: false, via, error, ...(isMisbehaviour(err) ? { misbehaving: [error] } : {}) };
+}
+
 async function firstView(ctx: Context, session: GuestSession, subscribe: boolean): Promise<GuestConnection> {
   try {
     const snapshot = subscribe ? await session.subscribe(ctx.agentTimeoutMs) : await session.snapshot(ctx.agentTimeoutMs);
     return { view: viewOf(session, snapshot), client: session, configured: true };
   } catch (err) {
     await session.close();
-    const error = (err as Error).message;
-    return { view: { reachable: false, via: session.via, error, ...(isMisbehaviour(err) ? { misbehaving: [error] } : {}) }, client: undefined, configured: true };
+    return { view: unreachableView(session.via, err), client: undefined, configured: true };
   }
 }
 
@@ -76,7 +81,7 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
       const e = err as VcpuctlError;
       // A wrong token is the operator's mistake, not a state of the guest: stop here.
       if (e.code === 'AUTH_FAILED') throw e;
-      return { view: { reachable: false, via: 'websocket', error: e.message, ...(isMisbehaviour(e) ? { misbehaving: [e.message] } : {}) }, client: undefined, configured: true };
+      return { view: unreachableView('websocket', e), client: undefined, configured: true };
     }
     return firstView(ctx, client, opts.subscribe);
   }

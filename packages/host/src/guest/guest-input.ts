@@ -62,7 +62,7 @@ function protocol(what: string, why: string): VcpuctlError {
 export function guestText(value: string | null | undefined, what: string, max = MAX_GUEST_FIELD_CHARS): string {
   const s = value ?? '';
   if (s.length > max) throw protocol(what, `of ${s.length} characters (at most ${max})`);
-  return s.replace(UNSAFE, shownChar);
+  return visible(s);
 }
 
 /** Guest text of several lines (the lscpu view): bounded in characters and lines, newlines kept, other controls shown. */
@@ -72,7 +72,7 @@ export function guestLines(value: string | null | undefined, what: string, maxCh
   let lines = 1;
   for (let i = s.indexOf('\n'); i !== -1; i = s.indexOf('\n', i + 1)) lines++;
   if (lines > maxLines) throw protocol(what, `of ${lines} lines (at most ${maxLines})`);
-  return s.replace(UNSAFE_BUT_NEWLINE, shownChar);
+  return forTerminal(s);
 }
 
 /** A CPU list from a guest, in the kernel's spelling; a malformed one names its field. */

@@ -89,7 +89,6 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     if (error !== lastError) onUpdate({ view: { reachable: false, error, ...(misbehaving ? { misbehaving: [error] } : {}) }, changes: [change], presentChanged: false });
     lastError = error;
   };
-  const misbehaved = isMisbehaviour;
 
   /** Another follower holds the channel: one read now, then look again (and follow, if it has gone) after SHARED_POLL_MS. */
   let sharedKey: string | undefined;
@@ -123,7 +122,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
         await readShared(e.details.follower as number);
         return;
       }
-      unreachable(e.message, `agent refused: ${e.code}`, misbehaved(e));
+      unreachable(e.message, `agent refused: ${e.code}`, isMisbehaviour(e));
       retry(e.code === 'AUTH_FAILED' ? AUTH_RETRY_MS : RETRY_MAX_MS);
       return;
     }
@@ -213,7 +212,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
         retry(CHANNEL_COMEBACK_MS);
         return;
       }
-      unreachable(err.message, misbehaved(err) ? 'agent misbehaved: session closed' : 'agent went away', misbehaved(err));
+      unreachable(err.message, isMisbehaviour(err) ? 'agent misbehaved: session closed' : 'agent went away', isMisbehaviour(err));
       // Only a session that lasted starts the pauses over; one dropped at once keeps backing off.
       if (Date.now() - openedAtMs >= STABLE_SESSION_MS) retryMs = RETRY_MIN_MS;
       retry(retryMs);
