@@ -12,37 +12,13 @@
  * Run after `npm run build` as root; it creates and removes its own domains.
  */
 'use strict';
-const { spawn, fork } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
-if (process.argv[2] === '--flood') {
-  // The hostile guest, in a process of its own so its flood does not slow the honest fakes' pushes.
-  const { FakeGuest, honestSnapshot } = require('../test/dist/helpers/fake-guest');
-  FakeGuest.start(process.argv[3], {
-    snapshot: () => honestSnapshot(1),
-    subscribed(s) {
-      let n = 0;
-      let on = true;
-      const flood = () => {
-        if (!on) return;
-        for (let i = 0; i < 100; i++) {
-          n++;
-          s.send({ id: 0, cpuEvent: { changes: [{ cpu: 1, kind: n % 2 ? 1 : 2 }], detectedAtMs: Date.now(), snapshot: honestSnapshot(n % 2 ? 2 : 1) } });
-        }
-        if (s.ws.bufferedAmount < 4 * 1024 * 1024) setImmediate(flood);
-        else setTimeout(flood, 1);
-      };
-      setImmediate(flood);
-      const report = setInterval(() => process.send?.({ sent: n }), 1000);
-      return () => { on = false; clearInterval(report); };
-    },
-  }).then((g) => process.send?.({ url: g.url }));
-  return;
-}
-
 const { FakeGuest, honestSnapshot } = require('../test/dist/helpers/fake-guest');
+const { startFloodingGuest } = require('../test/dist/helpers/flooding-guest');
 const { VCPUCTL, bareDomainXml, defineAndStart, removeDomain, setupHost, uniqueName, virsh } = require('../test/dist/helpers/libvirt');
 
 const DOMAINS = Number(process.env.BENCH_DOMAINS ?? 20);
@@ -82,10 +58,10 @@ async function main() {
       fakes.push(g);
       agents.domains[n] = { url: g.url };
     }
-    const flood = fork(__filename, ['--flood', uuid(hostile)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    children.push(flood);
-    let floodSent = 0;
-    const floodUrl = await new Promise((resolve) => flood.on('message', (m) => { if (m.url) resolve(m.url); if (m.sent) floodSent = m.sent; }));
+    // The hostile guest floods from a process of its own, so its flood does not slow the honest fakes' pushes.
+    const flooding = await startFloodingGuest(uuid(hostile));
+    fakes.push(flooding);
+    const floodUrl = flooding.url;
     // The hostile guest's entry is written only for the attack phase: the baseline watch has its domain without an agent.
     const agentsFile = join(dir, 'agents.json');
     const base = ['-c', 'qemu:///system', '--report-dir', join(dir, 'reports'), '--agents-file', agentsFile, '--agent-timeout', '5'];
@@ -137,9 +113,9 @@ async function main() {
 
     console.log(`vcpuctl hostile-guest benchmark (node ${process.version}, ${DOMAINS} bare domains, fake agents on loopback)`);
     const calm = await phase('no attack', false);
-    const sentBefore = floodSent;
+    const sentBefore = flooding.sent();
     const attacked = await phase('one guest flooding', true);
-    const flooded = floodSent - sentBefore;
+    const flooded = flooding.sent() - sentBefore;
     for (const p of [calm, attacked]) {
       console.log(`  watch, ${p.label.padEnd(19)} honest guests' event latency: p50 ${pct(p.latencies, 0.5).toFixed(1)} ms, p99 ${pct(p.latencies, 0.99).toFixed(1)} ms (${p.latencies.length} events, ${p.missed} missed); watch peak RSS ${p.peakRss.toFixed(1)} MiB; ${p.alive ? 'still running' : 'EXITED'}`);
     }

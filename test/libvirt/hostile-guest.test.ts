@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import {
   GUEST_FRAME_BURST, MAX_CPULIST_CHARS, MAX_GUEST_CPUS, MAX_GUEST_FRAMES_PER_SECOND, MAX_REPLY_BYTES,
 } from '@vcpuctl/proto';
-import { FakeGuest, FakeScript, HOSTILE_SEED, honestSnapshot, seeded } from '../helpers/fake-guest';
+import { FakeGuest, FakeScript, FakeSession, HOSTILE_SEED, honestSnapshot, seeded } from '../helpers/fake-guest';
+import { FloodingGuest, startFloodingGuest } from '../helpers/flooding-guest';
 import { httpGet } from '../helpers/http-get';
 import { jsonLines } from '../helpers/json-lines';
 import { VCPUCTL, bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, uniqueName, vcpuctlAsync, virsh } from '../helpers/libvirt';
@@ -42,6 +43,7 @@ describe('a hostile guest against the real host side (fake agents on loopback, r
   const domains: string[] = [];
   const uuids = new Map<string, string>();
   const guests: FakeGuest[] = [];
+  const floods: FloodingGuest[] = [];
   const children: ChildProcess[] = [];
   let victim: string;
   let bystander: string;
@@ -69,7 +71,7 @@ describe('a hostile guest against the real host side (fake agents on loopback, r
 
   afterEach(async () => {
     for (const c of children.splice(0)) c.kill('SIGKILL');
-    await Promise.all(guests.splice(0).map((g) => g.close()));
+    await Promise.all([...guests.splice(0), ...floods.splice(0)].map((g) => g.close()));
   });
 
   function newDomain(): string {
@@ -80,13 +82,18 @@ describe('a hostile guest against the real host side (fake agents on loopback, r
     return name;
   }
 
-  /** Starts a fake agent for `domain` and points the agents file at it (with every other fake started so far). */
+  /** Points the agents file's entry for `domain` at `url` (keeping the others). */
+  function point(domain: string, url: string): void {
+    const text = JSON.parse(readFileSync(agentsFile, 'utf8')) as { domains: Record<string, { url: string }> };
+    text.domains[domain] = { url };
+    writeFileSync(agentsFile, JSON.stringify(text));
+  }
+
+  /** Starts a fake agent for `domain` and points the agents file at it. */
   async function fake(domain: string, script: FakeScript): Promise<FakeGuest> {
     const g = await FakeGuest.start(uuids.get(domain)!, script);
     guests.push(g);
-    const text = JSON.parse(readFileSync(agentsFile, 'utf8')) as { domains: Record<string, { url: string }> };
-    text.domains[domain] = { url: g.url };
-    writeFileSync(agentsFile, JSON.stringify(text));
+    point(domain, g.url);
     return g;
   }
 
@@ -245,33 +252,22 @@ describe('a hostile guest against the real host side (fake agents on loopback, r
     });
 
     it(`a flood at line rate is paid from the guest's budget (${MAX_GUEST_FRAMES_PER_SECOND}/s): the other guest's change shows within 2 s, the exporter answers`, async () => {
-      let push: (() => void) | undefined;
+      // The watch and the exporter each subscribe to the bystander: its change goes to every session, whichever came last.
+      const sessions = new Set<FakeSession>();
+      const push = () => {
+        for (const s of sessions) s.send({ id: 0, cpuEvent: { changes: [{ cpu: 0, kind: 3 }], detectedAtMs: Date.now(), snapshot: honestSnapshot(1) } });
+      };
       await fake(bystander, {
         snapshot: () => honestSnapshot(1),
         subscribed(s) {
-          push = () => s.send({ id: 0, cpuEvent: { changes: [{ cpu: 0, kind: 3 }], detectedAtMs: Date.now(), snapshot: honestSnapshot(1) } });
+          sessions.add(s);
+          return () => sessions.delete(s);
         },
       });
-      let sent = 0;
-      await fake(victim, {
-        snapshot: () => honestSnapshot(1),
-        subscribed(s) {
-          // As fast as the socket takes them, alternating `present` (each one a host re-read if let through), for 6 s.
-          let on = true;
-          const until = Date.now() + 6000;
-          const flood = () => {
-            if (!on || Date.now() > until) return;
-            for (let i = 0; i < 50; i++) {
-              sent++;
-              s.send({ id: 0, cpuEvent: { changes: [{ cpu: 1, kind: sent % 2 ? 1 : 2 }], detectedAtMs: Date.now(), snapshot: honestSnapshot(sent % 2 ? 2 : 1) } });
-            }
-            if (s.ws.bufferedAmount < 4 * 1024 * 1024) setImmediate(flood);
-            else setTimeout(flood, 5);
-          };
-          setImmediate(flood);
-          return () => (on = false);
-        },
-      });
+      // The flood comes from a process of its own: sent from this one, it would slow the very latency measured here.
+      const flooding = await startFloodingGuest(uuids.get(victim)!, 6000);
+      floods.push(flooding);
+      point(victim, flooding.url);
       const exporter = follow(['exporter', '--listen', '127.0.0.1:0', victim, bystander, '--host-poll', '30']);
       const served = new Promise<string>((resolve) => {
         let err = '';
@@ -286,13 +282,14 @@ describe('a hostile guest against the real host side (fake agents on loopback, r
       await w.waitFor('the victim flooding', (r) => r.domain === victim && r.verdict?.findings?.some((f: { kind: string }) => f.kind === 'GUEST_MISBEHAVING'), 30_000);
       const from = w.records.length;
       const t0 = Date.now();
-      push!();
+      push();
       await w.waitFor("the bystander's change during the flood", (r) => r.domain === bystander && r.changes.includes('cpu0 ONLINED'), 2000, from);
       const latency = Date.now() - t0;
       await new Promise((r) => setTimeout(r, 6000));
       const victimLines = w.records.filter((r) => r.domain === victim).length;
       // The budget lets through at most the burst plus the rate over the flood (and a resync or two): never the flood itself.
       const bound = GUEST_FRAME_BURST + MAX_GUEST_FRAMES_PER_SECOND * 15;
+      const sent = flooding.sent();
       assert.ok(sent > bound, `the flood was a flood (${sent} frames)`);
       assert.ok(victimLines <= bound, `${victimLines} watch lines for the flooding guest (at most ${bound}; it sent ${sent})`);
       const metrics = await httpGet(await served);
