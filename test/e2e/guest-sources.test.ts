@@ -400,16 +400,22 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
       }, 'guest rebooted or reset (new boot id)');
     });
 
-    it("(g) the agent replaced in the guest by one that lies (escapes, a list past every bound) over the channel: GUEST_MISBEHAVING, verify exits 13, nothing raw reaches the terminal (issue 15)", async () => {
-      await until('the rig helper back after the reset', 180_000, () => g.helper('GET', '/cpu-online').then(() => true, () => false));
-      await g.helper('POST', '/agent/hostile');
+    /** Runs `verify` until it exits 13 (the replaced agent reached and refused), and gives the GUEST_MISBEHAVING finding's message. */
+    async function misbehavingOnceReached(what: string, ms: number): Promise<string> {
       let v: CliResult | undefined;
-      await until('the replacement answering on the channel', 180_000, async () => {
+      await until(what, ms, async () => {
         v = await cli(['--json', 'verify', g.name]);
         return v.code === 13;
       });
       const f = JSON.parse(v!.stdout).report.verdict.findings.find((x: { kind: string }) => x.kind === 'GUEST_MISBEHAVING');
-      assert.match(f?.message ?? '', /present that is not a CPU list: .*characters; at most 32768/);
+      return f?.message ?? '';
+    }
+
+    it("(g) the agent replaced in the guest by one that lies (escapes, a list past every bound) over the channel: GUEST_MISBEHAVING, verify exits 13, nothing raw reaches the terminal (issue 15)", async () => {
+      await until('the rig helper back after the reset', 180_000, () => g.helper('GET', '/cpu-online').then(() => true, () => false));
+      await g.helper('POST', '/agent/hostile');
+      const f = await misbehavingOnceReached('the replacement answering on the channel', 180_000);
+      assert.match(f, /present that is not a CPU list: .*characters; at most 32768/);
       const text = await cli(['status', g.name]);
       assert.equal(text.code, 0, text.stderr);
       // eslint-disable-next-line no-control-regex
@@ -419,13 +425,8 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
 
     it('(g2) qemu-guest-agent replaced in the guest by one listing 9000 vCPUs (relayed by libvirt): GUEST_MISBEHAVING, verify exits 13 (issue 15)', async () => {
       await g.helper('POST', '/qemu-ga/hostile');
-      let v: CliResult | undefined;
-      await until('the host reaching the replacement through libvirt', 120_000, async () => {
-        v = await cli(['--json', 'verify', g.name]);
-        return v.code === 13;
-      });
-      const f = JSON.parse(v!.stdout).report.verdict.findings.find((x: { kind: string }) => x.kind === 'GUEST_MISBEHAVING');
-      assert.match(f?.message ?? '', /qemu-guest-agent lists 9000 vCPUs/);
+      const f = await misbehavingOnceReached('the host reaching the replacement through libvirt', 120_000);
+      assert.match(f, /qemu-guest-agent lists 9000 vCPUs/);
     });
   });
 });
