@@ -135,9 +135,10 @@ describe('vcpuctl watch and exporter over several connections (real libvirtd)', 
     children.push(tty);
     const screen = text(tty);
     const lastFrame = (o: string) => o.split('\x1b[2J').pop()!;
-    await screen.until('a frame with both groups', (o) => {
+    await screen.until('a whole frame with both groups', (o) => {
       const f = lastFrame(o);
-      return f.includes(`${TEST_URI} (${here}): up, 1 domain`) && f.includes(`${UNREACHABLE} (${here}): DOWN since`) && /\ntest +running/.test(f);
+      // The terminal's output comes in chunks: a frame is whole once its last part, the recent changes, has come.
+      return f.includes('recent changes:') && f.includes(`${TEST_URI} (${here}): up, 1 domain`) && f.includes(`${UNREACHABLE} (${here}): DOWN since`) && /\ntest +running/.test(f);
     });
     const frame = lastFrame(screen.out);
     const order = [frame.indexOf(`${TEST_URI} (${here})`), frame.indexOf('DOMAIN  '), frame.search(/\ntest +running/), frame.indexOf(`${UNREACHABLE} (${here})`), frame.indexOf('recent changes:')];
