@@ -38,6 +38,9 @@ const TARGETS = {
     copyright: 'vcpuctl.copyright',
     title: 'vcpuctl, the host controller',
     installed: 'usr/lib/vcpuctl/vcpuctl.js',
+    // Every command pays for reading and compiling the whole file (packaging/start.js caches the compiling):
+    // less whitespace and simpler syntax make it about 40% smaller. Names stay, so a stack trace still reads.
+    minify: { minifyWhitespace: true, minifySyntax: true },
   },
 };
 
@@ -59,6 +62,7 @@ async function main() {
     metafile: true,
     legalComments: 'eof',
     logLevel: 'warning',
+    ...target.minify,
   });
   const packages = bundledPackages(Object.keys(result.metafile.inputs));
   writeFileSync(join(out, target.packages), `${JSON.stringify(packages, null, 2)}\n`);

@@ -131,6 +131,9 @@ build_rpm packaging/rpm/vcpuctl-agent.spec "$stage" "$version"
 new_stage
 deb=packaging/deb-host
 install -D -m 0644 "$out/vcpuctl.js" "$stage/usr/lib/vcpuctl/vcpuctl.js"
+# /usr/bin/vcpuctl runs start.js, which runs the bundle from V8's code cache in /var/cache/vcpuctl.
+install -D -m 0644 packaging/start.js "$stage/usr/lib/vcpuctl/start.js"
+install -d -m 0755 "$stage/var/cache/vcpuctl"
 install -D -m 0755 $deb/vcpuctl.launcher "$stage/usr/bin/vcpuctl"
 install -D -m 0644 $deb/vcpuctl-exporter.service "$stage/usr/lib/systemd/system/vcpuctl-exporter.service"
 install -D -m 0644 $deb/vcpuctl-exporter.default "$stage/etc/default/vcpuctl-exporter"

@@ -9,11 +9,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { satisfies } from 'semver';
 import { ERROR_CODES } from '@vcpuctl/proto';
+import { readHostsFile } from '@vcpuctl/host/dist/core/hosts-file';
 import { httpGet } from '../helpers/http-get';
 import { dpkg, dpkgRoot, envFile, expandExecStart, lexists, sha256, treeState } from '../helpers/package-roots';
 
@@ -129,6 +130,7 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
         '/etc/vcpuctl/hosts',
         '/usr/bin/vcpuctl',
         '/usr/lib/systemd/system/vcpuctl-exporter.service',
+        '/usr/lib/vcpuctl/start.js',
         '/usr/lib/vcpuctl/vcpuctl.js',
         '/usr/share/bash-completion/completions/vcpuctl',
         '/usr/share/doc/vcpuctl/copyright',
@@ -141,14 +143,16 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       for (const d of listing.filter((f) => f[0]!.startsWith('d'))) assert.deepEqual([d[0], d[1]], ['drwxr-xr-x', 'root/root'], d[5]);
     });
 
-    it('ships exactly the bundle built here; the launcher and the unit run it; the copyright names every bundled package', () => {
+    it('ships exactly the bundle built here and packaging/start.js; the launcher runs the bundle through start.js, the unit runs it directly; the copyright names every bundled package', () => {
       assert.equal(sha256(join(x, 'usr/lib/vcpuctl/vcpuctl.js')), sha256(join(out, 'vcpuctl.js')));
+      assert.equal(sha256(join(x, 'usr/lib/vcpuctl/start.js')), sha256(join(REPO, 'packaging/start.js')));
+      assert.ok(lstatSync(join(x, 'var/cache/vcpuctl')).isDirectory(), 'the code cache\'s directory');
       const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(join(x, UNIT), 'utf8'))![1]!;
       const [exe, script] = expandExecStart(execStart, {});
       assert.equal(exe, '/usr/bin/node', 'nodejs installs /usr/bin/node');
       assert.equal(script, '/usr/lib/vcpuctl/vcpuctl.js');
       assert.equal(spawnSync('sh', ['-n', join(x, 'usr/bin/vcpuctl')]).status, 0);
-      assert.match(readFileSync(join(x, 'usr/bin/vcpuctl'), 'utf8'), /^exec \/usr\/bin\/node \/usr\/lib\/vcpuctl\/vcpuctl\.js "\$@"$/m);
+      assert.match(readFileSync(join(x, 'usr/bin/vcpuctl'), 'utf8'), /^exec \/usr\/bin\/node \/usr\/lib\/vcpuctl\/start\.js "\$@"$/m);
       const copyright = readFileSync(join(x, 'usr/share/doc/vcpuctl/copyright'), 'utf8');
       for (const p of ['ws', 'protobufjs', 'commander', 'prom-client', 'yaml', 'bcryptjs']) assert.match(copyright, new RegExp(`^== ${p} \\S+ \\(`, 'm'));
     });
@@ -322,9 +326,9 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
     let hostBefore: string[];
     const hostNow = () => hostPaths.map((p) => `${p} ${lexists(p)}`);
     /** The installed controller as /usr/bin/vcpuctl runs it, with the registry's Node 18 for /usr/bin/node. */
-    const installed = (args: string[]) => {
+    const installed = (args: string[], env: Record<string, string> = {}) => {
       const exec = /^exec \/usr\/bin\/node (\S+) "\$@"$/m.exec(readFileSync(join(root, 'usr/bin/vcpuctl'), 'utf8'))![1]!;
-      return spawnSync(node18, [join(root, exec), ...args], { encoding: 'utf8', env: noNodeModules, cwd: root });
+      return spawnSync(node18, [join(root, exec), ...args], { encoding: 'utf8', env: { ...noNodeModules, VCPUCTL_CODE_CACHE_DIR: join(root, 'var/cache/vcpuctl'), ...env }, cwd: root });
     };
     before(() => {
       assert.equal(existsSync('/run/systemd/system'), false, 'these tests expect a machine where systemd is not running');
@@ -367,8 +371,42 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       assert.equal(doc.hosts[0].uri, 'test:///default');
       assert.ok(JSON.stringify(doc).includes('"test"'), 'the test driver\'s domain');
       // The shipped hosts file, read when no -c is given, names this machine's libvirt, as no file would.
-      const { readHostsFile } = require(join(REPO, 'packages/host/dist/core/hosts-file.js')) as { readHostsFile: (path: string) => string[] };
       assert.deepEqual(readHostsFile(join(root, 'etc/vcpuctl/hosts')), ['qemu:///system']);
+    });
+
+    it('starts from V8\'s code cache in /var/cache/vcpuctl: written once, then used; one of another bundle or writable by others is not used', () => {
+      const cache = join(root, 'var/cache/vcpuctl/vcpuctl.js.v8-cache');
+      const said = (args: string[] = ['--version']) => {
+        const r = installed(args, { VCPUCTL_CODE_CACHE: 'verbose' });
+        assert.equal(r.status, 0, r.stderr);
+        return r.stderr.split('\n').filter((l) => l.startsWith('vcpuctl: code cache: ')).map((l) => l.slice('vcpuctl: code cache: '.length));
+      };
+      rmSync(cache, { force: true });
+      assert.deepEqual(said(), ['none yet', `written to ${cache}`]);
+      assert.equal((lstatSync(cache).mode & 0o777).toString(8), '644');
+      assert.deepEqual(said(), ['used']);
+      assert.deepEqual(said(['--help']), ['used']);
+      // Its key names this Node and this bundle's size, time and inode: V8 itself checks only the source's length.
+      const key = readFileSync(cache).subarray(0, readFileSync(cache).indexOf(10)).toString();
+      assert.match(key, new RegExp(`^vcpuctl code cache 1 v18\\.\\d+\\.\\d+ ${process.arch} ${lstatSync(join(root, 'usr/lib/vcpuctl/vcpuctl.js')).size} `));
+      writeFileSync(cache, Buffer.concat([Buffer.from(key.replace(/ \d+$/, ' 1')), readFileSync(cache).subarray(key.length)]));
+      assert.deepEqual(said(), ['stale (another Node or bundle)', `written to ${cache}`]);
+      assert.deepEqual(said(), ['used']);
+      // A cache is code: one that others could have written never runs; in a directory others can write, none is written.
+      chmodSync(cache, 0o666);
+      assert.deepEqual(said(), [`${cache} is writable by others: not used`, `written to ${cache}`]);
+      assert.equal((lstatSync(cache).mode & 0o777).toString(8), '644');
+      const dir = join(root, 'var/cache/vcpuctl');
+      chmodSync(dir, 0o777);
+      try {
+        assert.deepEqual(said(), [`${dir} is writable by others: not used`, `not written: ${dir} is writable by others`]);
+      } finally {
+        chmodSync(dir, 0o755);
+      }
+      const off = installed(['--version'], { VCPUCTL_CODE_CACHE: 'off' });
+      assert.equal(off.status, 0, off.stderr);
+      assert.equal(off.stdout.trim(), VERSION);
+      assert.equal(said()[0], 'used');
     });
 
     it('an upgrade keeps the edited conffiles, the reports and the administrator\'s choice to enable the exporter', () => {
@@ -399,8 +437,10 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       assert.ok(existsSync(join(root, 'etc/vcpuctl/hosts')));
       const p = dpkg(root, ['--purge', 'vcpuctl']);
       assert.equal(p.status, 0, p.stderr);
-      // This root's /etc holds only what systemctl made there; a real one is never empty.
-      assert.equal(p.stderr.replace("dpkg: warning: while removing vcpuctl, directory '/etc' not empty so not removed\n", ''), '');
+      // This root's /etc holds only what systemctl made there, its /var only dpkg's database; a real system's are never
+      // this package's alone (base-files owns them), so there dpkg says nothing.
+      const sharedDirs = ['/etc', '/var'].map((d) => `dpkg: warning: while removing vcpuctl, directory '${d}' not empty so not removed\n`);
+      assert.equal(sharedDirs.reduce((rest, w) => rest.replace(w, ''), p.stderr), '');
       const left = treeState(root).filter((l) => !l.startsWith('var/lib/dpkg'));
       assert.deepEqual(left.filter((l) => /vcpuctl/.test(l)), []);
       assert.deepEqual(hostNow(), hostBefore);
@@ -422,9 +462,9 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
           assert.equal(r.status, 0, `${name} ${args.join(' ')}: ${r.stderr}`);
           assert.equal(`${r.stdout}${r.stderr}`, '', `${name} ${args.join(' ')}`);
         }
-        assert.deepEqual(treeState(target).filter((l) => !state.includes(l)), ['var/ 755', 'var/lib/ 755', 'var/lib/vcpuctl/ 755', 'var/lib/vcpuctl/reports/ 755']);
+        assert.deepEqual(treeState(target).filter((l) => !state.includes(l)), ['var/lib/ 755', 'var/lib/vcpuctl/ 755', 'var/lib/vcpuctl/reports/ 755']);
         assert.equal(runScript('postrm', ['purge']).status, 0);
-        assert.deepEqual(treeState(target).filter((l) => !state.includes(l)), ['var/ 755', 'var/lib/ 755']);
+        assert.deepEqual(treeState(target).filter((l) => !state.includes(l)), ['var/lib/ 755']);
       } finally {
         rmSync(ctl, { recursive: true, force: true });
         rmSync(target, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { forTerminal } from '../guest/guest-input';
+import { forTerminal } from '../guest/visible-text';
 import { connectionsFrom } from './fleet-options';
 import { WatchFlags, addWatchOptions, watchOptions } from './watch-options';
 
@@ -11,7 +11,7 @@ export function exporterCommand(): Command {
     .action(async (domains: string[], o: WatchFlags & { listen: string; webConfigFile?: string }, cmd: Command) => {
       // Loaded here, not at start-up: prom-client is for this command only.
       const { startExporter, asksForCredentials, servesEveryAddress } = await import('../commands/exporter');
-      const { ctxs } = connectionsFrom(cmd, o.hosts);
+      const { ctxs } = await connectionsFrom(cmd, o.hosts);
       const multi = ctxs.length > 1;
       const e = await startExporter(ctxs, o.listen, watchOptions(domains, o),
         (notice, uri) => process.stderr.write(`vcpuctl exporter: ${forTerminal(`${multi ? `${uri}: ` : ''}${notice}`)}\n`),

@@ -4,9 +4,10 @@
  * connections (-c repeated, --hosts) through connectionsFrom.
  */
 import { Command } from 'commander';
-import { VcpuctlError } from '@vcpuctl/proto';
-import { DEFAULT_PARALLEL, FleetOptions, MAX_PARALLEL } from '../commands/fleet-status';
-import { Context } from '../core/context';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
+import type { FleetOptions } from '../commands/fleet-status';
+import type { Context } from '../core/context';
+import { DEFAULT_PARALLEL, MAX_PARALLEL } from '../core/parallel';
 import { parseNameGlob, parseStates, STATE_WORDS } from '../core/fleet-filter';
 import { DEFAULT_HOSTS_FILE, fleetUris } from '../core/hosts-file';
 import { contextsFrom, defaultUri, GlobalFlags } from './globals';
@@ -22,7 +23,7 @@ export interface FleetFlags {
 export const HOSTS_HELP = `a file of libvirt URIs, one a line, # comments; its URIs follow the -c ones (default ${DEFAULT_HOSTS_FILE} when it exists and no -c is given)`;
 
 /** One Context per connection: every -c, then the hosts file's URIs, else the default URI. */
-export function connectionsFrom(cmd: Command, hostsFile: string | undefined): { ctxs: Context[]; flags: GlobalFlags } {
+export function connectionsFrom(cmd: Command, hostsFile: string | undefined): Promise<{ ctxs: Context[]; flags: GlobalFlags }> {
   const g = cmd.optsWithGlobals() as GlobalFlags;
   return contextsFrom(cmd, fleetUris(g.connect, hostsFile, defaultUri()));
 }
@@ -63,11 +64,11 @@ export function checkFleetUse(o: FleetFlags, domains: string[]): void {
   if (stray.length) throw new VcpuctlError('USAGE', `${stray.join(', ')} only with --all`);
 }
 
-export function fleetFrom(cmd: Command, o: FleetFlags): { ctxs: Context[]; flags: GlobalFlags; opts: FleetOptions } {
+export async function fleetFrom(cmd: Command, o: FleetFlags): Promise<{ ctxs: Context[]; flags: GlobalFlags; opts: FleetOptions }> {
   const opts: FleetOptions = {
     filter: { nameGlob: o.name === undefined ? undefined : parseNameGlob(o.name), states: o.state ? parseStates(o.state) : undefined },
     parallel: parallelOf(o.parallel),
   };
-  const { ctxs, flags } = connectionsFrom(cmd, o.hosts);
+  const { ctxs, flags } = await connectionsFrom(cmd, o.hosts);
   return { ctxs, flags, opts };
 }

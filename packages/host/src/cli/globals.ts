@@ -1,11 +1,10 @@
 /** The options every subcommand shares, turned into a Context once. */
 import { Command } from 'commander';
-import { forTerminal } from '../guest/guest-input';
-import { VcpuctlError } from '@vcpuctl/proto';
-import { Context } from '../core/context';
+import { forTerminal } from '../guest/visible-text';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
+import type { Context } from '../core/context';
 import { DEFAULT_LOCK_DIR } from '../core/lock';
 import { connectUri, seconds as secondsMs, vcpuCount } from '../core/input';
-import { VirshDriver } from '../libvirt/virsh-driver';
 
 export const DEFAULT_REPORT_DIR = '/var/lib/vcpuctl/reports';
 
@@ -48,20 +47,22 @@ export function defaultUri(): string {
   return process.env.LIBVIRT_DEFAULT_URI ?? 'qemu:///system';
 }
 
-export function contextFrom(cmd: Command): { ctx: Context; flags: GlobalFlags } {
+export async function contextFrom(cmd: Command): Promise<{ ctx: Context; flags: GlobalFlags }> {
   const flags = cmd.optsWithGlobals() as GlobalFlags;
   if (flags.connect && flags.connect.length > 1) throw new VcpuctlError('USAGE', `several -c/--connect only with --all (status, verify) or with watch, exporter; got ${flags.connect.length}`);
-  return { flags, ctx: contextFor(flags, connectUri(flags.connect?.[0] ?? defaultUri())) };
+  return { flags, ctx: await contextFor(flags, connectUri(flags.connect?.[0] ?? defaultUri())) };
 }
 
 /** One Context per connection for a fleet command; the rest is shared. */
-export function contextsFrom(cmd: Command, uris: string[]): { ctxs: Context[]; flags: GlobalFlags } {
+export async function contextsFrom(cmd: Command, uris: string[]): Promise<{ ctxs: Context[]; flags: GlobalFlags }> {
   const flags = cmd.optsWithGlobals() as GlobalFlags;
-  return { flags, ctxs: uris.map((uri) => contextFor(flags, uri)) };
+  return { flags, ctxs: await Promise.all(uris.map((uri) => contextFor(flags, uri))) };
 }
 
-function contextFor(flags: GlobalFlags, uri: string): Context {
+async function contextFor(flags: GlobalFlags, uri: string): Promise<Context> {
   const tty = !flags.json && process.stderr.isTTY;
+  // The libvirt driver is loaded once a command runs: --help and --version start without it.
+  const { VirshDriver } = await import('../libvirt/virsh-driver');
   return {
     driver: new VirshDriver(uri),
     reportDir: flags.reportDir,

@@ -3,8 +3,8 @@
  * core; this one catch turns a VcpuctlError into its exit code and one line.
  */
 import { Command } from 'commander';
-import { exitCodeTable, toVcpuctlError } from '@vcpuctl/proto';
-import { forTerminal } from '../guest/guest-input';
+import { exitCodeTable, toVcpuctlError } from '@vcpuctl/proto/errors';
+import { forTerminal } from '../guest/visible-text';
 import { agentAttachCommand } from './agent-attach';
 import { agentDetachCommand } from './agent-detach';
 import { FLEET_EXIT_RANK } from '../core/fleet-exit';

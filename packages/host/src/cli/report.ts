@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { listReports, readReport } from '../core/report';
 import { contextFrom, print } from './globals';
 
 export function reportCommand(): Command {
@@ -9,8 +8,9 @@ export function reportCommand(): Command {
   report
     .command('list')
     .description('list saved reports, oldest first')
-    .action((_o, cmd: Command) => {
-      const { ctx, flags } = contextFrom(cmd);
+    .action(async (_o, cmd: Command) => {
+      const { listReports } = await import('../core/report');
+      const { ctx, flags } = await contextFrom(cmd);
       const ids = listReports(ctx.reportDir);
       print(flags, ids, ids.length ? ids.join('\n') : `no reports in ${ctx.reportDir}`);
     });
@@ -18,8 +18,9 @@ export function reportCommand(): Command {
     .command('show')
     .description('print one report (Markdown, or JSON with --json)')
     .argument('<id>', 'report id from `vcpuctl report list`')
-    .action((id: string, _o, cmd: Command) => {
-      const { ctx, flags } = contextFrom(cmd);
+    .action(async (id: string, _o, cmd: Command) => {
+      const { readReport } = await import('../core/report');
+      const { ctx, flags } = await contextFrom(cmd);
       const r = readReport(ctx.reportDir, id);
       print(flags, r, readFileSync(join(ctx.reportDir, `${r.id}.md`), 'utf8'));
     });

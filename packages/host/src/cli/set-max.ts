@@ -1,8 +1,6 @@
 import { Command } from 'commander';
-import { setMax } from '../commands/set-max';
 import { domainName } from '../core/input';
 import { contextFrom, count, print, seconds } from './globals';
-import { verdictText } from './format';
 
 export function setMaxCommand(): Command {
   return new Command('set-max')
@@ -14,7 +12,9 @@ export function setMaxCommand(): Command {
     .option('--shutdown-timeout <s>', 'how long to wait for the graceful shutdown', '120')
     .option('--agent-wait <s>', 'how long to wait for the agent after the start', '120')
     .action(async (domain: string, m: string, o: { restart?: boolean; force?: boolean; shutdownTimeout: string; agentWait: string }, cmd: Command) => {
-      const { ctx, flags } = contextFrom(cmd);
+      const { setMax } = await import('../commands/set-max');
+      const { verdictText } = await import('./format');
+      const { ctx, flags } = await contextFrom(cmd);
       const maximum = count(m, 'the maximum');
       const opts = { restart: !!o.restart, force: !!o.force, shutdownTimeoutMs: seconds(o.shutdownTimeout, '--shutdown-timeout'), agentWaitMs: seconds(o.agentWait, '--agent-wait') };
       const r = await setMax(ctx, domainName(domain), maximum, opts);

@@ -1,17 +1,14 @@
 import { Command, Option } from 'commander';
-import { VcpuctlError } from '@vcpuctl/proto';
-import { setVcpus, Strategy } from '../commands/set';
-import { DEFAULT_SET_PARALLEL, setMany, setProblems } from '../commands/set-many';
-import { setDryRun } from '../commands/set-dry-run';
-import { SetSelection } from '../commands/set-targets';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
+import type { Strategy } from '../commands/set';
+import type { SetSelection } from '../commands/set-targets';
 import { fleetError } from '../core/fleet-exit';
 import { parseNameGlob, parseStates } from '../core/fleet-filter';
 import { DEFAULT_HOSTS_FILE, fleetUris } from '../core/hosts-file';
 import { domainName } from '../core/input';
+import { DEFAULT_SET_PARALLEL } from '../core/parallel';
 import { addFleetOptions, FleetFlags, parallelOf } from './fleet-options';
 import { contextFrom, contextsFrom, count, defaultUri, GlobalFlags, print, seconds } from './globals';
-import { reachedText, verdictText } from './format';
-import { planText, setManyText } from './set-text';
 
 interface SetFlags extends FleetFlags {
   live?: boolean;
@@ -58,7 +55,9 @@ export function setCommand(): Command {
       if (!several && !o.dryRun) {
         // Exactly the single-domain command it always was.
         const domain = domains[0]!;
-        const { ctx, flags } = contextFrom(cmd);
+        const { setVcpus } = await import('../commands/set');
+        const { reachedText, verdictText } = await import('./format');
+        const { ctx, flags } = await contextFrom(cmd);
         const target = count(n, 'the vCPU count');
         const timeoutMs = seconds(o.timeout, '--timeout');
         const r = await setVcpus(ctx, domainName(domain), target, { live: o.live ?? true, config: !!o.config, strategy: o.strategy, timeoutMs });
@@ -73,8 +72,11 @@ export function setCommand(): Command {
       const parallel = parallelOf(o.parallel);
       // Named domains read the hosts file only when it is asked for: `set A B N` stays `set A N` twice.
       const uris = fleetUris(g.connect, o.hosts, defaultUri(), o.all ? DEFAULT_HOSTS_FILE : '');
-      const { ctxs, flags } = contextsFrom(cmd, uris);
+      const { ctxs, flags } = await contextsFrom(cmd, uris);
+      const { setMany, setProblems } = await import('../commands/set-many');
+      const { planText, setManyText } = await import('./set-text');
       if (o.dryRun) {
+        const { setDryRun } = await import('../commands/set-dry-run');
         const r = await setDryRun(ctxs, sel, target, opts, parallel);
         const err = fleetError(setProblems(r), `dry run: ${r.summary.refused} of ${r.summary.domains} domains would be refused, ${r.summary.unreachableHosts} of ${r.summary.hosts} hosts unreachable; nothing was changed`);
         print(flags, { ...r, exit: { status: err?.exitCode ?? 0, code: err?.code ?? null } }, planText(r));

@@ -1,13 +1,9 @@
 import { Command } from 'commander';
-import { VcpuctlError } from '@vcpuctl/proto';
-import { fleetProblems, fleetStatus } from '../commands/fleet-status';
-import { status } from '../commands/status';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
 import { fleetError } from '../core/fleet-exit';
 import { domainName } from '../core/input';
 import { addFleetOptions, checkFleetUse, FleetFlags, fleetFrom } from './fleet-options';
-import { fleetText } from './fleet-text';
 import { contextFrom, print } from './globals';
-import { statusText } from './format';
 
 export function statusCommand(): Command {
   return addFleetOptions(new Command('status'))
@@ -16,7 +12,9 @@ export function statusCommand(): Command {
     .action(async (domains: string[], o: FleetFlags, cmd: Command) => {
       checkFleetUse(o, domains);
       if (o.all) {
-        const { ctxs, flags, opts } = fleetFrom(cmd, o);
+        const { fleetProblems, fleetStatus } = await import('../commands/fleet-status');
+        const { fleetText } = await import('./fleet-text');
+        const { ctxs, flags, opts } = await fleetFrom(cmd, o);
         const r = await fleetStatus(ctxs, opts);
         const err = fleetError(fleetProblems(r, false), `${r.summary.unreachableHosts} of ${r.summary.hosts} hosts unreachable, ${r.summary.unread} domains unread`);
         print(flags, { ...r, exit: { status: err?.exitCode ?? 0, code: err?.code ?? null } }, fleetText(r));
@@ -24,7 +22,9 @@ export function statusCommand(): Command {
         return;
       }
       if (domains.length === 0) throw new VcpuctlError('USAGE', 'status wants one or more domain names, or --all');
-      const { ctx, flags } = contextFrom(cmd);
+      const { status } = await import('../commands/status');
+      const { statusText } = await import('./format');
+      const { ctx, flags } = await contextFrom(cmd);
       const names = domains.map(domainName);
       const results = [];
       for (const d of names) results.push(await status(ctx, d));

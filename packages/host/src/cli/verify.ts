@@ -1,15 +1,9 @@
 import { Command } from 'commander';
-import { VcpuctlError } from '@vcpuctl/proto';
-import { fleetProblems } from '../commands/fleet-status';
-import { fleetVerify } from '../commands/fleet-verify';
-import { verify } from '../commands/verify';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
 import { fleetError } from '../core/fleet-exit';
-import { verdictError } from '../core/verdict';
 import { domainName } from '../core/input';
 import { addFleetOptions, checkFleetUse, FleetFlags, fleetFrom } from './fleet-options';
-import { fleetText } from './fleet-text';
 import { contextFrom, print } from './globals';
-import { reachedText, verdictText } from './format';
 
 export function verifyCommand(): Command {
   return addFleetOptions(new Command('verify'))
@@ -18,7 +12,10 @@ export function verifyCommand(): Command {
     .action(async (domain: string | undefined, o: FleetFlags, cmd: Command) => {
       checkFleetUse(o, domain === undefined ? [] : [domain]);
       if (o.all) {
-        const { ctxs, flags, opts } = fleetFrom(cmd, o);
+        const { fleetProblems } = await import('../commands/fleet-status');
+        const { fleetVerify } = await import('../commands/fleet-verify');
+        const { fleetText } = await import('./fleet-text');
+        const { ctxs, flags, opts } = await fleetFrom(cmd, o);
         const r = await fleetVerify(ctxs, opts);
         const s = r.summary;
         const err = fleetError(fleetProblems(r, true), `${s.failed} of ${s.checked} checked domains failing, ${s.unreachableHosts} of ${s.hosts} hosts unreachable, ${s.unread} domains unread`);
@@ -27,7 +24,10 @@ export function verifyCommand(): Command {
         return;
       }
       if (domain === undefined) throw new VcpuctlError('USAGE', 'verify wants a domain name, or --all');
-      const { ctx, flags } = contextFrom(cmd);
+      const { verify } = await import('../commands/verify');
+      const { verdictError } = await import('../core/verdict');
+      const { reachedText, verdictText } = await import('./format');
+      const { ctx, flags } = await contextFrom(cmd);
       const r = await verify(ctx, domainName(domain));
       print(flags, { report: r.report, files: r.files }, `${reachedText(r.report.after.guest)}\n${verdictText(r.report.verdict)}\nreport: ${r.files.markdown}`);
       const err = verdictError(r.report.verdict);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { forTerminal } from '../guest/guest-input';
-import { ConnectionState } from '../watch/connection';
-import { Change, DomainState, Watcher } from '../watch/watcher';
+import { forTerminal } from '../guest/visible-text';
+import type { ConnectionState } from '../watch/connection';
+import type { Change, DomainState, Watcher } from '../watch/watcher';
 import { connectionsFrom } from './fleet-options';
 import { WatchFlags, addWatchOptions, watchOptions } from './watch-options';
 
@@ -56,7 +56,7 @@ export function watchCommand(): Command {
     .action(async (domains: string[], o: WatchFlags, cmd: Command) => {
       // Loaded here, not at start-up: every other command starts faster without the watch machinery.
       const { connectionRecordOf, recordOf, startFleetWatch } = await import('../commands/watch');
-      const { ctxs, flags } = connectionsFrom(cmd, o.hosts);
+      const { ctxs, flags } = await connectionsFrom(cmd, o.hosts);
       const multi = ctxs.length > 1;
       const tty = !flags.json && process.stdout.isTTY;
       const recent: string[] = [];

@@ -14,11 +14,6 @@ import { connectGuest } from '../guest/discover';
 import { DomainSnapshot } from '../libvirt/driver';
 import { hostOfUri } from '../libvirt/ssh-uri';
 
-/** Guest attempts at once: a few slow guests overlap, without opening hundreds of sockets at once. */
-export const DEFAULT_PARALLEL = 8;
-/** More than this many at once is a mistake (each may hold a socket and a virsh process). */
-export const MAX_PARALLEL = 256;
-
 export interface FleetError {
   code: ErrorCode;
   exit: number;

@@ -14,14 +14,6 @@ import { SetOptions, setVcpus } from './set';
 import { forEachTarget, SetSelection, SetTarget, setTargets } from './set-targets';
 
 /**
- * Changes at once, over all connections. Each change mostly waits on its
- * guest (seconds), so a few overlap well; more would have many guests
- * onlining CPUs on the same host at the same moment, and would spread a
- * mistaken count over much of the fleet before the first failure shows.
- */
-export const DEFAULT_SET_PARALLEL = 4;
-
-/**
  * done: changed (or nothing to do) and confirmed; refused: nothing was
  * touched (the plan refused, or the domain could not be locked or read);
  * failed: the change was started and did not end as asked (not confirmed
