@@ -28,6 +28,12 @@ export interface GuestOptions {
   agentChannel?: boolean;
   /** Give the domain the agent's channel at boot (otherwise it can be hot-plugged: channelXml()). */
   channelAtBoot?: boolean;
+  /**
+   * The whole script the guest runs (its /bin/sh reads it through 9p), in
+   * place of the rig helper and the checkout's agent; the options above that
+   * only the helper reads (autoOnline, agentChannel) then do nothing.
+   */
+  runScript?: (g: { name: string; dir: string; tokenFile: string }) => string;
 }
 
 /** The agent channel's default name (the contract with the host side). */
@@ -128,7 +134,7 @@ export class TestGuest {
     // What the guest runs (as its systemd unit would run the agent), read through 9p.
     const helper = join(REPO, 'test/dist/e2e/rig/guest-helper.js');
     const agentBin = join(REPO, 'packages/guest-agent/bin/vcpuctl-agent.js');
-    writeFileSync(join(dir, 'guest-run.sh'), `#!/bin/sh
+    writeFileSync(join(dir, 'guest-run.sh'), opts.runScript?.(g) ?? `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run
 exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --token-file ${g.tokenFile}${opts.autoOnline === false ? ' --no-auto-online' : ''}${opts.agentChannel ? ' --channel' : ''}
 `, { mode: 0o755 });
