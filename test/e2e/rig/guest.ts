@@ -5,9 +5,10 @@
  * a killed run never collides with the next.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentClient } from '@vcpuctl/host';
 import { removeDomain, removeLeftovers, virsh } from '../../helpers/libvirt';
@@ -221,4 +222,21 @@ exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --toke
 /** Domains and rig dirs of killed runs (their pid is gone). */
 export function removeRigLeftovers(): void {
   removeLeftovers(RIG_PREFIX, (name) => rmSync(join(RIG_DIR, name), { recursive: true, force: true }));
+  // A run killed before its domain was defined, or after it was removed, leaves only files: a guest's
+  // directory here, a test's build directory (vcpuctl-e2e-sea-PID-...) in the temp directory.
+  for (const [dir, prefix] of [[RIG_DIR, `${RIG_PREFIX}-`], [tmpdir(), `${RIG_PREFIX}-sea-`]] as const) {
+    for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+      const pid = name.startsWith(prefix) ? /^(\d+)-/.exec(name.slice(prefix.length))?.[1] : undefined;
+      if (pid !== undefined && !alive(Number(pid))) rmSync(join(dir, name), { recursive: true, force: true });
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
