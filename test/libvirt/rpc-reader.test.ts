@@ -86,10 +86,9 @@ describe('libvirt RPC reader against a real libvirtd', function () {
     assert.equal(d.spawns, 1, 'virsh was asked after the socket failed');
   });
 
-  it('a libvirt error reply is mapped as virsh maps the same text', async () => {
+  it('a libvirt error reply keeps libvirt\'s message (classified by its number: rpc-errors.test.ts)', async () => {
     const t = nativeTarget(URI)!;
     assert.ok(t.kind === 'unix');
-    
     const rpc = await LibvirtRpc.open(unixTransport(t.socket), t.name);
     try {
       await assert.rejects(rpc.xml({ name: `${tag}-gone`, uuid: Buffer.alloc(16, 0xab), id: -1 }, true), (e: { code: string; message: string }) => e.code === 'DOMAIN_NOT_FOUND' && /Domain not found/.test(e.message));

@@ -71,12 +71,17 @@ describe('libvirt RPC wire format', () => {
     assert.deepEqual(refs, ['unref', 'ref', 'unref'], 'the stream keeps the process alive only while calls are pending');
   });
 
-  it('an error reply rejects that call with the code virsh would give for the same text; events are ignored', async () => {
+  it("an error reply rejects that call, classified by libvirt's number with libvirt's message kept; events are ignored", async () => {
     const { client, reply } = pair();
     const call = client.call(0x20008086, 1, 14, Buffer.alloc(0), 'cannot read domain x');
     reply(message(0, 0, Buffer.alloc(8), 2)); // an event (type MESSAGE): not a reply
-    reply(message(1, 1, remoteError("Domain not found: no domain with matching name 'x'")));
-    await assert.rejects(call, (e: { code: string; message: string }) => e.code === 'DOMAIN_NOT_FOUND' && e.message === "cannot read domain x: Domain not found: no domain with matching name 'x'");
+    reply(message(1, 1, remoteError('Domaine introuvable')));
+    await assert.rejects(call, (e: { code: string; message: string; details: unknown }) => {
+      assert.equal(e.code, 'DOMAIN_NOT_FOUND', 'VIR_ERR_NO_DOMAIN, whatever language the daemon speaks');
+      assert.equal(e.message, 'cannot read domain x: Domaine introuvable');
+      assert.deepEqual(e.details, { libvirt: { code: 42, domain: 10, name: 'VIR_ERR_NO_DOMAIN', from: 'VIR_FROM_QEMU' } });
+      return true;
+    });
   });
 
   it('a length word past libvirt\'s message limit fails every pending call and closes the stream', async () => {

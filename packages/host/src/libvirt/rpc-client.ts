@@ -3,33 +3,24 @@
  * byte stream: a length word, a six-word header, an XDR payload. Calls are
  * pipelined: each carries a serial, replies are matched by it, so many reads
  * are in flight on one connection instead of one process per read. This file
- * knows framing and errors only; which procedures exist is rpc-procedures.ts.
+ * knows framing only; which procedures exist is rpc-procedures.ts, what an
+ * error reply means is rpc-errors.ts.
  */
 import { Duplex } from 'node:stream';
 import { VcpuctlError } from '@vcpuctl/proto';
-import { virshError, unexpectedOutput } from './virsh-errors';
+import { unexpectedOutput } from './virsh-errors';
+import { readRemoteError, rpcError } from './rpc-errors';
+import { VIR_NET } from './rpc-protocol';
 import { XdrReader, XdrWriter } from './rpc-xdr';
 
 /**
- * libvirt's VIR_NET_MESSAGE_MAX (16 MiB, the length word not counted): no
+ * libvirt's VIR_NET_MESSAGE_MAX (32 MiB, the length word not counted): no
  * reply is larger, so a longer length word is a broken peer and is refused
  * before anything is buffered for it.
  */
-export const RPC_MESSAGE_MAX = 16 * 1024 * 1024;
-const LENGTH_WORD = 4;
-const HEADER_BYTES = 24;
-
-const enum MessageType {
-  Call = 0,
-  Reply = 1,
-  Message = 2,
-  Stream = 3,
-}
-
-const enum Status {
-  Ok = 0,
-  Error = 1,
-}
+export const RPC_MESSAGE_MAX = VIR_NET.MESSAGE_MAX;
+const LENGTH_WORD = VIR_NET.MESSAGE_LEN_MAX;
+const HEADER_BYTES = VIR_NET.MESSAGE_HEADER_MAX;
 
 /** The byte stream and how to let the process exit while it is idle (a socket, an ssh child's pipes). */
 export interface RpcTransport {
@@ -46,14 +37,6 @@ interface Pending {
   resolve(r: XdrReader): void;
   reject(e: Error): void;
   what: string;
-}
-
-/** Decodes remote_error (virnetprotocol.x) far enough for its message. */
-function errorMessage(r: XdrReader): string {
-  r.int(); // code
-  r.int(); // domain
-  const message = r.optional(() => r.string());
-  return message ?? 'libvirt reported an error without a message';
 }
 
 export class RpcClient {
@@ -75,7 +58,7 @@ export class RpcClient {
   call(program: number, version: number, procedure: number, args: Buffer, what: string): Promise<XdrReader> {
     if (this.failure) return Promise.reject(this.failure);
     const serial = ++this.serial;
-    const header = new XdrWriter().uint(LENGTH_WORD + HEADER_BYTES + args.length).uint(program).uint(version).int(procedure).int(MessageType.Call).uint(serial).int(Status.Ok).bytes();
+    const header = new XdrWriter().uint(LENGTH_WORD + HEADER_BYTES + args.length).uint(program).uint(version).int(procedure).int(VIR_NET.CALL).uint(serial).int(VIR_NET.OK).bytes();
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.transport.ref();
       this.pending.set(serial, { resolve, reject, what });
@@ -129,13 +112,13 @@ export class RpcClient {
     const type = r.int();
     const serial = r.uint();
     const status = r.int();
-    if (type !== MessageType.Reply) return; // events and streams: vcpuctl asks for none
+    if (type !== VIR_NET.REPLY) return; // events and streams: vcpuctl asks for none
     const p = this.settle(serial);
     if (!p) return;
     const payload = new XdrReader(message.subarray(LENGTH_WORD + HEADER_BYTES));
     try {
-      if (status === Status.Ok) p.resolve(payload);
-      else if (status === Status.Error) p.reject(virshError(`error: ${errorMessage(payload)}`, p.what));
+      if (status === VIR_NET.OK) p.resolve(payload);
+      else if (status === VIR_NET.ERROR) p.reject(rpcError(readRemoteError(payload), p.what));
       else p.reject(unexpectedOutput('libvirt RPC', `reply status ${status}`));
     } catch (err) {
       p.reject(err as Error);

@@ -1,51 +1,26 @@
 /**
- * The few libvirt RPC procedures vcpuctl reads with, by their numbers in
- * libvirt's src/remote/remote_protocol.x and qemu_protocol.x (stable: libvirt
- * never renumbers a procedure), and the connection handshake libvirt's own
- * client does: list the auth types, pass polkit if asked, open the URI.
+ * The few libvirt RPC procedures vcpuctl reads with (their numbers, and every
+ * other number of libvirt's, are in rpc-protocol.ts, checked against libvirt's
+ * own protocol files), and the connection handshake libvirt's own client
+ * does: list the auth types, pass polkit if asked, open the URI.
  */
 import { VcpuctlError } from '@vcpuctl/proto';
 import { RpcClient, RpcTransport } from './rpc-client';
+import { DOMAIN_STATE_WORDS, QEMU, QEMU_PROC, REMOTE, REMOTE_PROC, VIR_DOMAIN_STATS, VIR_DOMAIN_XML, VIR_TYPED_PARAM, VIR_UUID_BUFLEN } from './rpc-protocol';
 import { XdrReader, XdrWriter } from './rpc-xdr';
 import { unexpectedOutput } from './virsh-errors';
 
-const REMOTE_PROGRAM = 0x20008086;
-const QEMU_PROGRAM = 0x20008087;
-const PROTOCOL_VERSION = 1;
+/** The stats groups by vcpuctl's earlier names (index.ts exports them). */
+export const DOMAIN_STATS_STATE = VIR_DOMAIN_STATS.STATE;
+export const DOMAIN_STATS_VCPU = VIR_DOMAIN_STATS.VCPU;
 
-const PROC = {
-  connectOpen: 1,
-  connectClose: 2,
-  domainGetXmlDesc: 14,
-  authList: 66,
-  authPolkit: 70,
-  domainGetState: 212,
-  connectListAllDomains: 273,
-  connectGetAllDomainStats: 344,
-} as const;
-const QEMU_PROC_MONITOR_COMMAND = 1;
-
-const AUTH_NONE = 0;
-const AUTH_POLKIT = 2;
-/** virDomainXMLFlags: VIR_DOMAIN_XML_INACTIVE, what `virsh dumpxml --inactive` asks for. */
-const XML_INACTIVE = 2;
-const UUID_BYTES = 16;
-/** libvirt's REMOTE_AUTH_TYPE_LIST_MAX. */
-const AUTH_TYPES_MAX = 20;
-
-/** virDomainStatsTypes: VIR_DOMAIN_STATS_STATE and VIR_DOMAIN_STATS_VCPU (`virsh domstats --state --vcpu`). */
-export const DOMAIN_STATS_STATE = 1;
-export const DOMAIN_STATS_VCPU = 8;
-
-/** libvirt's VIR_TYPED_PARAM_FIELD_LENGTH: a parameter's name is shorter than 80 bytes. */
-const TYPED_PARAM_FIELD_MAX = 80;
 /**
- * Parameters in one domain's stats record. libvirt 9.0's remote_protocol.x
- * bounds it at 4096 (REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX), which the
- * daemon enforces before sending; the vCPU group is 2 + at most 5 per
- * plugged vCPU (state, time, wait, delay, halted), so 4096 covers 818 vCPUs.
+ * Parameters in one domain's stats record: libvirt 9.0's bound
+ * (REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX, 262144), which the daemon enforces
+ * before sending. vcpuctl asks for the state and vCPU groups: 2 + 2 + at most
+ * 5 per plugged vCPU (state, time, wait, delay, halted), far below it.
  */
-export const DOMAIN_STATS_PARAMS_MAX = 4096;
+export const DOMAIN_STATS_PARAMS_MAX = REMOTE.CONNECT_GET_ALL_DOMAIN_STATS_MAX;
 
 /** A virTypedParameter as the RPC carries it (remote_typed_param). */
 export interface TypedParam {
@@ -54,28 +29,18 @@ export interface TypedParam {
   value: number | bigint | boolean | string;
 }
 
-/** virTypedParameterType: the union's discriminant. */
-const enum TypedParamType {
-  Int = 1,
-  Uint = 2,
-  Llong = 3,
-  Ullong = 4,
-  Double = 5,
-  Boolean = 6,
-  String = 7,
-}
-
+/** remote_typed_param: a name (shorter than VIR_TYPED_PARAM_FIELD_LENGTH), then a union on virTypedParameterType. */
 function readTypedParam(r: XdrReader): TypedParam {
-  const field = r.string(TYPED_PARAM_FIELD_MAX);
+  const field = r.string(VIR_TYPED_PARAM.FIELD_LENGTH);
   const type = r.int();
   switch (type) {
-    case TypedParamType.Int: return { field, value: r.int() };
-    case TypedParamType.Uint: return { field, value: r.uint() };
-    case TypedParamType.Llong: return { field, value: r.hyper() };
-    case TypedParamType.Ullong: return { field, value: r.uhyper() };
-    case TypedParamType.Double: return { field, value: r.double() };
-    case TypedParamType.Boolean: return { field, value: r.int() !== 0 };
-    case TypedParamType.String: return { field, value: r.string() };
+    case VIR_TYPED_PARAM.INT: return { field, value: r.int() };
+    case VIR_TYPED_PARAM.UINT: return { field, value: r.uint() };
+    case VIR_TYPED_PARAM.LLONG: return { field, value: r.hyper() };
+    case VIR_TYPED_PARAM.ULLONG: return { field, value: r.uhyper() };
+    case VIR_TYPED_PARAM.DOUBLE: return { field, value: r.double() };
+    case VIR_TYPED_PARAM.BOOLEAN: return { field, value: r.int() !== 0 };
+    case VIR_TYPED_PARAM.STRING: return { field, value: r.string() };
     default: throw unexpectedOutput('libvirt RPC', `typed parameter ${field} of type ${type}`);
   }
 }
@@ -88,23 +53,10 @@ export interface RpcDomain {
   id: number;
 }
 
-/** virsh's words for virDomainState, and for each state its reasons (virsh domstate --reason). */
-const STATES = ['no state', 'running', 'idle', 'paused', 'in shutdown', 'shut off', 'crashed', 'pmsuspended'];
-const REASONS: Record<string, string[]> = {
-  'no state': ['unknown'],
-  running: ['unknown', 'booted', 'migrated', 'restored', 'from snapshot', 'unpaused', 'migration canceled', 'save canceled', 'event wakeup', 'crashed', 'post-copy', 'post-copy failed'],
-  idle: ['unknown'],
-  paused: ['unknown', 'user', 'migrating', 'saving', 'dumping', 'I/O error', 'watchdog', 'from snapshot', 'shutting down', 'creating snapshot', 'crashed', 'starting up', 'post-copy', 'post-copy failed', 'api error'],
-  'in shutdown': ['unknown', 'user'],
-  'shut off': ['unknown', 'shutdown', 'destroyed', 'crashed', 'migrated', 'saved', 'failed', 'from snapshot', 'daemon'],
-  crashed: ['unknown', 'panicked'],
-  pmsuspended: ['unknown'],
-};
-
-/** The state as virsh words it: ["running", "booted"]. */
+/** The state as virsh words it: ["running", "booted"]; numbers virsh does not know are "no state" and "unknown", as in virsh. */
 export function stateWords(state: number, reason: number): { state: string; reason: string } {
-  const s = STATES[state] ?? 'no state';
-  return { state: s, reason: REASONS[s]?.[reason] ?? 'unknown' };
+  const s = DOMAIN_STATE_WORDS[state] ?? DOMAIN_STATE_WORDS[0]!;
+  return { state: s.state, reason: s.reasons[reason] ?? 'unknown' };
 }
 
 /** The daemon asks for an auth type other than none or polkit (which lets root through): SASL needs a user's credentials. */
@@ -115,7 +67,7 @@ function writeDomain(w: XdrWriter, d: RpcDomain): XdrWriter {
 }
 
 function readDomain(r: XdrReader): RpcDomain {
-  return { name: r.string(), uuid: Buffer.from(r.fixed(UUID_BYTES)), id: r.int() };
+  return { name: r.string(), uuid: Buffer.from(r.fixed(VIR_UUID_BUFLEN)), id: r.int() };
 }
 
 export function uuidText(uuid: Buffer): string {
@@ -130,14 +82,14 @@ export class LibvirtRpc {
   static async open(transport: RpcTransport, name: string): Promise<LibvirtRpc> {
     const rpc = new LibvirtRpc(new RpcClient(transport));
     try {
-      const auth = await rpc.remote(PROC.authList, Buffer.alloc(0), 'libvirt auth list');
-      const types = auth.array(() => auth.int(), AUTH_TYPES_MAX);
-      if (types.length > 0 && !types.includes(AUTH_NONE)) {
-        if (!types.includes(AUTH_POLKIT)) throw new AuthNotSupported(`libvirt asks for auth types ${types.join(',')}`);
-        const r = await rpc.remote(PROC.authPolkit, Buffer.alloc(0), 'libvirt polkit auth');
+      const auth = await rpc.remote(REMOTE_PROC.AUTH_LIST, Buffer.alloc(0), 'libvirt auth list');
+      const types = auth.array(() => auth.int(), REMOTE.AUTH_TYPE_LIST_MAX);
+      if (types.length > 0 && !types.includes(REMOTE.AUTH_NONE)) {
+        if (!types.includes(REMOTE.AUTH_POLKIT)) throw new AuthNotSupported(`libvirt asks for auth types ${types.join(',')}`);
+        const r = await rpc.remote(REMOTE_PROC.AUTH_POLKIT, Buffer.alloc(0), 'libvirt polkit auth');
         if (r.int() !== 1) throw new VcpuctlError('LIBVIRT_UNREACHABLE', 'libvirt polkit authentication did not complete');
       }
-      await rpc.remote(PROC.connectOpen, new XdrWriter().optionalString(name).uint(0).bytes(), `cannot open ${name}`);
+      await rpc.remote(REMOTE_PROC.CONNECT_OPEN, new XdrWriter().optionalString(name).uint(0).bytes(), `cannot open ${name}`);
     } catch (err) {
       rpc.client.close();
       throw err;
@@ -146,23 +98,23 @@ export class LibvirtRpc {
   }
 
   private remote(proc: number, args: Buffer, what: string): Promise<XdrReader> {
-    return this.client.call(REMOTE_PROGRAM, PROTOCOL_VERSION, proc, args, what);
+    return this.client.call(REMOTE.PROGRAM, REMOTE.PROTOCOL_VERSION, proc, args, what);
   }
 
   /** Every domain, running or not (virConnectListAllDomains with no filter). */
   async listAllDomains(): Promise<RpcDomain[]> {
-    const r = await this.remote(PROC.connectListAllDomains, new XdrWriter().int(1).uint(0).bytes(), 'cannot list domains');
+    const r = await this.remote(REMOTE_PROC.CONNECT_LIST_ALL_DOMAINS, new XdrWriter().int(1).uint(0).bytes(), 'cannot list domains');
     return r.array(() => readDomain(r));
   }
 
   async state(d: RpcDomain): Promise<{ state: string; reason: string }> {
-    const r = await this.remote(PROC.domainGetState, writeDomain(new XdrWriter(), d).uint(0).bytes(), `cannot get the state of domain ${d.name}`);
+    const r = await this.remote(REMOTE_PROC.DOMAIN_GET_STATE, writeDomain(new XdrWriter(), d).uint(0).bytes(), `cannot get the state of domain ${d.name}`);
     return stateWords(r.int(), r.int());
   }
 
   /** The live XML, or with `inactive` the persistent config's (dumpxml [--inactive]). */
   async xml(d: RpcDomain, inactive: boolean): Promise<string> {
-    const r = await this.remote(PROC.domainGetXmlDesc, writeDomain(new XdrWriter(), d).uint(inactive ? XML_INACTIVE : 0).bytes(), `cannot read the XML of domain ${d.name}`);
+    const r = await this.remote(REMOTE_PROC.DOMAIN_GET_XML_DESC, writeDomain(new XdrWriter(), d).uint(inactive ? VIR_DOMAIN_XML.INACTIVE : 0).bytes(), `cannot read the XML of domain ${d.name}`);
     return r.string();
   }
 
@@ -174,20 +126,20 @@ export class LibvirtRpc {
     const w = new XdrWriter().uint(doms.length);
     for (const d of doms) writeDomain(w, d);
     const what = `cannot read the statistics of domain ${doms.map((d) => d.name).join(', ')}`;
-    const r = await this.remote(PROC.connectGetAllDomainStats, w.uint(stats).uint(0).bytes(), what);
+    const r = await this.remote(REMOTE_PROC.CONNECT_GET_ALL_DOMAIN_STATS, w.uint(stats).uint(0).bytes(), what);
     return r.array(() => ({ domain: readDomain(r), params: r.array(() => readTypedParam(r), DOMAIN_STATS_PARAMS_MAX) }));
   }
 
   /** A QMP command through libvirt (qemu-monitor-command): its JSON reply. */
   async qemuMonitor(d: RpcDomain, command: string): Promise<string> {
     const args = writeDomain(new XdrWriter(), d).string(command).uint(0).bytes();
-    const r = await this.client.call(QEMU_PROGRAM, PROTOCOL_VERSION, QEMU_PROC_MONITOR_COMMAND, args, `qemu-monitor-command on ${d.name}`);
+    const r = await this.client.call(QEMU.PROGRAM, QEMU.PROTOCOL_VERSION, QEMU_PROC.DOMAIN_MONITOR_COMMAND, args, `qemu-monitor-command on ${d.name}`);
     return r.string();
   }
 
   /** Says goodbye as libvirt's client does, then closes; never throws. */
   async close(): Promise<void> {
-    await this.remote(PROC.connectClose, Buffer.alloc(0), 'close').catch(() => undefined);
+    await this.remote(REMOTE_PROC.CONNECT_CLOSE, Buffer.alloc(0), 'close').catch(() => undefined);
     this.client.close();
   }
 }

@@ -4,16 +4,17 @@
  * vcpuctl's few calls use. The reader checks every length against the data it
  * has and against a named bound, since the bytes come from another process.
  */
+import { REMOTE, VIR_NET } from './rpc-protocol';
 import { unexpectedOutput } from './virsh-errors';
 
 /**
  * libvirt's own bound on one string (VIR_NET_MESSAGE_STRING_MAX, 4 MiB): a
  * longer one is not something libvirtd sends, so it is refused, not allocated.
  */
-export const XDR_STRING_MAX = 4 * 1024 * 1024;
+export const XDR_STRING_MAX = VIR_NET.MESSAGE_STRING_MAX;
 
-/** Arrays vcpuctl reads are domain lists; libvirt's REMOTE_DOMAIN_LIST_MAX is 16384. */
-export const XDR_ARRAY_MAX = 16384;
+/** Arrays vcpuctl reads are domain lists unless it says otherwise: libvirt's REMOTE_DOMAIN_LIST_MAX (16384). */
+export const XDR_ARRAY_MAX = REMOTE.DOMAIN_LIST_MAX;
 
 export class XdrWriter {
   private readonly chunks: Buffer[] = [];
@@ -114,7 +115,7 @@ export class XdrReader {
     return out;
   }
 
-  string(max = XDR_STRING_MAX): string {
+  string(max: number = XDR_STRING_MAX): string {
     const n = this.uint();
     if (n > max) throw unexpectedOutput('libvirt RPC', `a string of ${n} bytes (at most ${max})`);
     return this.fixed(n).toString('utf8');
@@ -124,7 +125,7 @@ export class XdrReader {
     return this.bool() ? read() : undefined;
   }
 
-  array<T>(read: () => T, max = XDR_ARRAY_MAX): T[] {
+  array<T>(read: () => T, max: number = XDR_ARRAY_MAX): T[] {
     const n = this.uint();
     if (n > max) throw unexpectedOutput('libvirt RPC', `an array of ${n} items (at most ${max})`);
     const out: T[] = [];

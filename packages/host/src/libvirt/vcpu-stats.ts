@@ -6,7 +6,7 @@
  */
 import { VcpuctlError } from '@vcpuctl/proto';
 import { VcpuTime, VcpuTimes } from './driver';
-import { DOMAIN_STATS_STATE, DOMAIN_STATS_VCPU } from './rpc-procedures';
+import { VIR_DOMAIN, VIR_DOMAIN_STATS } from './rpc-protocol';
 import { unexpectedOutput } from './virsh-errors';
 
 /** The stats' values by field name, as either reader gives them. */
@@ -39,11 +39,11 @@ function integer(fields: StatFields, name: string): bigint | undefined {
 }
 
 /** The groups both readers ask for: the state group says whether per-vCPU figures can exist. */
-export const VCPU_STATS_GROUPS = DOMAIN_STATS_STATE | DOMAIN_STATS_VCPU;
+export const VCPU_STATS_GROUPS = VIR_DOMAIN_STATS.STATE | VIR_DOMAIN_STATS.VCPU;
 export const VCPU_STATS_VIRSH_FLAGS = '--state --vcpu';
 
 /** virDomainState values with vCPU threads behind them: running, paused (their threads exist and are accounted). */
-const STATES_WITH_THREADS = new Set([1n, 3n]);
+const STATES_WITH_THREADS = new Set([BigInt(VIR_DOMAIN.RUNNING), BigInt(VIR_DOMAIN.PAUSED)]);
 
 /**
  * VcpuTimes from one domain's stats (groups VCPU_STATS_GROUPS). A domain
