@@ -24,7 +24,7 @@ function loadProgram(name) {
   try {
     return build();
   } catch (err) {
-    if (err.code === 'MODULE_NOT_FOUND') throw new Error(`${name} is not built: run \`npm run build\` first (${err.message.split('\n')[0]})`);
+    if (err.code === 'MODULE_NOT_FOUND') throw new Error(`${name} is not built: run \`npm run build\` first (${err.message.split('\n')[0]})`, { cause: err });
     throw err;
   }
 }

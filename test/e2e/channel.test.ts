@@ -7,11 +7,10 @@
  * not corrupt the next session. One guest of its own.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentClient } from '@vcpuctl/host';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { setupHost, vcpuCount, vcpuctlAsync, virsh } from '../helpers/libvirt';
 import { TestSshd } from '../helpers/sshd';
 import { UPGRADE, frameHeader, rawHost } from '../helpers/raw-ws-host';
@@ -98,7 +97,7 @@ describe('e2e: the agent over a virtio-serial channel', function () {
   it('through qemu+ssh:// to the test\'s own sshd: set 2 is confirmed by the agent over the channel, forwarded by the same ssh', async () => {
     const sshd = await TestSshd.start();
     const tmp = join(dir, 'tmp'); // vcpuctl's own temp dir, to see that the forward's private socket is gone afterwards
-    require('node:fs').mkdirSync(tmp);
+    mkdirSync(tmp);
     try {
       const uri = sshd.uri();
       const env = { VCPUCTL_LOCK_DIR: join(dir, 'locks'), TMPDIR: tmp };
@@ -131,7 +130,7 @@ describe('e2e: the agent over a virtio-serial channel', function () {
       // status through the same URI, as text: names the host and how the guest was reached.
       const s = await vcpuctlAsync(['-c', uri, 'status', g!.name], env);
       assert.equal(s.code, 0, s.stderr);
-      assert.match(s.stdout, /^  host: 127\.0\.0\.1 \(qemu\+ssh:/m);
+      assert.match(s.stdout, /^ {2}host: 127\.0\.0\.1 \(qemu\+ssh:/m);
       assert.match(s.stdout, /guest .*\(via channel, ssh to 127\.0\.0\.1\): present 0-1/);
     } finally {
       await sshd.stop();

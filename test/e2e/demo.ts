@@ -44,7 +44,7 @@ export function expectText(e: DemoStep['expect']): string {
 }
 
 /** Terminal escapes (CSI and OSC sequences, lone ESC), removed from the record. */
-const ESCAPES = /\x1b\[[0-9;?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b/g;
+const ESCAPES = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b/g;
 
 /** `--record FILE` from the arguments; a relative FILE is taken from where `npm run demo` was started. */
 function recordPath(argv: string[]): string | undefined {

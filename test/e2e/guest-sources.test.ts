@@ -418,7 +418,6 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
       assert.match(f, /present that is not a CPU list: .*characters; at most 32768/);
       const text = await cli(['status', g.name]);
       assert.equal(text.code, 0, text.stderr);
-      // eslint-disable-next-line no-control-regex
       assert.doesNotMatch(text.stdout + text.stderr, /[\x00-\x08\x0b-\x1f\x7f]/);
       assert.match(text.stdout, /GUEST_MISBEHAVING/);
     });

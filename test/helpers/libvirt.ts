@@ -5,6 +5,8 @@
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const URI = 'qemu:///system';
@@ -41,13 +43,13 @@ export function bareDomainXml(name: string, current: number, maximum: number): s
 }
 
 export function defineAndStart(name: string, xml: string): void {
-  const file = join(require('node:os').tmpdir(), `${name}.xml`);
-  require('node:fs').writeFileSync(file, xml);
+  const file = join(tmpdir(), `${name}.xml`);
+  writeFileSync(file, xml);
   try {
     virsh('define', file);
     virsh('start', name);
   } finally {
-    require('node:fs').rmSync(file, { force: true });
+    rmSync(file, { force: true });
   }
 }
 

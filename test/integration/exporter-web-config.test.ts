@@ -8,12 +8,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet, RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashSync } from 'bcryptjs';
+import { compare as bcryptCompare, hashSync } from 'bcryptjs';
 import { BasicAuth, MAX_AUTH_CACHE_ENTRIES, MAX_WAITING_VERIFICATIONS, parseBasicAuth } from '@vcpuctl/host/dist/watch/basic-auth';
 import { MAX_WEB_CONFIG_BYTES } from '@vcpuctl/host/dist/watch/web-config';
 import { asksForCredentials, servesEveryAddress } from '@vcpuctl/host/dist/commands/exporter';
@@ -68,7 +68,7 @@ describe('vcpuctl exporter --web-config-file (TLS, basic auth; libvirt test driv
     // A client's certificate, self-signed: the server trusts it as its client CA.
     openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
       '-keyout', 'client.key', '-out', 'client.pem', '-subj', '/CN=prometheus');
-    const read = (f: string) => require('node:fs').readFileSync(join(dir, f)) as Buffer;
+    const read = (f: string) => readFileSync(join(dir, f));
     serverCert = read('server.pem');
     clientCert = read('client.pem');
     clientKey = read('client.key');
@@ -188,7 +188,7 @@ describe('vcpuctl exporter --web-config-file (TLS, basic auth; libvirt test driv
     assert.equal(ok.status, 200);
     await assert.rejects(fetchUrl(e.url, { ca: serverCert }), 'no client certificate');
     // The server's own certificate is well-formed but not signed by the client CA.
-    await assert.rejects(fetchUrl(e.url, { ca: serverCert, cert: serverCert, key: require('node:fs').readFileSync(join(dir, 'server.key')) }), 'a certificate of another CA');
+    await assert.rejects(fetchUrl(e.url, { ca: serverCert, cert: serverCert, key: readFileSync(join(dir, 'server.key')) }), 'a certificate of another CA');
   });
 
   it('refuses at start, with a one-line USAGE error (exit 2): unknown keys by name, a hash that is not bcrypt, an oversized file, wrong types, bad TLS settings', async () => {
@@ -249,7 +249,7 @@ describe('BasicAuth: what is remembered, what an unknown user costs, what a floo
     const compare = async (password: string, hash: string) => {
       calls.push(hash);
       if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-      return (require('bcryptjs') as typeof import('bcryptjs')).compare(password, hash);
+      return bcryptCompare(password, hash);
     };
     return { calls, compare };
   }

@@ -5,9 +5,8 @@
  * sockets, SMT siblings, NUMA nodes, offline and not-yet-present CPUs.
  */
 import { strict as assert } from 'node:assert';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { readTree } from '@vcpuctl/guest-agent';
 import { treePaths } from '@vcpuctl/guest-agent/dist/sysfs/paths';
 import { readDmiProcessor } from '@vcpuctl/guest-agent/dist/sysfs/dmi-processor';

@@ -7,7 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,7 +70,7 @@ describe('channel sockets through a +ssh URI (real sshd on loopback)', function 
     await s.close();
     assert.equal(sshChildren(sshd), 0, 'ssh was ended and reaped');
     assert.equal(readdirSync(tmpdir()).filter((n) => n.startsWith('vcpuctl-ssh-')).length, before, 'its private dir is gone');
-    const argv = require('node:fs').readFileSync(sshd.argvLog, 'utf8') as string;
+    const argv = readFileSync(sshd.argvLog, 'utf8');
     assert.match(argv, new RegExp(`-p ${sshd.port} -l root -i ${sshd.keyfile} -T -e none -o StrictHostKeyChecking=no -N .* -L \\S+:${socketPath} -- 127\\.0\\.0\\.1`));
   });
 

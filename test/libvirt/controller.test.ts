@@ -4,7 +4,7 @@
  * and the domain's state read back with virsh and QMP.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lockDomain } from '@vcpuctl/host';
@@ -30,7 +30,7 @@ describe('vcpuctl against a real libvirtd (QEMU domains without an OS)', functio
     locks = mkdtempSync(join(tmpdir(), 'vcpuctl-locks-'));
     // An agents file that names no domain: these domains have no agent unless a test gives one.
     const agents = join(reports, 'agents.json');
-    require('node:fs').writeFileSync(agents, '{"domains":{}}\n');
+    writeFileSync(agents, '{"domains":{}}\n');
     base = ['--report-dir', reports, '-c', 'qemu:///system', '--agents-file', agents];
   });
 
@@ -159,7 +159,7 @@ describe('vcpuctl against a real libvirtd (QEMU domains without an OS)', functio
     const h = new AgentHarness({ sockets: 1, coresPerSocket: 1, threadsPerCore: 1 });
     await h.start();
     const wrong = join(h.dir, 'wrong-token');
-    require('node:fs').writeFileSync(wrong, 'not-the-token-0123456789\n');
+    writeFileSync(wrong, 'not-the-token-0123456789\n');
     try {
       const r = await vcpuctlAsync([...base, '--agent', h.url, '--token-file', wrong, 'status', dom], env());
       assert.equal(r.code, 7, r.stderr);

@@ -7,11 +7,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { hostname } from 'node:os';
 import { bareDomainXml, removeLeftovers, setupHost, URI, VCPUCTL, vcpuctl } from '../helpers/libvirt';
 import { TestSshd } from '../helpers/sshd';
 
@@ -61,7 +60,7 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     writeFileSync(join(dir, 'agents.json'), '{"domains":{}}\n');
     spawnLog = join(dir, 'virsh-spawns');
     const bin = join(dir, 'bin');
-    require('node:fs').mkdirSync(bin);
+    mkdirSync(bin);
     const real = (await run('sh', ['-c', 'command -v virsh'])).stdout.trim();
     writeFileSync(join(bin, 'virsh'), `#!/bin/sh\necho "$*" >> '${spawnLog}'\nexec '${real}' "$@"\n`);
     chmodSync(join(bin, 'virsh'), 0o755);
@@ -115,7 +114,7 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
 
   it('through qemu+ssh:// to the test\'s own sshd: status --all names all 20 and their host; root\'s ~/.ssh untouched', async () => {
     const homeSsh = '/root/.ssh/known_hosts';
-    const before = require('node:fs').existsSync(homeSsh) ? readFileSync(homeSsh, 'utf8') : undefined;
+    const before = existsSync(homeSsh) ? readFileSync(homeSsh, 'utf8') : undefined;
     sshd = await TestSshd.start();
     const uri = sshd.uri();
     const r = cli(['-c', uri, 'status', '--all', '--name', `${tag}-*`, '--json']);
@@ -130,7 +129,7 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     // It went through our sshd with our key, and ssh recorded the host key in the fixture's file only.
     await sshd.waitForLog(/Accepted publickey for root from 127\.0\.0\.1/);
     assert.match(readFileSync(sshd.knownHosts, 'utf8'), new RegExp(`^\\[127\\.0\\.0\\.1\\]:${sshd.port} `, 'm'));
-    assert.equal(require('node:fs').existsSync(homeSsh) ? readFileSync(homeSsh, 'utf8') : undefined, before);
+    assert.equal(existsSync(homeSsh) ? readFileSync(homeSsh, 'utf8') : undefined, before);
     const text = cli(['-c', uri, 'status', '--all', '--name', `${tag}-db*`]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /\(host 127\.0\.0\.1\): 4 domains/);

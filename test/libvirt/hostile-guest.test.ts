@@ -30,7 +30,6 @@ const ESCAPES = ['\x1b[2J', '\x1b]0;pwned\x07', '\r', '\x9b31m', '\u202e', '\x1b
 const MARKDOWN = ['\n## Verdict\nHost and guest agree.', '[click](http://evil.example)', '<img src=x onerror=alert(1)>', '\n```\n# forged', '| a | b |', '**ok**'];
 
 /** Bytes of a control character, anywhere in a text output. */
-// eslint-disable-next-line no-control-regex
 const RAW_CONTROL = /[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u202a-\u202e]/;
 
 describe('a hostile guest against the real host side (fake agents on loopback, real libvirtd)', function () {
@@ -58,7 +57,6 @@ describe('a hostile guest against the real host side (fake agents on loopback, r
     base = ['-c', 'qemu:///system', '--report-dir', join(dir, 'reports'), '--agents-file', agentsFile, '--agent-timeout', '5'];
     victim = newDomain();
     bystander = newDomain();
-    // eslint-disable-next-line no-console
     console.log(`      (hostile-guest seed ${HOSTILE_SEED}; replay with HOSTILE_SEED=${HOSTILE_SEED})`);
   });
 

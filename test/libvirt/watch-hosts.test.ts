@@ -9,6 +9,7 @@
 import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { AddressInfo, createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VCPUCTL, URI, bareDomainXml, defineAndStart, removeDomain, setupHost, uniqueName, virsh } from '../helpers/libvirt';
@@ -149,7 +150,7 @@ describe('vcpuctl watch and exporter over several connections (real libvirtd)', 
   it('exporter: series for every connection labelled with its uri, vcpuctl_host_up{uri,host} 1 or 0, nothing served for the host that is down', async () => {
     const uuid = virsh('domuuid', name).trim();
     const port = await new Promise<number>((resolve) => {
-      const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+      const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
     });
     const c = start(['-c', URI, '-c', TEST_URI, '-c', UNREACHABLE, 'exporter', name, 'test', '--listen', `127.0.0.1:${port}`, '--host-poll', '2']);
     let err = '';

@@ -5,8 +5,9 @@
  * defined while `watch --all` runs, and the exporter's series for them.
  */
 import { strict as assert } from 'node:assert';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VCPUCTL, bareDomainXml, defineAndStart, removeDomain, setupHost, uniqueName, virsh } from '../helpers/libvirt';
@@ -92,7 +93,7 @@ describe('vcpuctl watch and exporter against a real libvirtd (QEMU domains witho
     const later = await w.waitFor('a change of the running one', (r) => r.domain === down && r.changes.includes('libvirt live count 1 -> 2'), 30_000);
     const between = w.records.slice(w.records.indexOf(stopped) + 1, w.records.indexOf(later));
     assert.equal(between.some((r) => r.domain === up), false, `a stopped domain is hidden: ${JSON.stringify(between)}`);
-    const bad = require('node:child_process').spawnSync(process.execPath, [VCPUCTL, ...base, 'watch', up, '--state', 'running'], { encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, [VCPUCTL, ...base, 'watch', up, '--state', 'running'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /^vcpuctl: USAGE: --state only with --all\n$/);
   });
@@ -103,7 +104,7 @@ describe('vcpuctl watch and exporter against a real libvirtd (QEMU domains witho
     defineAndStart(name, bareDomainXml(name, 2, 4));
     const uuid = virsh('domuuid', name).trim();
     const port = await new Promise<number>((resolve) => {
-      const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+      const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
     });
     const c = start(['exporter', name, '--listen', `127.0.0.1:${port}`]);
     let err = '';

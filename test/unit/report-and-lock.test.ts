@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { computeVerdict, listReports, lockDomain, readReport, writeReport } from '@vcpuctl/host';
@@ -74,7 +74,7 @@ describe('reports', () => {
   it('puts the timeline, kernel evidence and libvirt operations in the Markdown', () => {
     const r = sample('set');
     const { markdown } = writeReport(dir, r);
-    const text = require('node:fs').readFileSync(markdown, 'utf8') as string;
+    const text = readFileSync(markdown, 'utf8');
     assert.match(text, /\[4\.717095\] CPU1 has been hot-added/);
     assert.match(text, /`virsh setvcpus web1 2 --live`/);
     assert.match(text, /AGENT_UNREACHABLE/);

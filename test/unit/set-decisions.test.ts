@@ -4,7 +4,7 @@
  * touching anything, and which operation it chooses.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sinon from 'sinon';
@@ -40,7 +40,7 @@ describe('set: decisions (fake libvirt)', () => {
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'vcpuctl-set-'));
-    require('node:fs').writeFileSync(join(dir, 'none.json'), '{"domains":{}}');
+    writeFileSync(join(dir, 'none.json'), '{"domains":{}}');
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -49,7 +49,7 @@ describe('set: decisions (fake libvirt)', () => {
     ctx = context(driver);
     await assert.rejects(setVcpus(ctx, 'vt-probe', 3, opts), (e: VcpuctlError) => e.code === 'OVER_MAXIMUM' && e.details?.maximum === 2);
     sinon.assert.notCalled(driver.setVcpus);
-    assert.equal(require('node:fs').readdirSync(ctx.reportDir).filter((n: string) => n.endsWith('.json')).length, 1);
+    assert.equal(readdirSync(ctx.reportDir).filter((n) => n.endsWith('.json')).length, 1);
   });
 
   it("refuses hotplug while libvirt's count and QEMU's differ (stale libvirt), touching nothing", async () => {
@@ -83,7 +83,7 @@ describe('set: decisions (fake libvirt)', () => {
     ctx = context(driver);
     const err = await setVcpus(ctx, 'vt-probe', 2, opts).then(() => undefined, (e: VcpuctlError) => e);
     assert.equal(driver.inspect.callCount, 4);
-    const report = JSON.parse(require('node:fs').readFileSync(err!.details!.report as string, 'utf8'));
+    const report = JSON.parse(readFileSync(err!.details!.report as string, 'utf8'));
     assert.equal(report.after.host.domain.live.current, after.domain.live!.current);
     assert.notEqual(err!.code, 'LIBVIRT_UNREACHABLE');
   });
@@ -97,7 +97,7 @@ describe('set: decisions (fake libvirt)', () => {
     const err = await setVcpus(ctx, 'vt-probe', 2, opts).then(() => undefined, (e: VcpuctlError) => e);
     assert.equal(err?.code, 'LIBVIRT_UNREACHABLE');
     assert.match(err!.message, /host view unavailable after the change/);
-    const report = JSON.parse(require('node:fs').readFileSync(err!.details!.report as string, 'utf8'));
+    const report = JSON.parse(readFileSync(err!.details!.report as string, 'utf8'));
     assert.equal(report.after.host, undefined, 'no host view stands in for the one after');
     assert.deepEqual(report.verdict.findings.map((f: { kind: string }) => f.kind), ['HOST_VIEW_UNAVAILABLE']);
     assert.equal(report.intent, undefined);

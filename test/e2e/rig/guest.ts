@@ -161,7 +161,7 @@ exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --toke
         await c.close();
         return;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`agent in ${this.name} did not answer within ${timeoutMs / 1000} s: ${(err as Error).message}\n--- console ---\n${this.consoleTail(40)}`);
+        if (Date.now() > deadline) throw new Error(`agent in ${this.name} did not answer within ${timeoutMs / 1000} s: ${(err as Error).message}\n--- console ---\n${this.consoleTail(40)}`, { cause: err });
         await new Promise((r) => setTimeout(r, 500));
       }
     }

@@ -25,5 +25,5 @@ proto.snapshot = function (this: unknown) {
   return { ...s, present: HUGE, lscpu: `Architecture: x86_64\n${ESC}\n\`\`\`\n# forged`, system: { ...(s.system ?? {}), hostname: `evil${ESC}` } };
 };
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 require('@vcpuctl/guest-agent/dist/cli/main').main();

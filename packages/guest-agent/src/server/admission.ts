@@ -37,7 +37,7 @@ class RequestQueue {
       return;
     }
     const env = this.waiting.shift()!;
-    this.run(this.conn, env).finally(() => {
+    void this.run(this.conn, env).finally(() => {
       this.conn.end();
       this.busy = false;
       this.pump();

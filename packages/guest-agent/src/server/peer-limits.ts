@@ -8,9 +8,8 @@
  */
 import {
   MAX_CONNECTIONS_PER_PEER, MAX_REQUESTS_PER_SECOND, MAX_TRACKED_PEERS, PEER_WORK_BURST_MS, PEER_WORK_MS_PER_SECOND,
-  REQUEST_BURST,
+  REQUEST_BURST, TokenBucket,
 } from '@vcpuctl/proto';
-import { TokenBucket } from '@vcpuctl/proto';
 
 export class Peer {
   connections = 0;

@@ -196,7 +196,7 @@ export function readNodes(paths: TreePaths): NumaNodeInfo[] {
 
 function readVulnerabilities(paths: TreePaths): Vulnerability[] {
   const dir = join(paths.cpuDir, 'vulnerabilities');
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(dir);
   } catch {

@@ -40,7 +40,7 @@ export function asksForCredentials(web: WebConfig | undefined): boolean {
 
 /** host:port, [v6]:port, or :port (all addresses). */
 export function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*)):(\d{1,5})$/.exec(text);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
   const port = Number(m?.[3]);
   if (!m || !Number.isInteger(port) || port > 65535) throw new VcpuctlError('USAGE', `--listen wants HOST:PORT (e.g. 127.0.0.1:9848), got "${text}"`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };

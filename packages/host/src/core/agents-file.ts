@@ -24,7 +24,6 @@ export function readToken(path: string, flags: Pick<AgentFlags, 'warn'>): string
   const token = bytes.toString('utf8').trim();
   if (token === '') throw new VcpuctlError('USAGE', `token file ${path} is empty`);
   // A line break inside would split the Authorization header (ws refuses it as a bad header, not a bad token).
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(token)) throw new VcpuctlError('USAGE', `token file ${path} holds more than one line or a control character; a token is one line`);
   return token;
 }

@@ -7,7 +7,7 @@
  * followed).
  */
 import { Stats, closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { VcpuctlError } from '@vcpuctl/proto';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
 
 export interface ConfigFile {
   bytes: Buffer;

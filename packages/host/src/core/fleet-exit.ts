@@ -9,7 +9,7 @@
  * several domains counts each domain's own error, the code `set DOM N`
  * would have exited with. Every error code is ranked.
  */
-import { ErrorCode, VcpuctlError } from '@vcpuctl/proto';
+import { ErrorCode, VcpuctlError } from '@vcpuctl/proto/errors';
 
 export const FLEET_EXIT_RANK: readonly ErrorCode[] = [
   'LIBVIRT_UNREACHABLE', // a whole host is missing from the result

@@ -2,7 +2,7 @@
  * Which domains `--all` takes: a shell-style name glob (`*` any run, `?` one
  * character, nothing else special) and a set of states. Pure, unit-tested.
  */
-import { VcpuctlError } from '@vcpuctl/proto';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
 import { printable } from './input';
 
 /** A glob is typed by a person; longer than a libvirt name limit is a mistake, not a pattern. */
@@ -50,7 +50,6 @@ export function globMatch(glob: string, name: string): boolean {
 }
 
 export function parseNameGlob(text: string): string {
-  // eslint-disable-next-line no-control-regex
   if (text === '' || text.length > MAX_NAME_GLOB_CHARS || /[\x00-\x1f\x7f]/.test(text)) {
     throw new VcpuctlError('USAGE', `--name wants a glob of 1 to ${MAX_NAME_GLOB_CHARS} printable characters (e.g. 'web*'), got "${printable(text)}"`);
   }

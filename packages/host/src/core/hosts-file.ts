@@ -4,7 +4,7 @@
  * each URI checked like -c's, a bounded number of them.
  */
 import { existsSync } from 'node:fs';
-import { VcpuctlError } from '@vcpuctl/proto';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
 import { readConfigFile } from './config-file';
 import { connectUri } from './input';
 

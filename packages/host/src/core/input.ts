@@ -3,7 +3,9 @@
  * so a bad one is refused with USAGE before libvirt or an agent is touched.
  * Shared by all commands: a new command takes its numbers and names from here.
  */
-import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError } from '@vcpuctl/proto';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
+import { MAX_CPU_INDEX } from '@vcpuctl/proto/cpulist';
+import { MAX_CPUS_PER_REQUEST } from '@vcpuctl/proto/limits';
 import { sshTransportOf } from '../libvirt/ssh-uri';
 
 /**
@@ -72,14 +74,12 @@ export function seconds(text: string, flag: string): number {
 export function domainName(text: string): string {
   if (text.length === 0) throw new VcpuctlError('USAGE', 'the domain name is empty');
   if (text.length > MAX_DOMAIN_NAME_CHARS) throw new VcpuctlError('USAGE', `the domain name is ${text.length} characters long; at most ${MAX_DOMAIN_NAME_CHARS} are accepted`);
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f'\\]/.test(text)) throw new VcpuctlError('USAGE', `the domain name "${printable(text)}" holds a control character, a quote or a backslash`);
   return text;
 }
 
 /** A libvirt URI for -c/--connect: an empty one would silently mean virsh's default. */
 export function connectUri(text: string): string {
-  // eslint-disable-next-line no-control-regex
   if (text.trim() === '' || /[\x00-\x1f\x7f]/.test(text)) throw new VcpuctlError('USAGE', `-c/--connect wants a libvirt URI (e.g. qemu:///system), got "${printable(text)}"`);
   // A +ssh URI libvirt would refuse (no host, a bad port or flag) is refused here, before any process starts.
   sshTransportOf(text);
@@ -88,7 +88,6 @@ export function connectUri(text: string): string {
 
 /** For error messages: one line, bounded, control characters shown as escapes. */
 export function printable(text: string, max = 80): string {
-  // eslint-disable-next-line no-control-regex
   const shown = text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return shown.length > max ? `${shown.slice(0, max)}...` : shown;
 }

@@ -18,7 +18,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VcpuctlError } from '@vcpuctl/proto';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
 
 export const DEFAULT_LOCK_DIR = '/run/vcpuctl/locks';
 

@@ -11,7 +11,7 @@
  * Pure: parsing and argv only, no process.
  */
 import { hostname } from 'node:os';
-import { VcpuctlError } from '@vcpuctl/proto';
+import { VcpuctlError } from '@vcpuctl/proto/errors';
 
 /** The longest URI read: a libvirt URI is a host, a path and a few parameters; anything longer is not one. */
 export const MAX_URI_CHARS = 4096;

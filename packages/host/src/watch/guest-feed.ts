@@ -111,7 +111,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   const connect = async () => {
     if (closed) return;
     let g;
-    let channelThere = false;
+    let channelThere: boolean;
     try {
       const host = await ctx.driver.inspect(domain);
       channelThere = !!host.domain.channels?.live?.some((ch) => ch.name === VCPUCTL_CHANNEL);
