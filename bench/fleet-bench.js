@@ -2,8 +2,13 @@
 /**
  * Fleet speed, side by side in one run, over N bare QEMU domains (no OS) of
  * its own on the real libvirtd (N = 20, and 100 with FLEET_SIZES=20,100):
+ *  - start-up first: `vcpuctl --version` as installed (the .deb's files,
+ *    packaged here, run by start.js from the code cache its postinst writes)
+ *    against `node -e 0` (goal: at most 1.5x);
  *  - `vcpuctl status --all --json` (the whole command, process start
- *    included), and the number of virsh processes it spawned;
+ *    included), as installed and from the checkout, wall and CPU time (user +
+ *    system, from /proc's children times: 10 ms steps), and the number of
+ *    virsh processes it spawned;
  *  - vcpuctl's driver in this process (connection, listing and the same
  *    reads over libvirt's RPC), the counterpart of python's in-process time;
  *  - python3-libvirt (Debian's python3-libvirt, installed here if missing,
@@ -15,8 +20,8 @@
  * Run after `npm run build` as root; it creates and removes its own domains.
  */
 'use strict';
-const { execFile, spawnSync } = require('node:child_process');
-const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { execFile, execFileSync, spawnSync } = require('node:child_process');
+const { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { promisify } = require('node:util');
@@ -25,10 +30,14 @@ const { VirshDriver } = require('../packages/host/dist/libvirt/virsh-driver');
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const STARTUP_RUNS = 21;
+/** USER_HZ: /proc counts CPU time in these ticks, 100 a second on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100;
 const SIZES = (process.env.FLEET_SIZES ?? '20').split(',').map(Number);
 const PREFIX = 'vcpuctl-fleetbench';
 const PYTHON = '/usr/bin/python3'; // Debian's, where python3-libvirt installs (not a pyenv shim)
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const cpuFmt = (xs) => `CPU median ${median(xs).toFixed(0)} ms`;
 const fmt = (xs) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, ${xs.length} runs)`;
 
 const PY = `
@@ -90,13 +99,64 @@ async function remove(names) {
   }
 }
 
-function vcpuctlOnce(tag, dir, agents) {
+/** User + system CPU of this process's waited-for children so far, in ms (/proc/self/stat's cutime and cstime). */
+function childCpuMs() {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  // After "pid (comm) ": state is field 3, so cutime (16) and cstime (17) are at 13 and 14 here.
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS;
+}
+
+/** Wall and CPU time of one process run to its end. */
+function timed(cmd, args, opts = {}) {
+  const cpu0 = childCpuMs();
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [VCPUCTL, '-c', URI, '--agents-file', agents, '--report-dir', join(dir, 'reports'), 'status', '--all', '--name', `${tag}-*`, '--json'],
-    { encoding: 'utf8', env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` } });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
+  return { r, ms: performance.now() - t0, cpuMs: childCpuMs() - cpu0 };
+}
+
+/**
+ * The host package's files as dpkg would put them, in DIR/root, with the
+ * code cache its postinst writes (one `vcpuctl --version`). Returns how to run
+ * it: /usr/bin/vcpuctl is `exec /usr/bin/node /usr/lib/vcpuctl/start.js`.
+ */
+function installed(dir) {
+  const out = join(dir, 'package');
+  execFileSync('bash', [join(__dirname, '../scripts/package.sh'), '--no-build', '--out', out], { stdio: 'ignore' });
+  const deb = readdirSync(out).find((f) => /^vcpuctl_.*_all\.deb$/.test(f));
+  const root = join(dir, 'root');
+  execFileSync('dpkg-deb', ['-x', join(out, deb), root]);
+  const env = { ...process.env, VCPUCTL_CODE_CACHE_DIR: join(root, 'var/cache/vcpuctl') };
+  const argv = [join(root, 'usr/lib/vcpuctl/start.js')];
+  execFileSync('/usr/bin/node', [...argv, '--version'], { env, stdio: 'ignore' });
+  return { cmd: '/usr/bin/node', argv, env };
+}
+
+function startupBench(inst) {
+  const node = [];
+  const version = [];
+  for (let i = 0; i < STARTUP_RUNS; i++) {
+    node.push(timed('/usr/bin/node', ['-e', '0']));
+    const v = timed(inst.cmd, [...inst.argv, '--version'], { env: inst.env });
+    if (v.r.status !== 0) throw new Error(`vcpuctl --version failed: ${v.r.stderr}`);
+    version.push(v);
+  }
+  const wall = (xs) => xs.map((x) => x.ms);
+  const cpu = (xs) => xs.map((x) => x.cpuMs);
+  console.log(`start-up (${STARTUP_RUNS} runs each, interleaved)`);
+  console.log(`  node -e 0:                    ${fmt(wall(node))}, ${cpuFmt(cpu(node))}`);
+  console.log(`  installed vcpuctl --version:  ${fmt(wall(version))}, ${cpuFmt(cpu(version))}`);
+  console.log(`  vcpuctl --version / node -e 0: ${(median(wall(version)) / median(wall(node))).toFixed(2)}x wall, ${(median(cpu(version)) / median(cpu(node))).toFixed(2)}x CPU (goal: at most 1.5x)`);
+}
+
+function vcpuctlOnce(tag, dir, agents, how = { cmd: process.execPath, argv: [VCPUCTL], env: process.env }) {
+  const cpu0 = childCpuMs();
+  const t0 = performance.now();
+  const r = spawnSync(how.cmd, [...how.argv, '-c', URI, '--agents-file', agents, '--report-dir', join(dir, 'reports'), 'status', '--all', '--name', `${tag}-*`, '--json'],
+    { encoding: 'utf8', env: { ...how.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` } });
   const ms = performance.now() - t0;
+  const cpuMs = childCpuMs() - cpu0;
   if (r.status !== 0) throw new Error(`vcpuctl status --all failed: ${r.stderr}`);
-  return { ms, domains: JSON.parse(r.stdout).summary.domains };
+  return { ms, cpuMs, domains: JSON.parse(r.stdout).summary.domains };
 }
 
 async function driverOnce(tag) {
@@ -109,12 +169,10 @@ async function driverOnce(tag) {
 }
 
 function pythonOnce(tag) {
-  const t0 = performance.now();
-  const r = spawnSync(PYTHON, ['-c', PY, `${tag}-`], { encoding: 'utf8' });
-  const wall = performance.now() - t0;
+  const { r, ms: wall, cpuMs } = timed(PYTHON, ['-c', PY, `${tag}-`]);
   if (r.status !== 0) throw new Error(`python3-libvirt failed: ${r.stderr}`);
   const [domains, inside] = r.stdout.trim().split(' ').map(Number);
-  return { wall, inside, domains };
+  return { wall, cpuMs, inside, domains };
 }
 
 function virshLoopOnce(names) {
@@ -139,6 +197,8 @@ async function main() {
   writeFileSync(join(dir, 'bin', 'virsh'), `#!/bin/sh\necho x >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
   const load = require('node:os').loadavg()[0].toFixed(1);
   console.log(`fleet benchmark (node ${process.version}, ${require('node:os').cpus().length} cores, load average ${load} at the start)`);
+  const inst = installed(dir);
+  startupBench(inst);
   let names = [];
   const results = [];
   try {
@@ -147,10 +207,17 @@ async function main() {
       names = await fleet(n, tag, dir);
       vcpuctlOnce(tag, dir, agents); // warm caches once, for every side alike
       const v = [];
+      const inst20 = [];
+      const instCpu = [];
       const inProc = [];
       const py = [];
       const pyWall = [];
+      const pyCpu = [];
       for (let i = 0; i < RUNS; i++) {
+        const ri = vcpuctlOnce(tag, dir, agents, inst);
+        if (ri.domains !== n) throw new Error(`installed vcpuctl saw ${ri.domains} of ${n} domains`);
+        inst20.push(ri.ms);
+        instCpu.push(ri.cpuMs);
         writeFileSync(log, '');
         const r = vcpuctlOnce(tag, dir, agents);
         if (r.domains !== n) throw new Error(`vcpuctl saw ${r.domains} of ${n} domains`);
@@ -163,17 +230,19 @@ async function main() {
           if (p.domains !== n) throw new Error(`python3-libvirt saw ${p.domains} of ${n} domains`);
           py.push(p.inside);
           pyWall.push(p.wall);
+          pyCpu.push(p.cpuMs);
         }
       }
       const spawns = require('node:fs').readFileSync(log, 'utf8').split('\n').filter(Boolean).length;
       const loop = virshLoopOnce(names);
       console.log(`${n} bare domains, one connection (${URI})`);
-      console.log(`  vcpuctl status --all --json (whole command): ${fmt(v)}; ${spawns} virsh processes per call`);
+      console.log(`  installed vcpuctl status --all --json:       ${fmt(inst20)}, ${cpuFmt(instCpu)}`);
+      console.log(`  checkout's status --all --json (dist/):      ${fmt(v)}; ${spawns} virsh processes per call`);
       console.log(`  vcpuctl's driver, same facts, in-process:   ${fmt(inProc)}`);
       if (native) {
         console.log(`  python3-libvirt, same facts, in-process:    ${fmt(py)}`);
-        console.log(`  python3-libvirt, whole python3 process:     ${fmt(pyWall)}`);
-        console.log(`  whole command / whole python3 process: ${(median(v) / median(pyWall)).toFixed(2)}x (goal: at most 2x); in-process / in-process: ${(median(inProc) / median(py)).toFixed(2)}x`);
+        console.log(`  python3-libvirt, whole python3 process:     ${fmt(pyWall)}, ${cpuFmt(pyCpu)}`);
+        console.log(`  installed command / whole python3 process: ${(median(inst20) / median(pyWall)).toFixed(2)}x wall, ${(median(instCpu) / median(pyCpu)).toFixed(2)}x CPU (goal: at most 1.0x); in-process / in-process: ${(median(inProc) / median(py)).toFixed(2)}x`);
       }
       results.push({ n, whole: median(v), inProc: median(inProc) });
       console.log(`  operator's virsh loop (4 virsh per domain):  ${loop.toFixed(0)} ms (1 run)`);
