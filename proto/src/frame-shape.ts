@@ -11,7 +11,7 @@
 import { Reader } from 'protobufjs/minimal';
 import { VcpuctlError } from './errors';
 import {
-  MAX_GUEST_CACHES_PER_CPU, MAX_GUEST_CHANGES_PER_EVENT, MAX_GUEST_CPUS, MAX_GUEST_CPU_FLAGS,
+  MAX_GUEST_CACHES_PER_CPU, MAX_GUEST_CGROUPS, MAX_GUEST_CHANGES_PER_EVENT, MAX_GUEST_CPUS, MAX_GUEST_CPU_FLAGS,
   MAX_GUEST_KERNEL_LINES_PER_FRAME, MAX_GUEST_NUMA_NODES,
 } from './limits';
 
@@ -29,9 +29,11 @@ export const FRAME_SHAPES: Readonly<Record<string, Readonly<Record<number, Field
   SetOnlineReply: { 1: { max: MAX_GUEST_CPUS }, 3: { of: 'Snapshot' } },
   CpuEvent: { 1: { max: MAX_GUEST_CHANGES_PER_EVENT }, 3: { max: MAX_GUEST_KERNEL_LINES_PER_FRAME }, 4: { of: 'Snapshot' } },
   KernelLog: { 1: { max: MAX_GUEST_KERNEL_LINES_PER_FRAME } },
-  Snapshot: { 7: { of: 'Cpu', max: MAX_GUEST_CPUS }, 8: { max: MAX_GUEST_NUMA_NODES }, 9: { of: 'CpuModel' } },
+  Snapshot: { 7: { of: 'Cpu', max: MAX_GUEST_CPUS }, 8: { max: MAX_GUEST_NUMA_NODES }, 9: { of: 'CpuModel' }, 12: { of: 'CgroupRestriction', max: MAX_GUEST_CGROUPS } },
   Cpu: { 14: { max: MAX_GUEST_CPUS * MAX_GUEST_CACHES_PER_CPU } },
   CpuModel: { 9: { max: MAX_GUEST_CPU_FLAGS } },
+  // No repeated field inside; walked so that a field of it sent twice is refused like any other.
+  CgroupRestriction: {},
 };
 
 const LENGTH_DELIMITED = 2;

@@ -15,7 +15,9 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
  * Largest frame the controller accepts from an agent. A snapshot costs about
  * 400 bytes per CPU (topology, four caches) plus the flag list and the lscpu
  * text (~8 KiB); 8192 CPUs (x86's NR_CPUS ceiling) is about 3.3 MiB, so 8 MiB
- * bounds a compromised guest without refusing any real one.
+ * bounds a compromised guest without refusing any real one. Restricted
+ * cgroups add about 200 bytes each (4.2 MiB only at MAX_GUEST_CGROUPS paths of
+ * MAX_GUEST_CGROUP_PATH_CHARS, still within 8 MiB beside 8192 CPUs).
  */
 export const MAX_REPLY_BYTES = 8 * 1024 * 1024;
 
@@ -184,3 +186,19 @@ export const GUEST_FRAME_BURST = 500;
  */
 export const MAX_GUEST_BYTES_PER_SECOND = 1024 * 1024;
 export const GUEST_BYTES_BURST = 8 * 1024 * 1024;
+
+/**
+ * Restricted cgroups in one snapshot (cgroups that set their own CPUs and
+ * lack an online one). A Kubernetes node runs at most 110 pods by default
+ * (250 when raised), each a pod cgroup and a few containers, all pinned by
+ * the static CPU manager: about 1000 cgroups. The agent lists no more than
+ * this (and says it stopped); the host refuses a snapshot with more.
+ */
+export const MAX_GUEST_CGROUPS = 1024;
+
+/**
+ * One cgroup path, from its hierarchy's root. The agent reads a cgroup's
+ * files by path, so a path it could report fits PATH_MAX (4096 bytes, the
+ * mount point included); a longer one is no real guest's.
+ */
+export const MAX_GUEST_CGROUP_PATH_CHARS = 4096;

@@ -8,12 +8,14 @@ import { existsSync } from 'node:fs';
 import { EnvelopeInit, PROTOCOL_VERSION, v1 } from '@vcpuctl/proto';
 import { CpuRequest, SetOnlineResult, setCpusOnline } from './cpu-control';
 import { ModelReading, SnapshotCache, SnapshotData, readModel, readTree } from './snapshot';
+import { CgroupReading } from './cgroup/walk';
 import { CpuTreeReader } from './sysfs/cpu-tree';
 import { TreePaths, cpuPath } from './sysfs/paths';
 import { SystemFacts } from './system-facts';
 import { AGENT_VERSION } from './version';
 import { CpuChangeInfo, CpuPoller } from './watch/cpu-poller';
 import { KernelRecord, KmsgFollower, isCpuEvidence } from './watch/kmsg';
+import { CgroupReader } from './cgroup/reader';
 
 
 /** When this process started: with the boot id, the host tells an agent restart from a guest reboot. */
@@ -27,7 +29,29 @@ export interface AgentOptions {
   pollIntervalMs: number;
   autoOnline: boolean;
   log: (line: string) => void;
+  /** Tests only: shorter waits before cgroups are read again (CGROUP_TIMINGS). */
+  cgroupTimings?: Partial<CgroupTimings>;
 }
+
+export interface CgroupTimings {
+  /**
+   * After a CPU change, cgroups are read again this much later, and the
+   * snapshot pushed if they moved: before Linux 6.10 the kernel updates
+   * effective cpusets in a work item after the hotplug, and whatever reacts
+   * to it (a udev rule, a container engine) takes a moment more.
+   */
+  settleMs: number;
+  /**
+   * While some cgroup lacks an online CPU and a controller is subscribed,
+   * cgroups are read again this often, so a fix in the guest (`systemctl
+   * set-property`, `docker update`) reaches `watch` and the exporter without
+   * waiting for the next CPU change. A guest with nothing restricted is never
+   * read on a timer.
+   */
+  recheckMs: number;
+}
+
+export const CGROUP_TIMINGS: CgroupTimings = { settleMs: 1000, recheckMs: 10_000 };
 
 /** Anything that can receive pushed frames (a transport Connection). */
 export interface Subscriber {
@@ -66,6 +90,12 @@ export class Agent {
   /** Keeps each CPU's topology and caches; a tick re-reads only present/online. */
   private readonly treeReader: CpuTreeReader;
   private readonly snapshots = new SnapshotCache();
+  /** The cgroups that keep workloads off online CPUs; read with the snapshots, bounded (cgroup/). */
+  private readonly cgroups: CgroupReader;
+  private readonly cgroupTimings: CgroupTimings;
+  /** When cgroups are next read on the timer: after a CPU change, or while some are restricted. */
+  private cgroupRecheckAt: number | undefined;
+  private cgroupState = '';
   private pending: KernelRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
 
@@ -73,6 +103,8 @@ export class Agent {
     this.poller = new CpuPoller(opts.paths);
     this.model = readModel(opts.paths);
     this.treeReader = new CpuTreeReader(opts.paths);
+    this.cgroups = new CgroupReader(opts.paths.root);
+    this.cgroupTimings = { ...CGROUP_TIMINGS, ...opts.cgroupTimings };
     this.kmsg = new KmsgFollower(opts.kmsgPath, (rec) => this.onKernelRecord(rec), opts.log);
   }
 
@@ -114,7 +146,29 @@ export class Agent {
   }
 
   snapshot(): SnapshotData {
-    return this.snapshots.take(readTree(this.opts.paths, this.model, this.treeReader), this.opts.system, this.offlineCauses);
+    const reading = readTree(this.opts.paths, this.model, this.treeReader);
+    return this.snapshots.take(reading, this.opts.system, this.offlineCauses, this.readCgroups(() => this.cgroups.read(reading.tree.onlineSet)));
+  }
+
+  /** A cgroup reading, with its state logged when it changes and the next timed read planned. */
+  private readCgroups(read: () => CgroupReading): CgroupReading {
+    const c = read();
+    const state = `${c.state} ${c.why ?? ''}`;
+    if (state !== this.cgroupState && (c.state === 'over-limit' || c.state === 'unreadable')) this.opts.log(`cgroups: ${c.state}: ${c.why ?? ''}`);
+    this.cgroupState = state;
+    if (c.restricted.length && this.cgroupRecheckAt === undefined) this.cgroupRecheckAt = Date.now() + this.cgroups.keepFor(this.cgroupTimings.recheckMs);
+    return c;
+  }
+
+  /** Reads cgroups again now and pushes the snapshot if they moved while the CPUs did not. */
+  private recheckCgroups(): void {
+    this.cgroupRecheckAt = undefined;
+    const before = this.cgroups.current;
+    const tree = this.treeReader.read();
+    const after = this.readCgroups(() => this.cgroups.reread(tree.onlineSet));
+    if (after === before || this.subscribers.size === 0) return;
+    this.opts.log(`cgroups: ${after.restricted.length} restricted (was ${before?.restricted.length ?? 0})`);
+    this.push({ id: 0, cpuEvent: { changes: [], detectedAtMs: Date.now(), kernelLines: [], snapshot: this.snapshot() } });
   }
 
   subscribe(sub: Subscriber): void {
@@ -144,6 +198,11 @@ export class Agent {
       this.pending = [];
       this.push({ id: 0, kernelLog: { lines } });
     }
+    if (this.cgroupRecheckAt !== undefined && now >= this.cgroupRecheckAt) {
+      // Nobody to push to: a request reads them when its snapshot is built, and a subscription plans the next look.
+      if (this.subscribers.size === 0) this.cgroupRecheckAt = undefined;
+      else this.recheckCgroups();
+    }
   }
 
   private onChanges(changes: CpuChangeInfo[]): void {
@@ -162,6 +221,7 @@ export class Agent {
     this.pending = [];
     this.opts.log(`cpu change: ${changes.map((c) => `cpu${c.cpu} ${c.kind}`).join(', ')}`);
     this.push({ id: 0, cpuEvent: { changes: out, detectedAtMs, kernelLines: lines, snapshot: this.snapshot() } });
+    this.cgroupRecheckAt = Date.now() + this.cgroupTimings.settleMs;
     if (this.opts.autoOnline) this.autoOnline(changes.filter((c) => c.kind === 'HOT_ADDED' && !onlined.has(c.cpu)).map((c) => c.cpu));
   }
 

@@ -4,7 +4,7 @@
 import { AddressInfo } from 'node:net';
 import { Duplex } from 'node:stream';
 import { VcpuctlError } from '@vcpuctl/proto';
-import { Agent } from './agent';
+import { Agent, CgroupTimings } from './agent';
 import { TokenCheck, readTokenFile } from './server/auth';
 import { Admission } from './server/admission';
 import { commandTable, dispatch } from './server/dispatch';
@@ -31,6 +31,8 @@ export interface ServeOptions {
   log: (line: string) => void;
   /** Tests only: shorter idle/ping timings. */
   timings?: Partial<TransportTimings>;
+  /** Tests only: shorter waits before cgroups are read again. */
+  cgroupTimings?: Partial<CgroupTimings>;
 }
 
 export interface RunningAgent {
@@ -56,6 +58,7 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
     pollIntervalMs: opts.pollIntervalMs,
     autoOnline: opts.autoOnline,
     log: opts.log,
+    cgroupTimings: opts.cgroupTimings,
   });
   const table = commandTable({ readOnly: !!opts.readOnly });
   const snapshots = new SharedSnapshot(() => agent.snapshot());

@@ -14,6 +14,8 @@ import { readDmiTable } from './sysfs/dmi-table';
 import { Virtualization, readVirtualization } from './proc/virtualization';
 import { Sysinfo, readSysinfo } from './proc/sysinfo';
 import { lscpuSummary, renderSummary } from './lscpu/summary';
+import { CgroupReader } from './cgroup/reader';
+import { CgroupReading, CgroupState } from './cgroup/walk';
 
 export type SnapshotData = v1.Snapshot.$Properties;
 
@@ -62,7 +64,24 @@ export function readTree(paths: TreePaths, model: ModelReading = readModel(paths
 /** Why each offline CPU is offline, where the agent saw it happen. */
 export type OfflineCauses = ReadonlyMap<number, v1.OfflineCause>;
 
-export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
+const CGROUP_READ: Record<CgroupState, v1.CgroupRead> = {
+  'no-cpuset': v1.CgroupRead.CGROUP_NO_CPUSET,
+  whole: v1.CgroupRead.CGROUP_READ_WHOLE,
+  'over-limit': v1.CgroupRead.CGROUP_OVER_LIMIT,
+  unreadable: v1.CgroupRead.CGROUP_UNREADABLE,
+};
+
+/** The cgroup part of a snapshot; without a reading (the lscpu view only) the fields stay unset. */
+function cgroupFields(c: CgroupReading | undefined): Pick<SnapshotData, 'restricted' | 'cgroupRead' | 'cgroupVersion'> {
+  if (!c) return {};
+  return {
+    restricted: c.restricted.map((r) => ({ path: r.path, kind: v1.CgroupRestriction.Kind[r.kind], name: r.name, pod: r.pod, cpus: r.cpus, lacks: r.lacks })),
+    cgroupRead: CGROUP_READ[c.state],
+    cgroupVersion: c.version,
+  };
+}
+
+export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses, cgroups?: CgroupReading): SnapshotData {
   const { tree, model } = reading;
   return {
     takenAtMs: Date.now(),
@@ -93,29 +112,35 @@ export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined
     // The boot id travels in the Hello, once per session, not in every snapshot.
     system: system ? (({ bootId: _bootId, ...facts }) => facts)(system) : null,
     lscpu: renderSummary(lscpuSummary(reading)),
+    ...cgroupFields(cgroups),
   };
 }
 
 /**
- * The last snapshot, reused while the tree reader returns the same tree and
- * the offline causes are the same: at 256 CPUs building one (the lscpu text,
- * a record per CPU) costs more than everything else in a request.
+ * The last snapshot, reused while the tree reader returns the same tree, the
+ * offline causes are the same and the cgroup reader the same reading: at 256
+ * CPUs building one (the lscpu text, a record per CPU) costs more than
+ * everything else in a request.
  */
 export class SnapshotCache {
   private tree: CpuTree | undefined;
   private causesKey = '';
+  private cgroups: CgroupReading | undefined;
   private body: SnapshotData | undefined;
 
-  take(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses): SnapshotData {
+  take(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses, cgroups?: CgroupReading): SnapshotData {
     const key = causes ? [...causes].map(([cpu, cause]) => `${cpu}:${cause}`).join(',') : '';
-    if (this.body && this.tree === reading.tree && this.causesKey === key) return { ...this.body, takenAtMs: Date.now() };
-    this.body = toSnapshot(reading, system, causes);
+    if (this.body && this.tree === reading.tree && this.causesKey === key && this.cgroups === cgroups) return { ...this.body, takenAtMs: Date.now() };
+    this.body = toSnapshot(reading, system, causes, cgroups);
     this.tree = reading.tree;
     this.causesKey = key;
+    this.cgroups = cgroups;
     return this.body;
   }
 }
 
+/** One snapshot of the system under `paths.root`, its cgroups read once. */
 export function takeSnapshot(paths: TreePaths, system?: SystemFacts, causes?: OfflineCauses, model?: ModelReading): SnapshotData {
-  return toSnapshot(readTree(paths, model), system, causes);
+  const reading = readTree(paths, model);
+  return toSnapshot(reading, system, causes, new CgroupReader(paths.root).read(reading.tree.onlineSet));
 }

@@ -4,6 +4,7 @@ import { lscpuSummary, renderSummary } from '../lscpu/summary';
 import { treePaths } from '../sysfs/paths';
 import { readSystemFacts } from '../system-facts';
 import { readTree, toSnapshot } from '../snapshot';
+import { CgroupReader } from '../cgroup/reader';
 
 export function snapshotCommand(): Command {
   return new Command('snapshot')
@@ -18,7 +19,8 @@ export function snapshotCommand(): Command {
       } else if (opts.format === 'parse') {
         process.stdout.write(lscpuParse(reading.tree, reading.cpuTypes));
       } else {
-        const snapshot = toSnapshot(reading, await readSystemFacts(paths));
+        const cgroups = new CgroupReader(paths.root).read(reading.tree.onlineSet);
+        const snapshot = toSnapshot(reading, await readSystemFacts(paths), undefined, cgroups);
         process.stdout.write(`${JSON.stringify(snapshot, null, 2)}\n`);
       }
     });

@@ -1,7 +1,8 @@
 /** Human-readable renderings for the terminal. */
 import { ChannelResult } from '../commands/agent-attach';
 import { StatusResult } from '../commands/status';
-import { Verdict } from '../core/verdict';
+import { formatKernelCpuList, v1 } from '@vcpuctl/proto';
+import { Verdict, cgroupLabel, cgroupUsability } from '../core/verdict';
 import { guestCpus } from '../core/describe';
 import { describeIntent } from '../core/intent';
 
@@ -13,6 +14,24 @@ export function verdictText(v: Verdict): string {
 /** One line naming how the guest was reached, for the commands' text output. */
 export function reachedText(g: { reachable: boolean; via?: string } | undefined): string {
   return g?.via ? `guest reached via ${g.via}${g.reachable ? '' : ' (not answering)'}` : 'guest not reached';
+}
+
+/** Rows of restricted cgroups shown under a guest; the rest are counted (`--json` has every one). */
+const MAX_CGROUP_ROWS = 20;
+
+/** Which of the guest's online CPUs its workloads can use, when some cgroup keeps them off some (see CPUS_NOT_USABLE). */
+function usableLines(g: v1.Snapshot.$Properties): string[] {
+  if (g.cgroupRead === v1.CgroupRead.CGROUP_UNREADABLE) return ["    cgroups: the agent could not read the guest's cpuset hierarchy"];
+  const u = cgroupUsability(g);
+  const list = g.restricted ?? [];
+  if (!u || (!list.length && !u.partial)) return [];
+  const lines = [`    usable by every workload: ${formatKernelCpuList(u.usable) || 'none'} (${u.usable.length} of ${u.online} online CPUs${u.partial ? '; at most: the agent stopped at its bound on cgroups' : ''}; cgroup v${g.cgroupVersion ?? '?'})`];
+  for (const r of list.slice(0, MAX_CGROUP_ROWS)) {
+    const label = cgroupLabel(r);
+    lines.push(`      ${label}${label !== r.path ? ` (${r.path})` : ''}: runs on ${r.cpus || 'none'}, lacks ${r.lacks}`);
+  }
+  if (list.length > MAX_CGROUP_ROWS) lines.push(`      and ${list.length - MAX_CGROUP_ROWS} more cgroups`);
+  return lines;
 }
 
 export function statusText(s: StatusResult): string {
@@ -30,6 +49,7 @@ export function statusText(s: StatusResult): string {
   if (s.guest.reachable && s.guest.snapshot) {
     const g = s.guest.snapshot;
     lines.push(`  guest${s.guest.hostname ? ` ${s.guest.hostname}` : ''} (via ${s.guest.via}${s.guest.through ? `, ${s.guest.through}` : ''}): ${guestCpus(g)}`);
+    lines.push(...usableLines(g));
     if (g.lscpu) lines.push(...g.lscpu.trimEnd().split('\n').map((l) => `    ${l}`));
   } else {
     lines.push(`  guest${s.guest.via ? ` (via ${s.guest.via})` : ''}: ${s.guest.error}`);

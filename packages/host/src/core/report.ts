@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
 import { hostOfUri } from '../libvirt/ssh-uri';
-import { GuestView, Verdict } from './verdict';
+import { GuestView, Verdict, cgroupLabel, cgroupUsability } from './verdict';
 import { guestCpus } from './describe';
 import { describeIntent } from './intent';
 import { IntentRecord } from './record-intent';
@@ -144,7 +144,22 @@ function guestLine(g: GuestView | undefined): string {
   if (!g) return 'unknown';
   if (!g.reachable) return `unreachable${g.via ? ` via ${g.via}` : ''}: ${g.error ?? ''}`;
   const s = g.snapshot;
-  return s ? `${guestCpus(s)}; via ${g.via ?? '?'}${g.through ? ` (${g.through})` : ''}; host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'}` : 'no snapshot';
+  const u = cgroupUsability(s);
+  const usable = u && (u.notUsable.length || u.partial) ? `; usable by every workload ${u.usable.length}${u.partial ? ' at most' : ''} of ${u.online} online` : '';
+  return s ? `${guestCpus(s)}${usable}; via ${g.via ?? '?'}${g.through ? ` (${g.through})` : ''}; host ${g.hostname ?? '?'}, product_uuid ${g.productUuid ?? '?'}` : 'no snapshot';
+}
+
+/** Rows of restricted cgroups a report keeps; the JSON report has every one (at most MAX_GUEST_CGROUPS). */
+const MAX_REPORT_CGROUP_ROWS = 100;
+
+/** The guest's cgroups that lack online CPUs after the operation, every guest string through md(). */
+function cgroupSection(g: GuestView | undefined): string[] {
+  const list = g?.snapshot?.restricted ?? [];
+  if (!list.length) return [];
+  const out = ['', '## Guest cgroups short of online CPUs (after)', '', '| cgroup | path | runs on | lacks |', '|---|---|---|---|'];
+  for (const r of list.slice(0, MAX_REPORT_CGROUP_ROWS)) out.push(`| ${md(cgroupLabel(r))} | ${md(r.path ?? '')} | ${md(r.cpus || 'none')} | ${md(r.lacks ?? '')} |`);
+  if (list.length > MAX_REPORT_CGROUP_ROWS) out.push('', md(`and ${list.length - MAX_REPORT_CGROUP_ROWS} more (in the JSON report)`));
+  return out;
 }
 
 /**
@@ -213,7 +228,8 @@ export function renderMarkdown(r: Report): string {
   }
   out.push('', '## Both sides', '', '| | before | after |', '|---|---|---|');
   out.push(`| host (libvirt, QEMU) | ${md(hostLine(r.before?.host))} | ${md(hostLine(r.after.host))} |`);
-  out.push(`| guest (${md(r.after.guest?.via ?? r.before?.guest?.via ?? 'agent')}) | ${md(guestLine(r.before?.guest))} | ${md(guestLine(r.after.guest))} |`, '');
+  out.push(`| guest (${md(r.after.guest?.via ?? r.before?.guest?.via ?? 'agent')}) | ${md(guestLine(r.before?.guest))} | ${md(guestLine(r.after.guest))} |`);
+  out.push(...cgroupSection(r.after.guest), '');
   out.push('## Timeline', '');
   for (const t of r.timeline) out.push(`- ${new Date(t.atMs).toISOString()} ${mdProse(t.what)}`);
   out.push('', '## libvirt operations performed', '');

@@ -3,7 +3,7 @@
  * the guest's (the agent's snapshot) and names every disagreement, each with
  * what it means and what to do. Pure: no I/O, so every kind is unit-tested.
  */
-import { ErrorCode, VcpuctlError, canonicalCpuList, cpuListCount, v1 } from '@vcpuctl/proto';
+import { ErrorCode, VcpuctlError, canonicalCpuList, cpuListCount, formatKernelCpuList, parseCpuList, v1 } from '@vcpuctl/proto';
 import { DomainSnapshot } from '../libvirt/driver';
 import { GuestReach } from '../guest/source';
 import { Intent } from './intent';
@@ -24,13 +24,14 @@ export type FindingKind =
   | 'GUEST_MISBEHAVING'
   | 'HOST_VIEW_UNAVAILABLE'
   | 'GUEST_CLAIM_CONTRADICTED'
-  | 'HOTADDED_NEVER_RAN';
+  | 'HOTADDED_NEVER_RAN'
+  | 'CPUS_NOT_USABLE';
 
 /** Every kind, for consumers that keep one series per kind (the exporter). */
 export const FINDING_KINDS: readonly FindingKind[] = [
   'DOMAIN_NOT_RUNNING', 'DOMAIN_CRASHED', 'LIVE_CONFIG_DIFFER', 'LIBVIRT_QEMU_DIFFER', 'AGENT_UNREACHABLE', 'IDENTITY_MISMATCH',
   'QEMU_GUEST_DIFFER', 'HOTADDED_OFFLINE', 'GUEST_OFFLINE_HOST_COUNTS', 'GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT', 'GUEST_VIEW_REDUCED',
-  'GUEST_MISBEHAVING', 'HOST_VIEW_UNAVAILABLE', 'GUEST_CLAIM_CONTRADICTED', 'HOTADDED_NEVER_RAN',
+  'GUEST_MISBEHAVING', 'HOST_VIEW_UNAVAILABLE', 'GUEST_CLAIM_CONTRADICTED', 'HOTADDED_NEVER_RAN', 'CPUS_NOT_USABLE',
 ];
 
 /** error: something is wrong; expected: a known, explained state; warning: worth knowing. */
@@ -95,6 +96,116 @@ function driftFrom(intent: Intent, online: number, onlineList: string): 'fewer' 
 
 function count(list: string | null | undefined): number {
   return list ? cpuListCount(list) : 0;
+}
+
+/*
+ * The third level: CPUs online in the guest kernel but not usable by its
+ * workloads. A cgroup that set its own CPUs keeps them: cgroup v1 removes an
+ * offlined CPU for good and never adds a hot-added one below the root, and a
+ * unit's AllowedCPUs=, a container's --cpuset-cpus and the kubelet's static
+ * CPU manager pin what existed when they were set. The agent lists each such
+ * cgroup with the online CPUs it lacks (guest-agent/src/cgroup/).
+ */
+
+export interface CgroupUsability {
+  /** The guest's online CPUs. */
+  online: number;
+  /** Online CPUs every restricted cgroup can run on (all online ones when none is restricted). */
+  usable: number[];
+  /** Online CPUs some restricted cgroup lacks. */
+  notUsable: number[];
+  /** The agent stopped at a bound: more cgroups may lack CPUs, so `usable` is at most this. */
+  partial: boolean;
+}
+
+/**
+ * An enum field as a number, whether it comes from a message (a number) or
+ * from a report's JSON read back (protobufjs writes enums there by name).
+ */
+function enumValue<E extends number>(e: Record<string, string | number>, value: unknown): E {
+  return (typeof value === 'string' ? e[value] : value ?? 0) as E;
+}
+
+/** What the guest's cgroups leave usable; undefined when the agent did not read them (an older agent, qemu-ga, unreadable). */
+export function cgroupUsability(snap: v1.Snapshot.$Properties | undefined): CgroupUsability | undefined {
+  const read = enumValue<v1.CgroupRead>(v1.CgroupRead, snap?.cgroupRead);
+  if (!snap || read === v1.CgroupRead.CGROUP_READ_UNKNOWN || read === v1.CgroupRead.CGROUP_UNREADABLE) return undefined;
+  const online = parseCpuList(snap.online ?? '');
+  const lacked = new Set<number>();
+  for (const r of snap.restricted ?? []) for (const cpu of parseCpuList(r.lacks ?? '')) lacked.add(cpu);
+  return {
+    online: online.length,
+    usable: online.filter((c) => !lacked.has(c)),
+    notUsable: online.filter((c) => lacked.has(c)),
+    partial: read === v1.CgroupRead.CGROUP_OVER_LIMIT,
+  };
+}
+
+/** Names a guest cgroup gives, in prose: a backtick would open a code span where reports render findings (mdProse). */
+function prose(text: string): string {
+  return text.replace(/`/g, "'");
+}
+
+const Kind = v1.CgroupRestriction.Kind;
+
+const ENGINES: Partial<Record<v1.CgroupRestriction.Kind, string>> = {
+  [Kind.DOCKER]: 'docker', [Kind.PODMAN]: 'podman', [Kind.CONTAINERD]: 'containerd', [Kind.CRIO]: 'CRI-O',
+};
+
+/** A restricted cgroup as a user knows it: the unit, the container, the pod. */
+export function cgroupLabel(r: v1.ICgroupRestriction): string {
+  const kind = enumValue<v1.CgroupRestriction.Kind>(Kind, r.kind);
+  const short = (r.name ?? '').slice(0, 12);
+  const engine = ENGINES[kind];
+  if (engine) return `${engine} container ${short}`;
+  if (kind === Kind.SYSTEMD_UNIT || kind === Kind.SYSTEMD_SLICE) return r.name ?? '';
+  if (kind === Kind.KUBEPODS && r.pod) return `pod ${r.pod}${short ? ` container ${short}` : ''}`;
+  return prose(r.path ?? '');
+}
+
+/** A path in a shell command: quoted unless plain; undefined where no command can carry it safely. */
+function shellPath(path: string): string | undefined {
+  // A backtick, or a control or format character the boundary made visible (^X, <U+XXXX>): the shown text is not the path.
+  if (/[`^]|<U\+[0-9A-F]{4}>/.test(path)) return undefined;
+  return /^[A-Za-z0-9_./@:+,=-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
+/** How to widen one cgroup to every online CPU, in a command where one does it. */
+function widenCommand(r: v1.ICgroupRestriction, online: string, version: number): string | undefined {
+  const kind = enumValue<v1.CgroupRestriction.Kind>(Kind, r.kind);
+  const short = (r.name ?? '').slice(0, 12);
+  if (kind === Kind.DOCKER) return `docker update --cpuset-cpus ${online} ${short}`;
+  if (kind === Kind.PODMAN) return `podman update --cpuset-cpus ${online} ${short}`;
+  if (kind === Kind.CONTAINERD || kind === Kind.CRIO) return `crictl update --cpuset-cpus ${online} ${short}`;
+  if (kind === Kind.KUBEPODS) return undefined; // the kubelet owns these: said once, below
+  // systemd sets AllowedCPUs= on the unified hierarchy only; under v1 the cpuset is written directly.
+  if ((kind === Kind.SYSTEMD_UNIT || kind === Kind.SYSTEMD_SLICE) && version === 2) return `systemctl set-property ${r.name} AllowedCPUs=${online}`;
+  if (r.path === '/') return undefined;
+  const file = shellPath(`${version === 1 ? '/sys/fs/cgroup/cpuset' : '/sys/fs/cgroup'}${r.path}/cpuset.cpus`);
+  return file && `echo ${online} > ${file}`;
+}
+
+/** Names shown in a finding's message, and commands in its advice; the rest are counted (status --json lists every one). */
+const MAX_NAMED_CGROUPS = 5;
+
+function notUsableFinding(snap: v1.Snapshot.$Properties, u: CgroupUsability): Finding {
+  const list = snap.restricted ?? [];
+  const online = canonicalCpuList(snap.online ?? '');
+  const named = list.slice(0, MAX_NAMED_CGROUPS).map((r) => `${cgroupLabel(r)} (runs on ${r.cpus || 'none'}, lacks ${r.lacks})`);
+  const more = list.length > MAX_NAMED_CGROUPS ? `, and ${list.length - MAX_NAMED_CGROUPS} more` : '';
+  const partial = u.partial ? '; the agent stopped at its bound on cgroups, so there may be more' : '';
+  const n = u.notUsable.length;
+  const message = `CPU ${formatKernelCpuList(u.notUsable)} ${n === 1 ? 'is' : 'are'} online in the guest but not usable by every workload: ${list.length === 1 ? '1 cgroup that set its own CPUs lacks' : `${list.length} cgroups that set their own CPUs lack`} ${n === 1 ? 'it' : 'them'}: ${named.join(', ')}${more}${partial}`;
+  const version = snap.cgroupVersion ?? 0;
+  const commands = [...new Set(list.map((r) => widenCommand(r, online, version)).filter((c): c is string => c !== undefined))];
+  const pods = list.some((r) => enumValue(Kind, r.kind) === Kind.KUBEPODS);
+  const advice = [
+    `a cgroup keeps the CPUs it was given${version === 1 ? ' (under cgroup v1 the kernel never adds a hot-added CPU below the root)' : ''}: widen each, parents first`,
+    ...(commands.length ? [`${commands.slice(0, MAX_NAMED_CGROUPS).map((c) => `\`${c}\``).join('; ')}${commands.length > MAX_NAMED_CGROUPS ? `; and ${commands.length - MAX_NAMED_CGROUPS} more like them` : ''}`] : []),
+    ...(pods ? ["for Kubernetes pods, the kubelet's static CPU manager pinned them to the CPUs of its start and does not follow a hot-add: drain the node, remove /var/lib/kubelet/cpu_manager_state and restart the kubelet (or use the none policy)"] : []),
+    'a cgroup pinned on purpose can stay so: this is a warning, not a mismatch',
+  ].join('; ');
+  return { kind: 'CPUS_NOT_USABLE', severity: 'warning', message, advice };
 }
 
 /** The exit code a failed verdict ends the CLI with: the most specific cause first. */
@@ -193,6 +304,8 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
       `the guest has ${online} CPU${online === 1 ? '' : 's'} online (${snap.online || 'none'}) but vcpuctl's recorded intent is ${intent.online}${intent.cpus ? ` (${intent.cpus})` : ''}, set by ${intent.operation} at ${intent.at}: ${how}, changed behind vcpuctl's back`,
       `find what changed it inside the guest (its kernel log names each CPU going on or offline); restore the intent with \`vcpuctl set ${domain.name} ${intent.online}\`, or, if the new state is wanted, record it with \`vcpuctl set ${domain.name} ${online}\``);
   }
+  const usability = cgroupUsability(snap);
+  if (usability && usability.notUsable.length) findings.push(notUsableFinding(snap, usability));
   if (online < present) {
     const offline = (snap.cpus ?? []).filter((c) => c.present && !c.online);
     const neverOnlined = (c: (typeof offline)[number]) => c.offlineCause === v1.OfflineCause.HOT_ADDED_NEVER_ONLINED;

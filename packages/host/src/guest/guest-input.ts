@@ -15,9 +15,9 @@
  * carried it is that guest's problem, never the process's.
  */
 import {
-  ErrorCode, MAX_CPU_INDEX, MAX_GUEST_CACHES_PER_CPU, MAX_GUEST_FIELD_CHARS, MAX_GUEST_FLAGS_LINE_CHARS,
-  MAX_GUEST_KERNEL_LINE_CHARS, MAX_GUEST_LSCPU_CHARS, MAX_GUEST_LSCPU_LINES, MAX_GUEST_MESSAGE_CHARS,
-  VcpuctlError, canonicalCpuList, v1,
+  ErrorCode, MAX_CPU_INDEX, MAX_GUEST_CACHES_PER_CPU, MAX_GUEST_CGROUPS, MAX_GUEST_CGROUP_PATH_CHARS, MAX_GUEST_FIELD_CHARS,
+  MAX_GUEST_FLAGS_LINE_CHARS, MAX_GUEST_KERNEL_LINE_CHARS, MAX_GUEST_LSCPU_CHARS, MAX_GUEST_LSCPU_LINES, MAX_GUEST_MESSAGE_CHARS,
+  CpuRange, VcpuctlError, canonicalCpuList, parseCpuRanges, v1,
 } from '@vcpuctl/proto';
 import { forTerminal, visible } from './visible-text';
 
@@ -134,17 +134,83 @@ function system(s: v1.ISystemFacts | null | undefined): v1.SystemFacts | undefin
   });
 }
 
+const Kind = v1.CgroupRestriction.Kind;
+
+/**
+ * What each kind's name may be: the agent names a cgroup only from these
+ * grammars (guest-agent/src/cgroup/names.ts), and the host puts names into
+ * the commands it advises (`systemctl set-property NAME`, `docker update ID`),
+ * so anything else is refused rather than shown. A unit name is systemd's
+ * grammar (letters, digits, ":-_.\@", at most 255); an id is 64 hex digits.
+ */
+const UNIT_NAME = /^[A-Za-z0-9:_.\\@-]{1,255}$/;
+const CONTAINER_ID = /^[0-9a-f]{64}$/;
+const NAME_GRAMMAR: Record<v1.CgroupRestriction.Kind, RegExp> = {
+  [Kind.OTHER]: /^$/,
+  [Kind.SYSTEMD_UNIT]: UNIT_NAME,
+  [Kind.SYSTEMD_SLICE]: UNIT_NAME,
+  [Kind.DOCKER]: CONTAINER_ID,
+  [Kind.PODMAN]: CONTAINER_ID,
+  [Kind.CONTAINERD]: CONTAINER_ID,
+  [Kind.CRIO]: CONTAINER_ID,
+  [Kind.KUBEPODS]: /^(?:[0-9a-f]{64})?$/,
+};
+/** A pod UID (a UUID; dashes as the kubelet writes them), only on KUBEPODS. */
+const POD_UID = /^[0-9a-f-]{1,64}$/;
+
+/** Whether every CPU of `inner` is in `outer`: both sorted, merged runs (as parsed), so one pass over each. */
+function within(inner: readonly CpuRange[], outer: readonly CpuRange[]): boolean {
+  let j = 0;
+  for (const [a, b] of inner) {
+    while (j < outer.length && outer[j]![1] < a) j++;
+    const run = outer[j];
+    if (!run || run[0] > a || run[1] < b) return false;
+  }
+  return true;
+}
+
+function restriction(r: v1.ICgroupRestriction, i: number, online: readonly CpuRange[]): v1.CgroupRestriction {
+  const where = `restricted cgroup ${i}`;
+  const path = guestText(r.path, `${where}'s path`, MAX_GUEST_CGROUP_PATH_CHARS);
+  if (!path.startsWith('/')) throw protocol(`${where}'s path`, 'that does not start at the hierarchy\'s root ("/")');
+  const kind = knownEnum(Kind, r.kind, `${where}'s kind`) as v1.CgroupRestriction.Kind;
+  const name = r.name ?? '';
+  if (!NAME_GRAMMAR[kind].test(name)) throw protocol(`${where}'s name`, `"${guestText(name.slice(0, 80), 'a name')}", not a ${Kind[kind]} name`);
+  const pod = r.pod ?? '';
+  if (pod !== '' && (kind !== Kind.KUBEPODS || !POD_UID.test(pod))) throw protocol(`${where}'s pod`, `"${guestText(pod.slice(0, 80), 'a pod')}", not a pod UID of a KUBEPODS cgroup`);
+  const cpus = guestCpuList(r.cpus, `${where}'s cpus`);
+  const lacks = guestCpuList(r.lacks, `${where}'s lacks`);
+  // What it lacks is online CPUs: the verdict counts usable CPUs from these, so they must be the guest's own.
+  if (lacks === '' || !within(parseCpuRanges(lacks), online)) throw protocol(`${where}'s lacks`, `"${lacks}", not a non-empty set of online CPUs`);
+  return v1.CgroupRestriction.create({ path, kind, name, pod, cpus, lacks });
+}
+
+function restrictions(list: v1.ICgroupRestriction[] | null | undefined, online: string): v1.CgroupRestriction[] {
+  const all = list ?? [];
+  // The frame's count is bounded before decoding; a snapshot built on the host (qemu-ga) is checked here.
+  if (all.length > MAX_GUEST_CGROUPS) throw protocol(`${all.length} restricted cgroups`, `(at most ${MAX_GUEST_CGROUPS})`);
+  const onlineRuns = all.length ? parseCpuRanges(online) : [];
+  return all.map((r, i) => restriction(r, i, onlineRuns));
+}
+
+function cgroupVersion(n: number | null | undefined): number {
+  const v = n ?? 0;
+  if (v !== 0 && v !== 1 && v !== 2) throw protocol('cgroup_version', `${v} (0, 1 or 2)`);
+  return v;
+}
+
 /** A snapshot from a guest, checked whole; absent is an empty one (the agent always sends one, qemu-ga builds its own). */
 export function checkSnapshot(s: v1.ISnapshot | null | undefined): v1.Snapshot {
   const raw = s ?? {};
   const seen = new Set<number>();
   const kernelMax = raw.kernelMax ?? 0;
   if (!Number.isInteger(kernelMax) || kernelMax > MAX_CPU_INDEX) throw protocol('kernel_max', `${kernelMax} (at most ${MAX_CPU_INDEX})`);
+  const online = guestCpuList(raw.online, 'online');
   return v1.Snapshot.create({
     takenAtMs: finite(raw.takenAtMs),
     possible: guestCpuList(raw.possible, 'possible'),
     present: guestCpuList(raw.present, 'present'),
-    online: guestCpuList(raw.online, 'online'),
+    online,
     offline: guestCpuList(raw.offline, 'offline'),
     kernelMax,
     cpus: (raw.cpus ?? []).map((c) => cpu(c, seen)),
@@ -152,6 +218,9 @@ export function checkSnapshot(s: v1.ISnapshot | null | undefined): v1.Snapshot {
     ...(raw.model ? { model: model(raw.model) } : {}),
     ...(raw.system ? { system: system(raw.system) } : {}),
     lscpu: guestLines(raw.lscpu, 'an lscpu view', MAX_GUEST_LSCPU_CHARS, MAX_GUEST_LSCPU_LINES),
+    restricted: restrictions(raw.restricted, online),
+    cgroupRead: knownEnum(v1.CgroupRead, raw.cgroupRead, 'cgroup_read'),
+    cgroupVersion: cgroupVersion(raw.cgroupVersion),
   });
 }
 

@@ -15,7 +15,7 @@
  */
 import { Gauge, Histogram, Registry } from 'prom-client';
 import { cpuListCount } from '@vcpuctl/proto';
-import { FINDING_KINDS } from '../core/verdict';
+import { FINDING_KINDS, cgroupUsability } from '../core/verdict';
 import { listReports, readReport } from '../core/report';
 import { DomainState, Watcher } from './watcher';
 import { confirmLatencySeconds } from './set-latency';
@@ -102,6 +102,11 @@ export class Metrics {
     };
     gauge('vcpuctl_guest_cpus_present', "CPUs the guest kernel lists as present", [], guestCount('present'));
     gauge('vcpuctl_guest_cpus_online', "CPUs the guest kernel has online", [], guestCount('online'));
+    // One number per domain, not one series per cgroup: cgroup names are the guest's words, and no label takes a value from a guest.
+    gauge('vcpuctl_guest_cpus_usable', "online CPUs every guest cgroup that set its own CPUs can run on (the online count when none lacks any; at most this when the agent stopped at its bound); served while the agent reads the guest's cgroups", [], (g, s, labels) => {
+      const u = s.guest.reachable ? cgroupUsability(s.guest.snapshot) : undefined;
+      if (u) g.set(labels, u.usable.length);
+    });
     gauge('vcpuctl_guest_channel_shared', "1 while another long-running vcpuctl follows this guest's channel and this exporter reads the guest every 30 s instead", [], (g, s, labels) => {
       if (s.guest.via === 'channel' || s.guest.shared) g.set(labels, s.guest.shared ? 1 : 0);
     });

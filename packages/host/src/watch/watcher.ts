@@ -7,11 +7,11 @@
  * domain's error.
  */
 import { EventEmitter } from 'node:events';
-import { TokenBucket } from '@vcpuctl/proto';
+import { TokenBucket, formatKernelCpuList, v1 } from '@vcpuctl/proto';
 import { globMatch } from '../core/fleet-filter';
 import { Context } from '../core/context';
 import { lockHolder } from '../core/lock';
-import { GuestView, Verdict, computeVerdict } from '../core/verdict';
+import { GuestView, Verdict, cgroupUsability, computeVerdict } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
 import { DomainEvent } from '../libvirt/event-line';
 import { EventStream } from '../libvirt/virsh-events';
@@ -101,6 +101,25 @@ const HOST_REREADS_PER_SECOND = 2;
 const HOST_REREAD_BURST = 5;
 /** Change lines kept for the line judged after a coalesced re-read; more are counted, not kept. */
 const MAX_PENDING_CHANGES = 20;
+
+/** The line the guest-feed writes for a pushed snapshot that names no CPU change. */
+const UNNAMED_GUEST_CHANGE = 'guest CPUs changed';
+
+/**
+ * A change in which online CPUs the guest's workloads can use (its cgroups,
+ * see CPUS_NOT_USABLE), as a change line; undefined when it did not change or
+ * either side did not read them. A hot-add that a pinned cgroup does not
+ * follow, and the fix in the guest that widens it, are both news.
+ */
+export function usabilityChange(before: v1.Snapshot.$Properties | undefined, after: v1.Snapshot.$Properties | undefined): string | undefined {
+  const was = cgroupUsability(before);
+  const now = cgroupUsability(after);
+  if (!was || !now) return undefined;
+  const a = formatKernelCpuList(was.usable);
+  const b = formatKernelCpuList(now.usable);
+  if (a === b) return undefined;
+  return `usable by every workload: ${a || 'none'} -> ${b || 'none'} (${now.usable.length} of ${now.online} online CPUs)`;
+}
 
 export class Watcher extends EventEmitter<WatcherEvents> {
   readonly domains = new Map<string, DomainState>();
@@ -388,9 +407,13 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     }
   }
 
-  private handleGuest(name: string, u: GuestUpdate): void {
+  private handleGuest(name: string, update: GuestUpdate): void {
     const s = this.domains.get(name);
     if (!s || this.stopped) return;
+    const usable = usabilityChange(s.guest.snapshot, update.view.snapshot);
+    // A push for cgroups alone names no CPU: say what moved instead of the feed's generic line.
+    const moved = s.guest.snapshot?.present !== update.view.snapshot?.present || s.guest.snapshot?.online !== update.view.snapshot?.online;
+    const u = usable ? { ...update, changes: [...update.changes.filter((c) => moved || c !== UNNAMED_GUEST_CHANGE), usable] } : update;
     s.guest = u.view;
     if (!u.presentChanged) {
       this.judge(s, u.changes, true);
