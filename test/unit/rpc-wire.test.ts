@@ -62,8 +62,11 @@ describe('libvirt RPC wire format', () => {
     const { client, sent, reply, refs } = pair();
     const one = client.call(0x20008086, 1, 14, Buffer.alloc(0), 'one');
     const two = client.call(0x20008086, 1, 14, Buffer.alloc(0), 'two');
-    assert.equal(sent.length, 2);
-    assert.equal(sent[1]!.readUInt32BE(20), 2, 'the second call carries serial 2');
+    assert.equal(sent.length, 0, 'calls are written at the end of the tick');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sent.length, 1, 'both calls of the tick in one write');
+    assert.equal(sent[0]!.length, 2 * 28);
+    assert.equal(sent[0]!.readUInt32BE(28 + 20), 2, 'the second call carries serial 2');
     const both = Buffer.concat([message(2, 0, new XdrWriter().string('second').bytes()), message(1, 0, new XdrWriter().string('first').bytes())]);
     for (let i = 0; i < both.length; i += 3) reply(both.subarray(i, i + 3));
     assert.equal((await one).string(), 'first');

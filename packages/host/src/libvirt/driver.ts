@@ -150,6 +150,11 @@ export interface HypervisorDriver {
   detachChannel?(domain: string, channel: ChannelEntry, where: { live: boolean; config: boolean }): Promise<void>;
   /** Per-vCPU run time of a running domain (DOMAIN_NOT_RUNNING when it is not): what core/vcpu-claims.ts checks guest claims against. */
   vcpuTimes?(domain: string): Promise<VcpuTimes>;
+  /**
+   * How this driver reaches libvirt: its RPC, or virsh processes. Chosen once,
+   * when the first call opens the connection; undefined before that.
+   */
+  readonly backend?: 'rpc' | 'virsh' | undefined;
   /** Process spawns so far (for the benchmark and the spawn budget tests). */
   readonly spawns: number;
 }

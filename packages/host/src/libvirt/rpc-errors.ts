@@ -75,6 +75,43 @@ export const ERROR_RULES: readonly ErrorRule[] = [
   { error: 'RPC', code: 'LIBVIRT_UNREACHABLE' },
 ];
 
+/** A call whose own arguments leave one meaning to a number that has many elsewhere. */
+export type RpcCall = 'set vcpus' | 'agent command';
+
+export interface CallRule extends ErrorRule {
+  call: RpcCall;
+  from: keyof typeof VIR_FROM;
+}
+
+/**
+ * Rows that hold for one call only, over the table above. libvirt 9.0's
+ * qemuDomainSetVcpusFlags raises INVALID_ARG for a count over the live or the
+ * persistent maximum ("requested vcpus is greater than max allowable vcpus
+ * for the live domain: 4 > 3"), for a count of 0, and for a flag it refuses
+ * (virCheckFlags). vcpuctl sends only flags it accepts and never 0
+ * (core/set-plan.ts checks the count first), so on this call it is the
+ * over-maximum refusal, as virsh's text says on the virsh path.
+ *
+ * qemuDomainQemuAgentCommand checks qemuDomainAgentAvailable first: no
+ * qemu-ga channel is ARGUMENT_UNSUPPORTED ("QEMU guest agent is not
+ * configured"), an active domain that is not running (paused) is OPERATION_INVALID, both from
+ * VIR_FROM_QEMU (a channel with no agent behind it is AGENT_UNRESPONSIVE,
+ * in the table above).
+ */
+export const CALL_RULES: readonly CallRule[] = [
+  { call: 'set vcpus', error: 'INVALID_ARG', from: 'QEMU', code: 'OVER_MAXIMUM' },
+  { call: 'agent command', error: 'ARGUMENT_UNSUPPORTED', from: 'QEMU', code: 'AGENT_UNREACHABLE' },
+  { call: 'agent command', error: 'OPERATION_INVALID', from: 'QEMU', code: 'DOMAIN_NOT_RUNNING' },
+];
+
+/** The error of `call` classified by its own rows: libvirt's message and numbers kept, only the code changes. */
+export function forCall(err: unknown, call: RpcCall): unknown {
+  if (!(err instanceof VcpuctlError)) return err;
+  const libvirt = (err.details as { libvirt?: { code: number; domain: number } } | undefined)?.libvirt;
+  const row = libvirt && CALL_RULES.find((r) => r.call === call && VIR_ERR[r.error] === libvirt.code && VIR_FROM[r.from] === libvirt.domain);
+  return row ? new VcpuctlError(row.code, err.message, err.details) : err;
+}
+
 function nameOf<T extends Record<string, number>>(table: T, prefix: string, n: number): string | undefined {
   const key = Object.keys(table).find((k) => table[k] === n);
   return key === undefined ? undefined : `${prefix}${key}`;

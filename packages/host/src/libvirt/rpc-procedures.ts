@@ -1,12 +1,15 @@
 /**
- * The few libvirt RPC procedures vcpuctl reads with (their numbers, and every
- * other number of libvirt's, are in rpc-protocol.ts, checked against libvirt's
- * own protocol files), and the connection handshake libvirt's own client
- * does: list the auth types, pass polkit if asked, open the URI.
+ * The few libvirt RPC procedures vcpuctl calls, reads and changes, with their
+ * arguments laid out as remote_protocol.x and qemu_protocol.x declare them
+ * (their numbers, and every other number of libvirt's, are in
+ * rpc-protocol.ts, checked against libvirt's own protocol files), and the
+ * connection handshake libvirt's own client does: list the auth types, pass
+ * polkit if asked, open the URI.
  */
 import { VcpuctlError } from '@vcpuctl/proto';
 import { RpcClient, RpcTransport } from './rpc-client';
-import { DOMAIN_STATE_WORDS, QEMU, QEMU_PROC, REMOTE, REMOTE_PROC, VIR_DOMAIN_STATS, VIR_DOMAIN_XML, VIR_TYPED_PARAM, VIR_UUID_BUFLEN } from './rpc-protocol';
+import { DOMAIN_STATE_WORDS, QEMU, QEMU_PROC, REMOTE, REMOTE_PROC, VIR_DOMAIN_AFFECT, VIR_DOMAIN_METADATA, VIR_DOMAIN_STATS, VIR_DOMAIN_VCPU, VIR_DOMAIN_XML, VIR_TYPED_PARAM, VIR_UUID_BUFLEN } from './rpc-protocol';
+import { forCall } from './rpc-errors';
 import { XdrReader, XdrWriter } from './rpc-xdr';
 import { unexpectedOutput } from './virsh-errors';
 
@@ -70,6 +73,18 @@ function readDomain(r: XdrReader): RpcDomain {
   return { name: r.string(), uuid: Buffer.from(r.fixed(VIR_UUID_BUFLEN)), id: r.int() };
 }
 
+/** Where a change applies: virDomainModificationImpact (`--live`, `--config`; neither is the domain's current side). */
+export interface Affect {
+  live: boolean;
+  config: boolean;
+}
+
+export function affectFlags(where: Affect): number {
+  return (where.live ? VIR_DOMAIN_AFFECT.LIVE : 0) | (where.config ? VIR_DOMAIN_AFFECT.CONFIG : 0);
+}
+
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function uuidText(uuid: Buffer): string {
   const h = uuid.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
@@ -128,6 +143,63 @@ export class LibvirtRpc {
     const what = `cannot read the statistics of domain ${doms.map((d) => d.name).join(', ')}`;
     const r = await this.remote(REMOTE_PROC.CONNECT_GET_ALL_DOMAIN_STATS, w.uint(stats).uint(0).bytes(), what);
     return r.array(() => ({ domain: readDomain(r), params: r.array(() => readTypedParam(r), DOMAIN_STATS_PARAMS_MAX) }));
+  }
+
+  /**
+   * The domain a user named, as virsh finds it (virshLookupDomainInternal):
+   * by id when it is a number, then by UUID when it looks like one, then by
+   * name. Not found is DOMAIN_NOT_FOUND in virsh's words, libvirt's after them.
+   */
+  async lookup(name: string): Promise<RpcDomain> {
+    const byDomain = async (proc: number, args: Buffer): Promise<RpcDomain> => readDomain(await this.remote(proc, args, `failed to get domain '${name}'`));
+    if (/^\d+$/.test(name) && Number(name) <= 0x7fffffff) {
+      const d = await byDomain(REMOTE_PROC.DOMAIN_LOOKUP_BY_ID, new XdrWriter().int(Number(name)).bytes()).catch(() => undefined);
+      if (d) return d;
+    }
+    if (UUID_TEXT.test(name)) {
+      const d = await byDomain(REMOTE_PROC.DOMAIN_LOOKUP_BY_UUID, new XdrWriter().fixed(Buffer.from(name.replace(/-/g, ''), 'hex')).bytes()).catch(() => undefined);
+      if (d) return d;
+    }
+    return byDomain(REMOTE_PROC.DOMAIN_LOOKUP_BY_NAME, new XdrWriter().string(name).bytes());
+  }
+
+  /** virDomainSetVcpusFlags: the live and/or persistent count, or with `maximum` the persistent maximum. */
+  async setVcpus(d: RpcDomain, count: number, where: Affect & { maximum?: boolean }, what = `cannot set ${where.maximum ? 'the maximum' : 'the number'} of vCPUs of domain ${d.name} to ${count}`): Promise<void> {
+    const flags = affectFlags(where) | (where.maximum ? VIR_DOMAIN_VCPU.MAXIMUM : 0);
+    await this.remote(REMOTE_PROC.DOMAIN_SET_VCPUS_FLAGS, writeDomain(new XdrWriter(), d).uint(count).uint(flags).bytes(), what).catch((err) => {
+      throw forCall(err, 'set vcpus');
+    });
+  }
+
+  /** virDomainSetMetadata with one namespaced element (`virsh metadata --uri URI --key KEY --set XML`). */
+  async setMetadataElement(d: RpcDomain, xml: string, key: string, uri: string, where: Affect, what = `cannot set the metadata of domain ${d.name}`): Promise<void> {
+    const args = writeDomain(new XdrWriter(), d).int(VIR_DOMAIN_METADATA.ELEMENT).optionalString(xml).optionalString(key).optionalString(uri).uint(affectFlags(where)).bytes();
+    await this.remote(REMOTE_PROC.DOMAIN_SET_METADATA, args, what);
+  }
+
+  /** virDomainCreate (`virsh start`), virDomainShutdown, virDomainDestroy: a domain and nothing else. */
+  async lifecycle(d: RpcDomain, op: 'start' | 'shutdown' | 'destroy', what = `cannot ${op} domain ${d.name}`): Promise<void> {
+    const proc = { start: REMOTE_PROC.DOMAIN_CREATE, shutdown: REMOTE_PROC.DOMAIN_SHUTDOWN, destroy: REMOTE_PROC.DOMAIN_DESTROY }[op];
+    await this.remote(proc, writeDomain(new XdrWriter(), d).bytes(), what);
+  }
+
+  /** virDomainAttachDeviceFlags / DetachDeviceFlags (`virsh attach-device`/`detach-device --file F`). */
+  async device(d: RpcDomain, op: 'attach' | 'detach', xml: string, where: Affect, what = `cannot ${op} a device ${op === 'attach' ? 'to' : 'from'} domain ${d.name}`): Promise<void> {
+    const proc = op === 'attach' ? REMOTE_PROC.DOMAIN_ATTACH_DEVICE_FLAGS : REMOTE_PROC.DOMAIN_DETACH_DEVICE_FLAGS;
+    await this.remote(proc, writeDomain(new XdrWriter(), d).string(xml).uint(affectFlags(where)).bytes(), what);
+  }
+
+  /**
+   * A qemu-guest-agent command through libvirt (qemu-agent-command): the
+   * agent's JSON reply, which comes from inside the guest (guest-agent.ts
+   * bounds and checks it). `timeoutS` as virsh's --timeout.
+   */
+  async agentCommand(d: RpcDomain, command: string, timeoutS: number, what: string): Promise<string> {
+    const args = writeDomain(new XdrWriter(), d).string(command).int(timeoutS).uint(0).bytes();
+    const r = await this.client.call(QEMU.PROGRAM, QEMU.PROTOCOL_VERSION, QEMU_PROC.DOMAIN_AGENT_COMMAND, args, what).catch((err) => {
+      throw forCall(err, 'agent command');
+    });
+    return r.optional(() => r.string()) ?? '';
   }
 
   /** A QMP command through libvirt (qemu-monitor-command): its JSON reply. */

@@ -48,10 +48,21 @@ export const REMOTE = {
 export const REMOTE_PROC = {
   CONNECT_OPEN: 1,
   CONNECT_CLOSE: 2,
+  /** virDomainCreate: `virsh start`. */
+  DOMAIN_CREATE: 9,
+  DOMAIN_DESTROY: 12,
   DOMAIN_GET_XML_DESC: 14,
+  DOMAIN_LOOKUP_BY_ID: 22,
+  DOMAIN_LOOKUP_BY_NAME: 23,
+  DOMAIN_LOOKUP_BY_UUID: 24,
+  DOMAIN_SHUTDOWN: 33,
   AUTH_LIST: 66,
   AUTH_POLKIT: 70,
+  DOMAIN_ATTACH_DEVICE_FLAGS: 160,
+  DOMAIN_DETACH_DEVICE_FLAGS: 161,
+  DOMAIN_SET_VCPUS_FLAGS: 199,
   DOMAIN_GET_STATE: 212,
+  DOMAIN_SET_METADATA: 264,
   CONNECT_LIST_ALL_DOMAINS: 273,
   CONNECT_GET_ALL_DOMAIN_STATS: 344,
 } as const;
@@ -64,6 +75,8 @@ export const QEMU = {
 
 export const QEMU_PROC = {
   DOMAIN_MONITOR_COMMAND: 1,
+  /** virDomainQemuAgentCommand: `virsh qemu-agent-command`. */
+  DOMAIN_AGENT_COMMAND: 3,
 } as const;
 
 /** libvirt-host.h: a UUID's bytes. */
@@ -84,6 +97,23 @@ export const VIR_TYPED_PARAM = {
 /** libvirt-domain.h virDomainXMLFlags: INACTIVE is `virsh dumpxml --inactive`. */
 export const VIR_DOMAIN_XML = {
   INACTIVE: 2,
+} as const;
+
+/** libvirt-domain.h virDomainModificationImpact: `--live`, `--config` (neither is CURRENT). */
+export const VIR_DOMAIN_AFFECT = {
+  CURRENT: 0,
+  LIVE: 1,
+  CONFIG: 2,
+} as const;
+
+/** libvirt-domain.h virDomainVcpuFlags: MAXIMUM is `virsh setvcpus --maximum` (with AFFECT_CONFIG). */
+export const VIR_DOMAIN_VCPU = {
+  MAXIMUM: 4,
+} as const;
+
+/** libvirt-domain.h virDomainMetadataType: ELEMENT is one namespaced element of <metadata> (`virsh metadata --uri --key`). */
+export const VIR_DOMAIN_METADATA = {
+  ELEMENT: 2,
 } as const;
 
 /** libvirt-domain.h virDomainStatsTypes: `virsh domstats --state --vcpu`. */
@@ -126,12 +156,14 @@ export const DOMAIN_STATE_WORDS: readonly { state: string; reasons: readonly str
 /** virterror.h virErrorNumber: the numbers rpc-errors.ts classifies. */
 export const VIR_ERR = {
   NO_CONNECT: 5,
+  INVALID_ARG: 8,
   SYSTEM_ERROR: 38,
   RPC: 39,
   NO_DOMAIN: 42,
   AUTH_FAILED: 45,
   OPERATION_INVALID: 55,
   OPERATION_TIMEOUT: 68,
+  ARGUMENT_UNSUPPORTED: 74,
   AUTH_CANCELLED: 79,
   AGENT_UNRESPONSIVE: 86,
   AUTH_UNAVAILABLE: 94,

@@ -1,46 +1,26 @@
 /**
  * Fleet reads over libvirt's own RPC: one connection, every read pipelined on
  * it (the daemon works on several at once), no process per domain or per
- * batch. Used by the virsh driver for the reads that scale with the number of
- * domains; writes stay with virsh. The connection is opened on first use and
- * kept for the process (watch polls through it); a dropped one is opened again.
+ * batch. The connection is rpc-connection.ts's, shared with the writes
+ * (rpc-writer.ts).
  */
 import { VcpuctlError } from '@vcpuctl/proto';
 import { DomainSnapshot, VcpuTimes } from './driver';
 import { LibvirtRpc, RpcDomain, uuidText } from './rpc-procedures';
-import { NativeTarget, transportFor } from './rpc-transport';
+import { RpcConnection } from './rpc-connection';
 import { buildSnapshot, hasLiveSide, QMP_CHARDEVS, QMP_HOTPLUGGABLE } from './snapshot';
 import { stamped, VCPU_STATS_GROUPS, vcpuTimesOf } from './vcpu-stats';
 
-/** The daemon's socket could not be opened or would not let vcpuctl in: the caller uses virsh instead. */
-export class NativeUnavailable extends Error {}
-
 export class RpcReader {
-  private connection: Promise<LibvirtRpc> | undefined;
+  constructor(private readonly conn: RpcConnection) {}
 
-  constructor(private readonly target: NativeTarget) {}
-
-  private rpc(): Promise<LibvirtRpc> {
-    if (!this.connection) {
-      const opening = LibvirtRpc.open(transportFor(this.target), this.target.name).catch((err: Error) => {
-        if (this.connection === opening) this.connection = undefined;
-        throw new NativeUnavailable(err.message);
-      });
-      this.connection = opening;
-    }
-    return this.connection;
+  private with<T>(read: (rpc: LibvirtRpc) => Promise<T>): Promise<T> {
+    return this.conn.with(read);
   }
 
-  /** Runs a read; a connection that failed under it is dropped so the next read opens a new one. */
-  private async with<T>(read: (rpc: LibvirtRpc) => Promise<T>): Promise<T> {
-    const conn = this.rpc();
-    const rpc = await conn;
-    try {
-      return await read(rpc);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'LIBVIRT_UNREACHABLE' && this.connection === conn) this.connection = undefined;
-      throw err;
-    }
+  /** One domain by name, UUID or id (as virsh finds it): what virsh's inspect batch reads. */
+  async inspect(name: string): Promise<DomainSnapshot> {
+    return this.with(async (rpc) => readOne(rpc, await rpc.lookup(name), true));
   }
 
   async listDomains(): Promise<string[]> {
@@ -81,17 +61,15 @@ export class RpcReader {
       return vcpuTimesOf(new Map(params.map((p) => [p.field, p.value])), atNs, name);
     });
   }
-
-  async close(): Promise<void> {
-    const conn = this.connection;
-    this.connection = undefined;
-    if (conn) await (await conn.catch(() => undefined))?.close();
-  }
 }
 
-/** The same facts as virsh's inspect batch: state, both XMLs, QEMU's vCPUs and (when there are channels) chardevs. */
-async function readOne(rpc: LibvirtRpc, d: RpcDomain): Promise<DomainSnapshot> {
-  const [st, configXml, liveXml] = await Promise.all([rpc.state(d), rpc.xml(d, true), d.id >= 0 ? rpc.xml(d, false).catch(() => '') : Promise.resolve('')]);
+/**
+ * The same facts as virsh's inspect batch: state, both XMLs, QEMU's vCPUs and
+ * (when there are channels) chardevs. `asked` reads the live XML whatever the
+ * id said: a domain looked up by name a moment before may have started since.
+ */
+async function readOne(rpc: LibvirtRpc, d: RpcDomain, asked = false): Promise<DomainSnapshot> {
+  const [st, configXml, liveXml] = await Promise.all([rpc.state(d), rpc.xml(d, true), d.id >= 0 || asked ? rpc.xml(d, false).catch(() => '') : Promise.resolve('')]);
   // The monitor calls fail harmlessly on a domain that stopped meanwhile, as in virsh's batch.
   const [hotpluggable, chardevs] = hasLiveSide(st.state) && liveXml
     ? await Promise.all([

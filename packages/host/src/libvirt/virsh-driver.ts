@@ -1,4 +1,11 @@
-/** The HypervisorDriver over virsh. */
+/**
+ * The HypervisorDriver: libvirt's RPC where the URI allows it (a local
+ * daemon socket, or qemu+ssh://: rpc-transport.ts), virsh where it does not
+ * (qemu+tls://, test:///default, a URI with parameters vcpuctl does not
+ * interpret) or where the RPC could not be opened the first time. The choice
+ * is made once, when the first call opens the connection (rpc-connection.ts);
+ * `backend` says which it was.
+ */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +14,9 @@ import { Intent, IntentFlags } from '../core/intent';
 import { channelMatchXml, channelXml } from './channel-xml';
 import { parseGuestVcpus, parseSetVcpus } from './guest-agent';
 import { INTENT_KEY, INTENT_NAMESPACE, intentElement } from './intent-xml';
-import { NativeUnavailable, RpcReader } from './rpc-reader';
+import { NativeUnavailable, RpcConnection } from './rpc-connection';
+import { RpcReader } from './rpc-reader';
+import { RpcWriter } from './rpc-writer';
 import { nativeTarget } from './rpc-transport';
 import { buildSnapshot, QMP_CHARDEVS, QMP_HOTPLUGGABLE } from './snapshot';
 import { Virsh, virshQuote } from './virsh';
@@ -26,13 +35,22 @@ export const GUEST_AGENT_TIMEOUT_S = 30;
 export class VirshDriver implements HypervisorDriver {
   private readonly virsh: Virsh;
 
-  private native: RpcReader | undefined;
+  private native: { conn: RpcConnection; read: RpcReader; write: RpcWriter } | undefined;
 
-  /** `native: false` keeps every read on virsh (the tests compare both ways). */
+  /** `native: false` keeps every call on virsh (the tests compare both ways). */
   constructor(readonly uri: string, private readonly virshBinary = 'virsh', opts: { native?: boolean } = {}) {
     this.virsh = new Virsh(uri, virshBinary);
     const target = opts.native === false ? undefined : nativeTarget(uri);
-    this.native = target && new RpcReader(target);
+    if (target) {
+      const conn = new RpcConnection(target);
+      this.native = { conn, read: new RpcReader(conn), write: new RpcWriter(conn) };
+    }
+  }
+
+  /** Which backend this driver's calls go through: undefined until the first call has chosen (an RPC URI whose connection has not opened yet). */
+  get backend(): 'rpc' | 'virsh' | undefined {
+    if (!this.native) return 'virsh';
+    return this.native.conn.chosen ? 'rpc' : undefined;
   }
 
   get spawns(): number {
@@ -64,6 +82,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async inspect(domain: string): Promise<DomainSnapshot> {
+    return this.natively((native) => native.read.inspect(domain), () => this.inspectViaVirsh(domain));
+  }
+
+  private async inspectViaVirsh(domain: string): Promise<DomainSnapshot> {
     // One process for everything status needs.
     const { outputs, stderr } = await this.virsh.batch(VirshDriver.inspectCommands(domain));
     const snap = VirshDriver.snapshotOf(outputs);
@@ -72,15 +94,16 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   /**
-   * The reads that grow with the number of domains go over libvirt's RPC when
-   * the URI allows (a local daemon socket, or qemu+ssh: rpc-transport.ts; measured in
-   * bench/fleet-bench.js); when that cannot be opened, virsh does them, so
-   * errors read exactly as virsh words them.
+   * Every call goes over libvirt's RPC when the URI allows (measured in
+   * bench/fleet-bench.js and bench/set-floor-bench.js); when the connection
+   * cannot be opened the first time, virsh does them from then on, so errors
+   * read exactly as virsh words them. NativeUnavailable comes only before
+   * anything was sent: a change is never made twice.
    */
-  private async natively<T>(read: (native: RpcReader) => Promise<T>, viaVirsh: () => Promise<T>): Promise<T> {
+  private async natively<T>(call: (native: { read: RpcReader; write: RpcWriter }) => Promise<T>, viaVirsh: () => Promise<T>): Promise<T> {
     if (!this.native) return viaVirsh();
     try {
-      return await read(this.native);
+      return await call(this.native);
     } catch (err) {
       if (!(err instanceof NativeUnavailable)) throw err;
       this.native = undefined;
@@ -90,7 +113,7 @@ export class VirshDriver implements HypervisorDriver {
 
   async inspectMany(domains: string[]): Promise<Map<string, DomainSnapshot>> {
     if (domains.length === 0) return new Map();
-    return this.natively((native) => native.inspectMany(domains), () => this.inspectManyViaVirsh(domains));
+    return this.natively((native) => native.read.inspectMany(domains), () => this.inspectManyViaVirsh(domains));
   }
 
   private async inspectManyViaVirsh(domains: string[]): Promise<Map<string, DomainSnapshot>> {
@@ -113,15 +136,15 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async listDomains(): Promise<string[]> {
-    return this.natively((native) => native.listDomains(), () => this.listDomainsViaVirsh());
+    return this.natively((native) => native.read.listDomains(), () => this.listDomainsViaVirsh());
   }
 
   async close(): Promise<void> {
-    await this.native?.close();
+    await this.native?.conn.close();
   }
 
   async vcpuTimes(domain: string): Promise<VcpuTimes> {
-    return this.natively((native) => native.vcpuTimes(domain), () => this.vcpuTimesViaVirsh(domain));
+    return this.natively((native) => native.read.vcpuTimes(domain), () => this.vcpuTimesViaVirsh(domain));
   }
 
   private async vcpuTimesViaVirsh(domain: string): Promise<VcpuTimes> {
@@ -135,6 +158,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async recordIntent(domain: string, intent: Intent, flags: IntentFlags): Promise<void> {
+    return this.natively((native) => native.write.recordIntent(domain, intent, flags), () => this.recordIntentViaVirsh(domain, intent, flags));
+  }
+
+  private async recordIntentViaVirsh(domain: string, intent: Intent, flags: IntentFlags): Promise<void> {
     const where = [flags.live ? '--live' : '', flags.config ? '--config' : ''].filter(Boolean).join(' ');
     await this.one(
       `metadata --domain ${virshQuote(domain)} --uri ${virshQuote(INTENT_NAMESPACE)} --key ${INTENT_KEY} --set ${virshQuote(intentElement(intent))} ${where}`,
@@ -149,33 +176,62 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async setVcpus(domain: string, count: number, flags: { live: boolean; config: boolean }): Promise<void> {
+    return this.natively((native) => native.write.setVcpus(domain, count, flags), () => this.setVcpusViaVirsh(domain, count, flags));
+  }
+
+  private async setVcpusViaVirsh(domain: string, count: number, flags: { live: boolean; config: boolean }): Promise<void> {
     const opts = [flags.live ? '--live' : '', flags.config ? '--config' : ''].filter(Boolean).join(' ');
     await this.one(`setvcpus --domain ${virshQuote(domain)} --count ${count} ${opts}`, `virsh setvcpus ${domain} ${count} ${opts}`);
   }
 
   async setMaximum(domain: string, maximum: number): Promise<void> {
+    return this.natively((native) => native.write.setMaximum(domain, maximum), () => this.setMaximumViaVirsh(domain, maximum));
+  }
+
+  private async setMaximumViaVirsh(domain: string, maximum: number): Promise<void> {
     await this.one(`setvcpus --domain ${virshQuote(domain)} --count ${maximum} --maximum --config`, `virsh setvcpus ${domain} ${maximum} --maximum --config`);
   }
 
   async shutdown(domain: string): Promise<void> {
+    return this.natively((native) => native.write.lifecycle(domain, 'shutdown'), () => this.shutdownViaVirsh(domain));
+  }
+
+  private async shutdownViaVirsh(domain: string): Promise<void> {
     await this.one(`shutdown --domain ${virshQuote(domain)}`, `virsh shutdown ${domain}`);
   }
 
   async destroy(domain: string): Promise<void> {
+    return this.natively((native) => native.write.lifecycle(domain, 'destroy'), () => this.destroyViaVirsh(domain));
+  }
+
+  private async destroyViaVirsh(domain: string): Promise<void> {
     await this.one(`destroy --domain ${virshQuote(domain)}`, `virsh destroy ${domain}`);
   }
 
   async start(domain: string): Promise<void> {
+    return this.natively((native) => native.write.lifecycle(domain, 'start'), () => this.startViaVirsh(domain));
+  }
+
+  private async startViaVirsh(domain: string): Promise<void> {
     await this.one(`start --domain ${virshQuote(domain)}`, `virsh start ${domain}`);
   }
 
   async uuidOf(domain: string): Promise<string> {
+    return this.natively((native) => native.write.uuidOf(domain), () => this.uuidOfViaVirsh(domain));
+  }
+
+  private async uuidOfViaVirsh(domain: string): Promise<string> {
     const uuid = (await this.one(`domuuid --domain ${virshQuote(domain)}`, `cannot find domain ${domain}`)).trim().toLowerCase();
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uuid)) throw unexpectedOutput('domuuid', uuid);
     return uuid;
   }
 
   private agentCommand(domain: string, json: string, timeoutS: number): Promise<string> {
+    const what = `qemu-guest-agent ${JSON.parse(json).execute} on ${domain}`;
+    return this.natively((native) => native.write.agentCommand(domain, json, timeoutS, what), () => this.agentCommandViaVirsh(domain, json, timeoutS));
+  }
+
+  private agentCommandViaVirsh(domain: string, json: string, timeoutS: number): Promise<string> {
     return this.one(`qemu-agent-command --domain ${virshQuote(domain)} --timeout ${timeoutS} --cmd ${virshQuote(json)}`, `qemu-guest-agent ${JSON.parse(json).execute} on ${domain}`);
   }
 
@@ -207,11 +263,19 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async attachChannel(domain: string, name: string, where: { live: boolean; config: boolean }): Promise<void> {
+    return this.natively((native) => native.write.attachChannel(domain, name, where), () => this.attachChannelViaVirsh(domain, name, where));
+  }
+
+  private async attachChannelViaVirsh(domain: string, name: string, where: { live: boolean; config: boolean }): Promise<void> {
     const flags = [where.live ? '--live' : '', where.config ? '--config' : ''].filter(Boolean).join(' ');
     if (flags) await this.deviceCommands(domain, [{ verb: 'attach-device', xml: channelXml(name), flags }]);
   }
 
   async detachChannel(domain: string, channel: ChannelEntry, where: { live: boolean; config: boolean }): Promise<void> {
+    return this.natively((native) => native.write.detachChannel(domain, channel, where), () => this.detachChannelViaVirsh(domain, channel, where));
+  }
+
+  private async detachChannelViaVirsh(domain: string, channel: ChannelEntry, where: { live: boolean; config: boolean }): Promise<void> {
     const steps: { verb: 'detach-device'; xml: string; flags: string }[] = [];
     if (where.live) steps.push({ verb: 'detach-device', xml: channelMatchXml(channel.name, channel.path), flags: '--live' });
     if (where.config) steps.push({ verb: 'detach-device', xml: channelMatchXml(channel.name), flags: '--config' });
