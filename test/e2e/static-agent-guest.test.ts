@@ -15,13 +15,14 @@
  * executable is built.
  */
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AgentClient } from '@vcpuctl/host';
-import { CliResult, setupHost, vcpuCount, vcpuctlAsync } from '../helpers/libvirt';
+import { v1 } from '@vcpuctl/proto';
+import { CliResult, VCPUCTL, setupHost, vcpuCount, vcpuctlAsync } from '../helpers/libvirt';
 import { AGENT_CHANNEL, TestGuest, removeRigLeftovers } from './rig/guest';
 
 const REPO = join(__dirname, '../../..');
@@ -62,6 +63,31 @@ ls -l /proc/[0-9]*/exe 2>/dev/null
   lscpu: 'LC_ALL=C lscpu\n',
   dmesg: 'dmesg\n',
   'agent-log': 'cat /run/agent.log\n',
+  // ?setup: cgroup2 on /sys/fs/cgroup (the guest's own sysfs), cpuset enabled, /pinned and
+  // /system.slice/nginx.service pinned to the online CPUs; ?widen=LIST writes LIST into both; always: what the kernel shows.
+  cgroup: `cg=/sys/fs/cgroup
+w() { if printf '%s\\n' "$1" >"$2"; then echo "wrote $1 to $2"; else echo "FAILED writing $1 to $2"; fi; }
+case "$QUERY_STRING" in
+setup)
+  grep -q '^[^ ]* /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 none $cg || echo "FAILED mount"
+  online=$(cat /sys/devices/system/cpu/online)
+  w +cpuset $cg/cgroup.subtree_control
+  mkdir -p $cg/pinned $cg/system.slice || echo "FAILED mkdir"
+  w +cpuset $cg/system.slice/cgroup.subtree_control
+  mkdir -p $cg/system.slice/nginx.service || echo "FAILED mkdir"
+  w "$online" $cg/pinned/cpuset.cpus
+  w "$online" $cg/system.slice/nginx.service/cpuset.cpus
+  ;;
+widen=*)
+  w "\${QUERY_STRING#widen=}" $cg/pinned/cpuset.cpus
+  w "\${QUERY_STRING#widen=}" $cg/system.slice/nginx.service/cpuset.cpus
+  ;;
+esac
+grep ' /sys/fs/cgroup ' /proc/self/mountinfo
+for c in '' pinned system.slice/nginx.service; do
+  echo "/$c cpus=$(cat $cg/$c/cpuset.cpus 2>/dev/null) effective=$(cat $cg/$c/cpuset.cpus.effective)"
+done
+`,
 };
 
 /**
@@ -126,7 +152,7 @@ describe('e2e: vcpuctl-agent-static, the single executable, as the agent of a re
       return path;
     });
     built.catch(() => undefined);
-    g = await TestGuest.boot({ current: 1, maximum: 2, memoryMiB: 512, channelAtBoot: true, runScript: staticGuestScript(join(out, 'vcpuctl-agent')) });
+    g = await TestGuest.boot({ current: 1, maximum: 3, memoryMiB: 512, channelAtBoot: true, runScript: staticGuestScript(join(out, 'vcpuctl-agent')) });
     exe = await built;
     await g.waitForAgent(120_000);
     helloMs = Date.now() - t0;
@@ -224,5 +250,131 @@ describe('e2e: vcpuctl-agent-static, the single executable, as the agent of a re
     const log = await g!.helper('GET', '/cgi-bin/agent-log');
     assert.doesNotMatch(log, /agent output ended/);
     assert.match(log, new RegExp(`^\\[[\\d.]+\\] channel ${AGENT_CHANNEL.replace(/\./g, '\\.')}$`, 'm'));
+  });
+
+  /**
+   * Issue 18 on the same guest, after `set DOM 2`: a cgroup pinned to the
+   * CPUs of the moment does not follow a hot-add (CPUS_NOT_USABLE names it),
+   * and widening it in the guest clears the finding.
+   */
+  describe('cgroup usability: cgroups pinned to 0-1 in the guest, set DOM 3, CPUS_NOT_USABLE names them; widened, it goes', function () {
+    type Rec = Record<string, any>;
+    const PINNED = ['/pinned', '/system.slice/nginx.service'];
+    const findingOf = (verdict: Rec) => (verdict.findings as Rec[]).find((f) => f.kind === 'CPUS_NOT_USABLE');
+    /** `vcpuctl status DOM --json`'s record for this guest (over the channel, or TCP with the agents file). */
+    async function status(args: string[] = []): Promise<Rec> {
+      const r = await cli([...args, '--json', 'status', g!.name]);
+      assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+      const rec = JSON.parse(r.stdout)[0];
+      assert.equal(rec.guest.reachable, true, rec.guest.error);
+      return rec;
+    }
+    /** The pinned cgroups as the guest's kernel shows them: path -> [cpuset.cpus, cpuset.cpus.effective]. */
+    function kernelView(text: string): Map<string, [string, string]> {
+      assert.doesNotMatch(text, /FAILED/, text);
+      return new Map([...text.matchAll(/^(\/\S*) cpus=(\S*) effective=(\S*)$/gm)].map((m) => [m[1]!, [m[2]!, m[3]!]]));
+    }
+    let watch: ChildProcess | undefined;
+    after(() => {
+      watch?.kill('SIGTERM');
+    });
+
+    it('cgroup2 mounted in the guest, /pinned and nginx.service pinned to 0-1: status reads cgroup v2 whole, nothing restricted, no CPUS_NOT_USABLE', async () => {
+      const text = await g!.helper('GET', '/cgi-bin/cgroup?setup');
+      assert.match(text, / \/sys\/fs\/cgroup [^\n]* - cgroup2 /, text);
+      const view = kernelView(text);
+      for (const p of PINNED) assert.deepEqual(view.get(p), ['0-1', '0-1'], text);
+      // Mounted after the agent started, with the CPUs unchanged since: found all the same, once
+      // the agent's last reading (kept up to 2 s, CGROUP_READING_MAX_AGE_MS) is older.
+      const t0 = Date.now();
+      let rec = await status();
+      while (rec.guest.snapshot.cgroupRead !== v1.CgroupRead.CGROUP_READ_WHOLE && Date.now() - t0 < 5000) {
+        await new Promise((r) => setTimeout(r, 500));
+        rec = await status();
+      }
+      const snap = rec.guest.snapshot;
+      assert.deepEqual([snap.online, snap.cgroupRead, snap.cgroupVersion, snap.restricted ?? []], ['0-1', v1.CgroupRead.CGROUP_READ_WHOLE, 2, []], JSON.stringify(snap));
+      assert.equal(findingOf(rec.verdict), undefined, JSON.stringify(rec.verdict));
+    });
+
+    it('vcpuctl set DOM 3: confirmed by the agent; CPUS_NOT_USABLE (warning, verdict ok) names both cgroups lacking CPU 2, and so does the report', async () => {
+      const t0 = Date.now();
+      const r = await cli(['--json', 'set', g!.name, '3']);
+      const setMs = Date.now() - t0;
+      assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+      const { report, files } = JSON.parse(r.stdout);
+      assert.deepEqual([report.after.guest.reachable, report.after.guest.via], [true, 'channel'], report.after.guest.error);
+      const snap = report.after.guest.snapshot;
+      assert.deepEqual([snap.present, snap.online], ['0-2', '0-2']);
+      assert.equal(vcpuCount(g!.name)['current live'], 3);
+      assert.ok(report.verdict.ok, JSON.stringify(report.verdict));
+      const f = findingOf(report.verdict);
+      assert.ok(f, `no CPUS_NOT_USABLE: ${JSON.stringify(report.verdict)}`);
+      assert.equal(f.severity, 'warning');
+      assert.match(f.message, /^CPU 2 is online in the guest but not usable by every workload: 2 cgroups that set their own CPUs lack it: /);
+      assert.ok(f.message.includes('/pinned (runs on 0-1, lacks 2)'), f.message);
+      assert.ok(f.message.includes('nginx.service (runs on 0-1, lacks 2)'), f.message);
+      assert.ok(f.advice.includes('`echo 0-2 > /sys/fs/cgroup/pinned/cpuset.cpus`'), f.advice);
+      assert.ok(f.advice.includes('`systemctl set-property nginx.service AllowedCPUs=0-2`'), f.advice);
+      assert.deepEqual(snap.restricted.map((x: Rec) => [x.path, x.kind, x.name, x.cpus, x.lacks]), [
+        ['/pinned', v1.CgroupRestriction.Kind.OTHER, '', '0-1', '2'],
+        ['/system.slice/nginx.service', v1.CgroupRestriction.Kind.SYSTEMD_UNIT, 'nginx.service', '0-1', '2'],
+      ]);
+      const md = readFileSync(files.markdown, 'utf8');
+      assert.match(md, /CPUS\\?_NOT\\?_USABLE/, md);
+      assert.match(md, /^## Guest cgroups short of online CPUs \(after\)$/m, md);
+      assert.match(md, /^\| \/pinned \| \/pinned \| 0-1 \| 2 \|$/m, md);
+      assert.match(md, /^\| nginx\.service \| \/system\.slice\/nginx\.service \| 0-1 \| 2 \|$/m, md);
+      console.log(`      set DOM 3 confirmed with CPUS_NOT_USABLE in ${setMs} ms`);
+    });
+
+    it('the guest\'s kernel agrees: each cgroup\'s cpuset.cpus.effective lacks CPU 2 while the root has it', async () => {
+      const view = kernelView(await g!.helper('GET', '/cgi-bin/cgroup'));
+      for (const p of PINNED) assert.deepEqual(view.get(p), ['0-1', '0-1']);
+      assert.deepEqual(view.get('/'), ['', '0-2']);
+      assert.match(await g!.helper('GET', '/cgi-bin/lscpu'), /^On-line CPU\(s\) list:\s+0-2$/m);
+    });
+
+    it('widened to 0-2 in the guest: a running watch --json prints "usable by every workload: 0-1 -> 0-2" and status shows no CPUS_NOT_USABLE', async () => {
+      // A watch on the channel, subscribed: the agent re-reads cgroups every 10 s while one is restricted, and pushes a change.
+      const records: { rec: Rec; atMs: number }[] = [];
+      let stderr = '';
+      watch = spawn(process.execPath, [VCPUCTL, '--report-dir', join(dir, 'reports'), '--json', 'watch', g!.name], { env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let tail = '';
+      watch.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        const lines = (tail + d).split('\n');
+        tail = lines.pop()!;
+        for (const l of lines) if (l.trim()) records.push({ rec: JSON.parse(l), atMs: Date.now() });
+      });
+      watch.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const waitFor = async (what: string, pred: (r: Rec) => boolean, ms: number) => {
+        for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+          const hit = records.find((r) => pred(r.rec));
+          if (hit) return hit;
+        }
+        throw new Error(`watch printed no ${what} within ${ms} ms:\n${records.map((r) => JSON.stringify(r.rec).slice(0, 600)).join('\n')}\nstderr: ${stderr}`);
+      };
+      await waitFor('guest view with CPUS_NOT_USABLE', (r) => r.domain === g!.name && r.guest?.reachable === true && !!r.verdict && !!findingOf(r.verdict), 30_000);
+
+      const t0 = Date.now();
+      const view = kernelView(await g!.helper('GET', '/cgi-bin/cgroup?widen=0-2'));
+      const widened = Date.now();
+      for (const p of PINNED) assert.deepEqual(view.get(p), ['0-2', '0-2']);
+      const line = await waitFor('usability change', (r) => r.domain === g!.name && (r.changes ?? []).some((c: string) => c.startsWith('usable by every workload: 0-1 -> 0-2')), 30_000);
+      assert.ok(!findingOf(line.rec.verdict), JSON.stringify(line.rec.verdict));
+      const watchMs = line.atMs - widened;
+
+      // status over TCP (agents file): the watch keeps the channel.
+      let rec: Rec;
+      const s0 = Date.now();
+      for (;;) {
+        rec = await status(['--agents-file', g!.agentsFile]);
+        if (!findingOf(rec.verdict) || Date.now() - s0 > 15_000) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.equal(findingOf(rec.verdict), undefined, JSON.stringify(rec.verdict));
+      assert.deepEqual([rec.guest.snapshot.online, rec.guest.snapshot.restricted ?? []], ['0-2', []]);
+      console.log(`      widened in the guest (CGI ${widened - t0} ms): watch printed the change ${watchMs} ms later (${line.rec.changes.join('; ')}); status then clean after ${Date.now() - s0} ms`);
+    });
   });
 });

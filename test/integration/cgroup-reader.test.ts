@@ -135,6 +135,23 @@ describe('cgroup reader (real trees)', function () {
       assert.equal(read(r, '0-3').state, 'no-cpuset');
     });
 
+    it('a hierarchy mounted after the first read is found at the next read, the CPUs unchanged', () => {
+      const r = root();
+      mkdirSync(join(r, 'proc/self'), { recursive: true });
+      writeFileSync(join(r, 'proc/self/mountinfo'), '1 0 254:1 / / rw - ext4 /dev/vda1 rw\n');
+      let now = 1000;
+      const reader = new CgroupReader(r, WALK_LIMITS, () => now);
+      assert.equal(reader.read([0, 1]).state, 'no-cpuset');
+      const t = new CgroupTree(r, 2, '0-1').add('/pinned', '0-1').add('/system.slice/nginx.service', '0-1');
+      now += 500;
+      assert.equal(reader.read([0, 1]).state, 'no-cpuset', 'younger than the max age: kept');
+      now += 2000;
+      const found = reader.read([0, 1]);
+      assert.deepEqual([found.state, found.version, found.restricted], ['whole', 2, []]);
+      t.setOnline('0-2');
+      assert.deepEqual(paths(reader.read([0, 1, 2])), ['/pinned', '/system.slice/nginx.service'], 'then a hot-add they do not follow');
+    });
+
     it('a hierarchy mounted but not readable says so', () => {
       const r = root();
       const t = new CgroupTree(r, 1, '0-3');

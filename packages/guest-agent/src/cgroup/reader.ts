@@ -59,9 +59,12 @@ export class CgroupReader {
   /** Reads now; the previous reading is returned when nothing in it changed. */
   reread(online: readonly number[]): CgroupReading {
     const onlineKey = online.join(',');
-    // Mounts are looked up again when the CPUs changed or the last look found
-    // nothing readable: cgroup file systems are mounted at boot, rarely after.
-    if (!this.discovery || this.last?.online !== onlineKey || this.last.reading.state === 'unreadable') {
+    // Mounts are looked up again when the CPUs changed, or the last look found
+    // no cpuset hierarchy or nothing readable: a hierarchy found stays where it
+    // is, but one may be mounted after the agent started (a container runtime,
+    // an admin's `mount -t cgroup2`, seen on the e2e guest), and a guest with
+    // none has a short mount table. Rereads are already spaced by MAX_AGE.
+    if (!this.discovery || this.discovery.state === 'none' || this.last?.online !== onlineKey || this.last.reading.state === 'unreadable') {
       this.discovery = discoverCpuset(this.root);
     }
     const d = this.discovery;
