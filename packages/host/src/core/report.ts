@@ -185,7 +185,6 @@ export function md(text: string): string {
     .replace(/^[#>+-]/, (c) => `\\${c}`);
 }
 
-/** Inline code that nothing inside can close: delimited by a longer run of backticks than any it holds. */
 /** The longest run of backticks in the lines: a delimiter one longer cannot be closed by any of them. */
 function longestBacktickRun(lines: readonly string[]): number {
   let longest = 0;
@@ -193,6 +192,7 @@ function longestBacktickRun(lines: readonly string[]): number {
   return longest;
 }
 
+/** Inline code that nothing inside can close: delimited by a longer run of backticks than any it holds. */
 export function code(text: string): string {
   const flat = text.replace(/\r?\n/g, ' ');
   const tick = '`'.repeat(longestBacktickRun([flat]) + 1);
