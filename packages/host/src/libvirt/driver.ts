@@ -144,6 +144,10 @@ export interface HypervisorDriver {
   guestAgentVcpus?(domain: string): Promise<GuestAgentVcpu[]>;
   /** qemu-guest-agent's guest-set-vcpus: applied in order, stops at the first failure; returns how many were done. */
   guestAgentSetVcpus?(domain: string, changes: { logicalId: number; online: boolean }[]): Promise<number>;
+  /** qemu-guest-agent's guest-info, as qemu-ga answered it: untrusted, bounded and checked by its reader (core/doctor/guest-info.ts). */
+  guestAgentInfo?(domain: string): Promise<string>;
+  /** The domain XML as libvirt writes it: the running domain's (`live`) or the persistent config's (`config`). */
+  domainXml?(domain: string, which: 'live' | 'config'): Promise<string>;
   /** Adds a virtio-serial channel named `name` to the running domain and/or its persistent config. */
   attachChannel?(domain: string, name: string, where: { live: boolean; config: boolean }): Promise<void>;
   /** Removes it; the live side needs the socket path libvirt gave it (from the live XML). */

@@ -4,13 +4,16 @@
  * pipelined: each carries a serial, replies are matched by it, so many reads
  * are in flight on one connection instead of one process per read. This file
  * knows framing only; which procedures exist is rpc-procedures.ts, what an
- * error reply means is rpc-errors.ts.
+ * error reply means is rpc-errors.ts. Messages the daemon sends unasked (type
+ * MESSAGE: events, keepalive) go to the one handler that asked for them
+ * (rpc-events.ts, rpc-keepalive.ts).
  */
 import { Duplex } from 'node:stream';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { unexpectedOutput } from './virsh-errors';
 import { readRemoteError, rpcError } from './rpc-errors';
-import { VIR_NET } from './rpc-protocol';
+import { Keepalive } from './rpc-keepalive';
+import { KEEPALIVE, REMOTE, VIR_NET } from './rpc-protocol';
 import { XdrReader, XdrWriter } from './rpc-xdr';
 
 /**
@@ -47,6 +50,15 @@ export class RpcClient {
   private failure: Error | undefined;
   /** Calls made in this tick, written together at its end (see flush). */
   private outgoing: Buffer[] = [];
+  /** Users that keep the connection (and the process) alive while no call is pending: an event subscription. */
+  private holds = 0;
+  private readonly failed: ((err: Error) => void)[] = [];
+  /** Remote-program messages (domain events); one that cannot be decoded throws, and the connection is closed. */
+  onRemoteMessage: ((procedure: number, payload: XdrReader) => void) | undefined;
+  readonly keepalive = new Keepalive((procedure) => this.send(KEEPALIVE.PROGRAM, KEEPALIVE.PROTOCOL_VERSION, procedure), (why) => {
+    this.fail(new VcpuctlError('LIBVIRT_UNREACHABLE', `${why} (${this.transport.describe})`));
+    this.close();
+  });
 
   constructor(private readonly transport: RpcTransport) {
     const { stream } = transport;
@@ -62,7 +74,7 @@ export class RpcClient {
     const serial = ++this.serial;
     const header = new XdrWriter().uint(LENGTH_WORD + HEADER_BYTES + args.length).uint(program).uint(version).int(procedure).int(VIR_NET.CALL).uint(serial).int(VIR_NET.OK).bytes();
     return new Promise((resolve, reject) => {
-      if (this.pending.size === 0) this.transport.ref();
+      if (this.pending.size === 0 && this.holds === 0) this.transport.ref();
       this.pending.set(serial, { resolve, reject, what });
       if (this.outgoing.length === 0) process.nextTick(() => this.flush());
       this.outgoing.push(header, args);
@@ -82,20 +94,48 @@ export class RpcClient {
     this.transport.stream.write(Buffer.concat(chunks));
   }
 
+  /** A message that expects no reply (keepalive's PING and PONG): type MESSAGE, serial 0, no payload. */
+  private send(program: number, version: number, procedure: number): void {
+    if (this.failure) return;
+    const frame = new XdrWriter().uint(LENGTH_WORD + HEADER_BYTES).uint(program).uint(version).int(procedure).int(VIR_NET.MESSAGE).uint(0).int(VIR_NET.OK).bytes();
+    if (this.outgoing.length === 0) process.nextTick(() => this.flush());
+    this.outgoing.push(frame);
+  }
+
   close(): void {
+    this.keepalive.stop();
     this.transport.stream.destroy();
+  }
+
+  /** Keeps the event loop alive until release(), whether or not calls are pending. */
+  hold(): void {
+    if (this.holds++ === 0 && this.pending.size === 0) this.transport.ref();
+  }
+
+  release(): void {
+    if (this.holds === 0) return;
+    if (--this.holds === 0 && this.pending.size === 0) this.transport.unref();
+  }
+
+  /** Called once, with the reason, when the connection fails or closes (at once if it already has). */
+  onFailure(cb: (err: Error) => void): void {
+    if (this.failure) cb(this.failure);
+    else this.failed.push(cb);
   }
 
   private settle(serial: number): Pending | undefined {
     const p = this.pending.get(serial);
     this.pending.delete(serial);
-    if (p && this.pending.size === 0) this.transport.unref();
+    if (p && this.pending.size === 0 && this.holds === 0) this.transport.unref();
     return p;
   }
 
   private fail(err: Error): void {
-    if (!this.failure) this.failure = err;
-    for (const serial of [...this.pending.keys()]) this.settle(serial)?.reject(this.failure);
+    const first = !this.failure;
+    if (first) this.failure = err;
+    this.keepalive.stop();
+    for (const serial of [...this.pending.keys()]) this.settle(serial)?.reject(this.failure!);
+    if (first) for (const cb of this.failed.splice(0)) cb(err);
   }
 
   private onData(chunk: Buffer): void {
@@ -121,14 +161,26 @@ export class RpcClient {
   }
 
   private onMessage(message: Buffer): void {
+    this.keepalive.heard();
     const r = new XdrReader(message.subarray(LENGTH_WORD));
-    r.uint(); // program
+    const program = r.uint();
     r.uint(); // version
-    r.int(); // procedure
+    const procedure = r.int();
     const type = r.int();
     const serial = r.uint();
     const status = r.int();
-    if (type !== VIR_NET.REPLY) return; // events and streams: vcpuctl asks for none
+    if (type === VIR_NET.MESSAGE && program === KEEPALIVE.PROGRAM) return this.keepalive.message(procedure);
+    if (type === VIR_NET.MESSAGE && program === REMOTE.PROGRAM && status === VIR_NET.OK) {
+      try {
+        this.onRemoteMessage?.(procedure, new XdrReader(message.subarray(LENGTH_WORD + HEADER_BYTES)));
+      } catch (err) {
+        // Closed once, cleanly: whoever listens re-reads everything on the next connection, so nothing is lost.
+        this.fail(err as Error);
+        this.close();
+      }
+      return;
+    }
+    if (type !== VIR_NET.REPLY) return; // streams: vcpuctl asks for none
     const p = this.settle(serial);
     if (!p) return;
     const payload = new XdrReader(message.subarray(LENGTH_WORD + HEADER_BYTES));

@@ -34,6 +34,10 @@ export class RpcConnection {
     if (!this.connection) {
       const opening = LibvirtRpc.open(transportFor(this.target), this.target.name).then((rpc) => {
         this.opened = true;
+        // A connection that closed while idle (libvirtd restarted, keepalive gave up) is not handed out again.
+        rpc.onFailure(() => {
+          if (this.connection === opening) this.connection = undefined;
+        });
         return rpc;
       }, (err: Error) => {
         if (this.connection === opening) this.connection = undefined;

@@ -8,7 +8,9 @@
  */
 import { VcpuctlError } from '@vcpuctl/proto';
 import { RpcClient, RpcTransport } from './rpc-client';
-import { DOMAIN_STATE_WORDS, QEMU, QEMU_PROC, REMOTE, REMOTE_PROC, VIR_DOMAIN_AFFECT, VIR_DOMAIN_METADATA, VIR_DOMAIN_STATS, VIR_DOMAIN_VCPU, VIR_DOMAIN_XML, VIR_TYPED_PARAM, VIR_UUID_BUFLEN } from './rpc-protocol';
+import { DomainEvent } from './event-line';
+import { decodeDomainEvent } from './rpc-events';
+import { DOMAIN_STATE_WORDS, QEMU, QEMU_PROC, REMOTE, REMOTE_PROC, VIR_DRV_FEATURE, VIR_DOMAIN_AFFECT, VIR_DOMAIN_METADATA, VIR_DOMAIN_STATS, VIR_DOMAIN_VCPU, VIR_DOMAIN_XML, VIR_TYPED_PARAM, VIR_UUID_BUFLEN } from './rpc-protocol';
 import { forCall } from './rpc-errors';
 import { XdrReader, XdrWriter } from './rpc-xdr';
 import { unexpectedOutput } from './virsh-errors';
@@ -90,8 +92,26 @@ export function uuidText(uuid: Buffer): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** A registration of domain events on one connection; close() deregisters them. */
+export interface EventSubscription {
+  close(): Promise<void>;
+}
+
 export class LibvirtRpc {
-  private constructor(private readonly client: RpcClient) {}
+  /** Where each registration's events go, by the callbackID the daemon gave it. */
+  private readonly eventSinks = new Map<number, (e: DomainEvent) => void>();
+  /** Events that came while a registration's reply was still being read (same chunk): delivered once it is known. */
+  private early: { callbackId: number; event: DomainEvent }[] | undefined;
+
+  private constructor(private readonly client: RpcClient) {
+    client.onRemoteMessage = (procedure, payload) => {
+      const d = decodeDomainEvent(procedure, payload);
+      if (!d) return;
+      const sink = this.eventSinks.get(d.callbackId);
+      if (sink) sink(d.event);
+      else this.early?.push(d);
+    };
+  }
 
   /** Handshake as libvirt's client does it; `name` is the URI the daemon opens (qemu:///system). */
   static async open(transport: RpcTransport, name: string): Promise<LibvirtRpc> {
@@ -207,6 +227,71 @@ export class LibvirtRpc {
     const args = writeDomain(new XdrWriter(), d).string(command).uint(0).bytes();
     const r = await this.client.call(QEMU.PROGRAM, QEMU.PROTOCOL_VERSION, QEMU_PROC.DOMAIN_MONITOR_COMMAND, args, `qemu-monitor-command on ${d.name}`);
     return r.string();
+  }
+
+  /** Whether this side runs keepalive, and how many of the daemon's pings it answered. */
+  get keepalive(): { started: boolean; pingsAnswered: number } {
+    return { started: this.client.keepalive.started, pingsAnswered: this.client.keepalive.pingsAnswered };
+  }
+
+  /** Called once, with the reason, when this connection fails or closes. */
+  onFailure(cb: (err: Error) => void): void {
+    this.client.onFailure(cb);
+  }
+
+  /**
+   * Asks the daemon whether it speaks keepalive, as libvirt's client does
+   * after opening: that question is what makes the daemon ping this client
+   * (and drop it when it stops answering). When it does, this side answers
+   * its pings and pings it back when it falls silent (rpc-keepalive.ts).
+   */
+  async startKeepalive(): Promise<boolean> {
+    const r = await this.remote(REMOTE_PROC.CONNECT_SUPPORTS_FEATURE, new XdrWriter().int(VIR_DRV_FEATURE.PROGRAM_KEEPALIVE).bytes(), 'libvirt keepalive');
+    const supported = r.int() === 1;
+    if (supported) this.client.keepalive.start();
+    return supported;
+  }
+
+  /**
+   * virConnectDomainEventRegisterAny for every domain, once per event id,
+   * each event delivered to `deliver` (decoded by rpc-events.ts). The
+   * registration keeps the process alive until it is closed.
+   */
+  async subscribeDomainEvents(eventIds: readonly number[], deliver: (e: DomainEvent) => void): Promise<EventSubscription> {
+    const ids: number[] = [];
+    const deregister = async () => {
+      const mine = ids.splice(0);
+      for (const id of mine) this.eventSinks.delete(id);
+      await Promise.all(mine.map((id) => this.remote(REMOTE_PROC.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, new XdrWriter().int(id).bytes(), 'deregister libvirt events').catch(() => undefined)));
+    };
+    this.client.hold();
+    this.early = this.early ?? [];
+    try {
+      for (const eventId of eventIds) {
+        // remote_connect_domain_event_callback_register_any_args: the event id, and no domain (all of them).
+        const r = await this.remote(REMOTE_PROC.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, new XdrWriter().int(eventId).uint(0).bytes(), `cannot register for libvirt events (id ${eventId})`);
+        const id = r.int();
+        ids.push(id);
+        this.eventSinks.set(id, deliver);
+      }
+    } catch (err) {
+      await deregister();
+      this.client.release();
+      throw err;
+    } finally {
+      const early = this.early ?? [];
+      this.early = undefined;
+      for (const d of early) this.eventSinks.get(d.callbackId)?.(d.event);
+    }
+    let open = true;
+    return {
+      close: async () => {
+        if (!open) return;
+        open = false;
+        await deregister();
+        this.client.release();
+      },
+    };
   }
 
   /** Says goodbye as libvirt's client does, then closes; never throws. */

@@ -56,6 +56,8 @@ export const REMOTE_PROC = {
   DOMAIN_LOOKUP_BY_NAME: 23,
   DOMAIN_LOOKUP_BY_UUID: 24,
   DOMAIN_SHUTDOWN: 33,
+  /** virConnectSupportsFeature: asking for VIR_DRV_FEATURE.PROGRAM_KEEPALIVE makes the daemon start pinging this client. */
+  CONNECT_SUPPORTS_FEATURE: 60,
   AUTH_LIST: 66,
   AUTH_POLKIT: 70,
   DOMAIN_ATTACH_DEVICE_FLAGS: 160,
@@ -65,6 +67,47 @@ export const REMOTE_PROC = {
   DOMAIN_SET_METADATA: 264,
   CONNECT_LIST_ALL_DOMAINS: 273,
   CONNECT_GET_ALL_DOMAIN_STATS: 344,
+  /** Domain events with a callback id per registration (what virsh event uses against a 9.0 daemon). */
+  CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY: 316,
+  CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY: 317,
+  /** The event messages the daemon sends (type MESSAGE), one procedure per event kind. */
+  DOMAIN_EVENT_CALLBACK_LIFECYCLE: 318,
+  DOMAIN_EVENT_CALLBACK_DEVICE_REMOVED: 333,
+  DOMAIN_EVENT_CALLBACK_AGENT_LIFECYCLE: 348,
+  DOMAIN_EVENT_CALLBACK_DEVICE_ADDED: 354,
+  DOMAIN_EVENT_CALLBACK_DEVICE_REMOVAL_FAILED: 367,
+  DOMAIN_EVENT_CALLBACK_METADATA_CHANGE: 379,
+} as const;
+
+/**
+ * src/rpc/virkeepaliveprotocol.x: the keepalive program, spoken on the same
+ * connection (type MESSAGE, serial 0, no payload). Not among the fixtures:
+ * test/libvirt/watch-rpc.test.ts checks it against the daemon (it pings only a
+ * client that asked for keepalive, and only with these numbers is it answered).
+ */
+export const KEEPALIVE = {
+  PROGRAM: 0x6b656570,
+  PROTOCOL_VERSION: 1,
+} as const;
+
+export const KEEPALIVE_PROC = {
+  PING: 1,
+  PONG: 2,
+} as const;
+
+/** src/libvirt_internal.h virDrvFeature (not among the fixtures; checked with KEEPALIVE against the daemon). */
+export const VIR_DRV_FEATURE = {
+  PROGRAM_KEEPALIVE: 10,
+} as const;
+
+/** libvirt-domain.h virDomainEventID: the events vcpuctl registers for. */
+export const VIR_DOMAIN_EVENT_ID = {
+  LIFECYCLE: 0,
+  DEVICE_REMOVED: 15,
+  AGENT_LIFECYCLE: 18,
+  DEVICE_ADDED: 19,
+  DEVICE_REMOVAL_FAILED: 22,
+  METADATA_CHANGE: 23,
 } as const;
 
 /** src/remote/qemu_protocol.x: the QEMU program (qemu-monitor-command). */

@@ -4,7 +4,7 @@
  * (qemu+tls://, test:///default, a URI with parameters vcpuctl does not
  * interpret) or where the RPC could not be opened the first time. The choice
  * is made once, when the first call opens the connection (rpc-connection.ts);
- * `backend` says which it was.
+ * `backend` says which it was. Events follow the same choice (rpc-event-stream.ts).
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { channelMatchXml, channelXml } from './channel-xml';
 import { parseGuestVcpus, parseSetVcpus } from './guest-agent';
 import { INTENT_KEY, INTENT_NAMESPACE, intentElement } from './intent-xml';
 import { NativeUnavailable, RpcConnection } from './rpc-connection';
+import { rpcEventStream } from './rpc-event-stream';
 import { RpcReader } from './rpc-reader';
 import { RpcWriter } from './rpc-writer';
 import { nativeTarget } from './rpc-transport';
@@ -131,8 +132,19 @@ export class VirshDriver implements HypervisorDriver {
     return out;
   }
 
+  /**
+   * Over the RPC connection (registered events, keepalive, registered again
+   * after a reconnection) where the URI allows; a `virsh event` child where it
+   * does not, or where the RPC could not be opened the first time (then virsh
+   * is this driver's backend for everything, as in natively()).
+   */
   events(handlers: EventStreamHandlers): EventStream {
-    return virshEventStream(this.uri, handlers, this.virshBinary);
+    const viaVirsh = () => virshEventStream(this.uri, handlers, this.virshBinary);
+    if (!this.native) return viaVirsh();
+    return rpcEventStream(this.native.conn, handlers, () => {
+      this.native = undefined;
+      return viaVirsh();
+    });
   }
 
   async listDomains(): Promise<string[]> {
@@ -246,6 +258,18 @@ export class VirshDriver implements HypervisorDriver {
   async guestAgentSetVcpus(domain: string, changes: { logicalId: number; online: boolean }[]): Promise<number> {
     const json = JSON.stringify({ execute: 'guest-set-vcpus', arguments: { vcpus: changes.map((c) => ({ 'logical-id': c.logicalId, online: c.online })) } });
     return parseSetVcpus(await this.agentCommand(domain, json, GUEST_AGENT_TIMEOUT_S), changes.length);
+  }
+
+  async guestAgentInfo(domain: string): Promise<string> {
+    return this.agentCommand(domain, '{"execute":"guest-info"}', GUEST_AGENT_PING_TIMEOUT_S);
+  }
+
+  async domainXml(domain: string, which: 'live' | 'config'): Promise<string> {
+    const inactive = which === 'config';
+    return this.natively(
+      () => this.native!.conn.with(async (rpc) => rpc.xml(await rpc.lookup(domain), inactive)),
+      () => this.one(`dumpxml ${inactive ? '--inactive ' : ''}--domain ${virshQuote(domain)}`, `virsh dumpxml ${inactive ? '--inactive ' : ''}${domain}`),
+    );
   }
 
   /** virsh reads device XML from a file: each one goes through a private temp dir. */

@@ -19,11 +19,11 @@ export interface EventStream {
   close(): void;
 }
 
-/** First retry pause, and the most it grows to while libvirtd stays away. */
-const RETRY_MIN_MS = 250;
-const RETRY_MAX_MS = 5000;
+/** First retry pause, and the most it grows to while libvirtd stays away (the RPC stream's too: rpc-event-stream.ts). */
+export const RETRY_MIN_MS = 250;
+export const RETRY_MAX_MS = 5000;
 /** A stream that lived this long was healthy: the next loss starts from the short pause again. */
-const HEALTHY_MS = 10_000;
+export const HEALTHY_MS = 10_000;
 
 export function virshEventStream(uri: string, handlers: EventStreamHandlers, binary = 'virsh'): EventStream {
   let child: ChildProcess | undefined;
