@@ -7,6 +7,7 @@ import { exitCodeTable, toVcpuctlError } from '@vcpuctl/proto/errors';
 import { forTerminal } from '../guest/visible-text';
 import { agentAttachCommand } from './agent-attach';
 import { agentDetachCommand } from './agent-detach';
+import { doctorCommand } from './doctor';
 import { FLEET_EXIT_RANK } from '../core/fleet-exit';
 import { addGlobalOptions, output } from './globals';
 import { onlineCommand } from './online';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     .addCommand(onlineCommand(false))
     .addCommand(setMaxCommand())
     .addCommand(verifyCommand())
+    .addCommand(doctorCommand())
     .addCommand(reportCommand())
     .addCommand(new Command('agent').description("the guest agent's virtio-serial channel").addCommand(agentAttachCommand()).addCommand(agentDetachCommand()))
     .addCommand(watchCommand())

@@ -57,6 +57,12 @@ function planWord(d: PlanEntry): string {
 export function planText(r: PlanResult): string {
   const parts = ['dry run: nothing is changed', '', ...hostsText(r, ['DOMAIN', 'NOW', 'TO', 'STRATEGY', 'PLAN'],
     (d) => [d.domain, fromText(d.plan?.from), String(d.target), d.plan?.strategy ?? '-', planWord(d)])];
+  const risky = [...r.hosts.flatMap((h) => h.domains), ...r.unmatched].filter((d) => d.risks?.length);
+  if (risky.length) {
+    parts.push('risks of the plan (`vcpuctl doctor DOMAIN` shows every check):');
+    for (const d of risky) for (const c of d.risks!) parts.push(`  ${d.domain}: ${c.title}: ${c.detail}${c.fix ? `\n    fix: ${c.fix}` : ''}`);
+    parts.push('');
+  }
   const s = r.summary;
   parts.push(`dry run: ${s.domains} domain${s.domains === 1 ? '' : 's'} on ${s.hosts} host${s.hosts === 1 ? '' : 's'} (${s.unreachableHosts} unreachable): ${s.change} would change, ${s.nothingToDo} already as asked, ${s.refused} refused`);
   return parts.join('\n');

@@ -7,10 +7,13 @@
  * domain's metadata or to the report directory.
  */
 import { Context } from '../core/context';
+import { DoctorCheck } from '../core/doctor/check';
+import { doctorChecks } from '../core/doctor/checks';
 import { lockHolder } from '../core/lock';
 import { PlanOptions, SetPlan, checkTarget, planSet, refusalError } from '../core/set-plan';
 import { GuestView } from '../core/verdict';
 import { connectGuest } from '../guest/discover';
+import { doctorInputs } from './doctor';
 import { FleetError, fleetErrorOf } from './fleet-status';
 import { planOf, SetEntry } from './set-many';
 import { forEachTarget, SetSelection, SetTarget, setTargets } from './set-targets';
@@ -27,6 +30,8 @@ export interface PlanEntry {
   lockHeldBy?: number;
   /** How the guest was reached, or why not (what `auto` was decided on). */
   guest?: { reachable: boolean; via?: string; error?: string };
+  /** The risks `vcpuctl doctor` finds for this plan (its checks, judged on the vCPUs this plan plugs); absent when the domain was not read. */
+  risks?: DoctorCheck[];
 }
 
 export interface PlanHost {
@@ -76,6 +81,8 @@ async function planOne(ctx: Context, t: SetTarget, target: number, opts: PlanOpt
   }
   const plan: SetPlan = planSet(t.domain, target, opts, t.host, guest, agent);
   entry.plan = planOf(plan);
+  // The doctor's checks, from the same views: what could go wrong with this plan though nothing refuses it.
+  entry.risks = doctorChecks(await doctorInputs(ctx, t.domain, t.host, guest, target)).filter((c) => c.status === 'risk');
   if (plan.refusal) {
     const r = plan.refusal;
     entry.error = { code: r.code, exit: refusalError(r).exitCode, message: r.message };
