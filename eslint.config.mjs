@@ -23,7 +23,7 @@ export default defineConfig(
     languageOptions: { sourceType: 'commonjs' },
   },
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     extends: [tseslint.configs.recommended],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
@@ -53,6 +53,11 @@ export default defineConfig(
       // Heavy dependencies are require()d on first use so commands that do not need them start without them.
       '@typescript-eslint/no-require-imports': ['error', { allow: ['^ws$', '^bcryptjs$', '^yaml$'] }],
     },
+  },
+  {
+    // The Cockpit page runs in the browser, with Cockpit's own `cockpit` object.
+    files: ['packages/cockpit/src/**'],
+    languageOptions: { globals: { ...globals.browser, cockpit: 'readonly' } },
   },
   {
     files: ['test/**/*.ts'],

@@ -2,7 +2,7 @@
 # Makes this machine a libvirt/QEMU host for vcpuctl's real tests and demo:
 # installs the Debian packages when missing (QEMU, libvirt, a kernel,
 # busybox and qemu-guest-agent for the test guests, and the few tools the tests call: lscpu,
-# openssl, modprobe, prometheus, rpmbuild, man and groff) and starts the daemons (there may be no systemd).
+# openssl, modprobe, prometheus, rpmbuild, man and groff; Cockpit and chromium for the Cockpit page's test) and starts the daemons (there may be no systemd).
 # Idempotent: quick when everything is already there.
 set -euo pipefail
 need=()
@@ -30,6 +30,12 @@ command -v rpmbuild >/dev/null || need+=(rpm)
 # The host package's test renders its man page with man and groff (warnings are failures).
 command -v man >/dev/null || need+=(man-db)
 command -v groff >/dev/null || need+=(groff-base)
+# The Cockpit page's e2e test serves it with Debian's Cockpit (cockpit-ws with --local-session, no systemd)
+# and drives the system chromium headless through playwright-core (no browser download).
+[ -x /usr/lib/cockpit/cockpit-ws ] || need+=(cockpit-ws)
+command -v cockpit-bridge >/dev/null || need+=(cockpit-bridge)
+[ -f /usr/share/cockpit/system/manifest.json ] || need+=(cockpit-system)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-host: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
