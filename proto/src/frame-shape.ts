@@ -23,7 +23,7 @@ interface FieldShape {
 }
 
 export const FRAME_SHAPES: Readonly<Record<string, Readonly<Record<number, FieldShape>>>> = {
-  Envelope: { 12: { of: 'SnapshotReply' }, 14: { of: 'SubscribeReply' }, 16: { of: 'SetOnlineReply' }, 17: { of: 'CpuEvent' }, 18: { of: 'KernelLog' } },
+  Envelope: { 12: { of: 'SnapshotReply' }, 14: { of: 'SubscribeReply' }, 16: { of: 'SetOnlineReply' }, 17: { of: 'CpuEvent' }, 18: { of: 'KernelLog' }, 21: { of: 'SetWantedOfflineReply' } },
   SnapshotReply: { 1: { of: 'Snapshot' } },
   SubscribeReply: { 1: { of: 'Snapshot' } },
   SetOnlineReply: { 1: { max: MAX_GUEST_CPUS }, 3: { of: 'Snapshot' } },
@@ -34,6 +34,7 @@ export const FRAME_SHAPES: Readonly<Record<string, Readonly<Record<number, Field
   CpuModel: { 9: { max: MAX_GUEST_CPU_FLAGS } },
   // No repeated field inside; walked so that a field of it sent twice is refused like any other.
   CgroupRestriction: {},
+  SetWantedOfflineReply: {},
 };
 
 const LENGTH_DELIMITED = 2;

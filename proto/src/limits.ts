@@ -202,3 +202,12 @@ export const MAX_GUEST_CGROUPS = 1024;
  * mount point included); a longer one is no real guest's.
  */
 export const MAX_GUEST_CGROUP_PATH_CHARS = 4096;
+
+/**
+ * The agent's wanted-offline state file (SetWantedOfflineRequest, kept across
+ * the agent's restarts): a small JSON object of a boot id (36 characters), a
+ * time and one cpulist of at most MAX_CPULIST_CHARS (32 KiB, cpulist.ts).
+ * 40 KiB holds the largest real one; a bigger file is not the agent's and is
+ * ignored (logged) rather than read.
+ */
+export const MAX_WANTED_OFFLINE_STATE_BYTES = 40 * 1024;

@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { satisfies } from 'semver';
@@ -439,9 +439,10 @@ describe('agent package (npm run package)', function () {
       try {
         execFileSync('sh', ['-c', `dpkg-deb -e "${deb}" "${x}/DEBIAN" && dpkg-deb -x "${deb}" "${target}"`]);
         const state = treeState(target);
-        // No systemctl on PATH (the scripts need only the shell's builtins here); the host's own root, as dpkg runs them.
-        const env = { PATH: join(x, 'empty-path') };
+        // No systemctl on PATH: only rm (purge removes the agent's state) besides the shell's builtins; the host's own root, as dpkg runs them.
+        const env = { PATH: join(x, 'no-systemctl') };
         mkdirSync(env.PATH);
+        symlinkSync(execFileSync('sh', ['-c', 'command -v rm'], { encoding: 'utf8' }).trim(), join(env.PATH, 'rm'));
         const runScript = (name: string, args: string[], extra: Record<string, string> = {}) => spawnSync('/bin/sh', [join(x, 'DEBIAN', name), ...args], { encoding: 'utf8', env: { ...env, ...extra } });
         const postinst = runScript('postinst', ['configure', '']);
         assert.equal(postinst.status, 0, postinst.stderr);

@@ -5,6 +5,7 @@
  * the Connection it is handed.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { EnvelopeInit, PROTOCOL_VERSION, v1 } from '@vcpuctl/proto';
 import { CpuRequest, SetOnlineResult, setCpusOnline } from './cpu-control';
 import { ModelReading, SnapshotCache, SnapshotData, readModel, readTree } from './snapshot';
@@ -16,6 +17,8 @@ import { AGENT_VERSION } from './version';
 import { CpuChangeInfo, CpuPoller } from './watch/cpu-poller';
 import { KernelRecord, KmsgFollower, isCpuEvidence } from './watch/kmsg';
 import { CgroupReader } from './cgroup/reader';
+import { WantedOffline, parseWantedOffline } from './wanted-offline';
+import { readTrimmed } from './sysfs/read';
 
 
 /** When this process started: with the boot id, the host tells an agent restart from a guest reboot. */
@@ -28,6 +31,11 @@ export interface AgentOptions {
   /** How often `present`/`online` and the kernel log are read. */
   pollIntervalMs: number;
   autoOnline: boolean;
+  /**
+   * Where the CPUs wanted offline by the host are kept across the agent's
+   * restarts (wanted-offline.ts); undefined keeps them in memory only.
+   */
+  stateFile?: string;
   log: (line: string) => void;
   /** Tests only: shorter waits before cgroups are read again (CGROUP_TIMINGS). */
   cgroupTimings?: Partial<CgroupTimings>;
@@ -96,6 +104,10 @@ export class Agent {
   /** When cgroups are next read on the timer: after a CPU change, or while some are restricted. */
   private cgroupRecheckAt: number | undefined;
   private cgroupState = '';
+  /** The cgroup reading subscribers were last sent: a request may read newer ones in between, which were not pushed. */
+  private cgroupsPushed: CgroupReading | undefined;
+  /** CPUs offline by the host's intent: auto-online leaves them offline. */
+  private readonly wanted: WantedOffline;
   private pending: KernelRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
 
@@ -106,6 +118,8 @@ export class Agent {
     this.cgroups = new CgroupReader(opts.paths.root);
     this.cgroupTimings = { ...CGROUP_TIMINGS, ...opts.cgroupTimings };
     this.kmsg = new KmsgFollower(opts.kmsgPath, (rec) => this.onKernelRecord(rec), opts.log);
+    this.wanted = new WantedOffline(opts.stateFile, opts.system.bootId, opts.log);
+    this.wanted.load();
   }
 
   start(): void {
@@ -141,8 +155,33 @@ export class Agent {
         autoOnline: this.opts.autoOnline,
         bootId: s.bootId,
         agentStartedAtMs: AGENT_STARTED_AT_MS,
+        wantedOffline: this.wanted.list,
+        uptimeMs: this.uptimeMs(),
       },
     };
+  }
+
+  /** The guest kernel's uptime (/proc/uptime), 0 where it cannot be read. */
+  private uptimeMs(): number {
+    const seconds = Number((readTrimmed(join(this.opts.paths.root, 'proc/uptime')) ?? '').split(' ')[0]);
+    return Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1000) : 0;
+  }
+
+  /** The CPUs kept offline by the host's intent, as a kernel cpulist. */
+  get wantedOffline(): string {
+    return this.wanted.list;
+  }
+
+  /**
+   * The host's wanted offline set: replaces the last one, changes no CPU.
+   * Bounded like every request (the cpulist parser refuses more than
+   * MAX_CPULIST_CHARS or a CPU past MAX_CPU_INDEX before expanding).
+   */
+  setWantedOffline(cpus: string, who: string): { cpus: string; persisted: boolean } {
+    const list = parseWantedOffline(cpus);
+    this.opts.log(`${who}: wanted offline: ${list.length ? cpus : 'none'}`);
+    const persisted = this.wanted.set(list);
+    return { cpus: this.wanted.list, persisted };
   }
 
   snapshot(): SnapshotData {
@@ -163,7 +202,10 @@ export class Agent {
   /** Reads cgroups again now and pushes the snapshot if they moved while the CPUs did not. */
   private recheckCgroups(): void {
     this.cgroupRecheckAt = undefined;
-    const before = this.cgroups.current;
+    // Compared with what subscribers were last sent, not with the last reading:
+    // a request between two rechecks reads (and stores) the new state, which
+    // must still be pushed.
+    const before = this.cgroupsPushed;
     const tree = this.treeReader.read();
     const after = this.readCgroups(() => this.cgroups.reread(tree.onlineSet));
     if (after === before || this.subscribers.size === 0) return;
@@ -173,6 +215,8 @@ export class Agent {
 
   subscribe(sub: Subscriber): void {
     this.subscribers.add(sub);
+    // The subscription starts from a snapshot just taken: that is what this subscriber was sent.
+    this.cgroupsPushed ??= this.cgroups.current;
   }
 
   unsubscribe(sub: Subscriber): void {
@@ -233,6 +277,10 @@ export class Agent {
   private autoOnline(added: number[]): void {
     // One request per CPU, so a CPU the kernel refuses does not hold back the others.
     for (const cpu of added) {
+      if (this.wanted.has(cpu)) {
+        this.opts.log(`auto-online: cpu${cpu} left offline: the host wants it offline (wanted offline ${this.wanted.list})`);
+        continue;
+      }
       this.autoOnlining.add(cpu);
       this.autoOnlineOne(cpu, Date.now() + AUTO_ONLINE_WAIT_MS);
     }
@@ -256,6 +304,7 @@ export class Agent {
   }
 
   private push(env: EnvelopeInit): void {
+    if (env.cpuEvent?.snapshot) this.cgroupsPushed = this.cgroups.current;
     for (const sub of this.subscribers) {
       if (sub.isOpen) sub.send(env);
       else this.subscribers.delete(sub);

@@ -26,6 +26,8 @@ export interface ServeOptions {
   kmsgPath: string;
   pollIntervalMs: number;
   autoOnline: boolean;
+  /** Where the wanted offline set is kept across restarts (wanted-offline.ts); undefined: memory only. */
+  stateFile?: string;
   /** Serve snapshots and events only; refuse online/offline requests. */
   readOnly?: boolean;
   log: (line: string) => void;
@@ -57,6 +59,7 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
     kmsgPath: opts.kmsgPath,
     pollIntervalMs: opts.pollIntervalMs,
     autoOnline: opts.autoOnline,
+    stateFile: opts.stateFile,
     log: opts.log,
     cgroupTimings: opts.cgroupTimings,
   });

@@ -23,7 +23,9 @@ let agent: ChildProcess | undefined;
 let agentProgram = agentBin;
 
 function startAgent(): void {
-  agent = spawn(process.execPath, [agentProgram, 'run', '--listen', '0.0.0.0:7643', '--token-file', tokenFile, ...extra, ...(channel ? ['--channel'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // The root is the host's, read-only: the wanted-offline state goes to /run (tmpfs, so per boot), as an installed agent keeps it in /var/lib.
+  const state = agentProgram === agentBin ? ['--state-file', '/run/vcpuctl-agent/wanted-offline.json'] : [];
+  agent = spawn(process.execPath, [agentProgram, 'run', '--listen', '0.0.0.0:7643', '--token-file', tokenFile, ...extra, ...state, ...(channel ? ['--channel'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
   const me = agent;
   me.once('exit', (code, signal) => {
     process.stderr.write(`rig-helper: agent exited (${code ?? signal})\n`);

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { startAgent } from '../serve';
 import { DEFAULT_CHANNEL_NAME } from '../server/channel';
+import { DEFAULT_STATE_FILE } from '../wanted-offline';
 
 /** Where the agent listens unless told otherwise (vcpuctl's default agent port). */
 export const DEFAULT_PORT = 7643;
@@ -42,6 +43,7 @@ interface RunFlags {
   pollInterval: string;
   autoOnline: boolean;
   readOnly?: boolean;
+  stateFile: string;
 }
 
 export function runCommand(): Command {
@@ -58,6 +60,7 @@ export function runCommand(): Command {
     .option('--kmsg <path>', 'kernel log device to read evidence lines from', '/dev/kmsg')
     .option('--poll-interval <ms>', 'how often to re-read present/online (kernel CPU log lines also trigger a read at once)', String(DEFAULT_POLL_INTERVAL_MS))
     .option('--no-auto-online', 'leave hot-added CPUs offline (default: online them, as the usual udev rule does)')
+    .option('--state-file <path>', 'where the CPUs the host wants offline are kept across restarts of the agent (written atomically; a set from an earlier boot is dropped)', DEFAULT_STATE_FILE)
     .option('--read-only', 'serve snapshots and events only; refuse online/offline requests from controllers')
     .action(async (flags: RunFlags) => {
       const channelName = flags.channel === true ? DEFAULT_CHANNEL_NAME : flags.channel;
@@ -86,6 +89,7 @@ export function runCommand(): Command {
         pollIntervalMs,
         autoOnline: flags.autoOnline,
         readOnly: !!flags.readOnly,
+        stateFile: flags.stateFile,
         log: (line) => process.stderr.write(`vcpuctl-agent: ${line}\n`),
       });
       // Stop handlers go in before the agent says it is up: a wrapper that

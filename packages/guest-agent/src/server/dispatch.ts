@@ -10,6 +10,7 @@ import { Connection } from './transport';
 import { setOnline } from '../commands/set-online';
 import { snapshot } from '../commands/snapshot';
 import { subscribe } from '../commands/subscribe';
+import { setWantedOffline } from '../commands/set-wanted-offline';
 
 export interface RequestContext {
   agent: Agent;
@@ -25,10 +26,14 @@ export const COMMANDS: Partial<Record<Body, Handler>> = {
   snapshotRequest: snapshot,
   subscribeRequest: subscribe,
   setOnlineRequest: setOnline,
+  setWantedOfflineRequest: setWantedOffline,
 };
 
-/** Requests that change the guest; a --read-only agent leaves them out of its table. */
-const CHANGING: Body[] = ['setOnlineRequest'];
+/**
+ * Requests that change the guest, or what the agent does to it; a --read-only
+ * agent leaves them out of its table (it takes no instructions from controllers).
+ */
+const CHANGING: Body[] = ['setOnlineRequest', 'setWantedOfflineRequest'];
 
 export type CommandTable = Partial<Record<Body, Handler>>;
 

@@ -55,7 +55,10 @@ export async function startExporter(
   // Before any connection is opened: a bad file stops the start at once.
   const web = webConfigFile === undefined ? undefined : readWebConfig(webConfigFile);
   const watchers = await startFleetWatch(ctxs, opts, {
-    change: () => undefined,
+    // The exporter prints no changes, except what --reconcile does to a guest: that is an action, and logged.
+    change: (c, w) => {
+      for (const line of c.changes) if (line.startsWith('reconcile: ')) onNotice(`${c.domain}: ${line}`, w.connection.uri);
+    },
     notice: (line, w) => onNotice(line, w.connection.uri),
     connection: (c) => onConnection(c),
   });

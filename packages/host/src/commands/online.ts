@@ -4,12 +4,16 @@ import { Context } from '../core/context';
 import { connectGuest } from '../guest/discover';
 import { lockForChange } from '../core/domain-lock';
 import { IntentRecord, recordIntent } from '../core/record-intent';
+import { wantedOfflineOf } from '../core/intent';
+import { tellWantedOffline } from './set';
 
 export interface OnlineResult {
   results: { cpu: number; outcome: string; errorCode: string }[];
   online: string;
   /** The guest's new online set, recorded as intended (live only: a restart brings back the configured count). */
   intent: IntentRecord;
+  /** What the agent was told about the CPUs now offline by intent (its auto-online leaves them offline). */
+  wantedOffline?: string;
 }
 
 export async function setGuestCpus(ctx: Context, domain: string, cpus: number[], online: boolean): Promise<OnlineResult> {
@@ -36,7 +40,9 @@ export async function setGuestCpus(ctx: Context, domain: string, cpus: number[],
       const intent = await recordIntent(ctx, domain, {
         online: list ? cpuListCount(list) : 0, cpus: list, operation: online ? 'online' : 'offline', strategy: 'guest', at: new Date().toISOString(),
       }, { live: true, config: false });
-      return { results, online: list, intent };
+      const wanted: string[] = [];
+      await tellWantedOffline(client, { mark: (t) => wanted.push(t) }, wantedOfflineOf(reply.snapshot?.present, list), ctx.agentTimeoutMs);
+      return { results, online: list, intent, ...(wanted.length ? { wantedOffline: wanted[0] } : {}) };
     } finally {
       await client.close();
     }

@@ -3,7 +3,7 @@
  * the guest confirms it, or say exactly what is and is not done. Every path,
  * failed ones too, ends in a written report.
  */
-import { VcpuctlError, toVcpuctlError, v1 } from '@vcpuctl/proto';
+import { VcpuctlError, parseCpuList, toVcpuctlError, v1 } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { connectGuest, guestNow } from '../guest/discover';
 import { GuestSession } from '../guest/source';
@@ -13,7 +13,7 @@ import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/repo
 import { Finding, GuestView, Verdict, computeVerdict, unavailableVerdict, verdictError } from '../core/verdict';
 import { checkClaims, claimFindings, claimLine } from '../core/claim-check';
 import { readHostAfter } from '../core/host-after';
-import { Intent } from '../core/intent';
+import { Intent, wantedOfflineOf } from '../core/intent';
 import { intentOperation, recordIntent } from '../core/record-intent';
 
 export type { Strategy };
@@ -23,6 +23,15 @@ export interface SetOptions {
   config: boolean;
   strategy: Strategy;
   timeoutMs: number;
+  /**
+   * Who runs it, for the report and the intent: `set` (the default) or
+   * `reconcile` (watch and the exporter re-applying a recorded intent).
+   */
+  operation?: 'set' | 'reconcile';
+  /** With guest-offline: exactly these guest CPUs (the recorded intent's), instead of the highest-numbered. */
+  offline?: number[];
+  /** Why it runs, as the report's first line says it (reconcile). */
+  reason?: string;
 }
 
 export interface SetResult {
@@ -81,7 +90,9 @@ async function waitForGuest(
       // An agent told not to online hot-added CPUs (--no-auto-online) leaves
       // them offline; the operator asked for them online, so ask for it.
       const stuck = (s.cpus ?? []).filter((c) => c.present && !c.online && c.offlineCause === v1.OfflineCause.HOT_ADDED_NEVER_ONLINED).map((c) => c.index ?? 0);
-      if (stuck.length && !client.hello.autoOnline && !onlining) {
+      // So does an agent told to keep a CPU offline (an earlier guest-side offline) when it is hot-added again.
+      const keptOffline = new Set(parseCpuList(client.hello.wantedOffline ?? ''));
+      if (stuck.length && (!client.hello.autoOnline || stuck.some((c) => keptOffline.has(c))) && !onlining) {
         onlining = true;
         rb.mark(`agent asked: online hot-added ${stuck.map((c) => `cpu${c}`).join(', ')} (the agent's auto-online is off)`);
         client.setOnline(stuck.map((cpu) => ({ cpu, online: true })), ctx.agentTimeoutMs + 60_000).then(
@@ -130,7 +141,8 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
   checkTarget(target);
   checkReportDir(ctx.reportDir);
   const lock = await lockForChange(ctx, domain);
-  const rb = new ReportBuilder(domain, ctx.driver.uri, 'set');
+  const operation = opts.operation ?? 'set';
+  const rb = new ReportBuilder(domain, ctx.driver.uri, operation);
   let client: GuestSession | undefined;
   let guestBefore: GuestView = { reachable: false, error: 'not contacted' };
   let failure: VcpuctlError | undefined;
@@ -139,7 +151,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
   /** The host's check of a guest-side offline (core/claim-check.ts): a claim the hypervisor contradicts is not an intent. */
   let claims: Finding[] = [];
   try {
-    rb.mark(`vcpuctl set ${domain} ${target} (strategy ${opts.strategy}${opts.config ? ', persist' : ''})`);
+    rb.mark(`vcpuctl ${operation} ${domain} ${target} (strategy ${opts.strategy}${opts.config ? ', persist' : ''})${opts.reason ? `: ${opts.reason}` : ''}`);
     const before = await ctx.driver.inspect(domain);
     const live = before.domain.live;
     if (live) {
@@ -154,6 +166,8 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     rb.mark(`before: host and guest views taken (guest ${guestBefore.via ? `reached via ${guestBefore.via}` : 'not reached'})`);
     try {
       const plan = planSet(domain, target, opts, before, guestBefore, client !== undefined);
+      // Re-applying an intent: the very CPUs it kept offline, when they are as many as the plan would take.
+      if (opts.offline && plan.strategy === 'guest-offline' && plan.cpus.length === opts.offline.length) plan.cpus = [...opts.offline];
       hooks?.onPlan?.(plan);
       strategy = await change(ctx, plan, opts, client, rb, (v) => (guestOfflineIntended = v), (c) => (claims = c));
     } catch (err) {
@@ -169,7 +183,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     const running = host?.domain.state === 'running';
     const intent: Intent | undefined = failure || !host || claims.some((f) => f.severity === 'error') ? undefined : {
       online: target, ...(running && guest.reachable && guest.snapshot?.online ? { cpus: guest.snapshot.online } : {}),
-      operation: 'set', strategy, at: new Date().toISOString(),
+      operation, strategy, at: new Date().toISOString(),
     };
     // Never the view from before in place of the one after: without a host view there is no verdict to give.
     const verdict: Verdict = host ? computeVerdict(host, guest, { guestOfflineIntended, intent, claims }) : unavailableVerdict(after.error);
@@ -189,8 +203,9 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
       const flags = { live: running, config: opts.config || !running };
       report.intent = await recordIntent(ctx, domain, { ...intent, report: report.id }, flags);
       rb.mark(report.intent.error ? `intent NOT recorded: ${report.intent.error}` : `intent recorded in the domain's metadata: ${target} online`);
-      report.timeline = [...rb.timeline].sort((a, b) => a.atMs - b.atMs);
       if (!report.intent.error) report.libvirtOperations.push(intentOperation(domain, report.intent));
+      if (running && client && guest.snapshot) await tellWantedOffline(client, rb, wantedOfflineOf(guest.snapshot.present, guest.snapshot.online), ctx.agentTimeoutMs);
+      report.timeline = [...rb.timeline].sort((a, b) => a.atMs - b.atMs);
     }
     const files = writeReport(ctx.reportDir, report);
     hooks?.onReport?.(report, files);
@@ -199,6 +214,23 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
   } finally {
     await client?.close();
     lock.release();
+  }
+}
+
+/**
+ * Tells the agent which CPUs are now offline by intent, so its auto-online
+ * never puts one back (also after it restarts): the set grows with a
+ * guest-side offline and shrinks when they are onlined again. Its failure
+ * leaves the change standing and is said in the report.
+ */
+export async function tellWantedOffline(client: GuestSession, rb: { mark(text: string): void }, cpus: string, timeoutMs: number): Promise<void> {
+  if (!client.setWantedOffline) return; // qemu-guest-agent onlines nothing by itself
+  if (!cpus && !client.hello.wantedOffline) return; // nothing wanted offline, and the agent keeps nothing
+  try {
+    const r = await client.setWantedOffline(cpus, timeoutMs);
+    rb.mark(`agent told: wanted offline ${r.cpus || 'none'}${r.persisted ? ' (kept across its restarts)' : ' (in memory only: its state file could not be written)'}`);
+  } catch (err) {
+    rb.mark(`agent NOT told the wanted offline CPUs (${cpus || 'none'}): ${(err as Error).message}; its auto-online may bring them back after it restarts`);
   }
 }
 

@@ -19,6 +19,8 @@ export interface WatchOptions {
   /** virsh state words (--state): only domains now in one of them are shown. */
   states?: Set<string>;
   hostPollMs: number;
+  /** Re-apply a recorded guest-side offline the guest lost (watch/watcher.ts, reconcileNeed). */
+  reconcile?: boolean;
 }
 
 /** One change as `watch --json` prints it: one object per line. */

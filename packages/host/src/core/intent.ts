@@ -1,3 +1,5 @@
+import { formatKernelCpuList, parseCpuList } from '@vcpuctl/proto';
+
 /**
  * The intended vCPU state vcpuctl records with the domain after every
  * successful change, so a later verdict (here or on another host after a
@@ -26,4 +28,24 @@ export interface IntentFlags {
 
 export function describeIntent(i: Intent): string {
   return `${i.online} online${i.cpus ? ` (${i.cpus})` : ''}, by ${i.operation} (${i.strategy}) at ${i.at}${i.report ? `, report ${i.report}` : ''}`;
+}
+
+/**
+ * The CPUs a guest-side state keeps offline: present in the guest and not
+ * online. What the agent is told after vcpuctl changes the guest (its
+ * auto-online then leaves them offline), as a kernel cpulist.
+ */
+export function wantedOfflineOf(present: string | null | undefined, online: string | null | undefined): string {
+  const on = new Set(parseCpuList(online ?? ''));
+  return formatKernelCpuList(parseCpuList(present ?? '').filter((c) => !on.has(c)));
+}
+
+/**
+ * The CPUs a recorded intent keeps offline in a guest with these present
+ * CPUs: the present ones its `cpus` does not name. Undefined when the intent
+ * does not say which CPUs (recorded with the domain shut off).
+ */
+export function intentOffline(intent: Intent, present: string | null | undefined): string | undefined {
+  if (!intent.cpus) return undefined;
+  return wantedOfflineOf(present, intent.cpus);
 }

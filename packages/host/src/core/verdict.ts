@@ -20,6 +20,7 @@ export type FindingKind =
   | 'GUEST_OFFLINE_HOST_COUNTS'
   | 'GUEST_VIEW_REDUCED'
   | 'GUEST_DRIFT'
+  | 'INTENT_LOST_ON_REBOOT'
   | 'GUEST_OFFLINE_NO_INTENT'
   | 'GUEST_MISBEHAVING'
   | 'HOST_VIEW_UNAVAILABLE'
@@ -32,6 +33,7 @@ export const FINDING_KINDS: readonly FindingKind[] = [
   'DOMAIN_NOT_RUNNING', 'DOMAIN_CRASHED', 'LIVE_CONFIG_DIFFER', 'LIBVIRT_QEMU_DIFFER', 'AGENT_UNREACHABLE', 'IDENTITY_MISMATCH',
   'QEMU_GUEST_DIFFER', 'HOTADDED_OFFLINE', 'GUEST_OFFLINE_HOST_COUNTS', 'GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT', 'GUEST_VIEW_REDUCED',
   'GUEST_MISBEHAVING', 'HOST_VIEW_UNAVAILABLE', 'GUEST_CLAIM_CONTRADICTED', 'HOTADDED_NEVER_RAN', 'CPUS_NOT_USABLE',
+  'INTENT_LOST_ON_REBOOT',
 ];
 
 /** error: something is wrong; expected: a known, explained state; warning: worth knowing. */
@@ -67,6 +69,12 @@ export interface GuestView {
   droppedFrames?: number;
   /** Read now and then because another long-running vcpuctl follows the guest's channel (watch/guest-feed.ts). */
   shared?: string;
+  /** The guest kernel's boot id (vcpuctl-agent's Hello): new at every boot. */
+  bootId?: string;
+  /** When the guest booted, on the host's clock (vcpuctl-agent's Hello: its uptime against the host's receipt time). */
+  bootedAtMs?: number;
+  /** The CPUs the agent keeps offline by the host's intent, as its Hello said (vcpuctl-agent only). */
+  wantedOffline?: string;
 }
 
 export interface Verdict {
@@ -84,6 +92,17 @@ export interface VerdictContext {
   intent?: Intent;
   /** Findings of the host's check of the guest's CPU claims (core/claim-check.ts), already judged. */
   claims?: Finding[];
+}
+
+/**
+ * Whether the guest booted after the intent was recorded and so lost a
+ * guest-side offline: the intent kept some of the present CPUs offline, and
+ * the guest now has more (or other) CPUs online, as every boot onlines them
+ * all. Only the agent says when the guest booted (bootedAtMs).
+ */
+export function lostOnReboot(intent: Intent, guest: GuestView, present: number, drift: 'fewer' | 'more' | 'other' | undefined): boolean {
+  const at = Date.parse(intent.at);
+  return (drift === 'more' || drift === 'other') && intent.online < present && guest.bootedAtMs !== undefined && Number.isFinite(at) && guest.bootedAtMs > at;
 }
 
 /** How the guest's online CPUs differ from the intent: undefined when they match. */
@@ -296,7 +315,13 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
   }
   const intent = ctx.intent ?? domain.intent;
   const drift = intent ? driftFrom(intent, online, snap.online ?? '') : undefined;
-  if (intent && drift) {
+  if (intent && drift && lostOnReboot(intent, guest, present, drift)) {
+    // Not drift behind vcpuctl's back: every boot onlines every CPU, and a
+    // guest-side offline lives in the running kernel only.
+    add('INTENT_LOST_ON_REBOOT', 'error',
+      `the guest rebooted at ${new Date(guest.bootedAtMs!).toISOString()}, after vcpuctl's intent of ${intent.online} online${intent.cpus ? ` (${intent.cpus})` : ''} was recorded by ${intent.operation} (${intent.strategy}) at ${intent.at}: a guest-side offline does not survive a reboot, and the guest now runs on ${online} CPU${online === 1 ? '' : 's'} (${snap.online || 'none'}): the intent is not applied`,
+      `re-apply it with \`vcpuctl set ${domain.name} ${intent.online}\`, or let \`vcpuctl watch --reconcile\` (or \`vcpuctl exporter --reconcile\`) re-apply it whenever the guest comes back; to boot with ${intent.online} vCPU${intent.online === 1 ? '' : 's'} after a restart of the domain, persist the count with \`vcpuctl set ${domain.name} ${intent.online} --config\``);
+  } else if (intent && drift) {
     // The guest's online set is not what vcpuctl last made it, and no
     // vcpuctl operation is making it so now: something else changed it.
     const how = drift === 'other' ? `other CPUs online (${snap.online}, not ${intent.cpus})` : `${drift} CPUs online than intended`;

@@ -14,7 +14,7 @@ import {
   MAX_REPLY_BYTES, PROTOCOL_VERSION, TokenBucket, VcpuctlError, decodeGuestFrame, encodeEnvelope, isCompatible, isPushedFrame, v1,
 } from '@vcpuctl/proto';
 import {
-  CheckedHello, checkCpuEvent, checkHello, checkKernelLines, checkSetOnlineReply, checkSnapshot, guestError, isMisbehaviour,
+  CheckedHello, checkCpuEvent, checkHello, checkKernelLines, checkSetOnlineReply, checkSnapshot, checkWantedOfflineReply, guestError, isMisbehaviour,
 } from './guest-input';
 import { GuestReach, GuestSession, GuestSessionEvents } from './source';
 
@@ -145,6 +145,8 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
           env = decodeGuestFrame(data as Buffer);
           if (!env.hello) throw new VcpuctlError('PROTOCOL', `the agent at ${where} did not start with a hello`);
           hello = checkHello(env.hello);
+          // The guest's uptime against this host's clock: when it booted, whatever the guest's clock says.
+          if (hello.uptimeMs > 0) hello.bootedAtMs = Date.now() - hello.uptimeMs;
         } catch (err) {
           fail(err as VcpuctlError);
           return;
@@ -239,6 +241,15 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
   async setOnline(cpus: { cpu: number; online: boolean }[], timeoutMs = 30_000): Promise<v1.SetOnlineReply> {
     const env = await this.request({ setOnlineRequest: { cpus } }, 'a set-online request', timeoutMs);
     return checkSetOnlineReply(env.setOnlineReply);
+  }
+
+  /**
+   * Tells the agent which CPUs the host wants offline (its recorded
+   * guest-side offline), so its auto-online leaves them offline; "" clears.
+   */
+  async setWantedOffline(cpus: string, timeoutMs = 10_000): Promise<{ cpus: string; persisted: boolean }> {
+    const env = await this.request({ setWantedOfflineRequest: { cpus } }, 'a wanted-offline request', timeoutMs);
+    return checkWantedOfflineReply(env.setWantedOfflineReply);
   }
 
   /** For tests of the agent's defences: raw bytes, as a hostile peer would send them. */

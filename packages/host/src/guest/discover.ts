@@ -42,6 +42,9 @@ export function viewOf(session: GuestSession, snapshot: v1.Snapshot): GuestView 
     ...(session.reduced ? { reduced: session.reduced } : {}),
     productUuid: session.hello.productUuid ?? undefined,
     hostname: session.hello.hostname ?? undefined,
+    ...(session.hello.bootId ? { bootId: session.hello.bootId } : {}),
+    ...(session.hello.bootedAtMs ? { bootedAtMs: session.hello.bootedAtMs } : {}),
+    ...(session.hello.wantedOffline !== undefined ? { wantedOffline: session.hello.wantedOffline } : {}),
     snapshot: v1.Snapshot.toObject(snapshot, { defaults: true }),
     ...(session.droppedFrames ? {
       droppedFrames: session.droppedFrames,

@@ -273,6 +273,12 @@ export interface CheckedHello {
   /** The guest kernel's boot id, and when the agent started: a change between sessions is a reboot or an agent restart. */
   bootId: string;
   agentStartedAtMs: number;
+  /** The CPUs the agent keeps offline by the host's intent (canonical cpulist, "" for none or an older agent). */
+  wantedOffline: string;
+  /** The guest kernel's uptime when it said hello (ms; 0 from an older agent). */
+  uptimeMs: number;
+  /** When the guest booted, on this host's clock: set by the client that read the Hello (receipt time minus uptime). */
+  bootedAtMs?: number;
 }
 
 export function checkHello(h: v1.IHello): CheckedHello {
@@ -285,7 +291,15 @@ export function checkHello(h: v1.IHello): CheckedHello {
     autoOnline: !!h.autoOnline,
     bootId: guestText(h.bootId, 'a boot id', 64),
     agentStartedAtMs: finite(h.agentStartedAtMs),
+    wantedOffline: guestCpuList(h.wantedOffline, 'a wanted offline list'),
+    uptimeMs: Math.max(0, finite(h.uptimeMs)),
   };
+}
+
+/** The agent's answer to a wanted offline set: the set it now keeps, checked like every guest cpulist. */
+export function checkWantedOfflineReply(r: v1.ISetWantedOfflineReply | null | undefined): { cpus: string; persisted: boolean } {
+  if (!r) throw protocol('set_wanted_offline_reply', 'missing');
+  return { cpus: guestCpuList(r.cpus, 'a wanted offline list'), persisted: !!r.persisted };
 }
 
 /** True for an error that says the guest sent what no real agent sends (refused here), not that it is away. */

@@ -23,7 +23,13 @@ export interface GuestSession extends Pick<EventEmitter<GuestSessionEvents>, 'on
   /** How a channel's socket on another machine was reached ("ssh to HOST"); absent when local or not a channel. */
   readonly through?: string;
   /** Who answers: product_uuid and hostname where known, and whether the guest onlines hot-added CPUs itself. */
-  readonly hello: { productUuid?: string | null; hostname?: string | null; autoOnline?: boolean | null; bootId?: string; agentStartedAtMs?: number };
+  readonly hello: {
+    productUuid?: string | null; hostname?: string | null; autoOnline?: boolean | null; bootId?: string; agentStartedAtMs?: number;
+    /** When the guest booted, on this host's clock (vcpuctl-agent only). */
+    bootedAtMs?: number;
+    /** The CPUs the agent keeps offline by the host's intent (vcpuctl-agent only). */
+    wantedOffline?: string;
+  };
   /**
    * What this source cannot show, for the verdict and the report (undefined:
    * the full view). qemu-guest-agent has no topology, no lscpu view, no
@@ -42,6 +48,8 @@ export interface GuestSession extends Pick<EventEmitter<GuestSessionEvents>, 'on
   subscribe(timeoutMs?: number): Promise<v1.Snapshot>;
   /** Online/offline inside the guest with the agent's guards: all refused before any change, or applied in order. */
   setOnline(cpus: { cpu: number; online: boolean }[], timeoutMs?: number): Promise<v1.SetOnlineReply>;
+  /** Tells the guest which CPUs are offline by intent, so it does not online them itself (vcpuctl-agent only). */
+  setWantedOffline?(cpus: string, timeoutMs?: number): Promise<{ cpus: string; persisted: boolean }>;
   close(): Promise<void>;
   /** Long-lived sessions: notice a peer that stopped answering (the agent only; qemu-ga is polled anyway). */
   keepalive?(): void;

@@ -66,7 +66,13 @@ function viewFrom(session: GuestSession, snapshot: v1.ISnapshot): GuestView {
   return viewOf(session, v1.Snapshot.create(snapshot));
 }
 
-export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestUpdate) => void): GuestFeed {
+/**
+ * `wantedOffline`: the CPUs the recorded intent keeps offline in a guest with
+ * these present CPUs (undefined: no such intent known). When a session
+ * starts, an agent that keeps another set is told this one, so its
+ * auto-online leaves them offline (also an agent that had no state file).
+ */
+export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestUpdate) => void, wantedOffline?: (present: string) => string | undefined): GuestFeed {
   let closed = false;
   let client: GuestSession | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -159,6 +165,11 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     const news = !last ? [] : bootId && bootId !== last.bootId ? ['guest rebooted or reset (new boot id)'] : agentStartedAtMs && agentStartedAtMs !== last.startedAtMs ? ['agent restarted'] : [];
     if (bootId || agentStartedAtMs) last = { bootId, startedAtMs: agentStartedAtMs };
     onUpdate({ view: g.view, changes: ['agent connected', ...news], presentChanged });
+    const wanted = g.view.snapshot ? wantedOffline?.(g.view.snapshot.present ?? '') : undefined;
+    if (wanted !== undefined && c.setWantedOffline && c.hello.wantedOffline !== undefined && wanted !== c.hello.wantedOffline) {
+      // A read-only agent takes no instructions: the verdict still judges what it shows.
+      c.setWantedOffline(wanted, ctx.agentTimeoutMs).catch(() => undefined);
+    }
     c.on('event', (e: v1.CpuEvent) => {
       if (!e.snapshot) return;
       const view = viewFrom(c, e.snapshot);

@@ -7,7 +7,8 @@
  * domain's error.
  */
 import { EventEmitter } from 'node:events';
-import { TokenBucket, formatKernelCpuList, v1 } from '@vcpuctl/proto';
+import { TokenBucket, cpuListCount, formatKernelCpuList, parseCpuList, v1 } from '@vcpuctl/proto';
+import { Intent, intentOffline } from '../core/intent';
 import { globMatch } from '../core/fleet-filter';
 import { Context } from '../core/context';
 import { lockHolder } from '../core/lock';
@@ -60,6 +61,15 @@ export interface WatcherOptions {
    * the run. Without it a first listing that fails fails start().
    */
   keepTrying?: boolean;
+  /**
+   * Re-apply a recorded guest-side offline when the guest comes back without
+   * it (INTENT_LOST_ON_REBOOT; or more CPUs online than intended right after
+   * the agent restarted): the operation `set` runs, with its report and a
+   * new intent, once per boot and intent.
+   */
+  reconcile?: boolean;
+  /** How long a re-apply waits for the guest (set's --timeout). */
+  reconcileTimeoutMs?: number;
 }
 
 export interface WatcherEvents {
@@ -80,7 +90,36 @@ const LOCK_RECHECK_MS = 500;
  * operation runs, the guest moves before its new intent is written, so
  * they would name the operation itself as drift.
  */
-const INTENT_KINDS = new Set(['GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT']);
+const INTENT_KINDS = new Set(['GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT', 'INTENT_LOST_ON_REBOOT']);
+
+/** What watch --reconcile re-applies, when it does: the intent and the guest CPUs it keeps offline. */
+export interface ReconcileNeed {
+  intent: Intent;
+  offline: number[];
+  why: string;
+}
+
+/**
+ * Whether a domain's state calls for re-applying its recorded guest-side
+ * offline: the verdict names the intent lost on a reboot, or the agent has
+ * just restarted and the guest has more CPUs online than the intent (what an
+ * older agent's auto-online did). Pure, for the unit tests.
+ */
+export function reconcileNeed(s: Pick<DomainState, 'host' | 'guest' | 'verdict'>, changes: string[]): ReconcileNeed | undefined {
+  const intent = s.host?.domain.intent;
+  const snap = s.guest.snapshot;
+  if (!intent || !snap || !s.verdict || s.host?.domain.state !== 'running') return undefined;
+  const offline = intentOffline(intent, snap.present);
+  if (!offline) return undefined;
+  const cpus = parseCpuList(offline);
+  if (!cpus.length) return undefined;
+  const online = cpuListCount(snap.online ?? '');
+  if (s.verdict.findings.some((f) => f.kind === 'INTENT_LOST_ON_REBOOT')) return { intent, offline: cpus, why: 'the guest rebooted and lost the guest-side offline' };
+  if (changes.includes('agent restarted') && online > intent.online && s.verdict.findings.some((f) => f.kind === 'GUEST_DRIFT')) {
+    return { intent, offline: cpus, why: 'the agent restarted and the guest has more CPUs online than intended' };
+  }
+  return undefined;
+}
 
 /**
  * First pause before asking a host that did not answer again; it doubles up
@@ -136,6 +175,9 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private cycling = false;
   private retryMs = HOST_RETRY_MIN_MS;
   readonly connection: ConnectionState;
+  /** With reconcile: domains being re-applied now, and what each was last re-applied for (boot and intent), so it is tried once. */
+  private readonly reconciling = new Set<string>();
+  private readonly reconciled = new Map<string, string>();
 
   constructor(private readonly ctx: Context, private readonly opts: WatcherOptions) {
     super();
@@ -388,7 +430,10 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     const running = snap.domain.state === 'running';
     if (running && !this.feeds.has(name)) {
       s.guest = { reachable: false, error: 'agent not contacted yet' };
-      this.feeds.set(name, openGuestFeed(this.ctx, name, (u) => this.onGuest(name, u)));
+      this.feeds.set(name, openGuestFeed(this.ctx, name, (u) => this.onGuest(name, u), (present) => {
+        const intent = this.domains.get(name)?.host?.domain.intent;
+        return intent && intentOffline(intent, present);
+      }));
     } else if (!running && this.feeds.has(name)) {
       void this.feeds.get(name)!.close();
       this.feeds.delete(name);
@@ -437,6 +482,37 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     }).catch((err) => this.fault(name, err));
   }
 
+  /**
+   * With reconcile: re-applies the recorded guest-side offline through the
+   * operation `set` (lock, report, new intent, the agent told), once per boot
+   * and intent, and says so in a change line before and after.
+   */
+  private maybeReconcile(s: DomainState, changes: string[]): void {
+    if (!this.opts.reconcile || this.reconciling.has(s.name) || this.stopped) return;
+    const need = reconcileNeed(s, changes);
+    if (!need) return;
+    const key = `${s.guest.bootId ?? s.guest.bootedAtMs ?? '?'}|${need.intent.at}|${need.intent.cpus ?? ''}`;
+    if (this.reconciled.get(s.name) === key) return;
+    this.reconciled.set(s.name, key);
+    this.reconciling.add(s.name);
+    const what = `${need.intent.online} online (${need.intent.cpus}): offline cpu${need.offline.join(', cpu')}`;
+    const say = (line: string) => {
+      if (!this.stopped && this.domains.get(s.name) === s) this.emit('change', { atMs: Date.now(), domain: s.name, changes: [line], state: s });
+    };
+    say(`reconcile: re-applying the recorded intent of ${what} (${need.why})`);
+    // Loaded here: only a watch with --reconcile needs set's machinery.
+    void import('../commands/set').then(({ setVcpus }) => setVcpus(this.ctx, s.name, need.intent.online, {
+      live: true, config: false, strategy: 'guest-offline', timeoutMs: this.opts.reconcileTimeoutMs ?? 60_000,
+      operation: 'reconcile', offline: need.offline, reason: need.why,
+    })).then(
+      (r) => say(`reconcile: re-applied ${what}; report ${r.files.json}`),
+      (err: Error) => say(`reconcile: FAILED: ${err.message}`),
+    ).finally(() => {
+      this.reconciling.delete(s.name);
+      if (!this.stopped && this.domains.get(s.name) === s) void this.refreshHost(s.name, []);
+    });
+  }
+
   private judge(s: DomainState, changes: string[], force = false): void {
     if (!s.host) return;
     const before = s.verdict;
@@ -461,6 +537,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     } else {
       s.verdict = verdict;
     }
+    if (holder === undefined) this.maybeReconcile(s, changes);
     const verdictChanged = JSON.stringify(before) !== JSON.stringify(s.verdict);
     if (!changes.length && !verdictChanged && !force) return;
     if (!changes.length && !force && before === undefined) return;
