@@ -12,7 +12,7 @@ import { SetPlan, Strategy, checkTarget, cpuCount, planSet, refusalError } from 
 import { Report, ReportBuilder, checkReportDir, writeReport } from '../core/report';
 import { Finding, GuestView, Verdict, computeVerdict, unavailableVerdict, verdictError } from '../core/verdict';
 import { checkClaims, claimFindings, claimLine } from '../core/claim-check';
-import { readHostAfter } from '../core/host-after';
+import { readHostAfter, settleAfterFailure } from '../core/host-after';
 import { Intent, wantedOfflineOf } from '../core/intent';
 import { intentOperation, recordIntent } from '../core/record-intent';
 
@@ -176,6 +176,8 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     }
     const after = await readHostAfter(ctx, domain);
     if (after.waitedMs >= 1000) rb.mark(after.host ? `libvirt answered again after ${(after.waitedMs / 1000).toFixed(1)} s` : `libvirt still unreachable after ${(after.waitedMs / 1000).toFixed(1)} s`);
+    // libvirt refused the change of a running domain: QEMU may have died under it, which libvirt shows a moment later.
+    if (after.host && failure?.code === 'LIBVIRT_FAILED' && before.domain.state === 'running') after.host = await settleAfterFailure(ctx, domain, after.host);
     const host = after.host;
     const guest = !host || host.domain.state === 'running' ? await guestNow(ctx, client, guestBefore) : { reachable: false, error: 'domain not running' };
     rb.mark(host ? 'after: host and guest views taken' : `after: host view unavailable (${after.error.code}), guest view taken`);

@@ -39,3 +39,31 @@ export async function readHostAfter(ctx: Context, domain: string, waitMs = ctx.h
     }
   }
 }
+
+/**
+ * After libvirt refused a change to a running domain: how long libvirt may
+ * still show it running though QEMU is gone. A QEMU that dies under a monitor
+ * command fails the call at once ("Unable to read from monitor"), and libvirt
+ * marks the domain stopped when it handles the monitor's end a moment later
+ * (milliseconds here; 2 s leaves room on a loaded host). Over the RPC the
+ * error's number cannot tell this apart from other QEMU failures, the
+ * domain's state can.
+ */
+export const CRASH_SETTLE_MS = 2000;
+const CRASH_POLL_MS = 100;
+
+/** The host view again until the domain is no longer running, or CRASH_SETTLE_MS passed: the last view read. */
+export async function settleAfterFailure(ctx: Context, domain: string, host: DomainSnapshot): Promise<DomainSnapshot> {
+  const deadline = Date.now() + CRASH_SETTLE_MS;
+  let now = host;
+  while (now.domain.state === 'running' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, CRASH_POLL_MS));
+    try {
+      now = await ctx.driver.inspect(domain);
+    } catch {
+      return now;
+    }
+  }
+  return now;
+}
+
