@@ -156,11 +156,18 @@ async function pollCost() {
     let reader;
     if (withReader) {
       reader = new DeviceReader(NonBlockingDevice.open(fifo, 'read'), {
-        periods: CHANNEL_POLL, readBytes: 65536, maxBytesPerTick: 262144,
-        onData: () => undefined, onEof: () => void polls++, onError: () => 'continue',
+        periods: CHANNEL_POLL,
+        readBytes: 65536,
+        maxBytesPerTick: 262144,
+        onData: () => undefined,
+        onEof: () => void polls++,
+        onError: () => 'continue',
       });
       const drain = reader.drain.bind(reader);
-      reader.drain = () => { if (hostConnected) polls++; return drain(); };
+      reader.drain = () => {
+        if (hostConnected) polls++;
+        return drain();
+      };
       reader.start();
     }
     const u0 = process.cpuUsage();

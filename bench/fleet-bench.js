@@ -63,7 +63,7 @@ print(n, (time.perf_counter() - t0) * 1000)
 function pythonLibvirt() {
   const probe = () => spawnSync(PYTHON, ['-c', 'import libvirt, libvirt_qemu'], { stdio: 'ignore' }).status === 0;
   if (probe()) return true;
-  console.log('python3-libvirt missing: installing Debian\'s python3-libvirt');
+  console.log("python3-libvirt missing: installing Debian's python3-libvirt");
   spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'python3-libvirt'], { stdio: 'ignore' });
   if (probe()) return true;
   console.log('python3-libvirt could not be installed: the native-API figures are SKIPPED');
@@ -79,12 +79,14 @@ async function fleet(n, tag, dir) {
   const t0 = performance.now();
   // A few at a time: a hundred QEMU starts at once on 2 cores time out in libvirt.
   for (let i = 0; i < names.length; i += 10) {
-    await Promise.all(names.slice(i, i + 10).map(async (name) => {
-      const file = join(dir, `${name}.xml`);
-      writeFileSync(file, bareDomainXml(name, 1, 2));
-      await virsh('define', file);
-      await virsh('start', name);
-    }));
+    await Promise.all(
+      names.slice(i, i + 10).map(async (name) => {
+        const file = join(dir, `${name}.xml`);
+        writeFileSync(file, bareDomainXml(name, 1, 2));
+        await virsh('define', file);
+        await virsh('start', name);
+      }),
+    );
   }
   console.log(`  (${n} domains defined and started in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   return names;
@@ -92,10 +94,12 @@ async function fleet(n, tag, dir) {
 
 async function remove(names) {
   for (let i = 0; i < names.length; i += 20) {
-    await Promise.all(names.slice(i, i + 20).map(async (name) => {
-      await virsh('destroy', name).catch(() => undefined);
-      await virsh('undefine', name).catch(() => undefined);
-    }));
+    await Promise.all(
+      names.slice(i, i + 20).map(async (name) => {
+        await virsh('destroy', name).catch(() => undefined);
+        await virsh('undefine', name).catch(() => undefined);
+      }),
+    );
   }
 }
 
@@ -151,8 +155,10 @@ function startupBench(inst) {
 function vcpuctlOnce(tag, dir, agents, how = { cmd: process.execPath, argv: [VCPUCTL], env: process.env }) {
   const cpu0 = childCpuMs();
   const t0 = performance.now();
-  const r = spawnSync(how.cmd, [...how.argv, '-c', URI, '--agents-file', agents, '--report-dir', join(dir, 'reports'), 'status', '--all', '--name', `${tag}-*`, '--json'],
-    { encoding: 'utf8', env: { ...how.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` } });
+  const r = spawnSync(how.cmd, [...how.argv, '-c', URI, '--agents-file', agents, '--report-dir', join(dir, 'reports'), 'status', '--all', '--name', `${tag}-*`, '--json'], {
+    encoding: 'utf8',
+    env: { ...how.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` },
+  });
   const ms = performance.now() - t0;
   const cpuMs = childCpuMs() - cpu0;
   if (r.status !== 0) throw new Error(`vcpuctl status --all failed: ${r.stderr}`);
@@ -242,7 +248,9 @@ async function main() {
       if (native) {
         console.log(`  python3-libvirt, same facts, in-process:    ${fmt(py)}`);
         console.log(`  python3-libvirt, whole python3 process:     ${fmt(pyWall)}, ${cpuFmt(pyCpu)}`);
-        console.log(`  installed command / whole python3 process: ${(median(inst20) / median(pyWall)).toFixed(2)}x wall, ${(median(instCpu) / median(pyCpu)).toFixed(2)}x CPU (goal: at most 1.0x); in-process / in-process: ${(median(inProc) / median(py)).toFixed(2)}x`);
+        console.log(
+          `  installed command / whole python3 process: ${(median(inst20) / median(pyWall)).toFixed(2)}x wall, ${(median(instCpu) / median(pyCpu)).toFixed(2)}x CPU (goal: at most 1.0x); in-process / in-process: ${(median(inProc) / median(py)).toFixed(2)}x`,
+        );
       }
       results.push({ n, whole: median(v), inProc: median(inProc) });
       console.log(`  operator's virsh loop (4 virsh per domain):  ${loop.toFixed(0)} ms (1 run)`);

@@ -68,14 +68,18 @@ async function main() {
 
     // Both channels present, nothing in the guest (no OS) behind either: the
     // worst case of discovery that finds no agent. The whole CLI, as an operator runs it.
-    const channels = "<controller type='virtio-serial'/><channel type='unix'><source mode='bind'/><target type='virtio' name='org.vcpuctl.agent.0'/></channel>"
-      + "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel></devices>";
+    const channels =
+      "<controller type='virtio-serial'/><channel type='unix'><source mode='bind'/><target type='virtio' name='org.vcpuctl.agent.0'/></channel>" +
+      "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel></devices>";
     defineAndStart(silent, bareDomainXml(silent, 1, 2).replace('</devices>', channels));
     const silentCli = [];
     let silentOut = '';
     for (let i = 0; i < RUNS; i++) {
       const c0 = performance.now();
-      const r = spawnSync(process.execPath, [VCPUCTL, '--json', '--report-dir', join(dir, 'reports'), '--agents-file', agents, 'status', silent], { encoding: 'utf8', env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') } });
+      const r = spawnSync(process.execPath, [VCPUCTL, '--json', '--report-dir', join(dir, 'reports'), '--agents-file', agents, 'status', silent], {
+        encoding: 'utf8',
+        env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') },
+      });
       silentCli.push(performance.now() - c0);
       silentOut = r.stdout;
     }

@@ -30,7 +30,12 @@ const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/
 
 function varint(n) {
   const out = [];
-  do { let b = n & 0x7f; n = Math.floor(n / 128); if (n) b |= 0x80; out.push(b); } while (n);
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
   return Buffer.from(out);
 }
 
@@ -53,7 +58,9 @@ async function main() {
     for (const n of honest) {
       const g = await FakeGuest.start(uuid(n), {
         snapshot: () => honestSnapshot(1),
-        subscribed(s) { push.set(n, () => s.send({ id: 0, cpuEvent: { changes: [{ cpu: 0, kind: 3 }], detectedAtMs: Date.now(), snapshot: honestSnapshot(1) } })); },
+        subscribed(s) {
+          push.set(n, () => s.send({ id: 0, cpuEvent: { changes: [{ cpu: 0, kind: 3 }], detectedAtMs: Date.now(), snapshot: honestSnapshot(1) } }));
+        },
       });
       fakes.push(g);
       agents.domains[n] = { url: g.url };
@@ -83,11 +90,20 @@ async function main() {
           for (const w of [...waiters]) if (w(r)) waiters.delete(w);
         }
       });
-      const wait = (pred, ms) => new Promise((resolve, reject) => {
-        const t = setTimeout(() => { waiters.delete(w); reject(new Error('timeout')); }, ms);
-        const w = (r) => { if (!pred(r)) return false; clearTimeout(t); resolve(performance.now()); return true; };
-        waiters.add(w);
-      });
+      const wait = (pred, ms) =>
+        new Promise((resolve, reject) => {
+          const t = setTimeout(() => {
+            waiters.delete(w);
+            reject(new Error('timeout'));
+          }, ms);
+          const w = (r) => {
+            if (!pred(r)) return false;
+            clearTimeout(t);
+            resolve(performance.now());
+            return true;
+          };
+          waiters.add(w);
+        });
       // Every honest guest subscribed, then a few seconds for the flood (if any) to settle into its budget.
       const deadline = Date.now() + 60_000;
       while (push.size < honest.length && Date.now() < deadline) await sleep(100);
@@ -95,13 +111,23 @@ async function main() {
       const latencies = [];
       let missed = 0;
       let peakRss = rssMiB(child.pid);
-      const sampler = setInterval(() => { try { peakRss = Math.max(peakRss, rssMiB(child.pid)); } catch { /* exited */ } }, 100);
+      const sampler = setInterval(() => {
+        try {
+          peakRss = Math.max(peakRss, rssMiB(child.pid));
+        } catch {
+          /* exited */
+        }
+      }, 100);
       for (let i = 0; i < ROUNDS; i++) {
         const n = honest[i % honest.length];
         const seen = wait((r) => r.domain === n && Array.isArray(r.changes) && r.changes.includes('cpu0 ONLINED'), 10_000);
         const t0 = performance.now();
         push.get(n)();
-        try { latencies.push((await seen) - t0); } catch { missed++; }
+        try {
+          latencies.push((await seen) - t0);
+        } catch {
+          missed++;
+        }
         await sleep(100);
       }
       clearInterval(sampler);
@@ -117,7 +143,9 @@ async function main() {
     const attacked = await phase('one guest flooding', true);
     const flooded = flooding.sent() - sentBefore;
     for (const p of [calm, attacked]) {
-      console.log(`  watch, ${p.label.padEnd(19)} honest guests' event latency: p50 ${pct(p.latencies, 0.5).toFixed(1)} ms, p99 ${pct(p.latencies, 0.99).toFixed(1)} ms (${p.latencies.length} events, ${p.missed} missed); watch peak RSS ${p.peakRss.toFixed(1)} MiB; ${p.alive ? 'still running' : 'EXITED'}`);
+      console.log(
+        `  watch, ${p.label.padEnd(19)} honest guests' event latency: p50 ${pct(p.latencies, 0.5).toFixed(1)} ms, p99 ${pct(p.latencies, 0.99).toFixed(1)} ms (${p.latencies.length} events, ${p.missed} missed); watch peak RSS ${p.peakRss.toFixed(1)} MiB; ${p.alive ? 'still running' : 'EXITED'}`,
+      );
     }
     console.log(`  the flooding guest sent about ${flooded} frames in the attack phase; watch printed ${attacked.lines} lines in it (all domains)`);
     console.log(`  p99 under attack / without: ${(pct(attacked.latencies, 0.99) / pct(calm.latencies, 0.99)).toFixed(2)}x (goal: at most 2x); RSS +${(attacked.peakRss - calm.peakRss).toFixed(1)} MiB (goal: at most +64 MiB)`);
@@ -138,21 +166,26 @@ async function main() {
       },
     });
     fakes.push(worst);
-    const run = (url) => new Promise((resolve) => {
-      writeFileSync(agentsFile, JSON.stringify({ domains: { [n]: { url } } }));
-      const t0 = performance.now();
-      const c = spawn(process.execPath, ['--require', preload, VCPUCTL, ...base, 'status', n], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      c.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-      c.on('exit', (code) => resolve({ ms: performance.now() - t0, rss: Number(/MAXRSS (\d+)/.exec(err)?.[1] ?? 0) / 1024, code }));
-    });
+    const run = (url) =>
+      new Promise((resolve) => {
+        writeFileSync(agentsFile, JSON.stringify({ domains: { [n]: { url } } }));
+        const t0 = performance.now();
+        const c = spawn(process.execPath, ['--require', preload, VCPUCTL, ...base, 'status', n], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        c.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+        c.on('exit', (code) => resolve({ ms: performance.now() - t0, rss: Number(/MAXRSS (\d+)/.exec(err)?.[1] ?? 0) / 1024, code }));
+      });
     const normal = [];
     const bad = [];
     for (let i = 0; i < 5; i++) {
       normal.push(await run(agents.domains[n].url));
       bad.push(await run(worst.url));
     }
-    const med = (xs, k) => pct(xs.map((x) => x[k]), 0.5);
+    const med = (xs, k) =>
+      pct(
+        xs.map((x) => x[k]),
+        0.5,
+      );
     console.log(`  status, normal guest:          median ${med(normal, 'ms').toFixed(0)} ms, peak RSS ${med(normal, 'rss').toFixed(1)} MiB (5 runs)`);
     console.log(`  status, 8 MiB of empty Cpus:   median ${med(bad, 'ms').toFixed(0)} ms, peak RSS ${med(bad, 'rss').toFixed(1)} MiB (5 runs; goal: at most --agent-timeout + 1 s and +64 MiB)`);
   } finally {
@@ -163,7 +196,10 @@ async function main() {
   }
 }
 
-main().then(() => process.exit(0), (err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -57,7 +57,10 @@ function get(port, path) {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve(body));
+      res
+        .setEncoding('utf8')
+        .on('data', (d) => (body += d))
+        .on('end', () => resolve(body));
     });
     req.on('error', reject);
     req.setTimeout(5000, () => req.destroy(new Error(`GET ${path} timed out`)));
@@ -142,7 +145,9 @@ async function main() {
   }
   const runs = (xs, k) => xs.map((x) => Math.round(x[k])).join(', ');
   for (const step of STEPS) {
-    console.log(`+${step} runs: floor online ${runs(results.floor[step], 'onlineMs')} ms; set via rpc wall ${runs(results.rpc[step], 'wallMs')} ms (confirmed at ${runs(results.rpc[step], 'confirmedMs')}); via virsh wall ${runs(results.virsh[step], 'wallMs')} ms (confirmed at ${runs(results.virsh[step], 'confirmedMs')})`);
+    console.log(
+      `+${step} runs: floor online ${runs(results.floor[step], 'onlineMs')} ms; set via rpc wall ${runs(results.rpc[step], 'wallMs')} ms (confirmed at ${runs(results.rpc[step], 'confirmedMs')}); via virsh wall ${runs(results.virsh[step], 'wallMs')} ms (confirmed at ${runs(results.virsh[step], 'confirmedMs')})`,
+    );
   }
 }
 

@@ -24,7 +24,9 @@ const PREFIX = 'vcpuctl-setbench';
 function cli(dir, args) {
   const t0 = performance.now();
   const r = spawnSync(process.execPath, [VCPUCTL, '--report-dir', join(dir, 'reports'), '--agents-file', join(dir, 'agents.json'), '--json', ...args], {
-    encoding: 'utf8', env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') }, timeout: 600_000,
+    encoding: 'utf8',
+    env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') },
+    timeout: 600_000,
   });
   const ms = performance.now() - t0;
   const doc = JSON.parse(r.stdout);

@@ -138,7 +138,12 @@ async function startBusy(driver, g, cpu) {
 /** BENCH_SERIES=1: each phase's run time per 0.5 s step, for the vCPUs named, to see where the extremes come from. */
 function series(label, samples, ids) {
   if (!process.env.BENCH_SERIES) return;
-  for (const id of ids) console.log(`  ${label}, vCPU ${id}, ms per step: ${windows(samples, id, SAMPLE_MS / 1000, 'schedstat').map((v) => v.toFixed(0)).join(' ')}`);
+  for (const id of ids)
+    console.log(
+      `  ${label}, vCPU ${id}, ms per step: ${windows(samples, id, SAMPLE_MS / 1000, 'schedstat')
+        .map((v) => v.toFixed(0))
+        .join(' ')}`,
+    );
 }
 
 async function guestPhases(driver) {
@@ -150,7 +155,9 @@ async function guestPhases(driver) {
     virsh('setvcpus', g.name, '3', '--live');
     await sleep(2000);
     const { threads } = schedstatPaths(g.name);
-    console.log(`vCPU threads (QEMU cpu-index -> tid): ${[...threads].map(([i, t]) => `${i}:${t}`).join(' ')}${new Set(threads.values()).size === threads.size ? ' (one thread per vCPU: MTTCG)' : ' (SHARED threads: single-threaded TCG)'}`);
+    console.log(
+      `vCPU threads (QEMU cpu-index -> tid): ${[...threads].map(([i, t]) => `${i}:${t}`).join(' ')}${new Set(threads.values()).size === threads.size ? ' (one thread per vCPU: MTTCG)' : ' (SHARED threads: single-threaded TCG)'}`,
+    );
     console.log(`guest online: ${(await g.helper('GET', '/cpu-online')).trim()} (vCPUs 1 and 2 plugged, never onlined)`);
     let all = [];
     const hot = await sample(driver, g.name, PHASE_S);
@@ -163,8 +170,13 @@ async function guestPhases(driver) {
     await sleep(200);
     const onlined = await driver.vcpuTimes(g.name);
     // A vCPU's counter starts when QEMU creates its thread (at the hot-add): never onlined, it stays 0.
-    console.log(`total run time since the hot-add, ms: never onlined ${[1, 2].map((id) => `vCPU ${id} ${ms(plugged.vcpus.get(id).timeNs)}`).join(', ')}; 200 ms after the guest onlined them ${[1, 2].map((id) => `vCPU ${id} ${ms(onlined.vcpus.get(id).timeNs)}`).join(', ')}`);
-    for (const [online, offline] of [[1, 2], [2, 1]]) {
+    console.log(
+      `total run time since the hot-add, ms: never onlined ${[1, 2].map((id) => `vCPU ${id} ${ms(plugged.vcpus.get(id).timeNs)}`).join(', ')}; 200 ms after the guest onlined them ${[1, 2].map((id) => `vCPU ${id} ${ms(onlined.vcpus.get(id).timeNs)}`).join(', ')}`,
+    );
+    for (const [online, offline] of [
+      [1, 2],
+      [2, 1],
+    ]) {
       await g.helper('POST', `/cpu-online?cpu=${online}&value=1`);
       const now = (await g.helper('POST', `/cpu-online?cpu=${offline}&value=0`)).trim();
       console.log(`guest online: ${now} (vCPU ${online} online, vCPU ${offline} offlined)`);

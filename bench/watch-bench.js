@@ -37,7 +37,12 @@ function cpuTicks(pid) {
   const own = Number(f[11]) + Number(f[12]);
   let children = Number(f[13]) + Number(f[14]);
   for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) {
-    try { const g = stat(c); children += Number(g[11]) + Number(g[12]); } catch { /* gone */ }
+    try {
+      const g = stat(c);
+      children += Number(g[11]) + Number(g[12]);
+    } catch {
+      /* gone */
+    }
   }
   return { own, all: own + children };
 }
@@ -46,7 +51,10 @@ function httpGet(url) {
   return new Promise((resolve, reject) => {
     get(url, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve(body));
+      res
+        .setEncoding('utf8')
+        .on('data', (d) => (body += d))
+        .on('end', () => resolve(body));
     }).on('error', reject);
   });
 }
@@ -62,7 +70,11 @@ function jsonChild(args) {
     for (const l of lines) {
       if (!l.trim()) continue;
       const rec = JSON.parse(l);
-      for (const w of [...waiters]) if (w.pred(rec)) { waiters.delete(w); w.resolve(performance.now()); }
+      for (const w of [...waiters])
+        if (w.pred(rec)) {
+          waiters.delete(w);
+          w.resolve(performance.now());
+        }
     }
   });
   return {
@@ -71,10 +83,14 @@ function jsonChild(args) {
       return new Promise((resolve, reject) => {
         const w = { pred, resolve };
         waiters.add(w);
-        setTimeout(() => { if (waiters.delete(w)) reject(new Error('no such line in time')); }, ms);
+        setTimeout(() => {
+          if (waiters.delete(w)) reject(new Error('no such line in time'));
+        }, ms);
       });
     },
-    stop() { child.kill('SIGTERM'); },
+    stop() {
+      child.kill('SIGTERM');
+    },
   };
 }
 
@@ -115,7 +131,9 @@ async function fleet(dir) {
       const t1 = cpuTicks(w.child.pid);
       const wall = (performance.now() - s0) / 1000;
       const share = (ticks) => ((100 * ticks) / CLK_TCK / wall).toFixed(2);
-      console.log(`  watch idle CPU, ${DOMAINS} domains:     ${share(t1.own - t0.own)} % of one core for watch itself, ${share(t1.all - t0.all)} % with its virsh children (event stream, safety poll) (over ${IDLE_SECONDS} s, default 30 s poll)`);
+      console.log(
+        `  watch idle CPU, ${DOMAINS} domains:     ${share(t1.own - t0.own)} % of one core for watch itself, ${share(t1.all - t0.all)} % with its virsh children (event stream, safety poll) (over ${IDLE_SECONDS} s, default 30 s poll)`,
+      );
     } finally {
       w.stop();
     }
@@ -155,8 +173,12 @@ async function drift(dir) {
         await sleep(200);
       }
       console.log(`  drift: guest-side offline -> watch prints GUEST_DRIFT (${DRIFTS} offlines)`);
-      console.log(`    from the offline's write returning in the guest: median ${pct(afterDone, 0.5).toFixed(1)} ms, p95 ${pct(afterDone, 0.95).toFixed(1)} ms, max ${Math.max(...afterDone).toFixed(1)} ms (negative: printed before the rig helper's answer reached the host)`);
-      console.log(`    from asking the rig helper:                      median ${pct(lat, 0.5).toFixed(1)} ms, p95 ${pct(lat, 0.95).toFixed(1)} ms (includes a shell started in the TCG guest; the helper's plain GET round trip is median ${pct(rtt, 0.5).toFixed(1)} ms)`);
+      console.log(
+        `    from the offline's write returning in the guest: median ${pct(afterDone, 0.5).toFixed(1)} ms, p95 ${pct(afterDone, 0.95).toFixed(1)} ms, max ${Math.max(...afterDone).toFixed(1)} ms (negative: printed before the rig helper's answer reached the host)`,
+      );
+      console.log(
+        `    from asking the rig helper:                      median ${pct(lat, 0.5).toFixed(1)} ms, p95 ${pct(lat, 0.95).toFixed(1)} ms (includes a shell started in the TCG guest; the helper's plain GET round trip is median ${pct(rtt, 0.5).toFixed(1)} ms)`,
+      );
     } finally {
       w.stop();
     }

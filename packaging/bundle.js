@@ -105,11 +105,7 @@ function licenseText(dir) {
 function copyright(target, packages) {
   const license = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).license;
   const theirs = packages.filter((p) => !p.name.startsWith('@vcpuctl/'));
-  const parts = [
-    `${target.title}. License: ${license}.\n\n` +
-      `${target.installed} bundles these npm packages, each under its own license:\n` +
-      theirs.map((p) => `  ${p.name} ${p.version} (${p.license})\n`).join(''),
-  ];
+  const parts = [`${target.title}. License: ${license}.\n\n` + `${target.installed} bundles these npm packages, each under its own license:\n` + theirs.map((p) => `  ${p.name} ${p.version} (${p.license})\n`).join('')];
   for (const p of theirs) {
     parts.push(`== ${p.name} ${p.version} (${p.license}) ==\n\n${licenseText(p.path) ?? 'The package ships no license file; see its package.json.'}\n`);
   }

@@ -26,8 +26,8 @@ const PAGES = {
       section: 1,
       manual: 'vcpuctl manual',
       intro: [
-        'vcpuctl changes the number of vCPUs of running libvirt/KVM guests and checks the result from the host (libvirt, and QEMU\'s own view) and from inside the guest (the guest kernel, through vcpuctl-agent or qemu-guest-agent); every disagreement gets a name, an explanation and a fix, and every change writes a report.',
-        'The global options below apply to every command and may be given before or after it; each command\'s own options follow it under COMMANDS.',
+        "vcpuctl changes the number of vCPUs of running libvirt/KVM guests and checks the result from the host (libvirt, and QEMU's own view) and from inside the guest (the guest kernel, through vcpuctl-agent or qemu-guest-agent); every disagreement gets a name, an explanation and a fix, and every change writes a report.",
+        "The global options below apply to every command and may be given before or after it; each command's own options follow it under COMMANDS.",
       ],
       environment: [
         ['LIBVIRT_DEFAULT_URI', 'the libvirt URI when no -c/--connect is given (and, for the fleet commands, no hosts file is used); otherwise qemu:///system.'],
@@ -43,12 +43,12 @@ const PAGES = {
       ],
       examples: [
         ['Every domain of the local libvirt, host and guest views side by side:', 'vcpuctl status --all'],
-        ['The same from a script, on libvirt\'s built-in test driver:', 'vcpuctl -c test:///default status --all --json'],
+        ["The same from a script, on libvirt's built-in test driver:", 'vcpuctl -c test:///default status --all --json'],
         ['Four vCPUs online in the guest web1, printing the plan first, then doing it:', 'vcpuctl set web1 4 --dry-run', 'vcpuctl set web1 4'],
         ['Raise the maximum (needs a restart of the domain):', 'vcpuctl set-max web1 8 --restart'],
         ['Check every running domain of two hosts; exit 3 when one disagrees:', 'vcpuctl verify --all -c qemu:///system -c qemu+ssh://root@kvm2/system'],
-        ['Give a domain the agent\'s virtio-serial channel:', 'vcpuctl agent attach web1'],
-        ['Follow changes as they happen:', 'vcpuctl watch --all --name \'web*\''],
+        ["Give a domain the agent's virtio-serial channel:", 'vcpuctl agent attach web1'],
+        ['Follow changes as they happen:', "vcpuctl watch --all --name 'web*'"],
         ['Prometheus metrics on loopback, as vcpuctl-exporter.service runs it:', 'vcpuctl exporter --listen 127.0.0.1:9848 --all'],
       ],
       seeAlso: ['vcpuctl-agent(8)', 'virsh(1)', 'systemctl(1)', 'ssh(1)'],
@@ -58,21 +58,21 @@ const PAGES = {
     section: 8,
     manual: 'vcpuctl manual',
     intro: [
-      'vcpuctl-agent runs inside a guest. It reports the guest\'s vCPUs (the kernel\'s present and online lists, lscpu\'s view, the kernel\'s hotplug log lines) to the host\'s vcpuctl, onlines hot-added vCPUs, and onlines or offlines vCPUs on the host\'s request, with guards.',
+      "vcpuctl-agent runs inside a guest. It reports the guest's vCPUs (the kernel's present and online lists, lscpu's view, the kernel's hotplug log lines) to the host's vcpuctl, onlines hot-added vCPUs, and onlines or offlines vCPUs on the host's request, with guards.",
       'By default (as vcpuctl-agent.service runs it) it serves the host over the virtio-serial channel org.vcpuctl.agent.0, which only root on the host can reach, and opens no network socket; TCP is opt-in and always with a token.',
     ],
     environment: [],
     files: [
       ['/etc/default/vcpuctl-agent', 'the options of vcpuctl-agent.service: channel name, the opt-in TCP listener, anything else for run.'],
       ['/usr/lib/systemd/system/vcpuctl-agent.service', 'runs vcpuctl-agent run --channel as a hardened service.'],
-      ['/dev/virtio-ports/org.vcpuctl.agent.0', 'the channel\'s port (found by its name under /sys/class/virtio-ports).'],
+      ['/dev/virtio-ports/org.vcpuctl.agent.0', "the channel's port (found by its name under /sys/class/virtio-ports)."],
       ['/sys/devices/system/cpu', 'present, possible, online and each cpuN/online: read, and written to change a vCPU.'],
       ['/dev/kmsg', 'the kernel log, for the hotplug lines shown with each change.'],
       ['/etc/vcpuctl/agent.token', 'the token of the opt-in TCP listener (mode 0600), when one is configured.'],
     ],
     examples: [
       ['What the service runs:', 'vcpuctl-agent run --channel'],
-      ['This guest\'s CPUs as lscpu --parse prints them, or as the agent sends them:', 'vcpuctl-agent snapshot --format parse', 'vcpuctl-agent snapshot --format json'],
+      ["This guest's CPUs as lscpu --parse prints them, or as the agent sends them:", 'vcpuctl-agent snapshot --format parse', 'vcpuctl-agent snapshot --format json'],
       ['A TCP listener with a token as well as the channel:', 'vcpuctl-agent run --channel --listen 0.0.0.0:7643 --token-file /etc/vcpuctl/agent.token'],
       ['Report only, never change a CPU:', 'vcpuctl-agent run --channel --read-only'],
     ],
@@ -98,7 +98,10 @@ function term(t) {
 }
 
 function paragraphs(text) {
-  return text.split(/\n\s*\n/).map((p) => p.trim()).filter(Boolean);
+  return text
+    .split(/\n\s*\n/)
+    .map((p) => p.trim())
+    .filter(Boolean);
 }
 
 /** The exit status section: 0, then ERROR_CODES grouped by exit code, in proto's words. */
@@ -153,7 +156,9 @@ function manPage(name) {
     `${esc(name)} \\- ${esc(model.description.charAt(0).toLowerCase() + model.description.slice(1))}`,
     '.SH SYNOPSIS',
   ];
-  const commands = allCommands(model).slice(1).filter((c) => c.commands.length === 0);
+  const commands = allCommands(model)
+    .slice(1)
+    .filter((c) => c.commands.length === 0);
   lines.push(term(model.usage));
   for (const c of commands) lines.push('.br', term(c.usage));
   lines.push('.SH DESCRIPTION', ...page.intro.flatMap((p, i) => (i ? ['.PP', esc(p)] : [esc(p)])));

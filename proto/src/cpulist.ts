@@ -106,7 +106,9 @@ function runs(cpus: Iterable<number>): [number, number][] {
  * verbatim sysfs lists are kept as read and this is only for lscpu output.
  */
 export function formatCpuList(cpus: Iterable<number>): string {
-  return runs(cpus).map(([a, b]) => (a === b ? `${a}` : b === a + 1 ? `${a},${b}` : `${a}-${b}`)).join(',');
+  return runs(cpus)
+    .map(([a, b]) => (a === b ? `${a}` : b === a + 1 ? `${a},${b}` : `${a}-${b}`))
+    .join(',');
 }
 
 /** Formats as the kernel writes its cpulists in sysfs: every run of two or more is "a-b". */

@@ -10,10 +10,7 @@
  */
 import { Reader } from 'protobufjs/minimal';
 import { VcpuctlError } from './errors';
-import {
-  MAX_GUEST_CACHES_PER_CPU, MAX_GUEST_CGROUPS, MAX_GUEST_CHANGES_PER_EVENT, MAX_GUEST_CPUS, MAX_GUEST_CPU_FLAGS,
-  MAX_GUEST_KERNEL_LINES_PER_FRAME, MAX_GUEST_NUMA_NODES,
-} from './limits';
+import { MAX_GUEST_CACHES_PER_CPU, MAX_GUEST_CGROUPS, MAX_GUEST_CHANGES_PER_EVENT, MAX_GUEST_CPUS, MAX_GUEST_CPU_FLAGS, MAX_GUEST_KERNEL_LINES_PER_FRAME, MAX_GUEST_NUMA_NODES } from './limits';
 
 interface FieldShape {
   /** The message type inside, when the pass must look into it. */

@@ -94,7 +94,7 @@ describe('e2e: the agent over a virtio-serial channel', function () {
     assert.equal((await snapshotOverChannel()).online, '0');
   });
 
-  it('through qemu+ssh:// to the test\'s own sshd: set 2 is confirmed by the agent over the channel, forwarded by the same ssh', async () => {
+  it("through qemu+ssh:// to the test's own sshd: set 2 is confirmed by the agent over the channel, forwarded by the same ssh", async () => {
     const sshd = await TestSshd.start();
     const tmp = join(dir, 'tmp'); // vcpuctl's own temp dir, to see that the forward's private socket is gone afterwards
     mkdirSync(tmp);
@@ -110,7 +110,10 @@ describe('e2e: the agent over a virtio-serial channel', function () {
       }
       assert.equal(report.after.guest.productUuid.toLowerCase(), g!.uuid.toLowerCase(), 'the agent that answered is this guest');
       assert.equal(report.after.guest.snapshot.present, '0-1');
-      assert.ok(report.kernelLines.some((k: { message: string }) => k.message === 'CPU1 has been hot-added'), 'kernel evidence came over the forwarded channel');
+      assert.ok(
+        report.kernelLines.some((k: { message: string }) => k.message === 'CPU1 has been hot-added'),
+        'kernel evidence came over the forwarded channel',
+      );
       assert.ok(report.verdict.ok, JSON.stringify(report.verdict));
       assert.equal(vcpuCount(g!.name)['current live'], 2);
       // The channel was reached by an ssh -L to the socket libvirt named, with the URI's key and port: no other port, no other key.
@@ -121,7 +124,10 @@ describe('e2e: the agent over a virtio-serial channel', function () {
         assert.ok(f.includes(`-p ${sshd.port} -l root -i ${sshd.keyfile} -T -e none -o StrictHostKeyChecking=no -N `), f);
         assert.ok(f.endsWith(`:${g!.channelSocket()} -- 127.0.0.1`), f);
       }
-      assert.ok(argv.some((a) => /virt-ssh-helper/.test(a)), 'libvirt went through the same wrapper');
+      assert.ok(
+        argv.some((a) => /virt-ssh-helper/.test(a)),
+        'libvirt went through the same wrapper',
+      );
       // The ssh children were reaped and their private sockets removed.
       assert.deepEqual(readdirSync(tmp), []);
       const md = readFileSync(join(dir, 'reports', `${report.id}.md`), 'utf8');

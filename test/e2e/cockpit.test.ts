@@ -102,16 +102,20 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
 
   it('axe-core finds no serious or critical violation in the fleet table', async () => {
     await frame().addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
-    const violations = (await frame().evaluate(
-      'axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) })))',
-    )) as { id: string; impact: string; nodes: string[] }[];
+    const violations = (await frame().evaluate('axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) })))')) as {
+      id: string;
+      impact: string;
+      nodes: string[];
+    }[];
     const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
     assert.deepEqual(bad, [], JSON.stringify(bad, null, 2));
     await page.screenshot({ path: join(ROOT, 'docs/cockpit-fleet.png') });
   });
 
   it('set 1 → 2 by keyboard alone: the dry-run plan, then confirmed; the guest kernel shows it and the table follows', async () => {
-    await row().getByRole('button', { name: `Details of ${g!.name}` }).focus();
+    await row()
+      .getByRole('button', { name: `Details of ${g!.name}` })
+      .focus();
     await page.keyboard.press('Enter');
     const count = ui.locator('#vcpuctl-count');
     await count.waitFor();
@@ -143,8 +147,10 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
     await until('agreement again', 5000, async () => !/GUEST_DRIFT/.test(await cell('verdict').innerText()));
   });
 
-  it('a set over the maximum is refused in its plan with the CLI\'s code and message; nothing can be confirmed', async () => {
-    await row().getByRole('button', { name: `Details of ${g!.name}` }).click();
+  it("a set over the maximum is refused in its plan with the CLI's code and message; nothing can be confirmed", async () => {
+    await row()
+      .getByRole('button', { name: `Details of ${g!.name}` })
+      .click();
     await ui.locator('#vcpuctl-count').fill('3');
     await ui.getByRole('button', { name: 'Preview set' }).click();
     const failure = ui.locator('[data-testid="plan"] [data-testid="failure"]');
@@ -163,8 +169,11 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
     await until("the guest's lscpu", 10_000, async () => /On-line CPU\(s\) list:\s+0[,-]1/.test(await ui.locator('[data-testid="lscpu"]').innerText())).catch(async (err: Error) => {
       throw new Error(`${err.message}\n${await ui.locator('[data-testid="detail"]').innerText()}`);
     });
-    assert.match(await ui.locator('svg[aria-label^="Timeline of"]').getAttribute('aria-label') ?? '', /request at \+0 ms, libvirt returned at \+\d+ ms, present in the guest at \+\d+ ms, online at \+\d+ ms, confirmed at \+\d+ ms/);
-    assert.match(await ui.locator('svg[aria-label^="Recent set latencies"]').getAttribute('aria-label') ?? '', /\d+ ms/);
+    assert.match(
+      (await ui.locator('svg[aria-label^="Timeline of"]').getAttribute('aria-label')) ?? '',
+      /request at \+0 ms, libvirt returned at \+\d+ ms, present in the guest at \+\d+ ms, online at \+\d+ ms, confirmed at \+\d+ ms/,
+    );
+    assert.match((await ui.locator('svg[aria-label^="Recent set latencies"]').getAttribute('aria-label')) ?? '', /\d+ ms/);
     await ui.getByRole('button', { name: /-set-/ }).first().click();
     const report = ui.locator('[data-testid="report"]');
     await report.waitFor({ timeout: 10_000 });

@@ -112,7 +112,12 @@ async function main(): Promise<number> {
       const md = /report: (\S+\.md)/.exec(r.stdout + r.stderr)?.[1];
       if (s.showReport && md) {
         line(bold('   verification report:'));
-        line(readFileSync(md, 'utf8').split('\n').map((l) => `   | ${l}`).join('\n'));
+        line(
+          readFileSync(md, 'utf8')
+            .split('\n')
+            .map((l) => `   | ${l}`)
+            .join('\n'),
+        );
       }
       line('');
     }

@@ -69,7 +69,7 @@ describe('e2e: faults on a real guest', function () {
     assert.match(r.stderr, /vcpu unplug request timed out/);
     await until('QEMU to finish the unplug', 120_000, () => qemuPlugged(name) === 1);
     await until('the guest kernel to drop the CPU', 60_000, async () => (await guestSnapshot(g)).present === '0');
-    assert.equal(vcpuCount(name)['current live'], 2, "libvirt still believes in the vCPU (the state the controller must name)");
+    assert.equal(vcpuCount(name)['current live'], 2, 'libvirt still believes in the vCPU (the state the controller must name)');
 
     const v = await cli(['--json', 'verify', name]);
     assert.equal(v.code, 15, v.stderr);

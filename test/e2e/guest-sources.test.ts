@@ -75,8 +75,7 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
   it('(a) a guest running only qemu-guest-agent: set 2 onlines the hot-added vCPU, the JSON names qemu-ga', async () => {
     await g.helper('POST', '/agent/kill');
     await g.helper('POST', '/qemu-ga/start');
-    await until('qemu-ga answering guest-ping', 60_000, () =>
-      spawnSync('virsh', ['-q', '-c', URI, 'qemu-agent-command', g.name, '{"execute":"guest-ping"}'], { stdio: 'ignore' }).status === 0);
+    await until('qemu-ga answering guest-ping', 60_000, () => spawnSync('virsh', ['-q', '-c', URI, 'qemu-agent-command', g.name, '{"execute":"guest-ping"}'], { stdio: 'ignore' }).status === 0);
     const r = await cli(['--json', 'set', g.name, '2']);
     assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
     const report = JSON.parse(r.stdout).report;
@@ -84,13 +83,16 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
     assert.equal(report.before.guest.via, 'qemu-ga');
     assert.ok(report.verdict.ok);
     assert.deepEqual(kinds(report), ['GUEST_VIEW_REDUCED', 'LIVE_CONFIG_DIFFER']);
-    assert.ok(report.timeline.some((t: { what: string }) => /online hot-added cpu1/.test(t.what)), 'vcpuctl asked qemu-ga to online cpu1');
+    assert.ok(
+      report.timeline.some((t: { what: string }) => /online hot-added cpu1/.test(t.what)),
+      'vcpuctl asked qemu-ga to online cpu1',
+    );
     assert.equal(report.after.guest.snapshot.online, '0-1');
     assert.equal(await guestOnline(g), '0,1', 'lscpu inside the guest');
     assert.equal(vcpuCount(g.name)['current live'], 2);
   });
 
-  it('(a) qemu-guest-agent through qemu+ssh:// to the test\'s own sshd: libvirt carries guest-get-vcpus, the host is named', async () => {
+  it("(a) qemu-guest-agent through qemu+ssh:// to the test's own sshd: libvirt carries guest-get-vcpus, the host is named", async () => {
     const sshd = await TestSshd.start();
     try {
       const r = await cli(['-c', sshd.uri(), '--json', 'status', g.name]);
@@ -145,7 +147,10 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
     const report = JSON.parse(r.stdout).report;
     assert.equal(report.after.guest.via, 'channel');
     assert.deepEqual(kinds(report), []);
-    assert.ok(report.kernelLines.some((k: { message: string }) => k.message === 'CPU2 has been hot-added'), 'kernel evidence over the channel');
+    assert.ok(
+      report.kernelLines.some((k: { message: string }) => k.message === 'CPU2 has been hot-added'),
+      'kernel evidence over the channel',
+    );
     assert.equal(await guestOnline(g), '0-2');
   });
 
@@ -217,7 +222,9 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
     return {
-      child, records, stderr: () => err,
+      child,
+      records,
+      stderr: () => err,
       stop: async () => {
         child.kill();
         await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
@@ -310,9 +317,11 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
     }
     // A real holder: another process that took the channel lock with vcpuctl's own lock code, then dies.
     const lockModule = require.resolve('@vcpuctl/host/dist/core/lock');
-    const holder = spawn(process.execPath, ['-e',
-      `require(${JSON.stringify(lockModule)}).lockDomain(${JSON.stringify(locks)}, ${JSON.stringify(`channel-${g.uuid}`)}, 0)` +
-      `.then(() => { process.stdout.write('held\\n'); setInterval(() => undefined, 1000); })`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(
+      process.execPath,
+      ['-e', `require(${JSON.stringify(lockModule)}).lockDomain(${JSON.stringify(locks)}, ${JSON.stringify(`channel-${g.uuid}`)}, 0)` + `.then(() => { process.stdout.write('held\\n'); setInterval(() => undefined, 1000); })`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         holder.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
@@ -364,7 +373,10 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
       assert.equal(report.timeline.find((t: { what: string }) => /^host check/.test(t.what))?.what.match(/none contradicted/)?.[0], 'none contradicted', JSON.stringify(report.timeline));
       const v = await cli(['--json', ...viaAgent(), 'verify', g.name]);
       assert.equal(v.code, 0, v.stdout);
-      assert.deepEqual(kinds(JSON.parse(v.stdout).report).filter((k) => k === 'GUEST_CLAIM_CONTRADICTED' || k === 'HOTADDED_NEVER_RAN'), []);
+      assert.deepEqual(
+        kinds(JSON.parse(v.stdout).report).filter((k) => k === 'GUEST_CLAIM_CONTRADICTED' || k === 'HOTADDED_NEVER_RAN'),
+        [],
+      );
       const on = await cli([...viaAgent(), 'online', g.name, '2']);
       assert.equal(on.code, 0, on.stderr);
     });
@@ -411,8 +423,13 @@ describe('e2e: guest sources on a real guest (qemu-guest-agent, the agent channe
       return f?.message ?? '';
     }
 
-    it("(g) the agent replaced in the guest by one that lies (escapes, a list past every bound) over the channel: GUEST_MISBEHAVING, verify exits 13, nothing raw reaches the terminal (issue 15)", async () => {
-      await until('the rig helper back after the reset', 180_000, () => g.helper('GET', '/cpu-online').then(() => true, () => false));
+    it('(g) the agent replaced in the guest by one that lies (escapes, a list past every bound) over the channel: GUEST_MISBEHAVING, verify exits 13, nothing raw reaches the terminal (issue 15)', async () => {
+      await until('the rig helper back after the reset', 180_000, () =>
+        g.helper('GET', '/cpu-online').then(
+          () => true,
+          () => false,
+        ),
+      );
       await g.helper('POST', '/agent/hostile');
       const f = await misbehavingOnceReached('the replacement answering on the channel', 180_000);
       assert.match(f, /present that is not a CPU list: .*characters; at most 32768/);

@@ -48,7 +48,14 @@ class JsonLines {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`watch printed no ${what} within ${ms} ms; it printed:\n${this.records.slice(from).map((r) => JSON.stringify(r.rec).slice(0, 400)).join('\n')}\nstderr: ${this.stderr}`));
+        reject(
+          new Error(
+            `watch printed no ${what} within ${ms} ms; it printed:\n${this.records
+              .slice(from)
+              .map((r) => JSON.stringify(r.rec).slice(0, 400))
+              .join('\n')}\nstderr: ${this.stderr}`,
+          ),
+        );
       }, ms);
       const done = () => {
         clearTimeout(timer);
@@ -69,7 +76,6 @@ class JsonLines {
 }
 
 const has = (r: Rec, kind: string) => (r.verdict?.findings ?? []).some((f: Rec) => f.kind === kind);
-
 
 export function intentAndWatchSteps(suite: SuiteGuest): void {
   let watch: JsonLines | undefined;
@@ -130,9 +136,19 @@ export function intentAndWatchSteps(suite: SuiteGuest): void {
       assert.ok(!has(seen.rec, 'GUEST_DRIFT'));
       // While set offlined the CPUs and before it wrote the new intent, the
       // guest differed from the old one: that was vcpuctl's own change, not drift.
-      const during = watch!.records.slice(from).map((x) => x.rec).filter((x) => x.domain === name);
-      assert.ok(during.some((x) => x.changes.some((c: string) => /^cpu\d+ OFFLINED/.test(c))), 'watch saw the guest-side offlines');
-      assert.deepEqual(during.filter((x) => has(x, 'GUEST_DRIFT')), [], 'no drift was reported for vcpuctl\'s own change');
+      const during = watch!.records
+        .slice(from)
+        .map((x) => x.rec)
+        .filter((x) => x.domain === name);
+      assert.ok(
+        during.some((x) => x.changes.some((c: string) => /^cpu\d+ OFFLINED/.test(c))),
+        'watch saw the guest-side offlines',
+      );
+      assert.deepEqual(
+        during.filter((x) => has(x, 'GUEST_DRIFT')),
+        [],
+        "no drift was reported for vcpuctl's own change",
+      );
     });
 
     it('the intent survives `virsh dumpxml --inactive` and a guest restart; watch follows the restart and reconnects to the agent', async function () {
@@ -193,7 +209,13 @@ export function intentAndWatchSteps(suite: SuiteGuest): void {
         const deadline = Date.now() + 90_000;
         for (;;) {
           last = await httpGet(query).catch((e: Error) => e.message);
-          const result = (() => { try { return JSON.parse(last).data?.result ?? []; } catch { return []; } })();
+          const result = (() => {
+            try {
+              return JSON.parse(last).data?.result ?? [];
+            } catch {
+              return [];
+            }
+          })();
           if (result.length === 1) {
             assert.equal(result[0].metric.uuid, suite.guest.uuid);
             assert.equal(result[0].metric.uri, 'qemu:///system');

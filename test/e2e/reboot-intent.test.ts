@@ -71,10 +71,12 @@ describe('e2e: a guest-side offline through an agent restart and a reset', funct
     assert.match(v.stdout + v.stderr, /guest rebooted/);
   });
 
-  it('watch --reconcile --json re-applies it, confirmed by the guest\'s own /sys', async () => {
+  it("watch --reconcile --json re-applies it, confirmed by the guest's own /sys", async () => {
     const lines: Record<string, any>[] = [];
-    watch = spawn(process.execPath, [VCPUCTL, '--json', '--report-dir', join(dir, 'reports'), '--agents-file', g.agentsFile, 'watch', g.name, '--reconcile'],
-      { env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    watch = spawn(process.execPath, [VCPUCTL, '--json', '--report-dir', join(dir, 'reports'), '--agents-file', g.agentsFile, 'watch', g.name, '--reconcile'], {
+      env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let partial = '';
     watch.stdout!.on('data', (d: Buffer) => {
       const parts = (partial + d.toString('utf8')).split('\n');

@@ -96,12 +96,16 @@ done
  * as the agent.
  */
 function staticGuestScript(exe: string) {
-  const cgi = Object.entries(CGI).map(([name, body]) => `cat >/run/www/cgi-bin/${name} <<'EOF'
+  const cgi = Object.entries(CGI)
+    .map(
+      ([name, body]) => `cat >/run/www/cgi-bin/${name} <<'EOF'
 #!/bin/sh
 printf 'Content-Type: text/plain\\r\\n\\r\\n'
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 ${body}EOF
-`).join('');
+`,
+    )
+    .join('');
   return (g: { tokenFile: string }) => `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run
 say() { echo "rig-static: $*"; echo "$*" >>/run/agent.log; }
@@ -171,14 +175,25 @@ describe('e2e: vcpuctl-agent-static, the single executable, as the agent of a re
     const text = await g!.helper('GET', '/cgi-bin/check');
     const lines = text.trim().split('\n');
     // ls -l's "... /proc/PID/exe -> PATH" of every process but the kernel's threads.
-    const processes = new Map(lines.map((l) => / \/proc\/(\d+)\/exe -> (.+)$/.exec(l)).filter((m): m is RegExpExecArray => !!m).map((m) => [m[1]!, m[2]!]));
+    const processes = new Map(
+      lines
+        .map((l) => / \/proc\/(\d+)\/exe -> (.+)$/.exec(l))
+        .filter((m): m is RegExpExecArray => !!m)
+        .map((m) => [m[1]!, m[2]!]),
+    );
     return { lines, processes };
   }
 
   it('no node can be found or run in the guest, and the only agent is the executable', async () => {
     const { lines, processes } = await nodeChecks();
-    assert.ok(lines.some((l) => /^command -v node: exit [1-9]\d* $/.test(l)), lines.join('\n'));
-    assert.ok(lines.some((l) => /^command -v nodejs: exit [1-9]\d* $/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /^command -v node: exit [1-9]\d* $/.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) => /^command -v nodejs: exit [1-9]\d* $/.test(l)),
+      lines.join('\n'),
+    );
     assert.ok(lines.includes('/usr/bin/node --version: exit 126'), lines.join('\n'));
     assert.ok(lines.includes('/usr/bin/node is a character special file'), lines.join('\n'));
     agentPid = /^agent pid (\d+)$/m.exec(lines.join('\n'))?.[1] ?? '';
@@ -194,11 +209,13 @@ describe('e2e: vcpuctl-agent-static, the single executable, as the agent of a re
     const tcp = at(/^\[([\d.]+)\] listening on 0\.0\.0\.0:7643$/m);
     const channel = at(/^\[([\d.]+)\] vcpuctl-agent: serving channel org\.vcpuctl\.agent\.0 on \/dev\/vport\d+p\d+$/m);
     assert.ok(exec > 0 && tcp >= exec && channel >= exec, `exec ${exec}, tcp ${tcp}, channel ${channel}\n${log}`);
-    console.log(`      static agent in the guest: listening ${(tcp - exec).toFixed(2)} s and serving the channel ${(channel - exec).toFixed(2)} s after its exec (at guest uptime ${exec} s); first hello ${(helloMs / 1000).toFixed(1)} s after virsh define (the build, ${(buildMs / 1000).toFixed(1)} s, overlapping the boot)`);
+    console.log(
+      `      static agent in the guest: listening ${(tcp - exec).toFixed(2)} s and serving the channel ${(channel - exec).toFixed(2)} s after its exec (at guest uptime ${exec} s); first hello ${(helloMs / 1000).toFixed(1)} s after virsh define (the build, ${(buildMs / 1000).toFixed(1)} s, overlapping the boot)`,
+    );
     assert.ok(tcp - exec < 60, `listening ${tcp - exec} s after its exec`);
   });
 
-  it('its hello: the agent version of this checkout, this guest\'s product UUID and hostname, auto-online on', async () => {
+  it("its hello: the agent version of this checkout, this guest's product UUID and hostname, auto-online on", async () => {
     const c = await AgentClient.connect({ url: g!.agentUrl, token: g!.token }, { timeoutMs: 10_000 });
     try {
       assert.equal(c.hello.agentVersion, VERSION);
@@ -211,7 +228,10 @@ describe('e2e: vcpuctl-agent-static, the single executable, as the agent of a re
   });
 
   it('vcpuctl status reads the guest from it over the channel (found with no configuration) and over TCP (agents file)', async () => {
-    for (const [args, via] of [[[], 'channel'], [['--agents-file', g!.agentsFile], 'websocket']] as const) {
+    for (const [args, via] of [
+      [[], 'channel'],
+      [['--agents-file', g!.agentsFile], 'websocket'],
+    ] as const) {
       const r = await cli([...args, '--json', 'status', g!.name]);
       assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
       const guest = JSON.parse(r.stdout)[0].guest;
@@ -226,14 +246,17 @@ describe('e2e: vcpuctl-agent-static, the single executable, as the agent of a re
     assert.match(text.stdout, /guest .*\(via channel\): present 0, online 0/);
   });
 
-  it('vcpuctl set DOM 2 over the channel: the hot-added vCPU is onlined by the static agent and confirmed; the guest\'s own lscpu agrees', async () => {
+  it("vcpuctl set DOM 2 over the channel: the hot-added vCPU is onlined by the static agent and confirmed; the guest's own lscpu agrees", async () => {
     const r = await cli(['--json', 'set', g!.name, '2']);
     assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
     const report = JSON.parse(r.stdout).report;
     for (const side of [report.before.guest, report.after.guest]) assert.deepEqual([side.reachable, side.via], [true, 'channel'], side.error);
     assert.equal(report.after.guest.productUuid.toLowerCase(), g!.uuid.toLowerCase());
     assert.deepEqual([report.after.guest.snapshot.present, report.after.guest.snapshot.online], ['0-1', '0-1']);
-    assert.ok(report.kernelLines.some((k: { message: string }) => k.message === 'CPU1 has been hot-added'), JSON.stringify(report.kernelLines));
+    assert.ok(
+      report.kernelLines.some((k: { message: string }) => k.message === 'CPU1 has been hot-added'),
+      JSON.stringify(report.kernelLines),
+    );
     assert.ok(report.verdict.ok, JSON.stringify(report.verdict));
     assert.equal(vcpuCount(g!.name)['current live'], 2);
     // The guest's word apart from the agent: util-linux lscpu run by a shell CGI, and the kernel's console.
@@ -243,10 +266,19 @@ describe('e2e: vcpuctl-agent-static, the single executable, as the agent of a re
 
   it('afterwards still no node in the guest, and the same executable process served it all', async () => {
     const { lines, processes } = await nodeChecks();
-    assert.ok(lines.some((l) => /^command -v node: exit [1-9]\d* $/.test(l)), lines.join('\n'));
-    assert.equal(lines.find((l) => l.startsWith('agent pid ')), `agent pid ${agentPid}`);
+    assert.ok(
+      lines.some((l) => /^command -v node: exit [1-9]\d* $/.test(l)),
+      lines.join('\n'),
+    );
+    assert.equal(
+      lines.find((l) => l.startsWith('agent pid ')),
+      `agent pid ${agentPid}`,
+    );
     assert.equal(processes.get(agentPid), exe);
-    assert.deepEqual([...processes.values()].filter((p) => /\/node(js)?( \(deleted\))?$/.test(p)), []);
+    assert.deepEqual(
+      [...processes.values()].filter((p) => /\/node(js)?( \(deleted\))?$/.test(p)),
+      [],
+    );
     const log = await g!.helper('GET', '/cgi-bin/agent-log');
     assert.doesNotMatch(log, /agent output ended/);
     assert.match(log, new RegExp(`^\\[[\\d.]+\\] channel ${AGENT_CHANNEL.replace(/\./g, '\\.')}$`, 'm'));
@@ -316,10 +348,13 @@ describe('e2e: vcpuctl-agent-static, the single executable, as the agent of a re
       assert.ok(f.message.includes('nginx.service (runs on 0-1, lacks 2)'), f.message);
       assert.ok(f.advice.includes('`echo 0-2 > /sys/fs/cgroup/pinned/cpuset.cpus`'), f.advice);
       assert.ok(f.advice.includes('`systemctl set-property nginx.service AllowedCPUs=0-2`'), f.advice);
-      assert.deepEqual(snap.restricted.map((x: Rec) => [x.path, x.kind, x.name, x.cpus, x.lacks]), [
-        ['/pinned', v1.CgroupRestriction.Kind.OTHER, '', '0-1', '2'],
-        ['/system.slice/nginx.service', v1.CgroupRestriction.Kind.SYSTEMD_UNIT, 'nginx.service', '0-1', '2'],
-      ]);
+      assert.deepEqual(
+        snap.restricted.map((x: Rec) => [x.path, x.kind, x.name, x.cpus, x.lacks]),
+        [
+          ['/pinned', v1.CgroupRestriction.Kind.OTHER, '', '0-1', '2'],
+          ['/system.slice/nginx.service', v1.CgroupRestriction.Kind.SYSTEMD_UNIT, 'nginx.service', '0-1', '2'],
+        ],
+      );
       const md = readFileSync(files.markdown, 'utf8');
       assert.match(md, /CPUS\\?_NOT\\?_USABLE/, md);
       assert.match(md, /^## Guest cgroups short of online CPUs \(after\)$/m, md);
@@ -328,7 +363,7 @@ describe('e2e: vcpuctl-agent-static, the single executable, as the agent of a re
       console.log(`      set DOM 3 confirmed with CPUS_NOT_USABLE in ${setMs} ms`);
     });
 
-    it('the guest\'s kernel agrees: each cgroup\'s cpuset.cpus.effective lacks CPU 2 while the root has it', async () => {
+    it("the guest's kernel agrees: each cgroup's cpuset.cpus.effective lacks CPU 2 while the root has it", async () => {
       const view = kernelView(await g!.helper('GET', '/cgi-bin/cgroup'));
       for (const p of PINNED) assert.deepEqual(view.get(p), ['0-1', '0-1']);
       assert.deepEqual(view.get('/'), ['', '0-2']);

@@ -36,8 +36,14 @@ describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function
     const report = reportOf(r);
     const lines = (report.kernelLines as { message: string }[]).map((k) => k.message);
     console.log(`      guest kernel evidence: ${lines.join(' | ')}`);
-    assert.ok(lines.some((l) => /CPU1 has been hot-added/.test(l)), lines.join('\n'));
-    assert.ok(lines.some((l) => /smpboot: Booting Node 0 Processor 1/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /CPU1 has been hot-added/.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) => /smpboot: Booting Node 0 Processor 1/.test(l)),
+      lines.join('\n'),
+    );
     assert.deepEqual(kinds(report), []);
     assert.deepEqual(vcpuCount(name), { 'maximum config': 2, 'maximum live': 2, 'current config': 2, 'current live': 2 });
     assert.equal(qemuPlugged(name), 2);
@@ -61,7 +67,10 @@ describe('e2e: the walkthrough on a real guest (current 1, maximum 2)', function
     assert.deepEqual(kinds(report), ['GUEST_OFFLINE_HOST_COUNTS']);
     const lines = (report.kernelLines as { message: string }[]).map((k) => k.message);
     console.log(`      guest kernel evidence: ${lines.join(' | ')}`);
-    assert.ok(lines.some((l) => /smpboot: CPU 1 is now offline/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /smpboot: CPU 1 is now offline/.test(l)),
+      lines.join('\n'),
+    );
     assert.equal(report.verdict.findings[0].severity, 'expected');
     assert.deepEqual(vcpuCount(name), { 'maximum config': 2, 'maximum live': 2, 'current config': 1, 'current live': 2 });
     assert.equal(qemuPlugged(name), 2);

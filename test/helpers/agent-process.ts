@@ -59,8 +59,9 @@ export class AgentProcess {
   }
 
   async start(args: string[] = []): Promise<void> {
-    const child = spawn(process.execPath, [AGENT_BIN, 'run', '--listen', '127.0.0.1:0', '--token-file', this.tokenFile,
-      '--sysroot', this.tree.root, '--kmsg', this.kmsgFifo, '--no-auto-online', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [AGENT_BIN, 'run', '--listen', '127.0.0.1:0', '--token-file', this.tokenFile, '--sysroot', this.tree.root, '--kmsg', this.kmsgFifo, '--no-auto-online', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     child.once('exit', (code, signal) => (this.exited = { code, signal }));
     let partial = '';
@@ -148,9 +149,19 @@ export class AgentProcess {
 export function clientFrame(payload: Uint8Array, opcode = 0x2): Buffer {
   const mask = randomBytes(4);
   const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len])
-    : len < 65536 ? Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff])
-      : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(len)); return b; })()]);
+  const head =
+    len < 126
+      ? Buffer.from([0x80 | opcode, 0x80 | len])
+      : len < 65536
+        ? Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff])
+        : Buffer.concat([
+            Buffer.from([0x80 | opcode, 0x80 | 127]),
+            (() => {
+              const b = Buffer.alloc(8);
+              b.writeBigUInt64BE(BigInt(len));
+              return b;
+            })(),
+          ]);
   const body = Buffer.from(payload);
   for (let i = 0; i < body.length; i++) body[i]! ^= mask[i % 4]!;
   return Buffer.concat([head, mask, body]);
@@ -166,9 +177,11 @@ export function rawPeer(port: number, token: string, localAddress = '127.0.0.1')
     const sock = connect({ host: '127.0.0.1', port, localAddress });
     sock.once('error', reject);
     sock.once('connect', () => {
-      sock.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
-        + `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n`
-        + `Authorization: Bearer ${token}\r\n\r\n`);
+      sock.write(
+        `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+          `Authorization: Bearer ${token}\r\n\r\n`,
+      );
     });
     let head = '';
     const onData = (d: Buffer) => {
@@ -209,11 +222,13 @@ export class WsPeer {
   readonly pushes: Envelope[] = [];
 
   private constructor(readonly ws: WebSocket) {
-    this.closed = new Promise((r) => ws.on('close', (code) => {
-      for (const w of this.waiting.values()) w.reject(new Error(`closed (${code})`));
-      this.waiting.clear();
-      r(code);
-    }));
+    this.closed = new Promise((r) =>
+      ws.on('close', (code) => {
+        for (const w of this.waiting.values()) w.reject(new Error(`closed (${code})`));
+        this.waiting.clear();
+        r(code);
+      }),
+    );
     ws.on('error', () => undefined); // 'close' follows
     ws.on('message', (d) => {
       const env = decodeEnvelope(d as Buffer, MAX_REPLY_BYTES);

@@ -74,7 +74,6 @@ function hexMask(cpus: number[], nbits: number): string {
     .join(',');
 }
 
-
 /**
  * Changes a sysfs attribute's text in place, as the kernel does: the agent
  * holds `present` and `online` open and re-reads them at offset 0, so a new

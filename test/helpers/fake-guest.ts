@@ -35,7 +35,10 @@ export class FakeGuest {
   private readonly stops = new Set<() => void>();
   sessions = 0;
 
-  private constructor(private readonly server: WebSocketServer, readonly url: string) {}
+  private constructor(
+    private readonly server: WebSocketServer,
+    readonly url: string,
+  ) {}
 
   static async start(productUuid: string, script: FakeScript): Promise<FakeGuest> {
     const server = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: MAX_REQUEST_BYTES });

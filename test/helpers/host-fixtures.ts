@@ -11,8 +11,17 @@ export function hostSnapshot(opts: { live?: string; qmp?: string; state?: string
   const config = parseDomainXml(virshFixture('dumpxml-inactive.xml'));
   const state = opts.state ?? 'running';
   return {
-    domain: { name: config.name, uuid: config.uuid, state, reason: opts.reason ?? 'booted', live: state === 'running' ? live.vcpu : undefined, config: config.vcpu, type: config.type,
-      intent: opts.intent ?? (state === 'running' ? live.intent : config.intent), configIntent: opts.intent ?? config.intent },
+    domain: {
+      name: config.name,
+      uuid: config.uuid,
+      state,
+      reason: opts.reason ?? 'booted',
+      live: state === 'running' ? live.vcpu : undefined,
+      config: config.vcpu,
+      type: config.type,
+      intent: opts.intent ?? (state === 'running' ? live.intent : config.intent),
+      configIntent: opts.intent ?? config.intent,
+    },
     qemu: state === 'running' ? parseHotpluggableCpus(virshFixture(opts.qmp ?? 'qmp-hotpluggable-1of2.json')) : undefined,
   };
 }

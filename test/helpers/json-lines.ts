@@ -33,10 +33,19 @@ export function jsonLines(child: ChildProcess): JsonLines {
         const seen = () => `${records.map((r) => JSON.stringify(r).slice(0, 300)).join('\n')}\n${stderr}`;
         const check = () => {
           const hit = records.slice(from).find(pred);
-          if (hit) { done(); resolve(hit); }
+          if (hit) {
+            done();
+            resolve(hit);
+          }
         };
-        const exited = (code: number | null) => { done(); reject(new Error(`the child exited (${code}) before ${what}:\n${seen()}`)); };
-        const timer = setTimeout(() => { done(); reject(new Error(`no ${what} within ${ms} ms:\n${seen()}`)); }, ms);
+        const exited = (code: number | null) => {
+          done();
+          reject(new Error(`the child exited (${code}) before ${what}:\n${seen()}`));
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`no ${what} within ${ms} ms:\n${seen()}`));
+        }, ms);
         waiters.add(check);
         child.once('exit', exited);
         check();

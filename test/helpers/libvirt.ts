@@ -61,7 +61,9 @@ export function removeDomain(name: string): void {
 
 /** Leftovers from killed runs (their pid, in the name, is gone) are removed so they never pile up. */
 export function removeLeftovers(prefix: string, alsoRemove?: (name: string) => void): void {
-  const names = spawnSync('virsh', ['-q', '-c', URI, 'list', '--all', '--name'], { encoding: 'utf8' }).stdout.split('\n').map((s) => s.trim());
+  const names = spawnSync('virsh', ['-q', '-c', URI, 'list', '--all', '--name'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((s) => s.trim());
   for (const n of names) {
     const m = new RegExp(`^${prefix}-(\\d+)-`).exec(n);
     if (!m) continue;

@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   const startNs = BigInt(readFileSync(go, 'utf8').trim());
   const sleepMs = Number((startNs - process.hrtime.bigint()) / 1_000_000n) - 3;
   if (sleepMs > 0) await new Promise((r) => setTimeout(r, sleepMs));
-  while (process.hrtime.bigint() < startNs) { /* spin */ }
+  while (process.hrtime.bigint() < startNs) {
+    /* spin */
+  }
   const lock = await lockDomain(dir!, key!, 60_000);
   const marker = join(state!, 'holder');
   try {

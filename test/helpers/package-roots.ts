@@ -116,20 +116,23 @@ export function standInRpm(dir: string, p: { name: string; epoch?: number; versi
   const top = mkdtempSync(join(tmpdir(), `vcpuctl-standin-${process.pid}-`));
   try {
     const spec = join(top, `${p.name}.spec`);
-    writeFileSync(spec, [
-      `Name: ${p.name}`,
-      ...(p.epoch !== undefined ? [`Epoch: ${p.epoch}`] : []),
-      `Version: ${p.version}`,
-      'Release: 1',
-      'Summary: stand-in',
-      'License: MIT',
-      'BuildArch: noarch',
-      ...(p.provides ?? []).map((c) => `Provides: ${c}`),
-      '%description',
-      'A stand-in for the package tests.',
-      '%files',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      spec,
+      [
+        `Name: ${p.name}`,
+        ...(p.epoch !== undefined ? [`Epoch: ${p.epoch}`] : []),
+        `Version: ${p.version}`,
+        'Release: 1',
+        'Summary: stand-in',
+        'License: MIT',
+        'BuildArch: noarch',
+        ...(p.provides ?? []).map((c) => `Provides: ${c}`),
+        '%description',
+        'A stand-in for the package tests.',
+        '%files',
+        '',
+      ].join('\n'),
+    );
     execFileSync('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${top}`, '--define', `_rpmdir ${dir}`, '--define', '_build_name_fmt %%{NAME}-%%{VERSION}.rpm', spec], { encoding: 'utf8' });
     return join(dir, `${p.name}-${p.version}.rpm`);
   } finally {
@@ -141,9 +144,10 @@ export function standInRpm(dir: string, p: { name: string; epoch?: number; versi
 export function dpkgRoot(root: string, installed: { name: string; version: string }[]): void {
   const admin = join(root, 'var/lib/dpkg');
   for (const d of ['info', 'updates', 'triggers']) mkdirSync(join(admin, d), { recursive: true });
-  writeFileSync(join(admin, 'status'), installed
-    .map((p) => `Package: ${p.name}\nStatus: install ok installed\nPriority: optional\nSection: libs\nMaintainer: x <x@localhost>\nArchitecture: all\nVersion: ${p.version}\nDescription: stand-in\n`)
-    .join('\n'));
+  writeFileSync(
+    join(admin, 'status'),
+    installed.map((p) => `Package: ${p.name}\nStatus: install ok installed\nPriority: optional\nSection: libs\nMaintainer: x <x@localhost>\nArchitecture: all\nVersion: ${p.version}\nDescription: stand-in\n`).join('\n'),
+  );
   for (const p of installed) writeFileSync(join(admin, 'info', `${p.name}.list`), '');
   writeFileSync(join(admin, 'available'), '');
 }
@@ -179,5 +183,8 @@ export function envFile(text: string): Record<string, string> {
 
 /** A unit's ExecStart= with $VAR words expanded as systemd splits them (unquoted: on whitespace). */
 export function expandExecStart(line: string, env: Record<string, string>): string[] {
-  return line.split(/\s+/).filter(Boolean).flatMap((w) => (w.startsWith('$') ? (env[w.slice(1)] ?? '').split(/\s+/).filter(Boolean) : [w]));
+  return line
+    .split(/\s+/)
+    .filter(Boolean)
+    .flatMap((w) => (w.startsWith('$') ? (env[w.slice(1)] ?? '').split(/\s+/).filter(Boolean) : [w]));
 }

@@ -44,4 +44,3 @@ export function rawHost(path: string, first: Buffer | string, until: RegExp, ms:
     sock.write(first);
   });
 }
-

@@ -37,7 +37,10 @@ export class TestSshd {
   private child: ChildProcess | undefined;
   private log = '';
 
-  private constructor(readonly dir: string, readonly port: number) {}
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
 
   /** The client key sshd accepts. */
   get keyfile(): string {
@@ -117,16 +120,25 @@ export class TestSshd {
     keygen(this.keyfile);
     keygen(this.strangerKeyfile);
     execFileSync('cp', [`${this.keyfile}.pub`, join(d, 'authorized_keys')]);
-    writeFileSync(join(d, 'sshd_config'), [
-      'ListenAddress 127.0.0.1', `Port ${this.port}`, `HostKey ${join(d, 'host_key')}`,
-      `AuthorizedKeysFile ${join(d, 'authorized_keys')}`, 'StrictModes no', `PidFile ${join(d, 'sshd.pid')}`,
-      'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no',
-      'AllowStreamLocalForwarding yes', 'LogLevel VERBOSE', '',
-    ].join('\n'));
-    writeFileSync(join(d, 'ssh_config'), [
-      'Host *', `  UserKnownHostsFile ${this.knownHosts}`, '  GlobalKnownHostsFile /dev/null', '  BatchMode yes',
-      '  IdentitiesOnly yes', '  ConnectTimeout 10', '',
-    ].join('\n'));
+    writeFileSync(
+      join(d, 'sshd_config'),
+      [
+        'ListenAddress 127.0.0.1',
+        `Port ${this.port}`,
+        `HostKey ${join(d, 'host_key')}`,
+        `AuthorizedKeysFile ${join(d, 'authorized_keys')}`,
+        'StrictModes no',
+        `PidFile ${join(d, 'sshd.pid')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'AllowStreamLocalForwarding yes',
+        'LogLevel VERBOSE',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(join(d, 'ssh_config'), ['Host *', `  UserKnownHostsFile ${this.knownHosts}`, '  GlobalKnownHostsFile /dev/null', '  BatchMode yes', '  IdentitiesOnly yes', '  ConnectTimeout 10', ''].join('\n'));
     // Each ssh started through the URI leaves its arguments in ssh-argv.log: what libvirt and vcpuctl asked ssh for.
     writeFileSync(this.sshWrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${this.argvLog}'\nexec /usr/bin/ssh -F '${join(d, 'ssh_config')}' "$@"\n`);
     chmodSync(this.sshWrapper, 0o755);

@@ -11,7 +11,10 @@ export class UnixProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
 
-  constructor(readonly path: string, private readonly target: string) {}
+  constructor(
+    readonly path: string,
+    private readonly target: string,
+  ) {}
 
   async start(): Promise<void> {
     rmSync(this.path, { force: true });
@@ -20,7 +23,10 @@ export class UnixProxy {
       for (const s of [client, upstream]) {
         this.sockets.add(s);
         s.once('close', () => this.sockets.delete(s));
-        s.on('error', () => { client.destroy(); upstream.destroy(); });
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
       }
       client.pipe(upstream).pipe(client);
     });

@@ -45,7 +45,7 @@ async function pushThrough(fd: number, bytes: number): Promise<void> {
   const record = Buffer.from(`6,1,100,-;${'x'.repeat(1000)}\n`);
   const deadline = Date.now() + 10_000;
   let seq = 0;
-  for (let sent = 0; sent < bytes; ) {
+  for (let sent = 0; sent < bytes;) {
     let n = 0;
     try {
       n = writeSync(fd, record);
@@ -118,7 +118,7 @@ describe('vcpuctl-agent exits promptly on SIGTERM', function () {
     return { exitMs: exited!, sockets };
   }
 
-  it('with UV_THREADPOOL_SIZE=1, following this machine\'s live /dev/kmsg (the case of the issue)', async () => {
+  it("with UV_THREADPOOL_SIZE=1, following this machine's live /dev/kmsg (the case of the issue)", async () => {
     const { exitMs } = await startAndTerm(1, ['--listen', '127.0.0.1:0', '--insecure-no-auth'], /listening on/, '/dev/kmsg');
     assert.ok(exitMs < EXIT_BOUND_MS, `exited ${exitMs} ms after SIGTERM`);
   });

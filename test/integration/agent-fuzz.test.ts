@@ -24,7 +24,6 @@ const FRAMES_PER_CONNECTION = 16;
 /** Source addresses the fuzzing peers rotate over (127.3.0.1 ... 127.3.0.200). */
 const PEER_ADDRESSES = 200;
 
-
 const tag = fieldKey;
 const sub = lengthDelimited;
 
@@ -51,11 +50,16 @@ class FrameMaker {
     const id = this.int(5) === 0 ? this.pick(HUGE) : BigInt(1 + this.int(1000));
     const kind = this.int(7);
     let body: number[];
-    if (kind === 0) body = sub(11, []); // snapshot
-    else if (kind === 1) body = sub(13, []); // subscribe
-    else if (kind === 2) body = sub(10, [...sub(1, [...Buffer.from('1.0')])]); // a hello from a controller
-    else if (kind === 3) body = sub(99, [...this.bytes(this.int(20))]); // a type from the future
-    else if (kind === 4) body = sub(19, [...sub(1, [...Buffer.from('INTERNAL')])]); // an error sent to the agent
+    if (kind === 0)
+      body = sub(11, []); // snapshot
+    else if (kind === 1)
+      body = sub(13, []); // subscribe
+    else if (kind === 2)
+      body = sub(10, [...sub(1, [...Buffer.from('1.0')])]); // a hello from a controller
+    else if (kind === 3)
+      body = sub(99, [...this.bytes(this.int(20))]); // a type from the future
+    else if (kind === 4)
+      body = sub(19, [...sub(1, [...Buffer.from('INTERNAL')])]); // an error sent to the agent
     else {
       // set-online with numbers from the edges of every integer width
       const cpus: number[] = [];
@@ -155,13 +159,15 @@ describe('agent fuzzing (real agent process, loopback)', function () {
     let sent = 0;
     let connections = 0;
     const started = Date.now();
-    await Promise.all(Array.from({ length: WORKERS }, async () => {
-      while (sent < FRAMES && agent.alive) {
-        const address = `127.3.0.${(connections++ % PEER_ADDRESSES) + 1}`;
-        const n = await fuzzConnection(agent.url, agent.token, address, frames);
-        sent += n;
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: WORKERS }, async () => {
+        while (sent < FRAMES && agent.alive) {
+          const address = `127.3.0.${(connections++ % PEER_ADDRESSES) + 1}`;
+          const n = await fuzzConnection(agent.url, agent.token, address, frames);
+          sent += n;
+        }
+      }),
+    );
     const fuzzSeconds = (Date.now() - started) / 1000;
 
     assert.ok(agent.alive, `seed ${seed}: ${agent.describeDeath()}`);
@@ -187,6 +193,8 @@ describe('agent fuzzing (real agent process, loopback)', function () {
     assert.ok(snap.online, 'a fresh controller gets a snapshot');
     await fresh.close();
     stuck.destroy();
-    process.stdout.write(`      fuzz: ${sent} frames on ${connections} connections in ${fuzzSeconds.toFixed(1)} s; RSS ${baseline.toFixed(0)} -> peak ${peak.toFixed(0)} MiB; slow reader: ${closing[0]!.replace(/^.*closing: /, '')}\n`);
+    process.stdout.write(
+      `      fuzz: ${sent} frames on ${connections} connections in ${fuzzSeconds.toFixed(1)} s; RSS ${baseline.toFixed(0)} -> peak ${peak.toFixed(0)} MiB; slow reader: ${closing[0]!.replace(/^.*closing: /, '')}\n`,
+    );
   });
 });

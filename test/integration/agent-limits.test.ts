@@ -224,12 +224,18 @@ describe('agent limits against hostile peers (real agent process, loopback)', fu
       const held: WsPeer[] = [];
       const refusals: string[] = [];
       for (let i = 0; i < MAX_CONNECTIONS; i++) {
-        await WsPeer.open(h.url, h.token, '127.0.0.7').then((p) => held.push(p), (e: Error) => refusals.push(e.message));
+        await WsPeer.open(h.url, h.token, '127.0.0.7').then(
+          (p) => held.push(p),
+          (e: Error) => refusals.push(e.message),
+        );
         await held[held.length - 1]?.request({ subscribeRequest: {} }).catch(() => undefined); // subscribed: not idle
       }
       try {
         assert.equal(held.length, MAX_CONNECTIONS_PER_PEER);
-        assert.ok(refusals.every((r) => r === 'HTTP 503'), refusals.join(', '));
+        assert.ok(
+          refusals.every((r) => r === 'HTTP 503'),
+          refusals.join(', '),
+        );
         const other = await WsPeer.open(h.url, h.token, '127.0.0.8');
         assert.ok((await other.request({ snapshotRequest: {} })).snapshotReply);
         other.close();
@@ -257,7 +263,10 @@ describe('agent limits against hostile peers (real agent process, loopback)', fu
       const peer = `127.0.0.11:${stuck.localPort}`;
       const until = Date.now() + 5000;
       while (!h.log.some((l) => l.includes(`${peer}: closing: no pong`)) && Date.now() < until) await sleep(50);
-      assert.ok(h.log.some((l) => l.includes(`${peer}: closing: no pong`)), 'dropped for not answering pings');
+      assert.ok(
+        h.log.some((l) => l.includes(`${peer}: closing: no pong`)),
+        'dropped for not answering pings',
+      );
       stuck.destroy();
     });
   });

@@ -60,10 +60,7 @@ describe('agent over a real socket', function () {
     });
 
     it('reports an unreachable agent distinctly', async () => {
-      await assert.rejects(
-        AgentClient.connect({ url: 'ws://127.0.0.1:1', token: 'x' }, { timeoutMs: 2000 }),
-        (e: VcpuctlError) => e.code === 'AGENT_UNREACHABLE' && e.exitCode === 6,
-      );
+      await assert.rejects(AgentClient.connect({ url: 'ws://127.0.0.1:1', token: 'x' }, { timeoutMs: 2000 }), (e: VcpuctlError) => e.code === 'AGENT_UNREACHABLE' && e.exitCode === 6);
     });
   });
 
@@ -91,13 +88,16 @@ describe('agent over a real socket', function () {
       const added = waitFor(events(c), (e) => e.changes.some((x) => x.kind === Kind.HOT_ADDED), 3000, 'HOT_ADDED');
       const onlined = waitFor(events(c), (e) => e.changes.some((x) => x.kind === Kind.ONLINED), 3000, 'ONLINED');
       const kernelLines: string[] = [];
-      c.on('event', (e) => kernelLines.push(...e.kernelLines.map((l) => l.message ?? "")));
-      c.on('kernelLog', (k) => kernelLines.push(...k.lines.map((l) => l.message ?? "")));
+      c.on('event', (e) => kernelLines.push(...e.kernelLines.map((l) => l.message ?? '')));
+      c.on('kernelLog', (k) => kernelLines.push(...k.lines.map((l) => l.message ?? '')));
 
       h.kernelSays(398, 'CPU2 has been hot-added');
       h.tree.hotAdd(2);
       const ev = await added;
-      assert.deepEqual(ev.changes.map((x) => [x.cpu, x.kind]), [[2, Kind.HOT_ADDED]]);
+      assert.deepEqual(
+        ev.changes.map((x) => [x.cpu, x.kind]),
+        [[2, Kind.HOT_ADDED]],
+      );
       assert.equal(ev.snapshot?.present, '0-2');
 
       h.kernelSays(399, 'smpboot: Booting Node 0 Processor 2 APIC 0x2');
@@ -169,7 +169,13 @@ describe('agent over a real socket', function () {
 
     it('refuses to offline CPU0, which has no online file, and changes nothing', async () => {
       const c = await h.connect();
-      await assert.rejects(c.setOnline([{ cpu: 1, online: false }, { cpu: 0, online: false }]), refused(/CPU 0 cannot be offlined/));
+      await assert.rejects(
+        c.setOnline([
+          { cpu: 1, online: false },
+          { cpu: 0, online: false },
+        ]),
+        refused(/CPU 0 cannot be offlined/),
+      );
       assert.deepEqual(h.tree.onlineCpus(), [0, 1, 2, 3]);
     });
 
@@ -183,7 +189,13 @@ describe('agent over a real socket', function () {
       await h1.start();
       try {
         const c = await h1.connect();
-        await assert.rejects(c.setOnline([{ cpu: 0, online: false }, { cpu: 1, online: false }]), refused(/last online CPU/));
+        await assert.rejects(
+          c.setOnline([
+            { cpu: 0, online: false },
+            { cpu: 1, online: false },
+          ]),
+          refused(/last online CPU/),
+        );
         assert.deepEqual(h1.tree.onlineCpus(), [0, 1]);
       } finally {
         await h1.stop();
@@ -195,18 +207,37 @@ describe('agent over a real socket', function () {
       // The agent's code reaches the host as the guest's own (GUEST_ERROR naming it), never as a host code.
       const guestSaid = (code: string) => (e: VcpuctlError) => e.code === 'GUEST_ERROR' && e.details?.guestCode === code;
       await assert.rejects(c.setOnline([]), guestSaid('USAGE'));
-      await assert.rejects(c.setOnline([{ cpu: 1, online: false }, { cpu: 1, online: true }]), guestSaid('USAGE'));
+      await assert.rejects(
+        c.setOnline([
+          { cpu: 1, online: false },
+          { cpu: 1, online: true },
+        ]),
+        guestSaid('USAGE'),
+      );
     });
 
     it('offlines and onlines several CPUs, reporting each', async () => {
       const c = await h.connect();
-      const off = await c.setOnline([{ cpu: 2, online: false }, { cpu: 3, online: false }, { cpu: 0, online: true }]);
-      assert.deepEqual(off.results.map((r) => r.outcome), [Outcome.CHANGED, Outcome.CHANGED, Outcome.ALREADY]);
+      const off = await c.setOnline([
+        { cpu: 2, online: false },
+        { cpu: 3, online: false },
+        { cpu: 0, online: true },
+      ]);
+      assert.deepEqual(
+        off.results.map((r) => r.outcome),
+        [Outcome.CHANGED, Outcome.CHANGED, Outcome.ALREADY],
+      );
       assert.equal(off.processed, 3);
       await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(h.tree.onlineCpus(), [0, 1]);
-      const on = await c.setOnline([{ cpu: 2, online: true }, { cpu: 3, online: true }]);
-      assert.deepEqual(on.results.map((r) => r.outcome), [Outcome.CHANGED, Outcome.CHANGED]);
+      const on = await c.setOnline([
+        { cpu: 2, online: true },
+        { cpu: 3, online: true },
+      ]);
+      assert.deepEqual(
+        on.results.map((r) => r.outcome),
+        [Outcome.CHANGED, Outcome.CHANGED],
+      );
       await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(h.tree.onlineCpus(), [0, 1, 2, 3]);
     });
@@ -219,8 +250,15 @@ describe('agent over a real socket', function () {
       await new Promise((r) => setTimeout(r, 100));
       rmSync(file);
       symlinkSync('/dev/full', file);
-      const reply = await c.setOnline([{ cpu: 1, online: false }, { cpu: 2, online: true }, { cpu: 3, online: false }]);
-      assert.deepEqual(reply.results.map((r) => r.outcome), [Outcome.CHANGED, Outcome.FAILED, Outcome.NOT_ATTEMPTED]);
+      const reply = await c.setOnline([
+        { cpu: 1, online: false },
+        { cpu: 2, online: true },
+        { cpu: 3, online: false },
+      ]);
+      assert.deepEqual(
+        reply.results.map((r) => r.outcome),
+        [Outcome.CHANGED, Outcome.FAILED, Outcome.NOT_ATTEMPTED],
+      );
       assert.equal(reply.processed, 1);
       assert.equal(reply.results[1]!.errorCode, 'ENOSPC');
       await new Promise((r) => setTimeout(r, 100));
@@ -308,7 +346,12 @@ describe('agent over a real socket: input that must change nothing', function ()
     before(() => h.start());
     after(() => h.stop());
 
-    for (const [what, cpu] of [['2^32 + 1', 4294967297n], ['2^53 + 1', 9007199254740993n], ['-1 as a 64-bit varint', -1n], ['MAX_CPU_NUMBER + 1', 8192n]] as const) {
+    for (const [what, cpu] of [
+      ['2^32 + 1', 4294967297n],
+      ['2^53 + 1', 9007199254740993n],
+      ['-1 as a 64-bit varint', -1n],
+      ['MAX_CPU_NUMBER + 1', 8192n],
+    ] as const) {
       it(`refuses CPU ${what} as PROTOCOL, keeps the connection and changes nothing`, async () => {
         const { ws } = await rawSocket(h);
         await new Promise((r) => setTimeout(r, 50)); // the hello has arrived
@@ -333,16 +376,27 @@ describe('agent over a real socket: input that must change nothing', function ()
 
     it('refuses "offline 1, online 0" when only CPU 1 is online, and changes nothing', async () => {
       const c = await h.connect();
-      await assert.rejects(c.setOnline([{ cpu: 1, online: false }, { cpu: 0, online: true }]),
-        (e: VcpuctlError) => e.code === 'CPU_REFUSED' && /none would be online/.test(e.message));
+      await assert.rejects(
+        c.setOnline([
+          { cpu: 1, online: false },
+          { cpu: 0, online: true },
+        ]),
+        (e: VcpuctlError) => e.code === 'CPU_REFUSED' && /none would be online/.test(e.message),
+      );
       await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(h.tree.onlineCpus(), [1]);
     });
 
     it('accepts the same change ordered so a CPU stays online throughout', async () => {
       const c = await h.connect();
-      const reply = await c.setOnline([{ cpu: 0, online: true }, { cpu: 1, online: false }]);
-      assert.deepEqual(reply.results.map((r) => r.outcome), [Outcome.CHANGED, Outcome.CHANGED]);
+      const reply = await c.setOnline([
+        { cpu: 0, online: true },
+        { cpu: 1, online: false },
+      ]);
+      assert.deepEqual(
+        reply.results.map((r) => r.outcome),
+        [Outcome.CHANGED, Outcome.CHANGED],
+      );
       await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(h.tree.onlineCpus(), [0]);
     });

@@ -42,7 +42,10 @@ describe('channel sessions (a unix socket standing in for the virtio-serial port
   it('serves each host connection as a fresh session, with no token', async () => {
     for (let i = 0; i < 3; i++) assert.equal(await snapshotOver(stand), '0-1');
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(sessionLines(), [1, 2, 3].flatMap((n) => [`channel org.vcpuctl.agent.0 #${n}: connected`, `channel org.vcpuctl.agent.0 #${n}: disconnected`]));
+    assert.deepEqual(
+      sessionLines(),
+      [1, 2, 3].flatMap((n) => [`channel org.vcpuctl.agent.0 #${n}: connected`, `channel org.vcpuctl.agent.0 #${n}: disconnected`]),
+    );
   });
 
   it('applies the same limits as TCP: a text frame is refused with a protocol error', async () => {
@@ -50,7 +53,10 @@ describe('channel sessions (a unix socket standing in for the virtio-serial port
     const closed = new Promise<string>((resolve) => c.once('close', (e) => resolve(e.message)));
     c.sendRaw('not protobuf');
     assert.match(await closed, /\(1002/);
-    assert.ok(h.log.some((l) => /^channel org\.vcpuctl\.agent\.0 #1: closing: PROTOCOL: text frame/.test(l)), h.log.join('\n'));
+    assert.ok(
+      h.log.some((l) => /^channel org\.vcpuctl\.agent\.0 #1: closing: PROTOCOL: text frame/.test(l)),
+      h.log.join('\n'),
+    );
     assert.equal(await snapshotOver(stand), '0-1');
   });
 
@@ -76,8 +82,14 @@ describe('channel sessions (a unix socket standing in for the virtio-serial port
       await c.close();
     }
     assert.ok(waited >= SESSION_STALL_MS, `answered after ${waited} ms: before the reset, the request was inside the old frame`);
-    assert.ok(h.log.some((l) => /#1: session ended: no progress inside a request or frame for 1000 ms; reset/.test(l)), h.log.join('\n'));
-    assert.ok(h.log.some((l) => /a request was inside the unfinished frame: serving it as a new session/.test(l)), h.log.join('\n'));
+    assert.ok(
+      h.log.some((l) => /#1: session ended: no progress inside a request or frame for 1000 ms; reset/.test(l)),
+      h.log.join('\n'),
+    );
+    assert.ok(
+      h.log.some((l) => /a request was inside the unfinished frame: serving it as a new session/.test(l)),
+      h.log.join('\n'),
+    );
     assert.equal(await snapshotOver(stand), '0-1');
   });
 
@@ -86,7 +98,10 @@ describe('channel sessions (a unix socket standing in for the virtio-serial port
     stand.missNextDeparture = true;
     await a.end(Buffer.concat([frameHeader(65535), Buffer.alloc(MAX_REPLAY_BYTES, 0x55)]));
     assert.equal(await snapshotOver(stand), '0-1');
-    assert.ok(h.log.some((l) => /#1: closing: PROTOCOL: malformed frame/.test(l)), h.log.join('\n'));
+    assert.ok(
+      h.log.some((l) => /#1: closing: PROTOCOL: malformed frame/.test(l)),
+      h.log.join('\n'),
+    );
   });
 
   it('a new host right after a whole frame, its arrival unseen: the old session ends there and the new one works first time', async () => {
@@ -96,7 +111,10 @@ describe('channel sessions (a unix socket standing in for the virtio-serial port
     stand.missNextDeparture = true;
     await a.end(Buffer.from([0x89, 0x80, 1, 2, 3, 4]));
     assert.equal(await snapshotOver(stand), '0-1');
-    assert.ok(h.log.some((l) => /#1: session ended: a new request followed a whole frame: the host reconnected/.test(l)), h.log.join('\n'));
+    assert.ok(
+      h.log.some((l) => /#1: session ended: a new request followed a whole frame: the host reconnected/.test(l)),
+      h.log.join('\n'),
+    );
   });
 
   it('bytes between sessions that are not a request are discarded', async () => {
@@ -104,6 +122,9 @@ describe('channel sessions (a unix socket standing in for the virtio-serial port
     assert.equal(junk.reply, '', 'nothing answers bytes that are not a request');
     await junk.end(); // its last "GE" could have begun a request; it goes with the host
     assert.equal(await snapshotOver(stand), '0-1');
-    assert.ok(h.log.some((l) => /discarded 23 bytes between sessions/.test(l)), h.log.join('\n'));
+    assert.ok(
+      h.log.some((l) => /discarded 23 bytes between sessions/.test(l)),
+      h.log.join('\n'),
+    );
   });
 });

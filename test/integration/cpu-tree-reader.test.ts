@@ -37,10 +37,24 @@ describe('CpuTreeReader (cached between ticks)', function () {
         ['online cpu 9 again', () => tree.setOnline(9, true)],
         ['hot-add cpu 12', () => tree.hotAdd(12)],
         ['online cpu 12', () => tree.setOnline(12, true)],
-        ['hot-add and online 13, 14', () => { tree.hotAdd(13); tree.hotAdd(14); tree.setOnline(13, true); tree.setOnline(14, true); }],
+        [
+          'hot-add and online 13, 14',
+          () => {
+            tree.hotAdd(13);
+            tree.hotAdd(14);
+            tree.setOnline(13, true);
+            tree.setOnline(14, true);
+          },
+        ],
         ['offline cpu 0', () => tree.setOnline(0, false)],
         ['remove cpu 14', () => tree.remove(14)],
-        ['online cpu 1 and 0', () => { tree.setOnline(1, true); tree.setOnline(0, true); }],
+        [
+          'online cpu 1 and 0',
+          () => {
+            tree.setOnline(1, true);
+            tree.setOnline(0, true);
+          },
+        ],
       ];
       for (const [what, step] of steps) {
         step();

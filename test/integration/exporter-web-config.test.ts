@@ -23,7 +23,11 @@ const TEST_URI = 'test:///default';
 /** Start-up of the exporter on the test driver takes well under a second; this bounds it on a loaded machine. */
 const START_MS = 30_000;
 
-interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
 
 function fetchUrl(url: string, opts: RequestOptions & { user?: string; password?: string } = {}): Promise<Answer> {
   const headers: Record<string, string> = {};
@@ -32,7 +36,10 @@ function fetchUrl(url: string, opts: RequestOptions & { user?: string; password?
   return new Promise((resolve, reject) => {
     const req = get(url, { ...opts, headers, timeout: 10_000 }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res
+        .setEncoding('utf8')
+        .on('data', (d: string) => (body += d))
+        .on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
@@ -63,11 +70,9 @@ describe('vcpuctl exporter --web-config-file (TLS, basic auth; libvirt test driv
     base = ['--report-dir', join(dir, 'reports'), '--agents-file', join(dir, 'agents.json'), '-c', TEST_URI];
     const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     // The server's certificate, self-signed for 127.0.0.1: the client trusts it as its CA.
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-      '-keyout', 'server.key', '-out', 'server.pem', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-keyout', 'server.key', '-out', 'server.pem', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
     // A client's certificate, self-signed: the server trusts it as its client CA.
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-      '-keyout', 'client.key', '-out', 'client.pem', '-subj', '/CN=prometheus');
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-keyout', 'client.key', '-out', 'client.pem', '-subj', '/CN=prometheus');
     const read = (f: string) => readFileSync(join(dir, f));
     serverCert = read('server.pem');
     clientCert = read('client.pem');
@@ -86,7 +91,9 @@ describe('vcpuctl exporter --web-config-file (TLS, basic auth; libvirt test driv
   function start(args: string[]): Promise<{ url: string; stderr: () => string }> {
     // From another directory: relative paths in the config must resolve against the config's own.
     const c = spawn(process.execPath, [VCPUCTL, ...base, 'exporter', 'test', '--listen', '127.0.0.1:0', ...args], {
-      cwd: '/', stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') },
+      cwd: '/',
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') },
     });
     children.push(c);
     let err = '';
@@ -116,8 +123,11 @@ describe('vcpuctl exporter --web-config-file (TLS, basic auth; libvirt test driv
   /** Runs the exporter expecting it to refuse the file: exit 2, one line on stderr. */
   function refused(file: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      execFile(process.execPath, [VCPUCTL, ...base, 'exporter', 'test', '--listen', '127.0.0.1:0', '--web-config-file', file],
-        { encoding: 'utf8', timeout: START_MS, env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') } }, (err, _stdout, stderr) => {
+      execFile(
+        process.execPath,
+        [VCPUCTL, ...base, 'exporter', 'test', '--listen', '127.0.0.1:0', '--web-config-file', file],
+        { encoding: 'utf8', timeout: START_MS, env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') } },
+        (err, _stdout, stderr) => {
           try {
             assert.equal((err as { code?: unknown } | null)?.code, 2, `exit 2 (USAGE); stderr: ${stderr}`);
             const lines = stderr.split('\n').filter((l) => l !== '');
@@ -127,25 +137,29 @@ describe('vcpuctl exporter --web-config-file (TLS, basic auth; libvirt test driv
           } catch (e) {
             reject(e);
           }
-        });
+        },
+      );
     });
   }
 
   it('TLS and basic auth: https with the CA and the right password is served; no or a wrong password is 401 with WWW-Authenticate: Basic; plain HTTP gets nothing', async () => {
-    const file = config('web.yml', [
-      'tls_server_config:',
-      '  cert_file: server.pem   # relative: from this file\'s directory',
-      '  key_file: server.key',
-      '  min_version: TLS12',
-      'http_server_config:',
-      '  headers:',
-      '    X-Content-Type-Options: nosniff',
-      'basic_auth_users:',
-      `  prom: ${hashSync(prom, 4)}`,
-      // htpasswd writes $2y$: the same algorithm under another name.
-      `  ops: '${hashSync(ops, 5).replace(/^\$2b\$/, '$2y$')}'`,
-      '',
-    ].join('\n'));
+    const file = config(
+      'web.yml',
+      [
+        'tls_server_config:',
+        "  cert_file: server.pem   # relative: from this file's directory",
+        '  key_file: server.key',
+        '  min_version: TLS12',
+        'http_server_config:',
+        '  headers:',
+        '    X-Content-Type-Options: nosniff',
+        'basic_auth_users:',
+        `  prom: ${hashSync(prom, 4)}`,
+        // htpasswd writes $2y$: the same algorithm under another name.
+        `  ops: '${hashSync(ops, 5).replace(/^\$2b\$/, '$2y$')}'`,
+        '',
+      ].join('\n'),
+    );
     const e = await start(['--web-config-file', file]);
     assert.match(e.url, /^https:\/\/127\.0\.0\.1:\d+\/metrics$/, 'the served line says https');
     assert.doesNotMatch(e.stderr(), /warning/, 'loopback: no warning');
@@ -157,8 +171,13 @@ describe('vcpuctl exporter --web-config-file (TLS, basic auth; libvirt test driv
     assert.equal(ok.headers['x-content-type-options'], 'nosniff', 'the configured header is set');
     assert.equal((await fetchUrl(e.url, { ...tls, user: 'ops', password: ops })).status, 200, 'a $2y$ hash verifies');
 
-    for (const [what, auth] of [['no credentials', {}], ['a wrong password', { user: 'prom', password: 'wrong' }], ['an empty password', { user: 'prom', password: '' }],
-      ["ops's password for prom", { user: 'prom', password: ops }], ['an unknown user', { user: 'nobody', password: prom }]] as const) {
+    for (const [what, auth] of [
+      ['no credentials', {}],
+      ['a wrong password', { user: 'prom', password: 'wrong' }],
+      ['an empty password', { user: 'prom', password: '' }],
+      ["ops's password for prom", { user: 'prom', password: ops }],
+      ['an unknown user', { user: 'nobody', password: prom }],
+    ] as const) {
       const r = await fetchUrl(e.url, { ...tls, ...auth });
       assert.equal(r.status, 401, what);
       assert.equal(r.headers['www-authenticate'], 'Basic', what);
@@ -175,14 +194,10 @@ describe('vcpuctl exporter --web-config-file (TLS, basic auth; libvirt test driv
   });
 
   it('client certificates: RequireAndVerifyClientCert with client_ca_file lets only a certificate that CA signed in', async () => {
-    const file = config('mtls.yml', [
-      'tls_server_config:',
-      `  cert_file: ${join(dir, 'server.pem')}`,
-      `  key_file: ${join(dir, 'server.key')}`,
-      '  client_ca_file: client.pem',
-      '  client_auth_type: RequireAndVerifyClientCert',
-      '',
-    ].join('\n'));
+    const file = config(
+      'mtls.yml',
+      ['tls_server_config:', `  cert_file: ${join(dir, 'server.pem')}`, `  key_file: ${join(dir, 'server.key')}`, '  client_ca_file: client.pem', '  client_auth_type: RequireAndVerifyClientCert', ''].join('\n'),
+    );
     const e = await start(['--web-config-file', file]);
     const ok = await fetchUrl(e.url, { ca: serverCert, cert: clientCert, key: clientKey });
     assert.equal(ok.status, 200);
@@ -228,7 +243,10 @@ describe('vcpuctl exporter --web-config-file (TLS, basic auth; libvirt test driv
     for (const h of ['0.0.0.0', '::', '']) assert.ok(servesEveryAddress(h), h);
     for (const h of ['127.0.0.1', '::1', '192.0.2.1']) assert.ok(!servesEveryAddress(h), h);
     const web = (users: number, clientAuth?: 'NoClientCert' | 'RequireAndVerifyClientCert') => ({
-      path: '/x', users: new Map(Array.from({ length: users }, (_, i) => [`u${i}`, 'h'])), maxBcryptCost: 4, headers: {},
+      path: '/x',
+      users: new Map(Array.from({ length: users }, (_, i) => [`u${i}`, 'h'])),
+      maxBcryptCost: 4,
+      headers: {},
       tls: clientAuth ? { cert: Buffer.alloc(0), key: Buffer.alloc(0), clientAuth, minVersion: 'TLSv1.2' as const, maxVersion: 'TLSv1.3' as const, honorCipherOrder: true } : undefined,
     });
     assert.ok(!asksForCredentials(undefined));
@@ -241,7 +259,10 @@ describe('vcpuctl exporter --web-config-file (TLS, basic auth; libvirt test driv
 
 describe('BasicAuth: what is remembered, what an unknown user costs, what a flood gets', () => {
   const header = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-  const hashes = new Map([['prom', hashSync('right', 4)], ['ops', hashSync('other', 6)]]);
+  const hashes = new Map([
+    ['prom', hashSync('right', 4)],
+    ['ops', hashSync('other', 6)],
+  ]);
 
   /** bcryptjs's compare, counted, with the hashes it was asked about. */
   function counting(delayMs = 0) {

@@ -20,10 +20,12 @@ interface Racer {
 function startRacer(args: string[]): Racer {
   const child = spawn(process.execPath, [RACER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const r = { child, out: '' } as Racer;
-  r.ready = new Promise((resolve) => child.stdout!.on('data', (d: Buffer) => {
-    r.out += d.toString();
-    if (r.out.includes('READY\n')) resolve();
-  }));
+  r.ready = new Promise((resolve) =>
+    child.stdout!.on('data', (d: Buffer) => {
+      r.out += d.toString();
+      if (r.out.includes('READY\n')) resolve();
+    }),
+  );
   r.done = new Promise((resolve) => child.once('close', () => resolve()));
   return r;
 }
@@ -65,12 +67,20 @@ describe('per-domain lock: real processes racing', function () {
       await died.done;
       assert.equal(died.child.exitCode, 0);
       const lines = await race(key, 6, 100);
-      assert.deepEqual(lines.filter((l) => !/^HELD \d+$/.test(l)), [], `round ${round}: ${lines.join(', ')}`);
+      assert.deepEqual(
+        lines.filter((l) => !/^HELD \d+$/.test(l)),
+        [],
+        `round ${round}: ${lines.join(', ')}`,
+      );
     }
   });
 
   it('a free lock contended by five processes is held by one at a time, and each gets it', async () => {
     const lines = await race('web-free', 5, 50);
-    assert.deepEqual(lines.filter((l) => !/^HELD \d+$/.test(l)), [], lines.join(', '));
+    assert.deepEqual(
+      lines.filter((l) => !/^HELD \d+$/.test(l)),
+      [],
+      lines.join(', '),
+    );
   });
 });

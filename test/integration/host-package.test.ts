@@ -27,13 +27,6 @@ const UNIT = 'usr/lib/systemd/system/vcpuctl-exporter.service';
 /** Debian 12's nodejs. */
 const DEBIAN12_NODEJS = '18.20.4+dfsg-1~deb12u1';
 
-
-
-
-
-
-
-
 /** The option flags a --help prints (its Options: lines), e.g. ['-c', '--connect', '--json', ...]. */
 function helpFlags(help: string): string[] {
   const section = help.split(/\n(?=\S)/).find((s) => s.startsWith('Options:')) ?? '';
@@ -91,11 +84,14 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       for (const needed of ['@vcpuctl/host', '@vcpuctl/proto', 'ws', 'protobufjs', 'commander', 'prom-client', 'yaml']) assert.ok(names.includes(needed), `${needed} not bundled: ${names.join(', ')}`);
       const v18 = execFileSync(node18, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
       const refusing = packages.filter((p) => p.engines !== null && !satisfies(v18, p.engines));
-      assert.deepEqual(refusing.map((p) => `${p.name}@${p.version} wants node ${p.engines}`), []);
+      assert.deepEqual(
+        refusing.map((p) => `${p.name}@${p.version} wants node ${p.engines}`),
+        [],
+      );
       assert.equal(packages.find((p) => p.name === '@vcpuctl/host')?.engines, '>=18');
     });
 
-    it('answers --version, --help, and status --all --json on libvirt\'s test driver', () => {
+    it("answers --version, --help, and status --all --json on libvirt's test driver", () => {
       assert.equal(execFileSync(node18, [bundle, '--version'], { encoding: 'utf8', env: noNodeModules }).trim(), VERSION);
       const help = spawnSync(node18, [bundle, '--help'], { encoding: 'utf8', env: noNodeModules });
       assert.equal(help.status, 0, help.stderr);
@@ -123,7 +119,10 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
     });
 
     it('holds the bundle, the launcher, the unit, its defaults, the hosts file, the man page and the completion, all root-owned', () => {
-      const listing = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' }).trim().split('\n').map((l) => l.split(/\s+/));
+      const listing = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/));
       const files = new Map(listing.filter((f) => !f[0]!.startsWith('d')).map((f) => [f[5]!.replace(/^\./, ''), { mode: f[0]!, owner: f[1]! }]));
       assert.deepEqual([...files.keys()].sort(), [
         '/etc/default/vcpuctl-exporter',
@@ -146,7 +145,7 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
     it('ships exactly the bundle built here and packaging/start.js; the launcher runs the bundle through start.js, the unit runs it directly; the copyright names every bundled package', () => {
       assert.equal(sha256(join(x, 'usr/lib/vcpuctl/vcpuctl.js')), sha256(join(out, 'vcpuctl.js')));
       assert.equal(sha256(join(x, 'usr/lib/vcpuctl/start.js')), sha256(join(REPO, 'packaging/start.js')));
-      assert.ok(lstatSync(join(x, 'var/cache/vcpuctl')).isDirectory(), 'the code cache\'s directory');
+      assert.ok(lstatSync(join(x, 'var/cache/vcpuctl')).isDirectory(), "the code cache's directory");
       const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(join(x, UNIT), 'utf8'))![1]!;
       const [exe, script] = expandExecStart(execStart, {});
       assert.equal(exe, '/usr/bin/node', 'nodejs installs /usr/bin/node');
@@ -175,7 +174,14 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
     let manText: string;
     const run = (args: string[]) => execFileSync(node18, [join(x, 'usr/lib/vcpuctl/vcpuctl.js'), ...args], { encoding: 'utf8', env: noNodeModules });
     /** What the installed completion offers for the words typed so far (the last one being completed). */
-    const complete = (words: string[]) => execFileSync('bash', ['--norc', '-c', 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _vcpuctl; printf "%s\\n" "${COMPREPLY[@]}"', '-', join(x, 'usr/share/bash-completion/completions/vcpuctl'), ...words], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] }).split('\n').filter(Boolean);
+    const complete = (words: string[]) =>
+      execFileSync('bash', ['--norc', '-c', 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _vcpuctl; printf "%s\\n" "${COMPREPLY[@]}"', '-', join(x, 'usr/share/bash-completion/completions/vcpuctl'), ...words], {
+        encoding: 'utf8',
+        env: { PATH: '/usr/bin:/bin' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+        .split('\n')
+        .filter(Boolean);
     /** A page as man shows it, and what groff says about its roff. */
     const render = (page: string) => {
       const shown = spawnSync('man', ['--warnings', '-E', 'UTF-8', '-l', page], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', MANWIDTH: '100', LC_ALL: 'C.UTF-8' } });
@@ -218,7 +224,7 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       assert.deepEqual(complete(['vcpuctl', 'set', '--strategy', '']), ['auto', 'hotplug', 'unplug', 'guest-offline']);
     });
 
-    it('has the exit status table of proto\'s ERROR_CODES', () => {
+    it("has the exit status table of proto's ERROR_CODES", () => {
       const exitStatus = /^EXIT STATUS$([\s\S]*?)^ENVIRONMENT$/m.exec(manText)![1]!;
       assert.match(exitStatus, /^ {7}0 +success$/m);
       for (const [code, spec] of Object.entries(ERROR_CODES)) {
@@ -227,7 +233,7 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       }
     });
 
-    it('vcpuctl-agent(8) ships in the agent\'s .deb, renders cleanly and documents every option of the agent\'s --help', () => {
+    it("vcpuctl-agent(8) ships in the agent's .deb, renders cleanly and documents every option of the agent's --help", () => {
       const ax = mkdtempSync(join(tmpdir(), `vcpuctl-agent-deb-x-${process.pid}-`));
       try {
         execFileSync('dpkg-deb', ['-x', join(out, `vcpuctl-agent_${AGENT_VERSION}_all.deb`), ax]);
@@ -261,7 +267,12 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       const outText = execFileSync('systemd-analyze', ['security', '--offline=true', join(x, UNIT)], { encoding: 'utf8' });
       const exposure = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(outText)?.[1]);
       assert.ok(exposure <= 2.5, `exposure ${exposure}`);
-      const directives = new Map(unitText().split('\n').filter((l) => /^\w+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
+      const directives = new Map(
+        unitText()
+          .split('\n')
+          .filter((l) => /^\w+=/.test(l))
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+      );
       assert.equal(directives.get('ProtectSystem'), 'strict');
       assert.equal(directives.get('ReadWritePaths'), undefined);
       assert.equal(directives.get('RuntimeDirectory'), 'vcpuctl', '/run/vcpuctl/locks, shared with the command');
@@ -284,7 +295,7 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       }
     });
 
-    it('its ExecStart, with the shipped defaults and a -c, serves the test driver\'s metrics and stops on SIGTERM with 0', async () => {
+    it("its ExecStart, with the shipped defaults and a -c, serves the test driver's metrics and stops on SIGTERM with 0", async () => {
       const execStart = /^ExecStart=(.*)$/m.exec(unitText())![1]!;
       // As an administrator would set it: another connection, and here a free port instead of 9848.
       const argv = expandExecStart(execStart, { ...defaults(), VCPUCTL_EXPORTER_CONNECT: '-c test:///default', VCPUCTL_EXPORTER_LISTEN: '127.0.0.1:0' });
@@ -307,7 +318,7 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
           await new Promise((r) => setTimeout(r, 100));
         }
         assert.match(body, /^vcpuctl_host_up\{[^}]*uri="test:\/\/\/default"[^}]*\} 1$/m, body);
-        assert.match(body, /^vcpuctl_\w+\{[^}]*domain="test"/m, 'a series of the test driver\'s domain');
+        assert.match(body, /^vcpuctl_\w+\{[^}]*domain="test"/m, "a series of the test driver's domain");
         const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
         child.kill('SIGTERM');
         assert.equal(await exited, 0, stderr);
@@ -322,7 +333,16 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
   describe('dpkg into a root of its own (no systemd running here)', () => {
     let root: string;
     const wants = () => join(root, 'etc/systemd/system/multi-user.target.wants/vcpuctl-exporter.service');
-    const hostPaths = ['/usr/bin/vcpuctl', '/usr/lib/vcpuctl', '/etc/default/vcpuctl-exporter', '/etc/vcpuctl/hosts', '/usr/lib/systemd/system/vcpuctl-exporter.service', '/etc/systemd/system/multi-user.target.wants/vcpuctl-exporter.service', '/usr/share/man/man1/vcpuctl.1.gz', '/usr/share/bash-completion/completions/vcpuctl'];
+    const hostPaths = [
+      '/usr/bin/vcpuctl',
+      '/usr/lib/vcpuctl',
+      '/etc/default/vcpuctl-exporter',
+      '/etc/vcpuctl/hosts',
+      '/usr/lib/systemd/system/vcpuctl-exporter.service',
+      '/etc/systemd/system/multi-user.target.wants/vcpuctl-exporter.service',
+      '/usr/share/man/man1/vcpuctl.1.gz',
+      '/usr/share/bash-completion/completions/vcpuctl',
+    ];
     let hostBefore: string[];
     const hostNow = () => hostPaths.map((p) => `${p} ${lexists(p)}`);
     /** The installed controller as /usr/bin/vcpuctl runs it, with the registry's Node 18 for /usr/bin/node. */
@@ -353,7 +373,7 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       assert.equal(r.stderr, '');
       assert.match(execFileSync('dpkg-query', [`--root=${root}`, '-W', '-f', '${Status} ${Version}', 'vcpuctl'], { encoding: 'utf8' }), new RegExp(`^install ok installed ${VERSION.replace(/\./g, '\\.')}$`));
       assert.ok(lstatSync(join(root, 'var/lib/vcpuctl/reports')).isDirectory());
-      assert.equal(lexists(wants()), false, 'an exporter is the administrator\'s choice');
+      assert.equal(lexists(wants()), false, "an exporter is the administrator's choice");
       assert.deepEqual(hostNow(), hostBefore);
     });
 
@@ -369,17 +389,20 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       const doc = JSON.parse(status.stdout);
       assert.equal(doc.hosts.length, 1);
       assert.equal(doc.hosts[0].uri, 'test:///default');
-      assert.ok(JSON.stringify(doc).includes('"test"'), 'the test driver\'s domain');
+      assert.ok(JSON.stringify(doc).includes('"test"'), "the test driver's domain");
       // The shipped hosts file, read when no -c is given, names this machine's libvirt, as no file would.
       assert.deepEqual(readHostsFile(join(root, 'etc/vcpuctl/hosts')), ['qemu:///system']);
     });
 
-    it('starts from V8\'s code cache in /var/cache/vcpuctl: written once, then used; one of another bundle or writable by others is not used', () => {
+    it("starts from V8's code cache in /var/cache/vcpuctl: written once, then used; one of another bundle or writable by others is not used", () => {
       const cache = join(root, 'var/cache/vcpuctl/vcpuctl.js.v8-cache');
       const said = (args: string[] = ['--version']) => {
         const r = installed(args, { VCPUCTL_CODE_CACHE: 'verbose' });
         assert.equal(r.status, 0, r.stderr);
-        return r.stderr.split('\n').filter((l) => l.startsWith('vcpuctl: code cache: ')).map((l) => l.slice('vcpuctl: code cache: '.length));
+        return r.stderr
+          .split('\n')
+          .filter((l) => l.startsWith('vcpuctl: code cache: '))
+          .map((l) => l.slice('vcpuctl: code cache: '.length));
       };
       rmSync(cache, { force: true });
       assert.deepEqual(said(), ['none yet', `written to ${cache}`]);
@@ -409,7 +432,7 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       assert.equal(said()[0], 'used');
     });
 
-    it('an upgrade keeps the edited conffiles, the reports and the administrator\'s choice to enable the exporter', () => {
+    it("an upgrade keeps the edited conffiles, the reports and the administrator's choice to enable the exporter", () => {
       const defaultsFile = join(root, 'etc/default/vcpuctl-exporter');
       const hostsFile = join(root, 'etc/vcpuctl/hosts');
       writeFileSync(defaultsFile, readFileSync(defaultsFile, 'utf8').replace('VCPUCTL_EXPORTER_OPTS=""', 'VCPUCTL_EXPORTER_OPTS="--host-poll 60"'));
@@ -440,9 +463,15 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       // This root's /etc holds only what systemctl made there, its /var only dpkg's database; a real system's are never
       // this package's alone (base-files owns them), so there dpkg says nothing.
       const sharedDirs = ['/etc', '/var'].map((d) => `dpkg: warning: while removing vcpuctl, directory '${d}' not empty so not removed\n`);
-      assert.equal(sharedDirs.reduce((rest, w) => rest.replace(w, ''), p.stderr), '');
+      assert.equal(
+        sharedDirs.reduce((rest, w) => rest.replace(w, ''), p.stderr),
+        '',
+      );
       const left = treeState(root).filter((l) => !l.startsWith('var/lib/dpkg'));
-      assert.deepEqual(left.filter((l) => /vcpuctl/.test(l)), []);
+      assert.deepEqual(
+        left.filter((l) => /vcpuctl/.test(l)),
+        [],
+      );
       assert.deepEqual(hostNow(), hostBefore);
     });
 
@@ -457,14 +486,26 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
         mkdirSync(env.PATH);
         for (const tool of ['mkdir', 'rm']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(env.PATH, tool));
         const runScript = (name: string, args: string[]) => spawnSync('/bin/sh', [join(ctl, 'DEBIAN', name), ...args], { encoding: 'utf8', env });
-        for (const [name, args] of [['postinst', ['configure', '']], ['postinst', ['configure', VERSION]], ['prerm', ['upgrade', VERSION]], ['prerm', ['remove']], ['postrm', ['remove']]] as const) {
+        for (const [name, args] of [
+          ['postinst', ['configure', '']],
+          ['postinst', ['configure', VERSION]],
+          ['prerm', ['upgrade', VERSION]],
+          ['prerm', ['remove']],
+          ['postrm', ['remove']],
+        ] as const) {
           const r = runScript(name, [...args]);
           assert.equal(r.status, 0, `${name} ${args.join(' ')}: ${r.stderr}`);
           assert.equal(`${r.stdout}${r.stderr}`, '', `${name} ${args.join(' ')}`);
         }
-        assert.deepEqual(treeState(target).filter((l) => !state.includes(l)), ['var/lib/ 755', 'var/lib/vcpuctl/ 755', 'var/lib/vcpuctl/reports/ 755']);
+        assert.deepEqual(
+          treeState(target).filter((l) => !state.includes(l)),
+          ['var/lib/ 755', 'var/lib/vcpuctl/ 755', 'var/lib/vcpuctl/reports/ 755'],
+        );
         assert.equal(runScript('postrm', ['purge']).status, 0);
-        assert.deepEqual(treeState(target).filter((l) => !state.includes(l)), ['var/lib/ 755']);
+        assert.deepEqual(
+          treeState(target).filter((l) => !state.includes(l)),
+          ['var/lib/ 755'],
+        );
       } finally {
         rmSync(ctl, { recursive: true, force: true });
         rmSync(target, { recursive: true, force: true });

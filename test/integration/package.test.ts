@@ -25,13 +25,6 @@ const GUEST_LSCPU_P = join(REPO, 'test/fixtures/guest-lscpu/qemu-tcg-q35-guest-1
 const Kind = v1.CpuChange.Kind;
 const Outcome = v1.CpuResult.Outcome;
 
-
-
-
-
-
-
-
 describe('agent package (npm run package)', function () {
   this.timeout(30_000);
   let out: string;
@@ -72,7 +65,10 @@ describe('agent package (npm run package)', function () {
       for (const needed of ['@vcpuctl/guest-agent', '@vcpuctl/proto', 'ws', 'protobufjs', 'commander']) assert.ok(names.includes(needed), `${needed} not bundled: ${names.join(', ')}`);
       const v18 = execFileSync(node18, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
       const refusing = packages.filter((p) => p.engines !== null && !satisfies(v18, p.engines));
-      assert.deepEqual(refusing.map((p) => `${p.name}@${p.version} wants node ${p.engines}`), []);
+      assert.deepEqual(
+        refusing.map((p) => `${p.name}@${p.version} wants node ${p.engines}`),
+        [],
+      );
       assert.equal(packages.find((p) => p.name === '@vcpuctl/guest-agent')?.engines, '>=18');
     });
 
@@ -235,10 +231,12 @@ describe('agent package (npm run package)', function () {
         // non-blocking device readers (channel work, issue 7) remove that.
         const quiet = spawn(node18, [bundle, 'run', '--listen', '127.0.0.1:0', '--insecure-no-auth', '--sysroot', tree.root, '--kmsg', '/nonexistent']);
         const exited = new Promise<number | null>((r) => quiet.once('exit', (code) => r(code)));
-        const port = await new Promise<number>((resolve) => quiet.stdout.on('data', (d) => {
-          const m = /listening on [^\s]+:(\d+)/.exec(String(d));
-          if (m) resolve(Number(m[1]));
-        }));
+        const port = await new Promise<number>((resolve) =>
+          quiet.stdout.on('data', (d) => {
+            const m = /listening on [^\s]+:(\d+)/.exec(String(d));
+            if (m) resolve(Number(m[1]));
+          }),
+        );
         // One answered request first: the agent prints "listening" just before
         // it installs its signal handlers, so a SIGTERM sent on that line alone
         // can find none (a race in cli/run.ts, reported).
@@ -272,7 +270,12 @@ describe('agent package (npm run package)', function () {
 
     it('holds the bundle, the launcher, the unit, the defaults, the module and udev rule, the man page, all root-owned', () => {
       const listing = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' }).trim().split('\n');
-      const files = new Map(listing.map((l) => l.split(/\s+/)).filter((f) => !f[0]!.startsWith('d')).map((f) => [f[5]!.replace(/^\./, ''), { mode: f[0]!, owner: f[1]! }]));
+      const files = new Map(
+        listing
+          .map((l) => l.split(/\s+/))
+          .filter((f) => !f[0]!.startsWith('d'))
+          .map((f) => [f[5]!.replace(/^\./, ''), { mode: f[0]!, owner: f[1]! }]),
+      );
       assert.deepEqual([...files.keys()].sort(), [
         '/etc/default/vcpuctl-agent',
         '/usr/bin/vcpuctl-agent',
@@ -303,7 +306,13 @@ describe('agent package (npm run package)', function () {
         const launcher = readFileSync(join(x, 'usr/bin/vcpuctl-agent'), 'utf8');
         assert.equal(spawnSync('sh', ['-n', join(x, 'usr/bin/vcpuctl-agent')]).status, 0);
         assert.match(launcher, new RegExp(`^exec /usr/bin/node ${script} "\\$@"$`, 'm'));
-        assert.equal(readFileSync(join(x, 'usr/lib/modules-load.d/vcpuctl-agent.conf'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).join(), 'virtio_console');
+        assert.equal(
+          readFileSync(join(x, 'usr/lib/modules-load.d/vcpuctl-agent.conf'), 'utf8')
+            .split('\n')
+            .filter((l) => l && !l.startsWith('#'))
+            .join(),
+          'virtio_console',
+        );
         const copyright = readFileSync(join(x, 'usr/share/doc/vcpuctl-agent/copyright'), 'utf8');
         for (const p of ['ws', 'protobufjs', 'commander']) assert.match(copyright, new RegExp(`^== ${p} \\S+ \\(`, 'm'));
       } finally {
@@ -398,7 +407,7 @@ describe('agent package (npm run package)', function () {
       mkdirSync(root);
     });
 
-    it('installs next to Ubuntu 24.04\'s nodejs 18.19: files in place, unit enabled for the next boot, nothing started, nothing outside the root touched', () => {
+    it("installs next to Ubuntu 24.04's nodejs 18.19: files in place, unit enabled for the next boot, nothing started, nothing outside the root touched", () => {
       dpkgRoot(root, [{ name: 'nodejs', version: '18.19.1+dfsg-6ubuntu5' }]);
       const r = dpkg(root, ['-i', deb]);
       assert.equal(r.status, 0, r.stderr);
@@ -411,7 +420,7 @@ describe('agent package (npm run package)', function () {
       assert.equal(execFileSync(node18, [join(root, 'usr/lib/vcpuctl-agent/vcpuctl-agent.js'), '--version'], { encoding: 'utf8' }).trim(), VERSION);
     });
 
-    it('an upgrade keeps the administrator\'s choice to disable the unit, and the edited defaults', () => {
+    it("an upgrade keeps the administrator's choice to disable the unit, and the edited defaults", () => {
       rmSync(wants());
       const defaults = join(root, 'etc/default/vcpuctl-agent');
       writeFileSync(defaults, readFileSync(defaults, 'utf8').replace('VCPUCTL_AGENT_OPTS=""', 'VCPUCTL_AGENT_OPTS="--read-only"'));
@@ -430,7 +439,10 @@ describe('agent package (npm run package)', function () {
       assert.equal(r.status, 0, r.stderr);
       assert.equal(lexists(wants()), false);
       const left = treeState(root).filter((l) => !l.startsWith('var/lib/dpkg'));
-      assert.deepEqual(left.filter((l) => /vcpuctl/.test(l)), []);
+      assert.deepEqual(
+        left.filter((l) => /vcpuctl/.test(l)),
+        [],
+      );
     });
 
     it('on a guest without systemd at all, the maintainer scripts exit 0, say how to start the agent, and change nothing', () => {
@@ -449,7 +461,14 @@ describe('agent package (npm run package)', function () {
         assert.equal(postinst.stderr, 'vcpuctl-agent: no systemd here; start it with: vcpuctl-agent run --channel\n');
         for (const p of hostPaths) assert.equal(lexists(p), false, `${p} appeared on this machine`);
         // Into the unpacked tree, as dpkg --root would run them:
-        for (const [name, args] of [['postinst', ['configure', '']], ['postinst', ['configure', VERSION]], ['prerm', ['upgrade', VERSION]], ['prerm', ['remove']], ['postrm', ['remove']], ['postrm', ['purge']]] as const) {
+        for (const [name, args] of [
+          ['postinst', ['configure', '']],
+          ['postinst', ['configure', VERSION]],
+          ['prerm', ['upgrade', VERSION]],
+          ['prerm', ['remove']],
+          ['postrm', ['remove']],
+          ['postrm', ['purge']],
+        ] as const) {
           const r = runScript(name, [...args], { DPKG_ROOT: target });
           assert.equal(r.status, 0, `${name} ${args.join(' ')}: ${r.stderr}`);
         }

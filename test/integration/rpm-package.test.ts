@@ -28,7 +28,9 @@ const noNodeModules = { PATH: '/usr/bin:/bin', LC_ALL: 'C' };
 
 /** Lines of `rpm -qp` FLAG (requires, conflicts, ...), rpmlib's own left out, each once. */
 function deps(file: string, flag: string): string[] {
-  const lines = execFileSync('rpm', ['-qp', flag, file], { encoding: 'utf8' }).split('\n').filter((l) => l && !l.startsWith('rpmlib('));
+  const lines = execFileSync('rpm', ['-qp', flag, file], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l && !l.startsWith('rpmlib('));
   return [...new Set(lines)].sort();
 }
 
@@ -67,13 +69,16 @@ describe('RPM packages (npm run package): vcpuctl and vcpuctl-agent, noarch', fu
   describe('the .rpm files', () => {
     it('are named and versioned as rpm expects (noarch, release 1, MIT), built reproducibly: build host "reproducible", build time the commit\'s', () => {
       const epoch = spawnSync('git', ['-C', REPO, 'log', '-1', '--format=%ct'], { encoding: 'utf8' }).stdout.trim() || '0';
-      for (const [file, name, version] of [[agentRpm, 'vcpuctl-agent', AGENT_VERSION], [hostRpm, 'vcpuctl', HOST_VERSION]] as const) {
+      for (const [file, name, version] of [
+        [agentRpm, 'vcpuctl-agent', AGENT_VERSION],
+        [hostRpm, 'vcpuctl', HOST_VERSION],
+      ] as const) {
         assert.ok(existsSync(file), `${file} not built`);
         assert.equal(rpmQuery(file, '%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{LICENSE} %{BUILDHOST} %{BUILDTIME}'), `${name} ${version} 1 noarch MIT reproducible ${epoch}`);
       }
     });
 
-    it('the agent\'s: the bundle, the launcher, the unit, the defaults as %config(noreplace), the module and udev rule, the man page, the license; root\'s, with the .deb\'s modes', () => {
+    it("the agent's: the bundle, the launcher, the unit, the defaults as %config(noreplace), the module and udev rule, the man page, the license; root's, with the .deb's modes", () => {
       assert.deepEqual(rpmQuery(agentRpm, FILE_FORMAT).trim().split('\n'), [
         '-rw-r--r-- root:root (cn) /etc/default/vcpuctl-agent',
         '-rwxr-xr-x root:root () /usr/bin/vcpuctl-agent',
@@ -88,7 +93,7 @@ describe('RPM packages (npm run package): vcpuctl and vcpuctl-agent, noarch', fu
       ]);
     });
 
-    it('the controller\'s: the bundle, the launcher, the exporter\'s unit, its defaults and the hosts file as %config(noreplace), the report directory, completion, man page, license', () => {
+    it("the controller's: the bundle, the launcher, the exporter's unit, its defaults and the hosts file as %config(noreplace), the report directory, completion, man page, license", () => {
       assert.deepEqual(rpmQuery(hostRpm, FILE_FORMAT).trim().split('\n'), [
         '-rw-r--r-- root:root (cn) /etc/default/vcpuctl-exporter',
         'drwxr-xr-x root:root () /etc/vcpuctl',
@@ -109,7 +114,7 @@ describe('RPM packages (npm run package): vcpuctl and vcpuctl-agent, noarch', fu
       ]);
     });
 
-    it('require nodejs >= 1:18 (with RHEL\'s epoch) and /bin/sh; the agent conflicts with vcpuctl-agent-static; the controller recommends virsh and ssh', () => {
+    it("require nodejs >= 1:18 (with RHEL's epoch) and /bin/sh; the agent conflicts with vcpuctl-agent-static; the controller recommends virsh and ssh", () => {
       assert.deepEqual(deps(agentRpm, '-R'), ['/bin/sh', 'config(vcpuctl-agent) = ' + `${AGENT_VERSION}-1`, 'nodejs >= 1:18']);
       assert.deepEqual(deps(hostRpm, '-R'), ['/bin/sh', 'config(vcpuctl) = ' + `${HOST_VERSION}-1`, 'nodejs >= 1:18']);
       assert.deepEqual(deps(agentRpm, '--conflicts'), ['vcpuctl-agent-static']);
@@ -117,8 +122,11 @@ describe('RPM packages (npm run package): vcpuctl and vcpuctl-agent, noarch', fu
       assert.deepEqual(deps(hostRpm, '--recommends'), ['libvirt-client', 'openssh-clients']);
     });
 
-    it('carry hand-written systemd scriptlets (no systemd-rpm-macros in Debian\'s rpm): post, preun, postun in sh, each guarded by command -v systemctl', () => {
-      for (const [file, unit] of [[agentRpm, 'vcpuctl-agent.service'], [hostRpm, 'vcpuctl-exporter.service']] as const) {
+    it("carry hand-written systemd scriptlets (no systemd-rpm-macros in Debian's rpm): post, preun, postun in sh, each guarded by command -v systemctl", () => {
+      for (const [file, unit] of [
+        [agentRpm, 'vcpuctl-agent.service'],
+        [hostRpm, 'vcpuctl-exporter.service'],
+      ] as const) {
         const scripts = rpmScripts(file);
         assert.deepEqual([...scripts.keys()], ['postinstall', 'preuninstall', 'postuninstall'], file);
         for (const [name, s] of scripts) {
@@ -170,7 +178,7 @@ describe('RPM packages (npm run package): vcpuctl and vcpuctl-agent, noarch', fu
       cleanups.push(() => rmSync(root, { recursive: true, force: true }));
     });
 
-    it('refuses to install next to RHEL 9\'s default nodejs, 1:16 (the requirement\'s epoch at work), and changes nothing', () => {
+    it("refuses to install next to RHEL 9's default nodejs, 1:16 (the requirement's epoch at work), and changes nothing", () => {
       const nodejs16 = standInRpm(standIns, { name: 'nodejs', epoch: 1, version: '16.20.2' });
       const shell = standInRpm(standIns, { name: 'bash', version: '5.1.8', provides: ['/bin/sh'] });
       const base = rpm(root, ['-i', nodejs16, shell]);
@@ -180,11 +188,14 @@ describe('RPM packages (npm run package): vcpuctl and vcpuctl-agent, noarch', fu
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, new RegExp(`nodejs >= 1:18 is needed by vcpuctl-agent-${AGENT_VERSION.replace(/\./g, '\\.')}-1\\.noarch`));
       assert.match(r.stderr, new RegExp(`nodejs >= 1:18 is needed by vcpuctl-${HOST_VERSION.replace(/\./g, '\\.')}-1\\.noarch`));
-      assert.deepEqual(treeState(root).filter((l) => !l.startsWith('var/lib/rpm')), before);
+      assert.deepEqual(
+        treeState(root).filter((l) => !l.startsWith('var/lib/rpm')),
+        before,
+      );
       assert.deepEqual(systemctlCalls(root), []);
     });
 
-    it('installs next to nodejs 1:18: the .debs\' files byte for byte, the report directory, the agent enabled and started, the exporter only reloaded; nothing outside the root touched', () => {
+    it("installs next to nodejs 1:18: the .debs' files byte for byte, the report directory, the agent enabled and started, the exporter only reloaded; nothing outside the root touched", () => {
       const up = rpm(root, ['-U', standInRpm(standIns, { name: 'nodejs', epoch: 1, version: '18.20.8' })]);
       assert.equal(up.status, 0, up.stderr);
       const agent = rpm(root, ['-i', agentRpm]);
@@ -252,12 +263,11 @@ describe('RPM packages (npm run package): vcpuctl and vcpuctl-agent, noarch', fu
       assert.deepEqual(systemctlCalls(root), ['stop vcpuctl-agent.service', '--no-reload disable vcpuctl-agent.service', 'daemon-reload']);
       const host = rpm(root, ['-e', 'vcpuctl']);
       assert.equal(host.status, 0, host.stderr);
-      assert.deepEqual(host.stderr.split('\n').filter(Boolean).sort(), [
-        'warning: /etc/default/vcpuctl-exporter saved as /etc/default/vcpuctl-exporter.rpmsave',
-        'warning: /etc/vcpuctl/hosts saved as /etc/vcpuctl/hosts.rpmsave',
-      ]);
+      assert.deepEqual(host.stderr.split('\n').filter(Boolean).sort(), ['warning: /etc/default/vcpuctl-exporter saved as /etc/default/vcpuctl-exporter.rpmsave', 'warning: /etc/vcpuctl/hosts saved as /etc/vcpuctl/hosts.rpmsave']);
       assert.deepEqual(systemctlCalls(root), ['stop vcpuctl-exporter.service', '--no-reload disable vcpuctl-exporter.service', 'daemon-reload']);
-      const left = treeState(root).filter((l) => !l.startsWith('var/lib/rpm') && /vcpuctl/.test(l)).map((l) => l.split(' ')[0]);
+      const left = treeState(root)
+        .filter((l) => !l.startsWith('var/lib/rpm') && /vcpuctl/.test(l))
+        .map((l) => l.split(' ')[0]);
       assert.deepEqual(left, [
         'etc/default/vcpuctl-agent.rpmsave',
         'etc/default/vcpuctl-exporter.rpmsave',
@@ -280,11 +290,17 @@ describe('RPM packages (npm run package): vcpuctl and vcpuctl-agent, noarch', fu
       const host = rpm(root, ['--nodeps', '-i', hostRpm]);
       assert.equal(host.status, 0, host.stderr);
       assert.equal(`${host.stdout}${host.stderr}`, '');
-      assert.deepEqual(treeState(root).filter((l) => /systemd\/system\/[^/]*\.wants/.test(l)), []);
+      assert.deepEqual(
+        treeState(root).filter((l) => /systemd\/system\/[^/]*\.wants/.test(l)),
+        [],
+      );
       const erase = rpm(root, ['-e', 'vcpuctl-agent', 'vcpuctl']);
       assert.equal(erase.status, 0, erase.stderr);
       assert.equal(`${erase.stdout}${erase.stderr}`, '');
-      assert.deepEqual(treeState(root).filter((l) => !l.startsWith('var/lib/rpm') && /vcpuctl/.test(l)), []);
+      assert.deepEqual(
+        treeState(root).filter((l) => !l.startsWith('var/lib/rpm') && /vcpuctl/.test(l)),
+        [],
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

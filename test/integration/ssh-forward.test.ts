@@ -94,7 +94,7 @@ describe('channel sockets through a +ssh URI (real sshd on loopback)', function 
     assert.equal(sshChildren(sshd), 0);
   });
 
-  it('a key sshd does not know: AGENT_UNREACHABLE with ssh\'s reason, at once, ssh reaped', async () => {
+  it("a key sshd does not know: AGENT_UNREACHABLE with ssh's reason, at once, ssh reaped", async () => {
     const started = Date.now();
     await assert.rejects(socketReachFor(sshd.uri({ keyfile: sshd.strangerKeyfile })).open(socketPath, 20_000), (e: VcpuctlError) => {
       assert.equal(e.code, 'AGENT_UNREACHABLE');
@@ -105,7 +105,7 @@ describe('channel sockets through a +ssh URI (real sshd on loopback)', function 
     assert.equal(sshChildren(sshd), 0);
   });
 
-  it('nothing listening on the port: ssh\'s reason; an ssh that never answers: bounded by the timeout', async () => {
+  it("nothing listening on the port: ssh's reason; an ssh that never answers: bounded by the timeout", async () => {
     const closed = createServer();
     const port = await new Promise<number>((resolve) => closed.listen(0, '127.0.0.1', () => resolve((closed.address() as { port: number }).port)));
     await new Promise((r) => closed.close(r));

@@ -98,24 +98,47 @@ describe('vcpuctl-agent-static (npm run package -- --sea): the agent with Node i
     it(`the .rpm: ${ARCH.rpm}, Provides and Conflicts vcpuctl-agent, requires what the executable links to (the .deb's glibc at most) and not nodejs`, () => {
       assert.equal(rpmQuery(staticRpm, '%{NAME} %{VERSION} %{RELEASE} %{ARCH}'), `vcpuctl-agent-static ${VERSION} 1 ${ARCH.rpm}`);
       const requires = execFileSync('rpm', ['-qpR', staticRpm], { encoding: 'utf8' }).split('\n');
-      assert.deepEqual(requires.filter((r) => /node/.test(r)), []);
+      assert.deepEqual(
+        requires.filter((r) => /node/.test(r)),
+        [],
+      );
       assert.ok(requires.includes('libstdc++.so.6()(64bit)'), requires.join('\n'));
       // rpmbuild read the ELF; package.sh grepped it for the .deb: the same newest glibc.
-      const glibc = requires.map((r) => /^libc\.so\.6\(GLIBC_([\d.]+)\)/.exec(r)?.[1]).filter((v): v is string => !!v).sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).pop();
+      const glibc = requires
+        .map((r) => /^libc\.so\.6\(GLIBC_([\d.]+)\)/.exec(r)?.[1])
+        .filter((v): v is string => !!v)
+        .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
+        .pop();
       assert.equal(`libc6 (>= ${glibc})`, execFileSync('dpkg-deb', ['-f', deb, 'Depends'], { encoding: 'utf8' }).split(',')[0]);
       assert.match(execFileSync('rpm', ['-qp', '--provides', staticRpm], { encoding: 'utf8' }), new RegExp(`^vcpuctl-agent = ${VERSION.replace(/\./g, '\\.')}-1$`, 'm'));
       assert.equal(execFileSync('rpm', ['-qp', '--conflicts', staticRpm], { encoding: 'utf8' }), 'vcpuctl-agent\n');
-      assert.deepEqual([...execFileSync('rpm', ['-qp', '--scripts', staticRpm], { encoding: 'utf8' }).matchAll(/^(\w+) scriptlet/gm)].map((m) => m[1]), ['postinstall', 'preuninstall', 'postuninstall']);
+      assert.deepEqual(
+        [...execFileSync('rpm', ['-qp', '--scripts', staticRpm], { encoding: 'utf8' }).matchAll(/^(\w+) scriptlet/gm)].map((m) => m[1]),
+        ['postinstall', 'preuninstall', 'postuninstall'],
+      );
     });
 
-    it('both hold the agent\'s files, the executable as /usr/bin/vcpuctl-agent, root\'s, with the same modes', () => {
-      const debFiles = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' }).trim().split('\n').map((l) => l.split(/\s+/)).filter((f) => !f[0]!.startsWith('d'));
-      assert.deepEqual(debFiles.map((f) => `${f[0]} ${f[1]} ${f[5]!.replace(/^\./, '')}`), FILES.map((p) => `${p === '/usr/bin/vcpuctl-agent' ? '-rwxr-xr-x' : '-rw-r--r--'} root/root ${p}`));
-      const rpmFiles = rpmQuery(staticRpm, '[%{FILEMODES:perms} %{FILEUSERNAME}/%{FILEGROUPNAME} %{FILENAMES}\n]').trim().split('\n').filter((l) => !l.startsWith('d'));
-      assert.deepEqual(rpmFiles, debFiles.map((f) => `${f[0]} ${f[1]} ${f[5]!.replace(/^\./, '')}`));
+    it("both hold the agent's files, the executable as /usr/bin/vcpuctl-agent, root's, with the same modes", () => {
+      const debFiles = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/))
+        .filter((f) => !f[0]!.startsWith('d'));
+      assert.deepEqual(
+        debFiles.map((f) => `${f[0]} ${f[1]} ${f[5]!.replace(/^\./, '')}`),
+        FILES.map((p) => `${p === '/usr/bin/vcpuctl-agent' ? '-rwxr-xr-x' : '-rw-r--r--'} root/root ${p}`),
+      );
+      const rpmFiles = rpmQuery(staticRpm, '[%{FILEMODES:perms} %{FILEUSERNAME}/%{FILEGROUPNAME} %{FILENAMES}\n]')
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('d'));
+      assert.deepEqual(
+        rpmFiles,
+        debFiles.map((f) => `${f[0]} ${f[1]} ${f[5]!.replace(/^\./, '')}`),
+      );
     });
 
-    it('ship the executable --sea built, the agent\'s unit with ExecStart running it, the agent\'s other files, and Node\'s license', () => {
+    it("ship the executable --sea built, the agent's unit with ExecStart running it, the agent's other files, and Node's license", () => {
       const x = mkdtempSync(join(tmpdir(), `vcpuctl-static-x-${process.pid}-`));
       const regular = mkdtempSync(join(tmpdir(), `vcpuctl-static-regular-x-${process.pid}-`));
       try {
@@ -181,7 +204,7 @@ describe('vcpuctl-agent-static (npm run package -- --sea): the agent with Node i
       cleanups.push(() => rmSync(root, { recursive: true, force: true }));
     });
 
-    it('refuses a libc6 older than the executable needs (Ubuntu 18.04\'s 2.27)', () => {
+    it("refuses a libc6 older than the executable needs (Ubuntu 18.04's 2.27)", () => {
       dpkgRoot(root, [{ name: 'libc6', version: '2.27-3ubuntu1.6' }, ...debian11.slice(1)]);
       const r = dpkg(root, ['-i', deb]);
       assert.notEqual(r.status, 0);
@@ -200,14 +223,17 @@ describe('vcpuctl-agent-static (npm run package -- --sea): the agent with Node i
       guestRoot(root);
     });
 
-    it('runs there with no node on PATH: --version, and snapshot --sysroot gives the JSON of the bundle under Node 18 and lscpu\'s own -p', () => {
+    it("runs there with no node on PATH: --version, and snapshot --sysroot gives the JSON of the bundle under Node 18 and lscpu's own -p", () => {
       runsWithoutNode(root);
     });
 
     it('gives way to vcpuctl-agent once the guest has nodejs 18, and back, with dpkg -i alone; the edited defaults stay', () => {
       const defaults = join(root, 'etc/default/vcpuctl-agent');
       writeFileSync(defaults, readFileSync(defaults, 'utf8').replace('VCPUCTL_AGENT_OPTS=""', 'VCPUCTL_AGENT_OPTS="--read-only"'));
-      appendFileSync(join(root, 'var/lib/dpkg/status'), '\nPackage: nodejs\nStatus: install ok installed\nPriority: optional\nSection: web\nMaintainer: x <x@localhost>\nArchitecture: all\nVersion: 18.19.1+dfsg-6ubuntu5\nDescription: stand-in\n');
+      appendFileSync(
+        join(root, 'var/lib/dpkg/status'),
+        '\nPackage: nodejs\nStatus: install ok installed\nPriority: optional\nSection: web\nMaintainer: x <x@localhost>\nArchitecture: all\nVersion: 18.19.1+dfsg-6ubuntu5\nDescription: stand-in\n',
+      );
       const toRegular = dpkg(root, ['-i', join(out, `vcpuctl-agent_${VERSION}_all.deb`)]);
       assert.equal(toRegular.status, 0, toRegular.stderr);
       assert.equal(status('vcpuctl-agent'), `install ok installed ${VERSION}`);
@@ -233,7 +259,10 @@ describe('vcpuctl-agent-static (npm run package -- --sea): the agent with Node i
       const r = dpkg(root, ['--purge', 'vcpuctl-agent-static']);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(lexists(wants()), false);
-      assert.deepEqual(treeState(root).filter((l) => !l.startsWith('var/lib/dpkg') && /vcpuctl/.test(l)), []);
+      assert.deepEqual(
+        treeState(root).filter((l) => !l.startsWith('var/lib/dpkg') && /vcpuctl/.test(l)),
+        [],
+      );
     });
   });
 
@@ -248,7 +277,9 @@ describe('vcpuctl-agent-static (npm run package -- --sea): the agent with Node i
 
     it('installs without --nodeps where a stand-in provides only the libraries it requires (no nodejs), enabled', () => {
       const own = `config(vcpuctl-agent-static) = ${VERSION}-1`;
-      const needs = execFileSync('rpm', ['-qpR', staticRpm], { encoding: 'utf8' }).split('\n').filter((r) => r && !r.startsWith('rpmlib(') && r !== own);
+      const needs = execFileSync('rpm', ['-qpR', staticRpm], { encoding: 'utf8' })
+        .split('\n')
+        .filter((r) => r && !r.startsWith('rpmlib(') && r !== own);
       assert.ok(!needs.some((r) => /node/.test(r)));
       const libs = standInRpm(standIns, { name: 'glibc', version: '2.34', provides: [...new Set(needs)] });
       const base = rpm(root, ['-i', libs]);
@@ -260,7 +291,7 @@ describe('vcpuctl-agent-static (npm run package -- --sea): the agent with Node i
       guestRoot(root);
     });
 
-    it('runs there with no node on PATH: --version, and snapshot --sysroot gives the JSON of the bundle under Node 18 and lscpu\'s own -p', () => {
+    it("runs there with no node on PATH: --version, and snapshot --sysroot gives the JSON of the bundle under Node 18 and lscpu's own -p", () => {
       runsWithoutNode(root);
     });
 
@@ -277,7 +308,10 @@ describe('vcpuctl-agent-static (npm run package -- --sea): the agent with Node i
       const r = rpm(root, ['-e', 'vcpuctl-agent-static']);
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(systemctlCalls(root), ['--no-reload disable vcpuctl-agent.service']);
-      assert.deepEqual(treeState(root).filter((l) => !l.startsWith('var/lib/rpm') && /vcpuctl/.test(l)), []);
+      assert.deepEqual(
+        treeState(root).filter((l) => !l.startsWith('var/lib/rpm') && /vcpuctl/.test(l)),
+        [],
+      );
     });
   });
 });

@@ -11,7 +11,10 @@ const UNIT = join(__dirname, '../../../packages/guest-agent/systemd/vcpuctl-agen
 
 describe('systemd unit', () => {
   const text = readFileSync(UNIT, 'utf8');
-  const lines = text.split('\n').filter((l) => /^\w+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
+  const lines = text
+    .split('\n')
+    .filter((l) => /^\w+=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
   const directives = new Map(lines);
   const allOf = (key: string) => lines.filter(([k]) => k === key).map(([, v]) => v);
 

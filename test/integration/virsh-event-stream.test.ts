@@ -19,34 +19,51 @@ describe('libvirt event stream (virsh event --loop)', () => {
   it('is started again when virsh ends, says so, and asks for a re-read once it is back', async () => {
     const fake = join(dir, 'virsh');
     // Counts its starts in a file; each run prints one event and dies as virsh does when libvirtd goes away.
-    writeFileSync(fake, `#!/bin/sh
+    writeFileSync(
+      fake,
+      `#!/bin/sh
 n=$(cat ${dir}/starts 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${dir}/starts
 [ "$*" = "-c test:///x event --all --loop --timestamp" ] || { echo "bad args: $*" >&2; exit 2; }
 echo "2026-11-27 23:55:53.411+0000: event 'lifecycle' for domain 'web$n': Started Booted"
 sleep 0.3
 echo "error: Disconnected from test:///x due to end of file" >&2
 exit 1
-`);
+`,
+    );
     chmodSync(fake, 0o755);
     const events: DomainEvent[] = [];
     const lost: [string, number][] = [];
     let reconnected = 0;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`only ${events.length} events, ${lost.length} losses, ${reconnected} reconnects`)), 8000);
-      const stream = virshEventStream('test:///x', {
-        event: (e) => events.push(e),
-        lost: (why, ms) => lost.push([why, ms]),
-        reconnected: () => {
-          reconnected++;
-          if (reconnected === 2) {
-            stream.close();
-            clearTimeout(timer);
-            resolve();
-          }
+      const stream = virshEventStream(
+        'test:///x',
+        {
+          event: (e) => events.push(e),
+          lost: (why, ms) => lost.push([why, ms]),
+          reconnected: () => {
+            reconnected++;
+            if (reconnected === 2) {
+              stream.close();
+              clearTimeout(timer);
+              resolve();
+            }
+          },
         },
-      }, fake);
+        fake,
+      );
     });
-    assert.deepEqual(events.slice(0, 3).map((e) => e.domain), ['web1', 'web2', 'web3']);
-    assert.deepEqual(lost.slice(0, 2), [['error: Disconnected from test:///x due to end of file', 250], ['error: Disconnected from test:///x due to end of file', 500]], 'the pause doubles while it keeps failing');
+    assert.deepEqual(
+      events.slice(0, 3).map((e) => e.domain),
+      ['web1', 'web2', 'web3'],
+    );
+    assert.deepEqual(
+      lost.slice(0, 2),
+      [
+        ['error: Disconnected from test:///x due to end of file', 250],
+        ['error: Disconnected from test:///x due to end of file', 500],
+      ],
+      'the pause doubles while it keeps failing',
+    );
   });
 });

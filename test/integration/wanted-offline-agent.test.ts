@@ -41,9 +41,11 @@ describe('wanted offline: a restarted agent process', function () {
   });
 
   async function start(): Promise<number> {
-    const c = spawn(process.execPath, [AGENT_BIN, 'run', '--listen', '127.0.0.1:0', '--token-file', join(dir, 'token'),
-      '--sysroot', tree.root, '--kmsg', join(dir, 'no-kmsg'), '--poll-interval', '10', '--state-file', join(dir, 'state/wanted-offline.json')],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(
+      process.execPath,
+      [AGENT_BIN, 'run', '--listen', '127.0.0.1:0', '--token-file', join(dir, 'token'), '--sysroot', tree.root, '--kmsg', join(dir, 'no-kmsg'), '--poll-interval', '10', '--state-file', join(dir, 'state/wanted-offline.json')],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     child = c;
     c.stderr!.on('data', (d: Buffer) => log.push(...d.toString('utf8').split('\n').filter(Boolean)));
     return new Promise((resolve, reject) => {
@@ -102,7 +104,10 @@ describe('wanted offline: a restarted agent process', function () {
       await until('cpu3 auto-onlined', () => tree.onlineCpus().includes(3));
       await new Promise((r) => setTimeout(r, 300));
       assert.deepEqual(tree.onlineCpus(), [0, 1, 3], 'cpu2 is offline by intent; cpu3 was hot-added and onlined');
-      assert.ok(log.some((l) => /auto-online: cpu2 left offline: the host wants it offline/.test(l)), log.join('\n'));
+      assert.ok(
+        log.some((l) => /auto-online: cpu2 left offline: the host wants it offline/.test(l)),
+        log.join('\n'),
+      );
       const snap = await c.snapshot();
       assert.equal(snap.online, '0-1,3');
       // A later `set` that onlines it shrinks the set: auto-online applies again.

@@ -75,7 +75,10 @@ describe('vcpuctl agent attach/detach against a real libvirtd', function () {
     const [s] = json(['status', dom]);
     assert.equal(s.guest.reachable, false);
     assert.match(s.guest.error, /org\.vcpuctl\.agent\.0 channel is there but nothing in the guest has it open/);
-    assert.deepEqual(s.verdict.findings.map((f: { kind: string }) => f.kind), ['AGENT_UNREACHABLE']);
+    assert.deepEqual(
+      s.verdict.findings.map((f: { kind: string }) => f.kind),
+      ['AGENT_UNREACHABLE'],
+    );
 
     assert.deepEqual(json(['agent', 'detach', dom]), { domain: dom, channel: CHANNEL, live: 'removed', config: 'removed' });
     assert.deepEqual([channels(dom, false), channels(dom, true)], [[], []]);

@@ -9,9 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lockDomain } from '@vcpuctl/host';
 import { AgentHarness } from '../helpers/agent-harness';
-import {
-  bareDomainXml, defineAndStart, qemuPlugged, removeDomain, removeLeftovers, setupHost, uniqueName, vcpuCount, vcpuctl, vcpuctlAsync, virsh,
-} from '../helpers/libvirt';
+import { bareDomainXml, defineAndStart, qemuPlugged, removeDomain, removeLeftovers, setupHost, uniqueName, vcpuCount, vcpuctl, vcpuctlAsync, virsh } from '../helpers/libvirt';
 
 const PREFIX = 'vcpuctl-test';
 
@@ -61,7 +59,10 @@ describe('vcpuctl against a real libvirtd (QEMU domains without an OS)', functio
     assert.equal(s.host.qemu.plugged, 1);
     assert.equal(s.host.qemu.slots.length, 2);
     assert.equal(s.host.domain.uuid, virsh('domuuid', dom).trim());
-    assert.deepEqual(s.verdict.findings.map((f: { kind: string }) => f.kind), ['AGENT_UNREACHABLE']);
+    assert.deepEqual(
+      s.verdict.findings.map((f: { kind: string }) => f.kind),
+      ['AGENT_UNREACHABLE'],
+    );
   });
 
   it('set hot-adds a vCPU for real; without an agent it says the guest did not confirm (exit 6)', () => {
@@ -107,7 +108,7 @@ describe('vcpuctl against a real libvirtd (QEMU domains without an OS)', functio
     assert.deepEqual(vcpuCount(dom)['current live'], 1);
   });
 
-  it('a live unplug QEMU refuses (no guest OS enabled ACPI CPU hotplug) is reported in libvirt\'s words, nothing changed (exit 17)', () => {
+  it("a live unplug QEMU refuses (no guest OS enabled ACPI CPU hotplug) is reported in libvirt's words, nothing changed (exit 17)", () => {
     const dom = newDomain(1, 2);
     assert.equal(run(['set', dom, '2']).code, 6);
     const r = run(['set', dom, '1', '--strategy', 'unplug']);

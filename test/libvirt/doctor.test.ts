@@ -15,8 +15,18 @@ import { removeDomain, removeLeftovers, setupHost, URI, vcpuctl, virsh } from '.
 
 const PREFIX = 'vcpuctl-doctor';
 
-interface Check { id: string; status: 'ok' | 'risk' | 'not checked'; detail: string; fix?: string }
-interface Result { domain: string; state: string; checks: Check[]; counts: { ok: number; risk: number; notChecked: number } }
+interface Check {
+  id: string;
+  status: 'ok' | 'risk' | 'not checked';
+  detail: string;
+  fix?: string;
+}
+interface Result {
+  domain: string;
+  state: string;
+  checks: Check[];
+  counts: { ok: number; risk: number; notChecked: number };
+}
 
 function domainXml(name: string, o: { current: number; maximum: number; cputune?: string; cpu?: string }): string {
   return `<domain type='qemu'>
@@ -60,11 +70,16 @@ describe('vcpuctl doctor (real libvirtd, bare domains)', function () {
     const topology1 = "<topology sockets='1' dies='1' cores='3' threads='1'/>";
     const domains: [string, string, boolean][] = [
       [clean, domainXml(clean, { current: 1, maximum: 3, cpu: topology1 }), true],
-      [risky, domainXml(risky, {
-        current: 1, maximum: 3,
-        cputune: "<cputune><vcpupin vcpu='0' cpuset='0'/><emulatorpin cpuset='0'/></cputune>",
-        cpu: "<numa><cell id='0' cpus='0' memory='64' unit='MiB'/><cell id='1' cpus='1' memory='64' unit='MiB'/></numa>",
-      }), true],
+      [
+        risky,
+        domainXml(risky, {
+          current: 1,
+          maximum: 3,
+          cputune: "<cputune><vcpupin vcpu='0' cpuset='0'/><emulatorpin cpuset='0'/></cputune>",
+          cpu: "<numa><cell id='0' cpus='0' memory='64' unit='MiB'/><cell id='1' cpus='1' memory='64' unit='MiB'/></numa>",
+        }),
+        true,
+      ],
       [full, domainXml(full, { current: 2, maximum: 2, cpu: "<topology sockets='1' dies='1' cores='2' threads='1'/>" }), true],
       [off, domainXml(off, { current: 1, maximum: 3, cpu: topology1 }), false],
     ];
@@ -87,8 +102,14 @@ describe('vcpuctl doctor (real libvirtd, bare domains)', function () {
     assert.equal(r.code, 0, r.stderr);
     const d = r.json.domains[0]!;
     assert.deepEqual(byId(d), {
-      headroom: 'ok', vcpupin: 'ok', numa: 'ok', topology: 'ok', migrated: 'ok',
-      'qemu-ga-rpcs': 'ok', 'kernel-hotplug': 'not checked', 'udev-auto-online': 'not checked',
+      headroom: 'ok',
+      vcpupin: 'ok',
+      numa: 'ok',
+      topology: 'ok',
+      migrated: 'ok',
+      'qemu-ga-rpcs': 'ok',
+      'kernel-hotplug': 'not checked',
+      'udev-auto-online': 'not checked',
     });
     assert.deepEqual(r.json.exit, { status: 0, code: null });
   });
@@ -127,7 +148,10 @@ describe('vcpuctl doctor (real libvirtd, bare domains)', function () {
     assert.equal(r.code, 0, r.stderr);
     const entries = (JSON.parse(r.stdout) as { hosts: { domains: { domain: string; risks: Check[] }[] }[] }).hosts[0]!.domains;
     const of = (n: string) => entries.find((e) => e.domain === n)!.risks;
-    assert.deepEqual(of(risky).map((c) => c.id), ['vcpupin', 'numa', 'topology']);
+    assert.deepEqual(
+      of(risky).map((c) => c.id),
+      ['vcpupin', 'numa', 'topology'],
+    );
     assert.match(of(risky)[0]!.detail, /^vCPU 1 would run unpinned/);
     assert.deepEqual(of(clean), []);
     const text = cli(['set', risky, '2', '--dry-run']);
@@ -137,7 +161,7 @@ describe('vcpuctl doctor (real libvirtd, bare domains)', function () {
     assert.equal(virsh('vcpucount', risky, '--live', '--current').trim(), '1', 'nothing changed');
   });
 
-  it('--all over this run\'s domains: every one judged, the worst problem is the exit status (3)', () => {
+  it("--all over this run's domains: every one judged, the worst problem is the exit status (3)", () => {
     const r = cli(['--json', 'doctor', '--all', '--name', `${tag}-*`]);
     assert.equal(r.code, 3, r.stderr);
     const d = JSON.parse(r.stdout) as { hosts: { domains: { domain: string; result?: Result }[] }[]; summary: Record<string, number>; exit: { status: number; code: string } };

@@ -21,7 +21,21 @@ const DEFINED_ONLY = 4;
 const UNREACHABLE = 'qemu+unix:///system?socket=/nonexistent';
 
 interface Doc {
-  hosts: { uri: string; hostName: string; reachable: boolean; error?: { code: string; exit: number; message: string }; domains: { domain: string; uri: string; hostName: string; state: string; checked: boolean; host?: { domain: { config: { current: number; maximum: number }; live?: { current: number } } }; verdict?: { findings: { kind: string }[] } }[] }[];
+  hosts: {
+    uri: string;
+    hostName: string;
+    reachable: boolean;
+    error?: { code: string; exit: number; message: string };
+    domains: {
+      domain: string;
+      uri: string;
+      hostName: string;
+      state: string;
+      checked: boolean;
+      host?: { domain: { config: { current: number; maximum: number }; live?: { current: number } } };
+      verdict?: { findings: { kind: string }[] };
+    }[];
+  }[];
   summary: { hosts: number; unreachableHosts: number; domains: number; byState: Record<string, number>; checked: number; failed: number; unread: number };
   exit: { status: number; code: string | null };
   reports?: { domain: string; json: string }[];
@@ -66,21 +80,25 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     chmodSync(join(bin, 'virsh'), 0o755);
     env = { PATH: `${bin}:${process.env.PATH}` };
     // Defined and started in parallel: 20 QEMU starts one after another would take most of the timeout under load.
-    await Promise.all(all.map(async (name, i) => {
-      const file = join(dir, `${name}.xml`);
-      writeFileSync(file, bareDomainXml(name, i < RUNNING ? 1 + (i % 2) : 1, i < RUNNING ? 2 : 3));
-      await virshAsync('define', file);
-      defined.push(name);
-      if (i < RUNNING) await virshAsync('start', name);
-    }));
+    await Promise.all(
+      all.map(async (name, i) => {
+        const file = join(dir, `${name}.xml`);
+        writeFileSync(file, bareDomainXml(name, i < RUNNING ? 1 + (i % 2) : 1, i < RUNNING ? 2 : 3));
+        await virshAsync('define', file);
+        defined.push(name);
+        if (i < RUNNING) await virshAsync('start', name);
+      }),
+    );
   });
 
   after(async function () {
     this.timeout(120_000);
-    await Promise.all(defined.map(async (name) => {
-      await virshAsync('destroy', name).catch(() => undefined);
-      await virshAsync('undefine', name).catch(() => undefined);
-    }));
+    await Promise.all(
+      defined.map(async (name) => {
+        await virshAsync('destroy', name).catch(() => undefined);
+        await virshAsync('undefine', name).catch(() => undefined);
+      }),
+    );
     await sshd?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -105,14 +123,17 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
       const x = mine.find((m) => m.domain === name)!;
       assert.equal(x.checked, true);
       assert.equal(x.host!.domain.live!.current, 1 + (i % 2));
-      assert.ok(x.verdict!.findings.some((f) => f.kind === 'AGENT_UNREACHABLE'), 'a bare domain has no agent');
+      assert.ok(
+        x.verdict!.findings.some((f) => f.kind === 'AGENT_UNREACHABLE'),
+        'a bare domain has no agent',
+      );
     }
     // qemu:///system is read over libvirt's RPC on one socket: no virsh process at all, none per domain.
     assert.equal(r.spawns, 0, readFileSync(spawnLog, 'utf8'));
     assert.deepEqual([d.hosts[0]!.hostName, mine[0]!.hostName], [hostname(), hostname()], 'a local URI names this machine');
   });
 
-  it('through qemu+ssh:// to the test\'s own sshd: status --all names all 20 and their host; root\'s ~/.ssh untouched', async () => {
+  it("through qemu+ssh:// to the test's own sshd: status --all names all 20 and their host; root's ~/.ssh untouched", async () => {
     const homeSsh = '/root/.ssh/known_hosts';
     const before = existsSync(homeSsh) ? readFileSync(homeSsh, 'utf8') : undefined;
     sshd = await TestSshd.start();
@@ -120,12 +141,15 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     const r = cli(['-c', uri, 'status', '--all', '--name', `${tag}-*`, '--json']);
     assert.equal(r.code, 0, `${r.stderr}\nsshd: ${sshd.output}`);
     const d = doc(r.stdout);
-    assert.deepEqual(d.hosts.map((h) => [h.uri, h.hostName, h.reachable]), [[uri, '127.0.0.1', true]]);
+    assert.deepEqual(
+      d.hosts.map((h) => [h.uri, h.hostName, h.reachable]),
+      [[uri, '127.0.0.1', true]],
+    );
     const mine = ours(d, uri);
     assert.deepEqual(mine.map((x) => x.domain).sort(), [...all].sort());
     assert.ok(mine.every((x) => x.uri === uri && x.hostName === '127.0.0.1'));
     assert.deepEqual(d.summary.byState, { running: RUNNING, 'shut off': DEFINED_ONLY });
-    assert.equal(r.spawns, 0, 'read over libvirt\'s RPC through ssh and virt-ssh-helper: no virsh process');
+    assert.equal(r.spawns, 0, "read over libvirt's RPC through ssh and virt-ssh-helper: no virsh process");
     // It went through our sshd with our key, and ssh recorded the host key in the fixture's file only.
     await sshd.waitForLog(/Accepted publickey for root from 127\.0\.0\.1/);
     assert.match(readFileSync(sshd.knownHosts, 'utf8'), new RegExp(`^\\[127\\.0\\.0\\.1\\]:${sshd.port} `, 'm'));
@@ -135,7 +159,7 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     assert.match(text.stdout, /\(host 127\.0\.0\.1\): 4 domains/);
   });
 
-  it('a key sshd does not know is a per-host error with ssh\'s reason, next to a reachable host, not a hang', async () => {
+  it("a key sshd does not know is a per-host error with ssh's reason, next to a reachable host, not a hang", async () => {
     sshd ??= await TestSshd.start();
     const wrong = sshd.uri({ keyfile: sshd.strangerKeyfile });
     const started = Date.now();
@@ -143,7 +167,13 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     const tookMs = Date.now() - started;
     assert.equal(r.code, 5, r.stderr);
     const d = doc(r.stdout);
-    assert.deepEqual(d.hosts.map((h) => [h.hostName, h.reachable]), [[hostname(), true], ['127.0.0.1', false]]);
+    assert.deepEqual(
+      d.hosts.map((h) => [h.hostName, h.reachable]),
+      [
+        [hostname(), true],
+        ['127.0.0.1', false],
+      ],
+    );
     assert.equal(d.hosts[1]!.error!.code, 'LIBVIRT_UNREACHABLE');
     assert.match(d.hosts[1]!.error!.message, /Permission denied \(publickey\)/);
     assert.equal(ours(d).length, DEFINED_ONLY);
@@ -161,11 +191,21 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
   it('--state and --name choose, and the process count stays the same', () => {
     const off = cli(['-c', URI, 'status', '--all', '--name', `${tag}-*`, '--state', 'shut-off', '--json']);
     assert.equal(off.code, 0, off.stderr);
-    assert.deepEqual(ours(doc(off.stdout)).map((x) => x.domain).sort(), [...db].sort());
+    assert.deepEqual(
+      ours(doc(off.stdout))
+        .map((x) => x.domain)
+        .sort(),
+      [...db].sort(),
+    );
     assert.equal(doc(off.stdout).summary.checked, 0);
     const web1 = cli(['-c', URI, 'status', '--all', '--name', `${tag}-web1*`, '--state', 'running,paused', '--json']);
     assert.equal(web1.code, 0, web1.stderr);
-    assert.deepEqual(ours(doc(web1.stdout)).map((x) => x.domain).sort(), web.filter((n) => /-web1\d*$/.test(n)).sort());
+    assert.deepEqual(
+      ours(doc(web1.stdout))
+        .map((x) => x.domain)
+        .sort(),
+      web.filter((n) => /-web1\d*$/.test(n)).sort(),
+    );
     assert.equal(web1.spawns, 0);
     const none = cli(['-c', URI, 'status', '--all', '--name', `${tag}-db*`, '--state', 'running', '--json']);
     assert.equal(doc(none.stdout).summary.domains, 0);
@@ -173,7 +213,14 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^vcpuctl: USAGE: --state wants one of running, paused, shut-off/);
     assert.equal(bad.spawns, 0, 'bad input is refused before libvirt is touched');
-    for (const args of [['status', '--all', '--parallel', '0'], ['status', '--all', '--parallel', '9999'], ['status', '--all', 'web1'], ['status', '--state', 'running', 'web1'], ['verify'], ['-c', URI, '-c', 'test:///default', 'status', 'web1']]) {
+    for (const args of [
+      ['status', '--all', '--parallel', '0'],
+      ['status', '--all', '--parallel', '9999'],
+      ['status', '--all', 'web1'],
+      ['status', '--state', 'running', 'web1'],
+      ['verify'],
+      ['-c', URI, '-c', 'test:///default', 'status', 'web1'],
+    ]) {
       const r = cli(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^vcpuctl: USAGE: [^\n]+\n$/);
@@ -185,12 +232,18 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     const r = cli(['-c', URI, '-c', 'test:///default', 'status', '--all', '--name', `${tag}-web*`, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const d = doc(r.stdout);
-    assert.deepEqual(d.hosts.map((h) => h.uri), [URI, 'test:///default']);
+    assert.deepEqual(
+      d.hosts.map((h) => h.uri),
+      [URI, 'test:///default'],
+    );
     assert.equal(ours(d).length, RUNNING);
     assert.equal(d.hosts[1]!.domains.length, 0, "the test driver's one domain is named 'test', not web*");
     const t = cli(['-c', URI, '-c', 'test:///default', 'status', '--all', '--name', 'test', '--json']);
     const td = doc(t.stdout);
-    assert.deepEqual(td.hosts[1]!.domains.map((x) => [x.domain, x.uri, x.state]), [['test', 'test:///default', 'running']]);
+    assert.deepEqual(
+      td.hosts[1]!.domains.map((x) => [x.domain, x.uri, x.state]),
+      [['test', 'test:///default', 'running']],
+    );
     assert.equal(td.summary.hosts, 2);
     // test:///default lives inside its virsh process: a listing and one batched inspect there; none for qemu:///system (RPC).
     assert.equal(td.hosts[0]!.domains.length, 0);
@@ -201,7 +254,14 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     const r = cli(['-c', URI, '-c', UNREACHABLE, '-c', 'test:///default', 'status', '--all', '--name', `${tag}-*`, '--json']);
     assert.equal(r.code, 5, r.stderr);
     const d = doc(r.stdout);
-    assert.deepEqual(d.hosts.map((h) => [h.uri, h.reachable]), [[URI, true], [UNREACHABLE, false], ['test:///default', true]]);
+    assert.deepEqual(
+      d.hosts.map((h) => [h.uri, h.reachable]),
+      [
+        [URI, true],
+        [UNREACHABLE, false],
+        ['test:///default', true],
+      ],
+    );
     assert.equal(d.hosts[1]!.error!.code, 'LIBVIRT_UNREACHABLE');
     assert.equal(ours(d).length, 20);
     assert.deepEqual([d.summary.unreachableHosts, d.exit.status, d.exit.code], [1, 5, 'LIBVIRT_UNREACHABLE']);
@@ -214,7 +274,10 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     const r = cli(['status', '--all', '--hosts', hosts, '--name', `${tag}-db*`, '--json']);
     assert.equal(r.code, 5, r.stderr);
     const d = doc(r.stdout);
-    assert.deepEqual(d.hosts.map((h) => h.uri), [URI, UNREACHABLE]);
+    assert.deepEqual(
+      d.hosts.map((h) => h.uri),
+      [URI, UNREACHABLE],
+    );
     assert.equal(ours(d).length, DEFINED_ONLY);
   });
 
@@ -233,7 +296,11 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
             if (rec.domain?.startsWith(`${tag}-`)) seen.add(rec.domain);
           }
           // Every domain's first record comes from one initial read: a web* among them would be here by now.
-          if (seen.size >= DEFINED_ONLY) setTimeout(() => { clearTimeout(timer); resolve(); }, 1000);
+          if (seen.size >= DEFINED_ONLY)
+            setTimeout(() => {
+              clearTimeout(timer);
+              resolve();
+            }, 1000);
         });
         child.once('exit', (code) => reject(new Error(`watch exited ${code}`)));
       });

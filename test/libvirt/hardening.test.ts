@@ -9,9 +9,7 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentHarness } from '../helpers/agent-harness';
-import {
-  CliResult, bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, uniqueName, vcpuCount, vcpuctl, vcpuctlAsync, virsh,
-} from '../helpers/libvirt';
+import { CliResult, bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, uniqueName, vcpuCount, vcpuctl, vcpuctlAsync, virsh } from '../helpers/libvirt';
 
 const PREFIX = 'vcpuctl-test';
 
@@ -108,8 +106,10 @@ describe('vcpuctl hardening against a real libvirtd (bad input, hostile files, o
   it('a 300-character domain name works: status, set and verify, with a lock and a report', () => {
     const name = `d${'x'.repeat(299)}`;
     const node = join(dir, 'node.xml');
-    writeFileSync(node, `<node><domain type='test'><name>${name}</name><uuid>${randomUUID()}</uuid><memory unit='MiB'>64</memory>`
-      + `<vcpu placement='static' current='1'>2</vcpu><os><type arch='x86_64'>hvm</type></os></domain></node>\n`);
+    writeFileSync(
+      node,
+      `<node><domain type='test'><name>${name}</name><uuid>${randomUUID()}</uuid><memory unit='MiB'>64</memory>` + `<vcpu placement='static' current='1'>2</vcpu><os><type arch='x86_64'>hvm</type></os></domain></node>\n`,
+    );
     const args = ['--report-dir', reports, '--agents-file', agents, '-c', `test://${node}`];
     const st = vcpuctl([...args, '--json', 'status', name], env());
     assert.equal(st.code, 0, st.stderr);

@@ -13,9 +13,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  GUEST_FRAME_BURST, MAX_CPULIST_CHARS, MAX_GUEST_CPUS, MAX_GUEST_FRAMES_PER_SECOND, MAX_REPLY_BYTES,
-} from '@vcpuctl/proto';
+import { GUEST_FRAME_BURST, MAX_CPULIST_CHARS, MAX_GUEST_CPUS, MAX_GUEST_FRAMES_PER_SECOND, MAX_REPLY_BYTES } from '@vcpuctl/proto';
 import { FakeGuest, FakeScript, FakeSession, HOSTILE_SEED, honestSnapshot, seeded } from '../helpers/fake-guest';
 import { FloodingGuest, startFloodingGuest } from '../helpers/flooding-guest';
 import { httpGet } from '../helpers/http-get';
@@ -113,7 +111,9 @@ describe('a hostile guest against the real host side (fake agents on loopback, r
 
   describe('amplification: what costs the host more than its bytes is refused at the boundary', () => {
     it('a CPU list that repeats the widest range costs what its text does', async () => {
-      const amplifying = Array(Math.floor((MAX_CPULIST_CHARS - 8) / 7)).fill('0-8191').join(',');
+      const amplifying = Array(Math.floor((MAX_CPULIST_CHARS - 8) / 7))
+        .fill('0-8191')
+        .join(',');
       await fake(victim, { snapshot: () => ({ ...honestSnapshot(1), present: amplifying, online: amplifying }) });
       const r = await cli('--json', 'status', victim);
       assert.equal(r.code, 0, r.stderr);
@@ -325,7 +325,17 @@ describe('a hostile guest against the real host side (fake agents on loopback, r
             if (n++ < 20) s.send({ id: 0, kernelLog: { lines } });
             if (n === 10) {
               present = 2;
-              s.send({ id: 0, cpuEvent: { changes: [{ cpu: 1, kind: 1 }, { cpu: 1, kind: 3, byAgent: true }], detectedAtMs: Date.now(), snapshot: honestSnapshot(2) } });
+              s.send({
+                id: 0,
+                cpuEvent: {
+                  changes: [
+                    { cpu: 1, kind: 1 },
+                    { cpu: 1, kind: 3, byAgent: true },
+                  ],
+                  detectedAtMs: Date.now(),
+                  snapshot: honestSnapshot(2),
+                },
+              });
             }
           }, 50);
           return () => clearInterval(t);
@@ -341,7 +351,10 @@ describe('a hostile guest against the real host side (fake agents on loopback, r
       // Fenced blocks are literal whatever they hold; what matters is that they close where they were opened.
       const outside = outsideFences(md);
       const headings = outside.split('\n').filter((l) => /^#/.test(l));
-      assert.deepEqual(headings.filter((h) => !/^# vcpuctl set on |^## (Verdict|Recorded intent|Both sides|Timeline|libvirt operations performed|Guest kernel evidence|Guest CPU view after \(lscpu\))$/.test(h)), []);
+      assert.deepEqual(
+        headings.filter((h) => !/^# vcpuctl set on |^## (Verdict|Recorded intent|Both sides|Timeline|libvirt operations performed|Guest kernel evidence|Guest CPU view after \(lscpu\))$/.test(h)),
+        [],
+      );
       // No raw HTML, and no link: every bracket that could open one is escaped.
       assert.doesNotMatch(outside, /<img|(?<!\\)\]\(/);
       const json = JSON.parse(readFileSync(join(reports, id.replace(/\.md$/, '.json')), 'utf8')) as { kernelLines: { seq: number }[] };
@@ -374,4 +387,3 @@ function varint(n: number): Buffer {
   } while (n);
   return Buffer.from(out);
 }
-

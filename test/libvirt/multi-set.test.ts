@@ -66,21 +66,25 @@ describe('vcpuctl set on several domains, and --dry-run (real libvirtd)', functi
     locks = join(dir, 'locks');
     agents = join(dir, 'agents.json');
     writeFileSync(agents, '{"domains":{}}\n');
-    await Promise.all([...a, ...b, off].map(async (name) => {
-      const file = join(dir, `${name}.xml`);
-      writeFileSync(file, bareDomainXml(name, 1, name === overMax(a) || name === overMax(b) ? 1 : 2));
-      await virshAsync('define', file);
-      defined.push(name);
-      if (name !== off) await virshAsync('start', name);
-    }));
+    await Promise.all(
+      [...a, ...b, off].map(async (name) => {
+        const file = join(dir, `${name}.xml`);
+        writeFileSync(file, bareDomainXml(name, 1, name === overMax(a) || name === overMax(b) ? 1 : 2));
+        await virshAsync('define', file);
+        defined.push(name);
+        if (name !== off) await virshAsync('start', name);
+      }),
+    );
   });
 
   after(async function () {
     this.timeout(120_000);
-    await Promise.all(defined.map(async (name) => {
-      await virshAsync('destroy', name).catch(() => undefined);
-      await virshAsync('undefine', name).catch(() => undefined);
-    }));
+    await Promise.all(
+      defined.map(async (name) => {
+        await virshAsync('destroy', name).catch(() => undefined);
+        await virshAsync('undefine', name).catch(() => undefined);
+      }),
+    );
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -92,7 +96,10 @@ describe('vcpuctl set on several domains, and --dry-run (real libvirtd)', functi
     assert.match(r.stderr, /^vcpuctl: OVER_MAXIMUM: dry run: 1 of 5 domains would be refused[^\n]*\n$/);
     const d = JSON.parse(r.stdout) as Doc;
     assert.equal(d.dryRun, true);
-    assert.deepEqual(entries(d).map((e) => e.domain), a);
+    assert.deepEqual(
+      entries(d).map((e) => e.domain),
+      a,
+    );
     for (const e of entries(d).slice(0, 4)) {
       assert.equal(e.plan!.strategy, 'hotplug', e.domain);
       assert.deepEqual([e.plan!.from.live, e.plan!.from.liveMaximum], [1, 2]);
@@ -122,7 +129,14 @@ describe('vcpuctl set on several domains, and --dry-run (real libvirtd)', functi
     const r = cli(['--json', 'set', a[0]!, off, `${tag}-nosuch`, '2', '--dry-run']);
     assert.equal(r.code, 4, r.stderr);
     const d = JSON.parse(r.stdout) as Doc;
-    assert.deepEqual(entries(d).map((e) => [e.domain, e.error?.code ?? e.plan?.strategy]), [[a[0], 'hotplug'], [off, 'DOMAIN_NOT_RUNNING'], [`${tag}-nosuch`, 'DOMAIN_NOT_FOUND']]);
+    assert.deepEqual(
+      entries(d).map((e) => [e.domain, e.error?.code ?? e.plan?.strategy]),
+      [
+        [a[0], 'hotplug'],
+        [off, 'DOMAIN_NOT_RUNNING'],
+        [`${tag}-nosuch`, 'DOMAIN_NOT_FOUND'],
+      ],
+    );
     const cfg = cli(['--json', 'set', off, '2', '--config', '--dry-run']);
     assert.equal(cfg.code, 0, cfg.stderr);
     assert.deepEqual(entries(JSON.parse(cfg.stdout) as Doc)[0]!.plan!.steps, [`virsh setvcpus ${off} 2 --config (the domain is not running: its persistent count only)`]);
@@ -152,8 +166,16 @@ describe('vcpuctl set on several domains, and --dry-run (real libvirtd)', functi
     assert.deepEqual([e.outcome, e.plan!.refusal!.code, e.error!.code, e.error!.exit], ['refused', 'OVER_MAXIMUM', 'OVER_MAXIMUM', 8]);
     const report = JSON.parse(readFileSync(e.report!.json, 'utf8'));
     assert.deepEqual([report.outcome.code, report.libvirtOperations], ['OVER_MAXIMUM', []]);
-    const written = readdirSync(reports).filter((f) => f.endsWith('.json')).sort();
-    assert.deepEqual(written, entries(d).map((x) => `${x.report!.id}.json`).sort(), 'one report per domain, five in all');
+    const written = readdirSync(reports)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
+    assert.deepEqual(
+      written,
+      entries(d)
+        .map((x) => `${x.report!.id}.json`)
+        .sort(),
+      'one report per domain, five in all',
+    );
   });
 
   it('--all --state running --name GLOB chooses as status --all does; the text table and summary say what happened', () => {
@@ -163,7 +185,12 @@ describe('vcpuctl set on several domains, and --dry-run (real libvirtd)', functi
     const chosen = (JSON.parse(st.stdout) as { hosts: { domains: { domain: string }[] }[] }).hosts[0]!.domains.map((x) => x.domain).sort();
     assert.deepEqual(chosen, [...b].sort(), 'status --all takes the running b domains, not the shut-off one');
     const dry = cli(['--json', 'set', '--all', '--state', 'running', '--name', glob, '2', '--dry-run']);
-    assert.deepEqual(entries(JSON.parse(dry.stdout) as Doc).map((x) => x.domain).sort(), chosen);
+    assert.deepEqual(
+      entries(JSON.parse(dry.stdout) as Doc)
+        .map((x) => x.domain)
+        .sort(),
+      chosen,
+    );
 
     const r = cli(['set', '--all', '--state', 'running', '--name', glob, '--parallel', '2', '2']);
     assert.equal(r.code, 6, r.stderr);
@@ -184,8 +211,18 @@ describe('vcpuctl set on several domains, and --dry-run (real libvirtd)', functi
     const dry = cli([...args, '--dry-run']);
     assert.equal(dry.code, 5, dry.stderr);
     const d = JSON.parse(dry.stdout) as Doc;
-    assert.deepEqual(d.hosts.map((h) => [h.uri, h.reachable, h.domains.map((x) => x.domain)]), [[URI, true, [a[0]]], [unreachable, false, []], ['test:///default', true, ['test']]]);
-    assert.deepEqual(d.unmatched.map((x) => [x.domain, x.uri, x.error!.code]), [[`${tag}-nosuch`, null, 'DOMAIN_NOT_FOUND']]);
+    assert.deepEqual(
+      d.hosts.map((h) => [h.uri, h.reachable, h.domains.map((x) => x.domain)]),
+      [
+        [URI, true, [a[0]]],
+        [unreachable, false, []],
+        ['test:///default', true, ['test']],
+      ],
+    );
+    assert.deepEqual(
+      d.unmatched.map((x) => [x.domain, x.uri, x.error!.code]),
+      [[`${tag}-nosuch`, null, 'DOMAIN_NOT_FOUND']],
+    );
     assert.deepEqual(d.exit, { status: 5, code: 'LIBVIRT_UNREACHABLE' });
     // The real run: the same selection; the test driver's domain already has 2 (nothing to do, no guest to confirm it).
     const r = cli(args);
@@ -198,7 +235,13 @@ describe('vcpuctl set on several domains, and --dry-run (real libvirtd)', functi
   });
 
   it('bad input for several domains is refused before libvirt is touched (exit 2)', () => {
-    for (const args of [['set', '--all', a[0]!, '2'], ['set', '--state', 'running', a[0]!, a[1]!, '2'], ['set', a[0]!, a[1]!, '0'], ['set', '--all', '--parallel', '0', '2'], ['set', '2']]) {
+    for (const args of [
+      ['set', '--all', a[0]!, '2'],
+      ['set', '--state', 'running', a[0]!, a[1]!, '2'],
+      ['set', a[0]!, a[1]!, '0'],
+      ['set', '--all', '--parallel', '0', '2'],
+      ['set', '2'],
+    ]) {
       const r = cli(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^vcpuctl: USAGE: [^\n]+\n$/);

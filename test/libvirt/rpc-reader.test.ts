@@ -86,7 +86,7 @@ describe('libvirt RPC reader against a real libvirtd', function () {
     assert.equal(d.spawns, 1, 'virsh was asked after the socket failed');
   });
 
-  it('a libvirt error reply keeps libvirt\'s message (classified by its number: rpc-errors.test.ts)', async () => {
+  it("a libvirt error reply keeps libvirt's message (classified by its number: rpc-errors.test.ts)", async () => {
     const t = nativeTarget(URI)!;
     assert.ok(t.kind === 'unix');
     const rpc = await LibvirtRpc.open(unixTransport(t.socket), t.name);

@@ -97,7 +97,19 @@ describe('set while libvirtd goes away after the change (real libvirtd, fake age
           stopLibvirtd();
           stoppedAt = Date.now();
           present = 3;
-          s.send({ id: 0, cpuEvent: { changes: [{ cpu: 1, kind: 1 }, { cpu: 2, kind: 1 }, { cpu: 1, kind: 3, byAgent: true }, { cpu: 2, kind: 3, byAgent: true }], detectedAtMs: Date.now(), snapshot: honestSnapshot(3) } });
+          s.send({
+            id: 0,
+            cpuEvent: {
+              changes: [
+                { cpu: 1, kind: 1 },
+                { cpu: 2, kind: 1 },
+                { cpu: 1, kind: 3, byAgent: true },
+                { cpu: 2, kind: 3, byAgent: true },
+              ],
+              detectedAtMs: Date.now(),
+              snapshot: honestSnapshot(3),
+            },
+          });
           setTimeout(() => startLibvirtd(), 2000);
         })();
         return () => (on = false);
@@ -113,11 +125,21 @@ describe('set while libvirtd goes away after the change (real libvirtd, fake age
     const doc = JSON.parse(r.stdout) as { report: { after: { host: { domain: { live: { current: number } }; qemu: { plugged: number } } }; verdict: { findings: { kind: string }[] }; intent?: { error?: string } } };
     assert.equal(doc.report.after.host.domain.live.current, 3);
     assert.equal(doc.report.after.host.qemu.plugged, 3);
-    assert.deepEqual(doc.report.verdict.findings.map((f) => f.kind).filter((k) => k !== 'LIVE_CONFIG_DIFFER'), []);
+    assert.deepEqual(
+      doc.report.verdict.findings.map((f) => f.kind).filter((k) => k !== 'LIVE_CONFIG_DIFFER'),
+      [],
+    );
     assert.equal(doc.report.intent?.error, undefined, 'the intent was recorded once libvirt answered');
     assert.match(virsh('metadata', name, '--live', INTENT_NAMESPACE), /online="3"/);
     assert.equal(lockHolder(locks, uuid), undefined, 'no lock left held');
-    const md = readFileSync(join(dir, 'reports', readdirSync(join(dir, 'reports')).find((f) => f.endsWith('.md'))!), 'utf8');
+    const md = readFileSync(
+      join(
+        dir,
+        'reports',
+        readdirSync(join(dir, 'reports')).find((f) => f.endsWith('.md'))!,
+      ),
+      'utf8',
+    );
     assert.match(md, /libvirt answered again after \d+\.\d s/);
   });
 });

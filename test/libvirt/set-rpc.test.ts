@@ -18,7 +18,7 @@ import { TestSshd } from '../helpers/sshd';
 
 const PREFIX = 'vcpuctl-setrpc';
 
-describe('set, set-max and agent attach/detach over libvirt\'s RPC: no virsh process (real libvirtd)', function () {
+describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh process (real libvirtd)", function () {
   this.timeout(120_000);
   let dir: string;
   let spawnLog: string;
@@ -123,15 +123,21 @@ describe('set, set-max and agent attach/detach over libvirt\'s RPC: no virsh pro
     }
   });
 
-  it('over the maximum: OVER_MAXIMUM both ways, with libvirt\'s own words and numbers over the RPC', async () => {
+  it("over the maximum: OVER_MAXIMUM both ways, with libvirt's own words and numbers over the RPC", async () => {
     const dom = running(1, 2);
     const rpc = new VirshDriver(URI);
     const viaVirsh = new VirshDriver(URI, 'virsh', { native: false });
     try {
       for (const d of [rpc, viaVirsh]) {
-        await assert.rejects(d.setVcpus(dom, 3, { live: true, config: false }), (e: Error & { code?: string }) => e.code === 'OVER_MAXIMUM' && /requested vcpus is greater than max allowable vcpus for the live domain: 3 > 2/.test(e.message));
+        await assert.rejects(
+          d.setVcpus(dom, 3, { live: true, config: false }),
+          (e: Error & { code?: string }) => e.code === 'OVER_MAXIMUM' && /requested vcpus is greater than max allowable vcpus for the live domain: 3 > 2/.test(e.message),
+        );
       }
-      await assert.rejects(rpc.setVcpus(dom, 3, { live: true, config: false }), (e: { details?: { libvirt?: { name?: string; from?: string } } }) => e.details?.libvirt?.name === 'VIR_ERR_INVALID_ARG' && e.details.libvirt.from === 'VIR_FROM_QEMU');
+      await assert.rejects(
+        rpc.setVcpus(dom, 3, { live: true, config: false }),
+        (e: { details?: { libvirt?: { name?: string; from?: string } } }) => e.details?.libvirt?.name === 'VIR_ERR_INVALID_ARG' && e.details.libvirt.from === 'VIR_FROM_QEMU',
+      );
       assert.equal(rpc.spawns, 0);
       assert.equal(vcpuCount(dom)['current live'], 1);
     } finally {
@@ -139,7 +145,7 @@ describe('set, set-max and agent attach/detach over libvirt\'s RPC: no virsh pro
     }
   });
 
-  it('an unknown domain is DOMAIN_NOT_FOUND in virsh\'s words (exit 4); a UUID and an id find the domain as virsh does', async () => {
+  it("an unknown domain is DOMAIN_NOT_FOUND in virsh's words (exit 4); a UUID and an id find the domain as virsh does", async () => {
     const r = cli(['set', `${PREFIX}-${process.pid}-nosuch`, '2']);
     assert.equal(r.code, 4, r.stderr);
     assert.match(r.stderr, /^vcpuctl: DOMAIN_NOT_FOUND: failed to get domain '[^']+-nosuch'/);
@@ -167,7 +173,11 @@ describe('set, set-max and agent attach/detach over libvirt\'s RPC: no virsh pro
     const rpc = new VirshDriver(URI);
     const viaVirsh = new VirshDriver(URI, 'virsh', { native: false });
     try {
-      for (const [dom, code, words] of [[bare, 'AGENT_UNREACHABLE', /QEMU guest agent is not configured/], [withGa, 'AGENT_UNREACHABLE', /QEMU guest agent is not connected/], [off, 'DOMAIN_NOT_RUNNING', /domain is not running/]] as const) {
+      for (const [dom, code, words] of [
+        [bare, 'AGENT_UNREACHABLE', /QEMU guest agent is not configured/],
+        [withGa, 'AGENT_UNREACHABLE', /QEMU guest agent is not connected/],
+        [off, 'DOMAIN_NOT_RUNNING', /domain is not running/],
+      ] as const) {
         const messages: string[] = [];
         for (const d of [rpc, viaVirsh]) {
           await assert.rejects(d.guestAgentPing(dom), (e: Error & { code?: string }) => {
@@ -233,7 +243,7 @@ describe('set, set-max and agent attach/detach over libvirt\'s RPC: no virsh pro
     assert.match(r.stdout, /test/);
   });
 
-  it('through qemu+ssh:// to the test\'s own sshd: set and set --config, one ssh each, no virsh process', async () => {
+  it("through qemu+ssh:// to the test's own sshd: set and set --config, one ssh each, no virsh process", async () => {
     sshd = await TestSshd.start();
     const uri = sshd.uri();
     const sshCount = () => (existsSync(sshd!.argvLog) ? readFileSync(sshd!.argvLog, 'utf8').split('\n').filter(Boolean).length : 0);

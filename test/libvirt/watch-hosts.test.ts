@@ -115,14 +115,26 @@ describe('vcpuctl watch and exporter over several connections (real libvirtd)', 
       c.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
       c.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
       return {
-        get out() { return out; },
-        until: (what: string, pred: (o: string) => boolean) => new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no ${what} within ${WAIT_MS} ms:\n${out}`)), WAIT_MS);
-          const check = () => { if (pred(out)) { clearTimeout(timer); c.stdout!.off('data', check); resolve(); } };
-          c.stdout!.on('data', check);
-          c.once('exit', (code) => { clearTimeout(timer); reject(new Error(`exited ${code} before ${what}:\n${out}`)); });
-          check();
-        }),
+        get out() {
+          return out;
+        },
+        until: (what: string, pred: (o: string) => boolean) =>
+          new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no ${what} within ${WAIT_MS} ms:\n${out}`)), WAIT_MS);
+            const check = () => {
+              if (pred(out)) {
+                clearTimeout(timer);
+                c.stdout!.off('data', check);
+                resolve();
+              }
+            };
+            c.stdout!.on('data', check);
+            c.once('exit', (code) => {
+              clearTimeout(timer);
+              reject(new Error(`exited ${code} before ${what}:\n${out}`));
+            });
+            check();
+          }),
       };
     };
 
@@ -131,8 +143,10 @@ describe('vcpuctl watch and exporter over several connections (real libvirtd)', 
     assert.match(plain.out, new RegExp(`test:///default \\(${here}\\): up, 1 domain`));
 
     // A terminal, for real: the live table is drawn only when stdout is a TTY.
-    const tty = spawn('script', ['-qfec', [process.execPath, VCPUCTL, ...base, 'watch', 'test', '--hosts', hostsFile, '--host-poll', '2'].map((a) => `'${a}'`).join(' '), '/dev/null'],
-      { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') } });
+    const tty = spawn('script', ['-qfec', [process.execPath, VCPUCTL, ...base, 'watch', 'test', '--hosts', hostsFile, '--host-poll', '2'].map((a) => `'${a}'`).join(' '), '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') },
+    });
     children.push(tty);
     const screen = text(tty);
     const lastFrame = (o: string) => o.split('\x1b[2J').pop()!;
@@ -143,14 +157,21 @@ describe('vcpuctl watch and exporter over several connections (real libvirtd)', 
     });
     const frame = lastFrame(screen.out);
     const order = [frame.indexOf(`${TEST_URI} (${here})`), frame.indexOf('DOMAIN  '), frame.search(/\ntest +running/), frame.indexOf(`${UNREACHABLE} (${here})`), frame.indexOf('recent changes:')];
-    assert.deepEqual([...order].sort((x, y) => x - y), order, `groups in the hosts file's order, each heading above its rows:\n${frame}`);
+    assert.deepEqual(
+      [...order].sort((x, y) => x - y),
+      order,
+      `groups in the hosts file's order, each heading above its rows:\n${frame}`,
+    );
     assert.match(frame, /next try in \d+ s/);
   });
 
   it('exporter: series for every connection labelled with its uri, vcpuctl_host_up{uri,host} 1 or 0, nothing served for the host that is down', async () => {
     const uuid = virsh('domuuid', name).trim();
     const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
     });
     const c = start(['-c', URI, '-c', TEST_URI, '-c', UNREACHABLE, 'exporter', name, 'test', '--listen', `127.0.0.1:${port}`, '--host-poll', '2']);
     let err = '';

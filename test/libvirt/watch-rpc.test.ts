@@ -35,7 +35,7 @@ function libvirtSocket(): string {
   throw new Error('libvirtd socket not found');
 }
 
-describe('watch and exporter over libvirt\'s RPC: events registered on the connection, no virsh process (real libvirtd)', function () {
+describe("watch and exporter over libvirt's RPC: events registered on the connection, no virsh process (real libvirtd)", function () {
   this.timeout(120_000);
   let dir: string;
   let spawnLog: string;
@@ -97,7 +97,10 @@ describe('watch and exporter over libvirt\'s RPC: events registered on the conne
     assert.ok(added.changes.includes('QEMU plugged 1 -> 2'), added.changes.join());
     virsh('destroy', name);
     const stopped = await w.waitFor('the stop', has(name, /^domain stopped: shut off/), WAIT_MS);
-    assert.deepEqual(stopped.verdict.findings.map((f: Rec) => f.kind), ['DOMAIN_NOT_RUNNING']);
+    assert.deepEqual(
+      stopped.verdict.findings.map((f: Rec) => f.kind),
+      ['DOMAIN_NOT_RUNNING'],
+    );
     virsh('start', name);
     await w.waitFor('the start', has(name, /^domain started/), WAIT_MS);
     assert.deepEqual(spawned(), [], 'watch started no virsh process');
@@ -137,7 +140,12 @@ describe('watch and exporter over libvirt\'s RPC: events registered on the conne
       virsh('attach-device', name, file, '--live');
       virsh('destroy', name);
       virsh('start', name);
-      const fromVirsh = () => virshOut.split('\n').map((l) => parseEventLine(l)).filter((e) => e?.domain === name).map((e) => `${e!.kind}: ${e!.detail}`);
+      const fromVirsh = () =>
+        virshOut
+          .split('\n')
+          .map((l) => parseEventLine(l))
+          .filter((e) => e?.domain === name)
+          .map((e) => `${e!.kind}: ${e!.detail}`);
       for (const end = Date.now() + WAIT_MS; Date.now() < end && !(fromVirsh().includes('lifecycle: Started Booted') && rpcEvents.includes('lifecycle: Started Booted'));) await new Promise((r) => setTimeout(r, 100));
       assert.ok(rpcEvents.includes('device-added: channel0') && rpcEvents.includes('lifecycle: Stopped Destroyed'), rpcEvents.join('\n'));
       // virsh --all also prints the events watch does not register for (none of these changes raises one).
@@ -154,7 +162,10 @@ describe('watch and exporter over libvirt\'s RPC: events registered on the conne
     const name = running(2, 4);
     const uuid = virsh('domuuid', name).trim();
     const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
     });
     const c = start(['exporter', name, '--listen', `127.0.0.1:${port}`, ...NO_POLL]);
     let err = '';
@@ -174,7 +185,7 @@ describe('watch and exporter over libvirt\'s RPC: events registered on the conne
     assert.deepEqual(spawned(), [], 'the exporter started no virsh process');
   });
 
-  it('libvirtd\'s socket cut and back (through a proxy): the loss and the return are said as before, the events are registered again on the new connection; no virsh process', async () => {
+  it("libvirtd's socket cut and back (through a proxy): the loss and the return are said as before, the events are registered again on the new connection; no virsh process", async () => {
     writeFileSync(spawnLog, '');
     proxy = new UnixProxy(join(dir, 'libvirt-sock'), libvirtSocket());
     await proxy.start();
@@ -210,7 +221,7 @@ describe('watch and exporter over libvirt\'s RPC: events registered on the conne
     }
   });
 
-  it('through qemu+ssh:// to the test\'s own sshd: the stop and the start from events, one ssh, no virsh process', async function () {
+  it("through qemu+ssh:// to the test's own sshd: the stop and the start from events, one ssh, no virsh process", async function () {
     this.timeout(120_000);
     sshd = await TestSshd.start();
     const sshCount = () => (existsSync(sshd!.argvLog) ? readFileSync(sshd!.argvLog, 'utf8').split('\n').filter(Boolean).length : 0);

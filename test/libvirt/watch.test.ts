@@ -52,10 +52,16 @@ describe('vcpuctl watch and exporter against a real libvirtd (QEMU domains witho
     virsh('setvcpus', name, '2', '--live');
     const added = await w.waitFor('the count change', (r) => r.domain === name && r.changes.includes('libvirt live count 1 -> 2'), 30_000);
     assert.ok(added.changes.includes('QEMU plugged 1 -> 2'), added.changes.join());
-    assert.ok(added.verdict.findings.some((f: Rec) => f.kind === 'LIVE_CONFIG_DIFFER'), 'the new verdict comes with it');
+    assert.ok(
+      added.verdict.findings.some((f: Rec) => f.kind === 'LIVE_CONFIG_DIFFER'),
+      'the new verdict comes with it',
+    );
     virsh('destroy', name);
     const stopped = await w.waitFor('the stop', (r) => r.domain === name && r.changes.some((c: string) => c.startsWith('domain stopped: shut off')), 30_000);
-    assert.deepEqual(stopped.verdict.findings.map((f: Rec) => f.kind), ['DOMAIN_NOT_RUNNING']);
+    assert.deepEqual(
+      stopped.verdict.findings.map((f: Rec) => f.kind),
+      ['DOMAIN_NOT_RUNNING'],
+    );
     virsh('start', name);
     await w.waitFor('the start', (r) => r.domain === name && r.changes.some((c: string) => c.startsWith('domain started')), 30_000);
   });
@@ -82,17 +88,28 @@ describe('vcpuctl watch and exporter against a real libvirtd (QEMU domains witho
     await w.waitFor('the running one', (r) => r.domain === up && r.changes.includes('watching'), 30_000);
     virsh('start', down);
     const started = await w.waitFor('the one started', (r) => r.domain === down && r.state === 'running', 30_000);
-    assert.equal(w.records.slice(0, w.records.indexOf(started)).some((r) => r.domain === down), false, 'a shut-off domain is not shown before it starts');
+    assert.equal(
+      w.records.slice(0, w.records.indexOf(started)).some((r) => r.domain === down),
+      false,
+      'a shut-off domain is not shown before it starts',
+    );
     virsh('destroy', up);
     // The one line that says it left running: "domain stopped: shut off", or a passing state the poll caught on the
     // way ("in shutdown" while libvirt destroys it, seen under load); after it the domain is hidden either way.
     const stopped = await w.waitFor('the stop', (r) => r.domain === up && r.state !== 'running', 30_000);
-    assert.ok(stopped.changes.some((c: string) => /^domain (stopped|in shutdown)/.test(c)), stopped.changes.join());
+    assert.ok(
+      stopped.changes.some((c: string) => /^domain (stopped|in shutdown)/.test(c)),
+      stopped.changes.join(),
+    );
     virsh('setvcpus', up, '2', '--config');
     virsh('setvcpus', down, '2', '--live');
     const later = await w.waitFor('a change of the running one', (r) => r.domain === down && r.changes.includes('libvirt live count 1 -> 2'), 30_000);
     const between = w.records.slice(w.records.indexOf(stopped) + 1, w.records.indexOf(later));
-    assert.equal(between.some((r) => r.domain === up), false, `a stopped domain is hidden: ${JSON.stringify(between)}`);
+    assert.equal(
+      between.some((r) => r.domain === up),
+      false,
+      `a stopped domain is hidden: ${JSON.stringify(between)}`,
+    );
     const bad = spawnSync(process.execPath, [VCPUCTL, ...base, 'watch', up, '--state', 'running'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /^vcpuctl: USAGE: --state only with --all\n$/);
@@ -104,7 +121,10 @@ describe('vcpuctl watch and exporter against a real libvirtd (QEMU domains witho
     defineAndStart(name, bareDomainXml(name, 2, 4));
     const uuid = virsh('domuuid', name).trim();
     const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as AddressInfo).port; s.close(() => resolve(p)); });
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
     });
     const c = start(['exporter', name, '--listen', `127.0.0.1:${port}`]);
     let err = '';

@@ -19,16 +19,25 @@ describe('codec', () => {
 
   it('refuses an oversized frame before decoding it', () => {
     const bytes = encodeEnvelope({ id: 1, error: { code: 'X', message: 'y'.repeat(2000) } });
-    assert.throws(() => decodeEnvelope(bytes, 1024), (e: VcpuctlError) => e.code === 'TOO_BIG' && e.closeCode === 1009);
+    assert.throws(
+      () => decodeEnvelope(bytes, 1024),
+      (e: VcpuctlError) => e.code === 'TOO_BIG' && e.closeCode === 1009,
+    );
   });
 
   it('turns garbage into a PROTOCOL error', () => {
-    assert.throws(() => decodeEnvelope(Buffer.from([0x0a, 0xff, 0xff, 0xff]), 1024), (e: VcpuctlError) => e.code === 'PROTOCOL' && e.closeCode === 1002);
+    assert.throws(
+      () => decodeEnvelope(Buffer.from([0x0a, 0xff, 0xff, 0xff]), 1024),
+      (e: VcpuctlError) => e.code === 'PROTOCOL' && e.closeCode === 1002,
+    );
   });
 
   it('treats an unknown message type as a PROTOCOL error', () => {
     // field 99, length-delimited, empty: a message type from a future schema
-    assert.throws(() => decodeEnvelope(Buffer.from([0x08, 0x05, 0x9a, 0x06, 0x00]), 1024), (e: VcpuctlError) => e.code === 'PROTOCOL' && /no known message type/.test(e.message) && e.details?.unknownType === true);
+    assert.throws(
+      () => decodeEnvelope(Buffer.from([0x08, 0x05, 0x9a, 0x06, 0x00]), 1024),
+      (e: VcpuctlError) => e.code === 'PROTOCOL' && /no known message type/.test(e.message) && e.details?.unknownType === true,
+    );
   });
 
   it('checks protocol majors', () => {
@@ -46,7 +55,24 @@ describe('error codes', () => {
     }
   });
   it('gives every user-facing failure of the CLI its own exit code', () => {
-    const distinct = ['USAGE', 'MISMATCH', 'DOMAIN_NOT_FOUND', 'LIBVIRT_UNREACHABLE', 'AGENT_UNREACHABLE', 'AUTH_FAILED', 'OVER_MAXIMUM', 'CPU_REFUSED', 'TIMEOUT', 'DOMAIN_NOT_RUNNING', 'LOCKED', 'PARTIAL', 'STALE_LIBVIRT', 'IDENTITY_MISMATCH', 'LIBVIRT_FAILED', 'FORBIDDEN'] as const;
+    const distinct = [
+      'USAGE',
+      'MISMATCH',
+      'DOMAIN_NOT_FOUND',
+      'LIBVIRT_UNREACHABLE',
+      'AGENT_UNREACHABLE',
+      'AUTH_FAILED',
+      'OVER_MAXIMUM',
+      'CPU_REFUSED',
+      'TIMEOUT',
+      'DOMAIN_NOT_RUNNING',
+      'LOCKED',
+      'PARTIAL',
+      'STALE_LIBVIRT',
+      'IDENTITY_MISMATCH',
+      'LIBVIRT_FAILED',
+      'FORBIDDEN',
+    ] as const;
     const exits = distinct.map((c) => ERROR_CODES[c].exit);
     assert.equal(new Set(exits).size, distinct.length);
   });

@@ -69,12 +69,18 @@ describe('parseCpuinfo', () => {
 describe('cpuinfo types (current upstream lscpu rules)', () => {
   it('a Cortex-X3 + A715 + A510 system gives three types, sorted by part id, each decoded', () => {
     const { cpuTypes } = readCpuinfoText(fixture('arm64-x3-a715-a510.txt'));
-    assert.deepEqual(cpuTypes.types.map((t) => [t.vendor, t.modelName, t.model, t.stepping]), [
-      ['ARM', 'Cortex-A510', '0xd46', 'r1p1'],
-      ['ARM', 'Cortex-A715', '0xd4d', 'r1p0'],
-      ['ARM', 'Cortex-X3', '0xd4e', 'r1p0'],
-    ]);
-    assert.deepEqual([0, 3, 4, 6, 7].map((cpu) => cpuTypes.typeOf.get(cpu)), [0, 0, 1, 1, 2]);
+    assert.deepEqual(
+      cpuTypes.types.map((t) => [t.vendor, t.modelName, t.model, t.stepping]),
+      [
+        ['ARM', 'Cortex-A510', '0xd46', 'r1p1'],
+        ['ARM', 'Cortex-A715', '0xd4d', 'r1p0'],
+        ['ARM', 'Cortex-X3', '0xd4e', 'r1p0'],
+      ],
+    );
+    assert.deepEqual(
+      [0, 3, 4, 6, 7].map((cpu) => cpuTypes.typeOf.get(cpu)),
+      [0, 0, 1, 1, 2],
+    );
   });
 
   it('merges identical types and keeps the first one met (flags that differ do not split a type)', () => {
@@ -125,8 +131,12 @@ describe('cpuinfo types (current upstream lscpu rules)', () => {
   });
 
   it('s390 shared caches come from cpuinfo, private ones are left to sysfs', () => {
-    const text = 'vendor_id : IBM/S390\ncache0 : level=1 type=Data scope=Private size=128K line_size=256 associativity=8\ncache5 : level=4 type=Unified scope=Shared size=688128K line_size=256 associativity=42\ncache4 : level=3 type=Unified scope=Shared size=131072K line_size=256 associativity=32\nprocessor 0: version = FF\n';
-    assert.deepEqual(parseCpuTypes(text).extraCaches, [{ name: 'L3', bytes: 131072 * 1024 }, { name: 'L4', bytes: 688128 * 1024 }]);
+    const text =
+      'vendor_id : IBM/S390\ncache0 : level=1 type=Data scope=Private size=128K line_size=256 associativity=8\ncache5 : level=4 type=Unified scope=Shared size=688128K line_size=256 associativity=42\ncache4 : level=3 type=Unified scope=Shared size=131072K line_size=256 associativity=32\nprocessor 0: version = FF\n';
+    assert.deepEqual(parseCpuTypes(text).extraCaches, [
+      { name: 'L3', bytes: 131072 * 1024 },
+      { name: 'L4', bytes: 688128 * 1024 },
+    ]);
   });
 
   it('a cpuinfo without any type field gives no type (lscpu then prints no type block)', () => {

@@ -16,7 +16,11 @@ describe('cpulist', () => {
   });
 
   it('a malformed list is guest data gone wrong: a PROTOCOL error saying why, not a plain Error', () => {
-    const protocol = (text: string, re: RegExp) => assert.throws(() => parseCpuList(text), (e: unknown) => e instanceof VcpuctlError && e.code === 'PROTOCOL' && re.test(e.message));
+    const protocol = (text: string, re: RegExp) =>
+      assert.throws(
+        () => parseCpuList(text),
+        (e: unknown) => e instanceof VcpuctlError && e.code === 'PROTOCOL' && re.test(e.message),
+      );
     protocol('3-1', /range 3-1 runs backwards/);
     protocol('0,8192', /CPU 8192 is above 8191/);
     protocol('9007199254740993', /is not a CPU number or range/);

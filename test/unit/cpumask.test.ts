@@ -20,9 +20,15 @@ describe('parseCpuMask (the kernel bitmap lscpu reads for NUMA nodes)', () => {
   });
 
   it('calls a map no kernel writes guest data, naming the file', () => {
-    assert.throws(() => parseCpuMask('0-3', '/x/node0/cpumap'), (e: unknown) => e instanceof VcpuctlError && e.code === 'GUEST_DATA' && /node0\/cpumap/.test(e.message));
+    assert.throws(
+      () => parseCpuMask('0-3', '/x/node0/cpumap'),
+      (e: unknown) => e instanceof VcpuctlError && e.code === 'GUEST_DATA' && /node0\/cpumap/.test(e.message),
+    );
     // one bit past CPU 8191 (MAX_CPU_INDEX): 2049 hex digits
-    assert.throws(() => parseCpuMask(`1${'0'.repeat(2048)}`), (e: unknown) => e instanceof VcpuctlError && e.code === 'GUEST_DATA');
+    assert.throws(
+      () => parseCpuMask(`1${'0'.repeat(2048)}`),
+      (e: unknown) => e instanceof VcpuctlError && e.code === 'GUEST_DATA',
+    );
   });
 });
 
@@ -36,7 +42,13 @@ describe('readNodes', () => {
       writeFileSync(join(node(0), 'cpumap'), '00000000,0000ffff\n');
       writeFileSync(join(node(1), 'cpulist'), '16-31\n');
       const nodes = readNodes(treePaths(root));
-      assert.deepEqual(nodes.map((n) => [n.id, n.cpulist]), [[0, '0-15'], [1, '16-31']]);
+      assert.deepEqual(
+        nodes.map((n) => [n.id, n.cpulist]),
+        [
+          [0, '0-15'],
+          [1, '16-31'],
+        ],
+      );
       assert.equal(nodes[1]!.cpus.length, 16);
     } finally {
       rmSync(root, { recursive: true, force: true });

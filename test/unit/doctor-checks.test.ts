@@ -21,7 +21,10 @@ const noGuest: GuestView = { reachable: false, error: 'no guest agent found' };
 
 function inputs(xmlName: string | undefined, over: Partial<DoctorInputs> = {}): DoctorInputs {
   return {
-    domain: 'vt', host: hostSnapshot(), guest: noGuest, guestInfo: { kind: 'no-channel' },
+    domain: 'vt',
+    host: hostSnapshot(),
+    guest: noGuest,
+    guestInfo: { kind: 'no-channel' },
     xml: xmlName ? parseDomainRisksXml(fixture(xmlName)) : undefined,
     ...(xmlName ? {} : { xmlError: 'not read' }),
     ...over,
@@ -31,7 +34,8 @@ function inputs(xmlName: string | undefined, over: Partial<DoctorInputs> = {}): 
 /** An agent's view: `possible`, `present` and which CPUs have an online file. */
 function agentGuest(possible: string, present: number[], offlinable: (i: number) => boolean): GuestView {
   return {
-    reachable: true, via: 'channel',
+    reachable: true,
+    via: 'channel',
     snapshot: { possible, present: present.join(','), online: present.join(','), cpus: present.map((index) => ({ index, present: true, online: true, offlinable: offlinable(index) })) },
   };
 }
@@ -45,14 +49,28 @@ describe('doctor: the domain XML it reads', () => {
     assert.deepEqual(x.pins, [{ vcpu: 0, cpuset: '0' }]);
     assert.equal(x.emulatorpin, '1');
     assert.deepEqual(x.topology, { sockets: 1, dies: 1, cores: 3, threads: 1 });
-    assert.deepEqual(parseDomainRisksXml(fixture('numa-interleaved.xml')).numaCells, [{ id: 0, cpus: [0, 2] }, { id: 1, cpus: [1] }]);
+    assert.deepEqual(parseDomainRisksXml(fixture('numa-interleaved.xml')).numaCells, [
+      { id: 0, cpus: [0, 2] },
+      { id: 1, cpus: [1] },
+    ]);
     assert.equal(parseDomainRisksXml(fixture('no-topology.xml')).topology, undefined);
   });
 
   it('takes enabled ids from the <vcpus> list when libvirt writes one', () => {
-    const xml = fixture('clean.xml').replace('</vcpu>', "</vcpu>\n  <vcpus><vcpu id='0' enabled='yes' hotpluggable='no' order='1'/><vcpu id='1' enabled='no' hotpluggable='yes'/><vcpu id='2' enabled='yes' hotpluggable='yes' order='2'/><vcpu id='3' enabled='no' hotpluggable='yes'/></vcpus>").replace("current='1'", "current='2'");
+    const xml = fixture('clean.xml')
+      .replace(
+        '</vcpu>',
+        "</vcpu>\n  <vcpus><vcpu id='0' enabled='yes' hotpluggable='no' order='1'/><vcpu id='1' enabled='no' hotpluggable='yes'/><vcpu id='2' enabled='yes' hotpluggable='yes' order='2'/><vcpu id='3' enabled='no' hotpluggable='yes'/></vcpus>",
+      )
+      .replace("current='1'", "current='2'");
     const x = parseDomainRisksXml(xml);
-    assert.deepEqual([x.enabled, x.disabled], [[0, 2], [1, 3]]);
+    assert.deepEqual(
+      [x.enabled, x.disabled],
+      [
+        [0, 2],
+        [1, 3],
+      ],
+    );
   });
 
   it("reads libvirt's cpuset syntax with exclusions, and refuses what is not one (LIBVIRT_FAILED)", () => {
@@ -83,7 +101,7 @@ describe('doctor: host-side checks, each with and without its problem', () => {
     assert.match(pinCheck({ ...inputs(undefined), xml: withCpuset }).detail, /on <vcpu cpuset='0-1'>/);
   });
 
-  it("numa: a plugged vCPU in a cell its place does not give it, or in none, is a risk; contiguous cells are ok", () => {
+  it('numa: a plugged vCPU in a cell its place does not give it, or in none, is a risk; contiguous cells are ok', () => {
     const odd = numaCheck(inputs('numa-interleaved.xml'));
     assert.equal(odd.status, 'risk');
     assert.match(odd.detail, /vCPU 1 lands in cell 1, where the cells' sizes in order put it in cell 0/);
@@ -179,7 +197,10 @@ describe('doctor: guest-side checks', () => {
 describe('doctor: all checks together, and a plan', () => {
   it('a clean domain has no risk; not-checked checks are never counted as ok', () => {
     const checks = doctorChecks(inputs('clean.xml'));
-    assert.deepEqual(checks.map((c) => c.id), ['headroom', 'vcpupin', 'numa', 'topology', 'migrated', 'qemu-ga-rpcs', 'kernel-hotplug', 'udev-auto-online']);
+    assert.deepEqual(
+      checks.map((c) => c.id),
+      ['headroom', 'vcpupin', 'numa', 'topology', 'migrated', 'qemu-ga-rpcs', 'kernel-hotplug', 'udev-auto-online'],
+    );
     assert.deepEqual(checks.map(status), ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'not checked', 'not checked']);
   });
 

@@ -4,11 +4,13 @@ import { LineSplitter, MAX_EVENT_LINE_CHARS, parseEventLine } from '@vcpuctl/hos
 import { virshFixture } from '../helpers/host-fixtures';
 
 describe('virsh event lines', () => {
-  it('parses every line of a captured stream: kind, domain, detail and libvirt\'s timestamp', () => {
+  it("parses every line of a captured stream: kind, domain, detail and libvirt's timestamp", () => {
     const events = virshFixture('event-loop-timestamp.txt').split('\n').filter(Boolean).map(parseEventLine);
     assert.ok(events.every(Boolean), 'every captured line is an event');
     assert.deepEqual(events[0], {
-      kind: 'metadata-change', domain: 'vcpuctl-test-32311-iwprobe', detail: 'type element, uri http://vcpuctl.example/intent/1',
+      kind: 'metadata-change',
+      domain: 'vcpuctl-test-32311-iwprobe',
+      detail: 'type element, uri http://vcpuctl.example/intent/1',
       atMs: Date.parse('2026-11-27T23:55:53.411+00:00'),
     });
     const kinds = events.map((e) => `${e!.kind} ${e!.detail}`);

@@ -3,9 +3,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  computeVerdict, FleetDomain, FleetResult, fleetProblems, fleetUris, globMatch, mapLimit, MAX_HOSTS, parseHosts, parseNameGlob, parseStates, summarize, worstProblem,
-} from '@vcpuctl/host';
+import { computeVerdict, FleetDomain, FleetResult, fleetProblems, fleetUris, globMatch, mapLimit, MAX_HOSTS, parseHosts, parseNameGlob, parseStates, summarize, worstProblem } from '@vcpuctl/host';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { hostSnapshot } from '../helpers/host-fixtures';
 
@@ -13,10 +11,22 @@ const usage = (fn: () => unknown) => assert.throws(fn, (e: unknown) => e instanc
 
 describe('fleet: name glob', () => {
   const cases: [string, string, boolean][] = [
-    ['web*', 'web1', true], ['web*', 'web', true], ['web*', 'db-web1', false], ['*web*', 'db-web1', true],
-    ['web?', 'web1', true], ['web?', 'web12', false], ['w*b*1', 'wxbyb1', true], ['w*b*1', 'wxbyb2', false],
-    ['*', '', true], ['a', 'a', true], ['a', 'A', false], ['*-prod', 'api-prod', true], ['*-prod', 'api-prod2', false],
-    ['web.1', 'webx1', false], ['[ab]', 'a', false], ['[ab]', '[ab]', true],
+    ['web*', 'web1', true],
+    ['web*', 'web', true],
+    ['web*', 'db-web1', false],
+    ['*web*', 'db-web1', true],
+    ['web?', 'web1', true],
+    ['web?', 'web12', false],
+    ['w*b*1', 'wxbyb1', true],
+    ['w*b*1', 'wxbyb2', false],
+    ['*', '', true],
+    ['a', 'a', true],
+    ['a', 'A', false],
+    ['*-prod', 'api-prod', true],
+    ['*-prod', 'api-prod2', false],
+    ['web.1', 'webx1', false],
+    ['[ab]', 'a', false],
+    ['[ab]', '[ab]', true],
   ];
   for (const [glob, name, want] of cases) it(`'${glob}' ${want ? 'matches' : 'does not match'} '${name}'`, () => assert.equal(globMatch(glob, name), want));
 
@@ -86,7 +96,13 @@ describe('fleet: exit rule', () => {
       { domain: 'b', uri: 'qemu:///system', hostName: 'h1', state: 'shut off', checked: false, host: off },
       { domain: 'c', uri: 'qemu:///system', hostName: 'h1', state: 'shut off', checked: false, host: crashed, verdict: computeVerdict(crashed, { reachable: false }) },
     ];
-    return { hosts: [{ uri: 'qemu:///system', hostName: 'h1', reachable: true, domains }, { uri: 'x:///', hostName: 'h1', reachable: false, error: { code: 'LIBVIRT_UNREACHABLE', exit: 5, message: 'no' }, domains: [] }], summary: summarize([]) };
+    return {
+      hosts: [
+        { uri: 'qemu:///system', hostName: 'h1', reachable: true, domains },
+        { uri: 'x:///', hostName: 'h1', reachable: false, error: { code: 'LIBVIRT_UNREACHABLE', exit: 5, message: 'no' }, domains: [] },
+      ],
+      summary: summarize([]),
+    };
   }
 
   it('status --all counts only what kept a host or domain from being read; verify --all adds each verdict', () => {
@@ -117,7 +133,10 @@ describe('fleet: bounded parallelism', () => {
       return i * 2;
     });
     assert.equal(most, 4);
-    assert.deepEqual(out, [...Array(20).keys()].map((i) => i * 2));
+    assert.deepEqual(
+      out,
+      [...Array(20).keys()].map((i) => i * 2),
+    );
     assert.equal(finished[finished.length - 1], 0, 'the slow first item finished last, the other 19 passed it');
   });
 });

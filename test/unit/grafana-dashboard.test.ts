@@ -33,21 +33,45 @@ const CORE_PANELS = new Set(['row', 'timeseries', 'stat', 'state-timeline', 'tab
 /** Grafana's own variables that may appear in an expression, with a value promtool accepts in their place. */
 const GRAFANA_BUILTINS: Record<string, string> = { __range: '1h', __rate_interval: '5m', __interval: '1m' };
 
-interface Target { expr?: string; legendFormat?: string; refId?: string; datasource?: { type?: string; uid?: string } }
-interface Panel {
-  id?: number; type?: string; title?: string; repeat?: string;
+interface Target {
+  expr?: string;
+  legendFormat?: string;
+  refId?: string;
   datasource?: { type?: string; uid?: string };
-  targets?: Target[]; panels?: Panel[];
 }
-interface Variable { type: string; name: string; query?: string | { query?: string }; definition?: string; current?: { value?: string }; datasource?: { type?: string; uid?: string } }
+interface Panel {
+  id?: number;
+  type?: string;
+  title?: string;
+  repeat?: string;
+  datasource?: { type?: string; uid?: string };
+  targets?: Target[];
+  panels?: Panel[];
+}
+interface Variable {
+  type: string;
+  name: string;
+  query?: string | { query?: string };
+  definition?: string;
+  current?: { value?: string };
+  datasource?: { type?: string; uid?: string };
+}
 interface Dashboard {
   __inputs?: { name: string; type: string; pluginId: string }[];
   __requires?: { type: string; id: string }[];
-  panels: Panel[]; templating: { list: Variable[] }; schemaVersion: number; uid?: string; title?: string;
+  panels: Panel[];
+  templating: { list: Variable[] };
+  schemaVersion: number;
+  uid?: string;
+  title?: string;
 }
 
 /** One expression of the dashboard, where it is, and the labels its legend names. */
-interface Expr { where: string; expr: string; legend: string[] }
+interface Expr {
+  where: string;
+  expr: string;
+  legend: string[];
+}
 
 /** Sample name as served -> the labels its samples carry. */
 type Served = Map<string, Set<string>>;
@@ -88,7 +112,7 @@ function legendLabels(format: string | undefined): string[] {
 }
 
 function variableQuery(v: Variable): string {
-  return typeof v.query === 'string' ? v.query : v.query?.query ?? '';
+  return typeof v.query === 'string' ? v.query : (v.query?.query ?? '');
 }
 
 /** Every PromQL expression: panel targets, and the selector of each `label_values(SELECTOR, LABEL)` variable (its LABEL as a legend label). */
@@ -126,7 +150,10 @@ function exprProblems(e: Expr, served: Served): string[] {
   }
   // Grouping and matching keep or join on labels every operand has; group_left/right may bring one from the other side.
   for (const c of e.expr.matchAll(/\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)) {
-    const labels = c[2]!.split(',').map((l) => l.trim()).filter(Boolean);
+    const labels = c[2]!
+      .split(',')
+      .map((l) => l.trim())
+      .filter(Boolean);
     const onEvery = c[1] !== 'group_left' && c[1] !== 'group_right';
     for (const l of labels) {
       const ok = onEvery ? known.every((n) => labelsOf(n).has(l)) : known.some((n) => labelsOf(n).has(l));
@@ -202,7 +229,7 @@ describe('the Grafana dashboard (docs/grafana/vcpuctl-dashboard.json)', () => {
     for (const v of dashboard.templating.list.filter((x) => x.type === 'query')) isVar(v.datasource, `variable ${v.name}`);
   });
 
-  it('has the uri and domain variables, from the exporter\'s labels', () => {
+  it("has the uri and domain variables, from the exporter's labels", () => {
     const queries = Object.fromEntries(dashboard.templating.list.filter((v) => v.type === 'query').map((v) => [v.name, variableQuery(v)]));
     assert.match(queries.uri ?? '', /^label_values\(vcpuctl_\w+.*, uri\)$/);
     assert.match(queries.domain ?? '', /^label_values\(vcpuctl_\w+.*, domain\)$/);
@@ -214,16 +241,31 @@ describe('the Grafana dashboard (docs/grafana/vcpuctl-dashboard.json)', () => {
     const exprs = expressions(dashboard);
     const used = new Set(exprs.flatMap((e) => metricNames(e.expr)));
     for (const n of ['_bucket', '_sum', '_count']) assert.ok(used.has(`vcpuctl_set_confirm_latency_seconds${n}`), `the latency panel reads ${n}`);
-    assert.deepEqual(exprs.flatMap((e) => exprProblems(e, served)), []);
+    assert.deepEqual(
+      exprs.flatMap((e) => exprProblems(e, served)),
+      [],
+    );
   });
 
   it('catches a metric or label the exporter does not serve (the check itself)', () => {
     const bad: Expr = { where: 'x', expr: 'sum by (host) (vcpuctl_verdict_oks{view="live"}) + vcpuctl_guest_reachable{view="live"}', legend: ['kind'] };
     const problems = exprProblems(bad, served);
-    assert.ok(problems.some((p) => /vcpuctl_verdict_oks is not served/.test(p)), problems.join('\n'));
-    assert.ok(problems.some((p) => /vcpuctl_guest_reachable has no label view/.test(p)), problems.join('\n'));
-    assert.ok(problems.some((p) => /by\(host\)/.test(p)), problems.join('\n'));
-    assert.ok(problems.some((p) => /\{\{kind\}\}/.test(p)), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => /vcpuctl_verdict_oks is not served/.test(p)),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => /vcpuctl_guest_reachable has no label view/.test(p)),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => /by\(host\)/.test(p)),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => /\{\{kind\}\}/.test(p)),
+      problems.join('\n'),
+    );
   });
 
   it('parses every expression with promtool check rules (skipped without promtool)', function () {
@@ -238,8 +280,7 @@ describe('the Grafana dashboard (docs/grafana/vcpuctl-dashboard.json)', () => {
     }
     const dir = mkdtempSync(join(tmpdir(), 'vcpuctl-grafana-'));
     try {
-      const rules = ['groups:', '  - name: vcpuctl_dashboard', '    rules:',
-        ...exprs.flatMap((expr, i) => [`      - record: vcpuctl_dashboard:expr_${i}`, `        expr: ${JSON.stringify(expr)}`])];
+      const rules = ['groups:', '  - name: vcpuctl_dashboard', '    rules:', ...exprs.flatMap((expr, i) => [`      - record: vcpuctl_dashboard:expr_${i}`, `        expr: ${JSON.stringify(expr)}`])];
       const file = join(dir, 'dashboard-rules.yml');
       writeFileSync(file, rules.join('\n') + '\n');
       try {

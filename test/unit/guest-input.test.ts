@@ -6,8 +6,20 @@
  */
 import { strict as assert } from 'node:assert';
 import {
-  FRAME_SHAPES, MAX_CPULIST_CHARS, MAX_GUEST_CPUS, MAX_GUEST_KERNEL_LINES_PER_FRAME, MAX_REPLY_BYTES, VcpuctlError,
-  canonicalCpuList, checkFrameShape, cpuListCount, decodeGuestFrame, encodeEnvelope, parseCpuList, parseCpuRanges, v1,
+  FRAME_SHAPES,
+  MAX_CPULIST_CHARS,
+  MAX_GUEST_CPUS,
+  MAX_GUEST_KERNEL_LINES_PER_FRAME,
+  MAX_REPLY_BYTES,
+  VcpuctlError,
+  canonicalCpuList,
+  checkFrameShape,
+  cpuListCount,
+  decodeGuestFrame,
+  encodeEnvelope,
+  parseCpuList,
+  parseCpuRanges,
+  v1,
 } from '@vcpuctl/proto';
 import { checkHello, checkSnapshot, checkCpuEvent, checkSetOnlineReply, forTerminal, guestError, guestText } from '@vcpuctl/host';
 import { fieldKey, lengthDelimited, varint } from '../helpers/raw-protobuf';
@@ -22,20 +34,26 @@ describe('the guest-input boundary', () => {
       assert.equal(parseCpuList(hostile).length, 8192);
       assert.equal(canonicalCpuList(hostile), '0-8191');
       // Not a timing assertion: the old parser built 4000 x 8192 entries here (32M); this one builds 8192.
-      assert.deepEqual(parseCpuRanges('5,0-3,2-4,9'), [[0, 5], [9, 9]]);
+      assert.deepEqual(parseCpuRanges('5,0-3,2-4,9'), [
+        [0, 5],
+        [9, 9],
+      ]);
     });
 
     it('refuses a list longer than any kernel writes before parsing it', () => {
       assert.throws(() => parseCpuRanges('0,'.repeat(MAX_CPULIST_CHARS)), isCode('PROTOCOL', /characters; at most/));
     });
 
-    it('accepts only digits, commas and hyphens (a sysfs file\'s trailing newline aside)', () => {
+    it("accepts only digits, commas and hyphens (a sysfs file's trailing newline aside)", () => {
       assert.equal(canonicalCpuList('0-3\n'), '0-3');
       for (const bad of ['0\r1', '0-1\r', '0,\x1b[2J', '1\v', '0 - 3', '0-3\n\n', '٣']) {
         assert.throws(() => parseCpuRanges(bad), isCode('PROTOCOL'), JSON.stringify(bad));
       }
       // The message shows what was refused without acting on it.
-      assert.throws(() => parseCpuRanges('0,\x1b]0;pwned\x07'), (e: Error) => !/[\x00-\x1f]/.test(e.message));
+      assert.throws(
+        () => parseCpuRanges('0,\x1b]0;pwned\x07'),
+        (e: Error) => !/[\x00-\x1f]/.test(e.message),
+      );
     });
 
     it('keeps the kernel spelling, so equal sets compare equal', () => {
@@ -86,7 +104,7 @@ describe('the guest-input boundary', () => {
       assert.throws(() => decodeGuestFrame(Buffer.alloc(MAX_REPLY_BYTES + 1)), isCode('TOO_BIG'));
     });
 
-    it('the shape table names the schema\'s own field numbers', () => {
+    it("the shape table names the schema's own field numbers", () => {
       // Each entry is checked against protobufjs's generated decoder: a field with
       // `of` must decode into that message type; a field with `max` must be repeated.
       const gen = v1 as unknown as Record<string, { decode(b: Uint8Array): Record<string, unknown> }>;
@@ -94,7 +112,10 @@ describe('the guest-input boundary', () => {
         // Encode a one-field message by hand and see which property protobufjs fills.
         const msg = gen[type]!.decode(Buffer.from(lengthDelimited(no, [])));
         const keys = Object.keys(msg).filter((k) => k !== '$unknowns');
-        const filled = keys.filter((k) => { const v = msg[k]; return Array.isArray(v) ? v.length > 0 : v !== undefined && v !== null && v !== '' && v !== 0; });
+        const filled = keys.filter((k) => {
+          const v = msg[k];
+          return Array.isArray(v) ? v.length > 0 : v !== undefined && v !== null && v !== '' && v !== 0;
+        });
         assert.equal(filled.length, 1, `${type} field ${no} names no field of the schema (${keys.join(',')})`);
         return filled[0]!;
       };
@@ -115,7 +136,8 @@ describe('the guest-input boundary', () => {
   describe('fields are bounded and made safe once', () => {
     it('a snapshot with control characters in its strings shows them, as cat -v does', () => {
       const s = checkSnapshot({
-        present: '0-1', online: '0',
+        present: '0-1',
+        online: '0',
         system: { hostname: 'evil\x1b]0;title\x07\r\nhost', kernel: '6.1\u202e' },
         lscpu: 'Architecture: x86_64\nModel name: \x1b[31mred\x1b[0m\rX',
       });

@@ -8,8 +8,7 @@ import { agentEndpoint } from '@vcpuctl/host/dist/core/agents';
 import { MAX_AGENTS_FILE_BYTES } from '@vcpuctl/host/dist/core/agents-file';
 import { readConfigFile } from '@vcpuctl/host/dist/core/config-file';
 
-const usage = (fn: () => unknown, re: RegExp) =>
-  assert.throws(fn, (e: unknown) => e instanceof VcpuctlError && e.code === 'USAGE' && re.test(e.message) && !e.message.includes('\n'));
+const usage = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e: unknown) => e instanceof VcpuctlError && e.code === 'USAGE' && re.test(e.message) && !e.message.includes('\n'));
 
 describe('host configuration files (core/config-file.ts, core/agents-file.ts, core/agents.ts)', () => {
   let dir: string;

@@ -2,8 +2,7 @@ import { strict as assert } from 'node:assert';
 import { MAX_CPU_INDEX, VcpuctlError } from '@vcpuctl/proto';
 import { MAX_VCPUS, connectUri, cpuIndex, cpuIndexes, domainName, seconds, vcpuCount, wholeNumber } from '@vcpuctl/host/dist/core/input';
 
-const usage = (fn: () => unknown, re?: RegExp) =>
-  assert.throws(fn, (e: unknown) => e instanceof VcpuctlError && e.code === 'USAGE' && !e.message.includes('\n') && (!re || re.test(e.message)));
+const usage = (fn: () => unknown, re?: RegExp) => assert.throws(fn, (e: unknown) => e instanceof VcpuctlError && e.code === 'USAGE' && !e.message.includes('\n') && (!re || re.test(e.message)));
 
 describe('host input checks (core/input.ts)', () => {
   it('vCPU counts: 1..MAX_VCPUS, exact digits only; nothing past 2^53 survives as a rounded number', () => {

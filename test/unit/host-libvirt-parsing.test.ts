@@ -31,7 +31,10 @@ describe('libvirt output parsing (captured from libvirt 9.0 / QEMU 7.2)', () => 
     const two = parseHotpluggableCpus(virshFixture('qmp-hotpluggable-2of2.json'));
     assert.equal(two.plugged, 2);
     assert.equal(two.slots.length, 2);
-    assert.deepEqual(two.slots.map((s) => s.socketId), [0, 1]);
+    assert.deepEqual(
+      two.slots.map((s) => s.socketId),
+      [0, 1],
+    );
   });
 
   const cases: [string, string, number][] = [
@@ -51,7 +54,7 @@ describe('libvirt output parsing (captured from libvirt 9.0 / QEMU 7.2)', () => 
     });
   }
 
-  it("keeps libvirt's reason after \"failed to connect to the hypervisor\"", () => {
+  it('keeps libvirt\'s reason after "failed to connect to the hypervisor"', () => {
     const e = virshError(virshFixture('err-bad-uri.txt'), 'ctx');
     assert.equal(e.message, "ctx: failed to connect to the hypervisor: internal error: unexpected qemu URI path '/nosuch', try qemu:///system");
     const sock = virshError("error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/nonexistent.sock': No such file or directory\n", 'ctx');
@@ -64,19 +67,27 @@ describe('libvirt output parsing (captured from libvirt 9.0 / QEMU 7.2)', () => 
       ['<network/>', /not a libvirt domain XML document/],
       ['', /not a libvirt domain XML document/],
       ['<domain><name>x</name></domain>', /has no <vcpu> count/],
-      ["<domain><vcpu>two</vcpu></domain>", /<vcpu> is "two"/],
+      ['<domain><vcpu>two</vcpu></domain>', /<vcpu> is "two"/],
       ["<domain><vcpu current='3'>2</vcpu></domain>", /current='3'> is above the maximum 2/],
-      ["<domain><vcpu>99999999999999999999</vcpu></domain>", /<vcpu> is/],
+      ['<domain><vcpu>99999999999999999999</vcpu></domain>', /<vcpu> is/],
       ["<domain><vcpu>2</vcpu><vcpus><vcpu id='x' enabled='yes'/></vcpus></domain>", /<vcpus><vcpu id> is "x"/],
     ] as const;
     for (const [xml, re] of bad) {
-      assert.throws(() => parseDomainXml(xml), (e: unknown) => e instanceof VcpuctlError && e.code === 'LIBVIRT_FAILED' && /^unexpected output from libvirt \(dumpxml\): /.test(e.message) && re.test(e.message), xml);
+      assert.throws(
+        () => parseDomainXml(xml),
+        (e: unknown) => e instanceof VcpuctlError && e.code === 'LIBVIRT_FAILED' && /^unexpected output from libvirt \(dumpxml\): /.test(e.message) && re.test(e.message),
+        xml,
+      );
     }
   });
 
   it('unexpected QMP output is LIBVIRT_FAILED too', () => {
     for (const json of ['not json', '{}', '{"return": 3}', '{"return": [{"props": {"socket-id": "0"}}]}', 'null']) {
-      assert.throws(() => parseHotpluggableCpus(json), (e: unknown) => e instanceof VcpuctlError && e.code === 'LIBVIRT_FAILED' && /unexpected output from libvirt \(query-hotpluggable-cpus\)/.test(e.message), json);
+      assert.throws(
+        () => parseHotpluggableCpus(json),
+        (e: unknown) => e instanceof VcpuctlError && e.code === 'LIBVIRT_FAILED' && /unexpected output from libvirt \(query-hotpluggable-cpus\)/.test(e.message),
+        json,
+      );
     }
   });
 

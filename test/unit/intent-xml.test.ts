@@ -4,10 +4,15 @@ import { INTENT_NAMESPACE, Intent, intentElement, intentFromMetadata, parseDomai
 import { virshFixture } from '../helpers/host-fixtures';
 
 describe('intent in libvirt metadata', () => {
-  it('reads the live and the persistent intent from captured dumpxml output, next to another tool\'s metadata', () => {
+  it("reads the live and the persistent intent from captured dumpxml output, next to another tool's metadata", () => {
     const live = parseDomainXml(virshFixture('dumpxml-live-intent.xml'));
     assert.deepEqual(live.intent, {
-      online: 2, cpus: '0-1', operation: 'set', strategy: 'hotplug', at: '2026-11-27T23:58:00.000Z', report: '20261127T235800000Z-vt-probe-set-a1b2c3',
+      online: 2,
+      cpus: '0-1',
+      operation: 'set',
+      strategy: 'hotplug',
+      at: '2026-11-27T23:58:00.000Z',
+      report: '20261127T235800000Z-vt-probe-set-a1b2c3',
     });
     const config = parseDomainXml(virshFixture('dumpxml-inactive-intent.xml'));
     assert.deepEqual(config.intent, { online: 1, operation: 'set', strategy: 'config', at: '2026-11-27T23:50:00.000Z' });

@@ -55,7 +55,7 @@ describe('shared snapshot', () => {
     const share = new SharedSnapshot(() => {
       taken++;
       const start = process.cpuUsage();
-      for (let used = 0; used < 20_000; ) {
+      for (let used = 0; used < 20_000;) {
         const d = process.cpuUsage(start); // 20 ms of CPU time, as a real snapshot spends it
         used = d.user + d.system;
       }
@@ -66,7 +66,10 @@ describe('shared snapshot', () => {
     assert.equal(taken, 1);
     assert.ok(all.every((s) => s === all[0]));
     assert.equal(charged.length, 4);
-    assert.ok(charged.every((ms) => ms === charged[0] && ms >= 5), `each of 4 pays a quarter of 20 ms: ${charged.join(',')}`);
+    assert.ok(
+      charged.every((ms) => ms === charged[0] && ms >= 5),
+      `each of 4 pays a quarter of 20 ms: ${charged.join(',')}`,
+    );
     await share.get(() => undefined);
     assert.equal(taken, 2, 'a later request gets a fresh one');
   });

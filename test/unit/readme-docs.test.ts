@@ -160,12 +160,19 @@ describe("the operator's documents (README.md, docs/)", () => {
       const start = good.indexOf(`-- ${title}`);
       const end = good.indexOf('\n-- ', start + 1);
       assert.ok(start >= 0 && end > start, 'step 5 is in the transcript');
-      const bad = `${good.slice(0, start)}-- ${title} (${expectText(DEMO_STEPS[5]!.expect)})\n$ vcpuctl set-max g 4 --restart\n`
-        + "vcpuctl: LIBVIRT_UNREACHABLE: cannot inspect domain g: failed to connect to the hypervisor\n(exit 5)\n"
-        + good.slice(end);
+      const bad =
+        `${good.slice(0, start)}-- ${title} (${expectText(DEMO_STEPS[5]!.expect)})\n$ vcpuctl set-max g 4 --restart\n` +
+        'vcpuctl: LIBVIRT_UNREACHABLE: cannot inspect domain g: failed to connect to the hypervisor\n(exit 5)\n' +
+        good.slice(end);
       const problems = transcriptProblems(bad);
-      assert.ok(problems.some((p) => /LIBVIRT_UNREACHABLE/.test(p)), problems.join('\n'));
-      assert.ok(problems.some((p) => /exit 5, but the step expects exit 0/.test(p)), problems.join('\n'));
+      assert.ok(
+        problems.some((p) => /LIBVIRT_UNREACHABLE/.test(p)),
+        problems.join('\n'),
+      );
+      assert.ok(
+        problems.some((p) => /exit 5, but the step expects exit 0/.test(p)),
+        problems.join('\n'),
+      );
     });
 
     it('a step that expects a refusal but succeeded, or a step missing, fails the check', () => {
@@ -180,7 +187,11 @@ describe("the operator's documents (README.md, docs/)", () => {
     const md = readFileSync(join(ROOT, 'docs/exit-codes.md'), 'utf8');
     const documented = new Map<string, number>();
     for (const m of md.matchAll(/^\| (\d+) \| ([A-Z_ /]*) \|/gm)) {
-      for (const code of m[2]!.split('/').map((c) => c.trim()).filter(Boolean)) documented.set(code, Number(m[1]));
+      for (const code of m[2]!
+        .split('/')
+        .map((c) => c.trim())
+        .filter(Boolean))
+        documented.set(code, Number(m[1]));
     }
     const actual = new Map(Object.entries(ERROR_CODES).map(([code, spec]) => [code, spec.exit]));
     assert.deepEqual([...documented].sort(), [...actual].sort());
@@ -188,7 +199,12 @@ describe("the operator's documents (README.md, docs/)", () => {
 
   describe('links', () => {
     const docs = join(ROOT, 'docs');
-    const files = [join(ROOT, 'README.md'), ...readdirSync(docs).filter((f) => f.endsWith('.md')).map((f) => join(docs, f))];
+    const files = [
+      join(ROOT, 'README.md'),
+      ...readdirSync(docs)
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => join(docs, f)),
+    ];
 
     it('every relative link in README.md and docs/*.md reaches a file, and the heading it names', () => {
       assert.deepEqual(files.flatMap(brokenLinks), []);

@@ -52,7 +52,11 @@ describe('reports', () => {
 
   it('checkReportDir finds an unusable directory before anything is done: empty, under a regular file, in /proc', () => {
     writeFileSync(join(dir, 'file'), '');
-    const usage = (d: string, re: RegExp) => assert.throws(() => checkReportDir(d), (e: VcpuctlError) => e.code === 'USAGE' && re.test(e.message) && !e.message.includes('\n'));
+    const usage = (d: string, re: RegExp) =>
+      assert.throws(
+        () => checkReportDir(d),
+        (e: VcpuctlError) => e.code === 'USAGE' && re.test(e.message) && !e.message.includes('\n'),
+      );
     usage('', /report directory \(--report-dir\) is empty/);
     usage(join(dir, 'file', 'reports'), /cannot write reports to .*: ENOTDIR; nothing was changed/);
     usage('/proc/1', /cannot write reports to \/proc\/1: E[A-Z]+; nothing was changed/);
@@ -62,13 +66,29 @@ describe('reports', () => {
 
   it('refuses a file that is not a report', () => {
     writeFileSync(join(dir, 'other.json'), '{"schema":"something/else"}');
-    assert.throws(() => readReport(dir, 'other'), (e: VcpuctlError) => e.code === 'USAGE');
-    assert.throws(() => readReport(dir, 'missing'), (e: VcpuctlError) => e.code === 'USAGE');
+    assert.throws(
+      () => readReport(dir, 'other'),
+      (e: VcpuctlError) => e.code === 'USAGE',
+    );
+    assert.throws(
+      () => readReport(dir, 'missing'),
+      (e: VcpuctlError) => e.code === 'USAGE',
+    );
     writeFileSync(join(dir, 'broken.json'), '{"sch');
     writeFileSync(join(dir, 'null.json'), 'null');
-    assert.throws(() => readReport(dir, 'broken'), (e: VcpuctlError) => e.code === 'USAGE' && /not JSON/.test(e.message));
-    assert.throws(() => readReport(dir, 'null'), (e: VcpuctlError) => e.code === 'USAGE');
-    for (const id of ['../x', '/etc/passwd', '.hidden', '']) assert.throws(() => readReport(dir, id), (e: VcpuctlError) => e.code === 'USAGE' && /is not a report id/.test(e.message));
+    assert.throws(
+      () => readReport(dir, 'broken'),
+      (e: VcpuctlError) => e.code === 'USAGE' && /not JSON/.test(e.message),
+    );
+    assert.throws(
+      () => readReport(dir, 'null'),
+      (e: VcpuctlError) => e.code === 'USAGE',
+    );
+    for (const id of ['../x', '/etc/passwd', '.hidden', ''])
+      assert.throws(
+        () => readReport(dir, id),
+        (e: VcpuctlError) => e.code === 'USAGE' && /is not a report id/.test(e.message),
+      );
   });
 
   it('puts the timeline, kernel evidence and libvirt operations in the Markdown', () => {

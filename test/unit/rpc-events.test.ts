@@ -28,7 +28,7 @@ const decode = (proc: number, w: XdrWriter) => decodeDomainEvent(proc, new XdrRe
 const line = (text: string) => ({ ...parseEventLine(`event ${text}`)!, atMs: AT });
 
 describe('libvirt domain events over the RPC', () => {
-  it('lifecycle: every (event, detail) in virsh\'s words, as its line gives them', () => {
+  it("lifecycle: every (event, detail) in virsh's words, as its line gives them", () => {
     assert.deepEqual(decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_LIFECYCLE, head(3, 'web1').int(5).int(1)), { callbackId: 3, event: line("'lifecycle' for domain 'web1': Stopped Destroyed") });
     assert.deepEqual(decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_LIFECYCLE, head(3, 'web 1: x').int(2).int(0))!.event, line("'lifecycle' for domain 'web 1: x': Started Booted"));
     assert.equal(decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_LIFECYCLE, head(3, 'a').int(6).int(2))!.event.detail, 'Shutdown Finished after host request');
@@ -44,13 +44,16 @@ describe('libvirt domain events over the RPC', () => {
     assert.deepEqual(decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_DEVICE_ADDED, head(5, 'g').string('channel0')), { callbackId: 5, event: line("'device-added' for domain 'g': channel0") });
     assert.deepEqual(decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_DEVICE_REMOVED, head(6, 'g').string('channel0'))!.event, line("'device-removed' for domain 'g': channel0"));
     assert.deepEqual(decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_DEVICE_REMOVAL_FAILED, head(7, 'g').string('vcpu1'))!.event, line("'device-removal-failed' for domain 'g': vcpu1"));
-    assert.deepEqual(decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_METADATA_CHANGE, head(8, 'g').int(2).optionalString('http://vcpuctl.example/intent/1'))!.event, line("'metadata-change' for domain 'g': type element, uri http://vcpuctl.example/intent/1"));
+    assert.deepEqual(
+      decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_METADATA_CHANGE, head(8, 'g').int(2).optionalString('http://vcpuctl.example/intent/1'))!.event,
+      line("'metadata-change' for domain 'g': type element, uri http://vcpuctl.example/intent/1"),
+    );
     assert.equal(decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_METADATA_CHANGE, head(8, 'g').int(0).optionalString(undefined))!.event.detail, 'type description, uri <null>');
   });
 
   it('other procedures are not events of ours; names, aliases and trailing bytes are bounded', () => {
     assert.equal(decode(REMOTE_PROC.DOMAIN_GET_STATE, head(1, 'a')), undefined);
-    assert.equal(decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_DEVICE_ADDED, head(5, 'g').string('a\nb')), undefined, 'a line break: virsh\'s line never parsed either');
+    assert.equal(decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_DEVICE_ADDED, head(5, 'g').string('a\nb')), undefined, "a line break: virsh's line never parsed either");
     assert.throws(() => decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_DEVICE_ADDED, head(5, 'x'.repeat(MAX_EVENT_STRING_BYTES + 1)).string('c')), /at most 4096/);
     assert.throws(() => decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_DEVICE_ADDED, head(5, 'g').string('c'.repeat(MAX_EVENT_STRING_BYTES + 1))), /at most 4096/);
     assert.throws(() => decode(REMOTE_PROC.DOMAIN_EVENT_CALLBACK_LIFECYCLE, head(3, 'a').int(5)), /runs past the end/);
@@ -149,7 +152,12 @@ describe('event messages and keepalive on the RPC client', () => {
   it('a daemon that falls silent is pinged each interval, then given up on after `count` more', async () => {
     const sent: number[] = [];
     let died = '';
-    const k = new Keepalive((p) => sent.push(p), (why) => (died = why), 20, 3);
+    const k = new Keepalive(
+      (p) => sent.push(p),
+      (why) => (died = why),
+      20,
+      3,
+    );
     k.start();
     await new Promise((r) => setTimeout(r, 50));
     assert.ok(sent.length >= 1 && sent.every((p) => p === KEEPALIVE_PROC.PING), String(sent));

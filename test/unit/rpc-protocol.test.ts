@@ -88,7 +88,11 @@ function definitions(text: string): Map<string, Definition> {
     }
     const enumName = enumTag || typedefName || '(anonymous)';
     // A member's preprocessor guards (# ifdef VIR_ENUM_SENTINELS) are dropped, the member kept.
-    const members = body!.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n').split(',');
+    const members = body!
+      .split('\n')
+      .filter((l) => !/^\s*#/.test(l))
+      .join('\n')
+      .split(',');
     let next: number | undefined = 0;
     for (const member of members) {
       const mm = /^\s*(\w+)\s*(?:=\s*([\s\S]+?))?\s*$/.exec(member);
@@ -156,13 +160,27 @@ describe("libvirt's numbers, checked against libvirt 9.0's own definitions", () 
     return cache.get(file)!;
   };
 
-  it('the copies are libvirt 9.0.0\'s files, unedited (SHA256SUMS), and every copy is listed', () => {
-    const sums = fixture('SHA256SUMS').trim().split('\n').map((l) => /^([0-9a-f]{64}) {2}(\S+)$/.exec(l)!);
+  it("the copies are libvirt 9.0.0's files, unedited (SHA256SUMS), and every copy is listed", () => {
+    const sums = fixture('SHA256SUMS')
+      .trim()
+      .split('\n')
+      .map((l) => /^([0-9a-f]{64}) {2}(\S+)$/.exec(l)!);
     for (const [, digest, path] of sums) {
-      assert.equal(createHash('sha256').update(readFileSync(join(FIXTURES, path!))).digest('hex'), digest, `${path} differs from libvirt 9.0.0's`);
+      assert.equal(
+        createHash('sha256')
+          .update(readFileSync(join(FIXTURES, path!)))
+          .digest('hex'),
+        digest,
+        `${path} differs from libvirt 9.0.0's`,
+      );
     }
     const files = (dir: string): string[] => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : [relative(FIXTURES, join(dir, n))]));
-    assert.deepEqual(files(FIXTURES).filter((f) => f !== 'SHA256SUMS' && f !== 'README.md').sort(), sums.map((s) => s[2]).sort());
+    assert.deepEqual(
+      files(FIXTURES)
+        .filter((f) => f !== 'SHA256SUMS' && f !== 'README.md')
+        .sort(),
+      sums.map((s) => s[2]).sort(),
+    );
   });
 
   it('the reader finds what it must in these files (a broken reader would check nothing)', () => {
@@ -201,7 +219,10 @@ describe("libvirt's numbers, checked against libvirt 9.0's own definitions", () 
     const states = virsh.get('virshDomainState')!;
     assert.equal(states.last, 'VIR_DOMAIN_LAST');
     assert.equal(states.words.length, header.get('VIR_DOMAIN_LAST')!.value, "virsh's state table has a word for every state");
-    assert.deepEqual(protocol.DOMAIN_STATE_WORDS.map((s) => s.state), states.words);
+    assert.deepEqual(
+      protocol.DOMAIN_STATE_WORDS.map((s) => s.state),
+      states.words,
+    );
     const stateNames = [...header].filter(([n, d]) => d.enumName === 'virDomainState' && n !== 'VIR_DOMAIN_LAST');
     assert.equal(stateNames.length, protocol.DOMAIN_STATE_WORDS.length);
     for (const [name, { value }] of stateNames) {

@@ -39,14 +39,27 @@ function remoteError(text: string): Buffer {
 
 describe('libvirt RPC wire format', () => {
   it('XDR round-trips words, padded strings and optionals', () => {
-    const b = new XdrWriter().int(-2).uint(0xfffffffe).string('abcde').optionalString(undefined).optionalString('xy').fixed(Buffer.from([1, 2, 3])).bytes();
+    const b = new XdrWriter()
+      .int(-2)
+      .uint(0xfffffffe)
+      .string('abcde')
+      .optionalString(undefined)
+      .optionalString('xy')
+      .fixed(Buffer.from([1, 2, 3]))
+      .bytes();
     assert.equal(b.length, 4 + 4 + 4 + 8 + 4 + 4 + 4 + 4 + 4);
     const r = new XdrReader(b);
     assert.equal(r.int(), -2);
     assert.equal(r.uint(), 0xfffffffe);
     assert.equal(r.string(), 'abcde');
-    assert.equal(r.optional(() => r.string()), undefined);
-    assert.equal(r.optional(() => r.string()), 'xy');
+    assert.equal(
+      r.optional(() => r.string()),
+      undefined,
+    );
+    assert.equal(
+      r.optional(() => r.string()),
+      'xy',
+    );
     assert.deepEqual([...r.fixed(3)], [1, 2, 3]);
     assert.equal(r.remaining, 0);
   });
@@ -87,7 +100,7 @@ describe('libvirt RPC wire format', () => {
     });
   });
 
-  it('a length word past libvirt\'s message limit fails every pending call and closes the stream', async () => {
+  it("a length word past libvirt's message limit fails every pending call and closes the stream", async () => {
     const { client, reply } = pair();
     const call = client.call(0x20008086, 1, 14, Buffer.alloc(0), 'x');
     reply(new XdrWriter().uint(RPC_MESSAGE_MAX + 5).bytes());
@@ -113,7 +126,19 @@ describe('libvirt RPC wire format', () => {
       const ssh = nativeTarget('qemu+ssh://root@127.0.0.1:2222/system?keyfile=/k&no_verify=1', run);
       assert.equal(ssh?.kind, 'ssh', 'ssh URIs go to virt-ssh-helper through the same ssh');
       assert.deepEqual(ssh?.kind === 'ssh' && [ssh.ssh.host, ssh.ssh.port, ssh.ssh.user, ssh.ssh.keyfile, ssh.ssh.noVerify], ['127.0.0.1', 2222, 'root', '/k', true]);
-      for (const uri of ['qemu+ssh://h/system?netcat=/bin/nc', 'qemu+ssh://h/system?socket=/x', 'qemu+ssh:///system', 'qemu+ssh://h/session', 'qemu+libssh://h/system', 'qemu+tls://h/system', 'qemu:///session', 'test:///default', 'qemu:///system?mode=legacy', 'qemu://host/system', 'not a uri']) {
+      for (const uri of [
+        'qemu+ssh://h/system?netcat=/bin/nc',
+        'qemu+ssh://h/system?socket=/x',
+        'qemu+ssh:///system',
+        'qemu+ssh://h/session',
+        'qemu+libssh://h/system',
+        'qemu+tls://h/system',
+        'qemu:///session',
+        'test:///default',
+        'qemu:///system?mode=legacy',
+        'qemu://host/system',
+        'not a uri',
+      ]) {
         assert.equal(nativeTarget(uri, run), undefined, uri);
       }
     } finally {

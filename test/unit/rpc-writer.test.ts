@@ -73,7 +73,7 @@ function fakeDaemon(refuse?: { procedure: number; error: Buffer }) {
 }
 
 describe("libvirt RPC: vcpuctl's changes, as bytes", () => {
-  it('setvcpus, metadata, start/shutdown/destroy and attach/detach carry remote_protocol.x\'s arguments', async () => {
+  it("setvcpus, metadata, start/shutdown/destroy and attach/detach carry remote_protocol.x's arguments", async () => {
     const d = fakeDaemon();
     const rpc = await LibvirtRpc.open(d.transport, 'qemu:///system');
     const dom = await rpc.lookup('dom');
@@ -102,14 +102,18 @@ describe("libvirt RPC: vcpuctl's changes, as bytes", () => {
     ]);
   });
 
-  it('finds a domain as virsh does: a number as an id, then a UUID, then a name; not found in virsh\'s words', async () => {
+  it("finds a domain as virsh does: a number as an id, then a UUID, then a name; not found in virsh's words", async () => {
     const d = fakeDaemon();
     const rpc = await LibvirtRpc.open(d.transport, 'qemu:///system');
     assert.equal((await rpc.lookup('7')).name, 'dom');
     assert.equal((await rpc.lookup(UUID_TEXT.toUpperCase())).name, 'dom');
     d.calls.length = 0;
     await assert.rejects(rpc.lookup('12'), (e: Error & { code?: string }) => e.code === 'DOMAIN_NOT_FOUND' && e.message === "failed to get domain '12': Domain not found");
-    assert.deepEqual(d.calls.map((c) => c.procedure), [REMOTE_PROC.DOMAIN_LOOKUP_BY_ID, REMOTE_PROC.DOMAIN_LOOKUP_BY_NAME], 'a number that is no id may be a name');
+    assert.deepEqual(
+      d.calls.map((c) => c.procedure),
+      [REMOTE_PROC.DOMAIN_LOOKUP_BY_ID, REMOTE_PROC.DOMAIN_LOOKUP_BY_NAME],
+      'a number that is no id may be a name',
+    );
   });
 
   it("setvcpus refused with INVALID_ARG from QEMU is OVER_MAXIMUM, libvirt's message and numbers kept; the same number elsewhere is not", async () => {

@@ -81,7 +81,10 @@ describe('set: decisions (fake libvirt)', () => {
     driver.inspect.onCall(2).rejects(gone);
     driver.inspect.onCall(3).resolves(after);
     ctx = context(driver);
-    const err = await setVcpus(ctx, 'vt-probe', 2, opts).then(() => undefined, (e: VcpuctlError) => e);
+    const err = await setVcpus(ctx, 'vt-probe', 2, opts).then(
+      () => undefined,
+      (e: VcpuctlError) => e,
+    );
     assert.equal(driver.inspect.callCount, 4);
     const report = JSON.parse(readFileSync(err!.details!.report as string, 'utf8'));
     assert.equal(report.after.host.domain.live.current, after.domain.live!.current);
@@ -94,12 +97,18 @@ describe('set: decisions (fake libvirt)', () => {
     driver.inspect.onCall(2).rejects(new VcpuctlError('LIBVIRT_UNREACHABLE', 'failed to connect to the hypervisor'));
     driver.inspect.onCall(3).rejects(new VcpuctlError('LIBVIRT_UNREACHABLE', 'failed to connect to the hypervisor'));
     ctx = { ...context(driver), hostAfterWaitMs: 300 };
-    const err = await setVcpus(ctx, 'vt-probe', 2, opts).then(() => undefined, (e: VcpuctlError) => e);
+    const err = await setVcpus(ctx, 'vt-probe', 2, opts).then(
+      () => undefined,
+      (e: VcpuctlError) => e,
+    );
     assert.equal(err?.code, 'LIBVIRT_UNREACHABLE');
     assert.match(err!.message, /host view unavailable after the change/);
     const report = JSON.parse(readFileSync(err!.details!.report as string, 'utf8'));
     assert.equal(report.after.host, undefined, 'no host view stands in for the one after');
-    assert.deepEqual(report.verdict.findings.map((f: { kind: string }) => f.kind), ['HOST_VIEW_UNAVAILABLE']);
+    assert.deepEqual(
+      report.verdict.findings.map((f: { kind: string }) => f.kind),
+      ['HOST_VIEW_UNAVAILABLE'],
+    );
     assert.equal(report.intent, undefined);
   });
 

@@ -9,9 +9,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sinon from 'sinon';
-import {
-  Context, DomainSnapshot, FLEET_EXIT_RANK, lockDomain, GuestView, HypervisorDriver, planSet, SetPlan, setDryRun, setProblems, setVcpus, summarizeSet, worstProblem,
-} from '@vcpuctl/host';
+import { Context, DomainSnapshot, FLEET_EXIT_RANK, lockDomain, GuestView, HypervisorDriver, planSet, SetPlan, setDryRun, setProblems, setVcpus, summarizeSet, worstProblem } from '@vcpuctl/host';
 import { ERROR_CODES, ErrorCode } from '@vcpuctl/proto';
 import { hostSnapshot } from '../helpers/host-fixtures';
 
@@ -23,7 +21,9 @@ const noGuest: GuestView = { reachable: false, error: 'no guest agent found' };
 function guest(present: number[], online: number[], productUuid = UUID): GuestView {
   const list = (xs: number[]) => xs.join(',');
   return {
-    reachable: true, via: 'channel', productUuid,
+    reachable: true,
+    via: 'channel',
+    productUuid,
     snapshot: { present: list(present), online: list(online), cpus: present.map((index) => ({ index, present: true, online: online.includes(index), offlinable: index !== 0 })) },
   };
 }
@@ -105,7 +105,7 @@ describe('set planner: decisions', () => {
     const two = hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json' });
     const p = planSet('vt', 2, auto, two, guest([0, 1], [0]), true);
     assert.deepEqual([p.strategy, p.cpus], ['guest-online', [1]]);
-    assert.equal(planSet('vt', 2, auto, two, noGuest, false).strategy, 'none', 'without a guest view, libvirt\'s count stands for the guest');
+    assert.equal(planSet('vt', 2, auto, two, noGuest, false).strategy, 'none', "without a guest view, libvirt's count stands for the guest");
   });
 });
 
@@ -119,7 +119,8 @@ describe('set planner: the real run and --dry-run decide by the same plan (fake 
 
   function context(snap: DomainSnapshot): Context & { driver: HypervisorDriver & { setVcpus: sinon.SinonStub; recordIntent: sinon.SinonStub } } {
     const driver = {
-      uri: 'qemu:///system', spawns: 0,
+      uri: 'qemu:///system',
+      spawns: 0,
       inspect: sinon.stub().resolves(snap),
       inspectMany: sinon.stub().callsFake(async (names: string[]) => new Map(names.map((n) => [n, snap]))),
       setVcpus: sinon.stub().resolves(),

@@ -12,7 +12,8 @@ import { hostSnapshot } from '../helpers/host-fixtures';
 
 function context(uri: string, domains: Record<string, DomainSnapshot> | 'unreachable'): Context {
   const driver: HypervisorDriver = {
-    uri, spawns: 0,
+    uri,
+    spawns: 0,
     setVcpus: sinon.stub().rejects(new Error('not in a selection test')),
     inspect: sinon.stub().callsFake(async (n: string) => {
       if (domains === 'unreachable') throw new VcpuctlError('LIBVIRT_UNREACHABLE', 'failed to connect to the hypervisor');
@@ -49,19 +50,33 @@ describe('set on several domains: which domains', () => {
     const b = context('qemu+ssh://b/system', { web2: running, web3: running });
     const down = context('qemu+ssh://c/system', 'unreachable');
     const r = await setTargets([a, b, down], { names: ['web2', 'web3', 'web9'] }, { read: false, parallel: 2 });
-    assert.deepEqual(r.hosts.map((h) => [h.uri, h.reachable, h.targets.map((t) => t.domain)]), [
-      ['qemu+ssh://a/system', true, ['web2']], ['qemu+ssh://b/system', true, ['web2', 'web3']], ['qemu+ssh://c/system', false, []],
-    ]);
+    assert.deepEqual(
+      r.hosts.map((h) => [h.uri, h.reachable, h.targets.map((t) => t.domain)]),
+      [
+        ['qemu+ssh://a/system', true, ['web2']],
+        ['qemu+ssh://b/system', true, ['web2', 'web3']],
+        ['qemu+ssh://c/system', false, []],
+      ],
+    );
     assert.equal(r.hosts[2]!.error!.code, 'LIBVIRT_UNREACHABLE');
-    assert.deepEqual(r.unmatched.map((t) => [t.domain, t.error!.code]), [['web9', 'DOMAIN_NOT_FOUND']]);
+    assert.deepEqual(
+      r.unmatched.map((t) => [t.domain, t.error!.code]),
+      [['web9', 'DOMAIN_NOT_FOUND']],
+    );
     assert.match(r.unmatched[0]!.error!.message, /any of the 2 reachable connections/);
   });
 
   it('--all: the name glob and the state filter, as status --all applies them', async () => {
     const ctx = context('qemu:///system', { web1: running, web2: off, db1: running });
     const r = await setTargets([ctx], { filter: { nameGlob: 'web*', states: new Set(['running']) } }, { read: false, parallel: 1 });
-    assert.deepEqual(r.hosts[0]!.targets.map((t) => t.domain), ['web1']);
+    assert.deepEqual(
+      r.hosts[0]!.targets.map((t) => t.domain),
+      ['web1'],
+    );
     const every = await setTargets([ctx], { filter: { nameGlob: undefined, states: undefined } }, { read: false, parallel: 1 });
-    assert.deepEqual(every.hosts[0]!.targets.map((t) => t.domain), ['web1', 'web2', 'db1']);
+    assert.deepEqual(
+      every.hosts[0]!.targets.map((t) => t.domain),
+      ['web1', 'web2', 'db1'],
+    );
   });
 });

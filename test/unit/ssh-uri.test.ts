@@ -36,8 +36,17 @@ describe('libvirt +ssh URI -> ssh argv', () => {
     const argv = sshForwardArgv(t, '/tmp/d/channel.sock', '/var/lib/libvirt/qemu/channel/target/domain-3-g/org.vcpuctl.agent.0');
     assert.deepEqual(argv.slice(0, sshOptions(t).length), sshOptions(t));
     assert.deepEqual(argv.slice(sshOptions(t).length), [
-      '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'StreamLocalBindMask=0177', '-o', 'StreamLocalBindUnlink=yes',
-      '-L', '/tmp/d/channel.sock:/var/lib/libvirt/qemu/channel/target/domain-3-g/org.vcpuctl.agent.0', '--', '127.0.0.1',
+      '-N',
+      '-o',
+      'ExitOnForwardFailure=yes',
+      '-o',
+      'StreamLocalBindMask=0177',
+      '-o',
+      'StreamLocalBindUnlink=yes',
+      '-L',
+      '/tmp/d/channel.sock:/var/lib/libvirt/qemu/channel/target/domain-3-g/org.vcpuctl.agent.0',
+      '--',
+      '127.0.0.1',
     ]);
   });
 
@@ -62,12 +71,15 @@ describe('libvirt +ssh URI -> ssh argv', () => {
       [`qemu+ssh://h/system?keyfile=${'a'.repeat(5000)}`, /longer than 4096/],
     ];
     for (const [uri, why] of cases) {
-      assert.throws(() => sshTransportOf(uri), (e: VcpuctlError) => {
-        assert.equal(e.code, 'USAGE', uri);
-        assert.match(e.message, why);
-        assert.match(e.message, /^bad libvirt URI "[^\n]*$/);
-        return true;
-      });
+      assert.throws(
+        () => sshTransportOf(uri),
+        (e: VcpuctlError) => {
+          assert.equal(e.code, 'USAGE', uri);
+          assert.match(e.message, why);
+          assert.match(e.message, /^bad libvirt URI "[^\n]*$/);
+          return true;
+        },
+      );
       assert.throws(() => connectUri(uri), /bad libvirt URI/, '-c refuses it before libvirt is touched');
     }
   });

@@ -5,9 +5,7 @@
  * "cannot check", and the boundaries of the named thresholds.
  */
 import { strict as assert } from 'node:assert';
-import {
-  checkVcpuClaims, GuestCpuClaims, MIN_WINDOW_MS, NEVER_RAN_MAX_TOTAL_MS, OFFLINE_RAN_MAX_MS, VcpuClaimCheck, VcpuTimesSample,
-} from '@vcpuctl/host';
+import { checkVcpuClaims, GuestCpuClaims, MIN_WINDOW_MS, NEVER_RAN_MAX_TOTAL_MS, OFFLINE_RAN_MAX_MS, VcpuClaimCheck, VcpuTimesSample } from '@vcpuctl/host';
 
 const MS = 1_000_000n;
 const T0 = 5_000_000_000_000n; // some monotonic clock reading, ns
@@ -34,7 +32,14 @@ describe('vcpu claims: the guest says, the hypervisor counts', () => {
     const r = checked(checkVcpuClaims(read(0, { 0: 14_000, 1: 3_000, 2: 500 }), read(2000, { 0: 14_020, 1: 3_130, 2: 500 }), claims([0, 1], [2])));
     assert.deepEqual(r.findings, []);
     assert.equal(r.windowMs, 2000);
-    assert.deepEqual([...r.ranMs], [[0, 20], [1, 130], [2, 0]]);
+    assert.deepEqual(
+      [...r.ranMs],
+      [
+        [0, 20],
+        [1, 130],
+        [2, 0],
+      ],
+    );
   });
 
   it("the issue's example: a CPU claimed offline that ran 340 ms in the last 5 s is contradicted", () => {
@@ -44,7 +49,13 @@ describe('vcpu claims: the guest says, the hypervisor counts', () => {
 
   it('a busy vCPU claimed offline is contradicted in the shortest window (measured: at least 480 ms per 1 s)', () => {
     const r = checked(checkVcpuClaims(read(0, { 0: 0, 1: 0, 2: 0 }), read(MIN_WINDOW_MS, { 0: 10, 1: 480, 2: 60 }), claims([0], [1, 2])));
-    assert.deepEqual(r.findings.map((f) => [f.kind, f.cpu]), [['GUEST_CLAIM_CONTRADICTED', 1], ['GUEST_CLAIM_CONTRADICTED', 2]]);
+    assert.deepEqual(
+      r.findings.map((f) => [f.kind, f.cpu]),
+      [
+        ['GUEST_CLAIM_CONTRADICTED', 1],
+        ['GUEST_CLAIM_CONTRADICTED', 2],
+      ],
+    );
   });
 
   it('one tick over the allowance is contradicted; the allowance itself (tick rounding, QEMU housekeeping) is not', () => {
@@ -75,7 +86,11 @@ describe('vcpu claims: the guest says, the hypervisor counts', () => {
     const after = read(2000, { 0: 0, 1: 0, 2: 0 });
     assert.deepEqual(checked(checkVcpuClaims(before, after, claims([0, 1], [2]), { hotAdded: [2] })).findings, []);
     assert.deepEqual(checked(checkVcpuClaims(before, after, claims([0, 1], [2]))).findings, [], 'vCPU 1 was not hot-added by this operation');
-    assert.deepEqual(checked(checkVcpuClaims(before, after, claims([0, 1], [2]), { hotAdded: [1, 1, 7] })).findings.map((f) => f.cpu), [1], 'duplicates and unknown ids are ignored');
+    assert.deepEqual(
+      checked(checkVcpuClaims(before, after, claims([0, 1], [2]), { hotAdded: [1, 1, 7] })).findings.map((f) => f.cpu),
+      [1],
+      'duplicates and unknown ids are ignored',
+    );
   });
 
   it('a window shorter than the minimum cannot be judged, nor one whose reads are out of order', () => {
@@ -102,13 +117,28 @@ describe('vcpu claims: the guest says, the hypervisor counts', () => {
 
   it('the order of the claimed ids does not matter; findings come in CPU order', () => {
     const r = checked(checkVcpuClaims(read(0, { 0: 0, 1: 0, 2: 0 }), read(2000, { 0: 0, 1: 900, 2: 800 }), claims([0], [2, 1])));
-    assert.deepEqual(r.findings.map((f) => f.cpu), [1, 2]);
+    assert.deepEqual(
+      r.findings.map((f) => f.cpu),
+      [1, 2],
+    );
   });
 
-  it('counters past a double\'s exact range (over 104 days of CPU time) still give exact windows', () => {
+  it("counters past a double's exact range (over 104 days of CPU time) still give exact windows", () => {
     const big = 2n ** 60n; // ns, about 36 years
-    const before: VcpuTimesSample = { atNs: T0, vcpus: new Map([[0, { timeNs: big }], [1, { timeNs: big }]]) };
-    const after: VcpuTimesSample = { atNs: T0 + 5000n * MS, vcpus: new Map([[0, { timeNs: big }], [1, { timeNs: big + 340n * MS }]]) };
+    const before: VcpuTimesSample = {
+      atNs: T0,
+      vcpus: new Map([
+        [0, { timeNs: big }],
+        [1, { timeNs: big }],
+      ]),
+    };
+    const after: VcpuTimesSample = {
+      atNs: T0 + 5000n * MS,
+      vcpus: new Map([
+        [0, { timeNs: big }],
+        [1, { timeNs: big + 340n * MS }],
+      ]),
+    };
     assert.deepEqual(checked(checkVcpuClaims(before, after, claims([0], [1]))).findings, [{ kind: 'GUEST_CLAIM_CONTRADICTED', cpu: 1, ranMs: 340, windowMs: 5000 }]);
   });
 });

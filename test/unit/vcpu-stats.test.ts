@@ -37,20 +37,36 @@ const SHUT_OFF = `Domain: 'vcpuctl-vstat-2550-32234c'
 
 `;
 
-describe('vcpu stats: libvirt\'s per-vCPU accounting', () => {
+describe("vcpu stats: libvirt's per-vCPU accounting", () => {
   it('reads virsh domstats: plugged vCPUs by id with state and time in ns', () => {
     const t = vcpuTimesOf(parseDomstats(RUNNING), 42n, 'dom');
     assert.equal(t.atNs, 42n);
     assert.equal(t.current, 3);
     assert.equal(t.maximum, 3);
-    assert.deepEqual([...t.vcpus], [[0, { state: 1, timeNs: 14_770_000_000n }], [1, { state: 1, timeNs: 3_760_000_000n }], [2, { state: 1, timeNs: 500_000_000n }]]);
+    assert.deepEqual(
+      [...t.vcpus],
+      [
+        [0, { state: 1, timeNs: 14_770_000_000n }],
+        [1, { state: 1, timeNs: 3_760_000_000n }],
+        [2, { state: 1, timeNs: 500_000_000n }],
+      ],
+    );
   });
 
-  it('gives the same value from the RPC\'s typed parameters (uints as numbers, ullongs as bigints)', () => {
+  it("gives the same value from the RPC's typed parameters (uints as numbers, ullongs as bigints)", () => {
     const params = new Map<string, number | bigint>([
-      ['state.state', 1], ['state.reason', 1], ['vcpu.current', 2], ['vcpu.maximum', 3],
-      ['vcpu.1.state', 1], ['vcpu.1.time', 3_760_000_000n], ['vcpu.1.wait', 0n], ['vcpu.1.delay', 5n],
-      ['vcpu.0.state', 1], ['vcpu.0.time', 14_770_000_000n], ['vcpu.0.wait', 0n], ['vcpu.0.delay', 5n],
+      ['state.state', 1],
+      ['state.reason', 1],
+      ['vcpu.current', 2],
+      ['vcpu.maximum', 3],
+      ['vcpu.1.state', 1],
+      ['vcpu.1.time', 3_760_000_000n],
+      ['vcpu.1.wait', 0n],
+      ['vcpu.1.delay', 5n],
+      ['vcpu.0.state', 1],
+      ['vcpu.0.time', 14_770_000_000n],
+      ['vcpu.0.wait', 0n],
+      ['vcpu.0.delay', 5n],
     ]);
     const t = vcpuTimesOf(params, 1n, 'dom');
     assert.deepEqual([...t.vcpus.keys()], [0, 1], 'sorted by id');
@@ -64,7 +80,10 @@ describe('vcpu stats: libvirt\'s per-vCPU accounting', () => {
   });
 
   it('a domain that is not running is DOMAIN_NOT_RUNNING, not a parse error', () => {
-    assert.throws(() => vcpuTimesOf(parseDomstats(SHUT_OFF), 0n, 'dom'), (e: Error & { code?: string }) => e.code === 'DOMAIN_NOT_RUNNING' && /dom is not running/.test(e.message));
+    assert.throws(
+      () => vcpuTimesOf(parseDomstats(SHUT_OFF), 0n, 'dom'),
+      (e: Error & { code?: string }) => e.code === 'DOMAIN_NOT_RUNNING' && /dom is not running/.test(e.message),
+    );
   });
 
   it('output libvirt never gives is refused as such', () => {

@@ -100,7 +100,10 @@ describe('verdict', () => {
     const host = hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json', intent: intent(1, '0') });
     const g = guest('0-1', '0');
     g.snapshot!.cpus![1]!.offlineCause = v1.OfflineCause.HOT_ADDED_NEVER_ONLINED;
-    assert.deepEqual(kinds(computeVerdict(host, g)).filter((k) => k !== 'LIVE_CONFIG_DIFFER'), ['HOTADDED_OFFLINE']);
+    assert.deepEqual(
+      kinds(computeVerdict(host, g)).filter((k) => k !== 'LIVE_CONFIG_DIFFER'),
+      ['HOTADDED_OFFLINE'],
+    );
   });
 
   it('GUEST_OFFLINE_HOST_COUNTS: offlined in the guest on purpose, host still counts it (expected)', () => {
@@ -135,7 +138,7 @@ describe('verdict', () => {
     assert.equal(v.ok, false);
   });
 
-  it("QEMU_GUEST_DIFFER: QEMU plugged a vCPU the guest kernel does not list", () => {
+  it('QEMU_GUEST_DIFFER: QEMU plugged a vCPU the guest kernel does not list', () => {
     const host = hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json' });
     assert.ok(kinds(computeVerdict(host, guest('0', '0'))).includes('QEMU_GUEST_DIFFER'));
   });

@@ -91,7 +91,12 @@ describe('wanted offline: the agent on a kernel-shaped tree', () => {
 
   const start = (log: string[]) => {
     agent = new Agent({
-      paths: treePaths(tree.root), kmsgPath: join(dir, 'no-kmsg'), pollIntervalMs: 5, autoOnline: true, stateFile: join(dir, 'state.json'), log: (l) => log.push(l),
+      paths: treePaths(tree.root),
+      kmsgPath: join(dir, 'no-kmsg'),
+      pollIntervalMs: 5,
+      autoOnline: true,
+      stateFile: join(dir, 'state.json'),
+      log: (l) => log.push(l),
       system: { hostname: 'g', kernel: '6.1.0', os: 'Debian', productUuid: '', virtualization: '', manufacturer: '', product: '', bootId: BOOT },
     });
     agent.start();
@@ -123,7 +128,10 @@ describe('wanted offline: the agent on a kernel-shaped tree', () => {
     const a = start([]);
     a.setWantedOffline('2', 'test');
     for (const bad of ['0-8192', 'x', '1,'.repeat(20_000)]) {
-      assert.throws(() => a.setWantedOffline(bad, 'test'), (e: VcpuctlError) => e.code === 'USAGE');
+      assert.throws(
+        () => a.setWantedOffline(bad, 'test'),
+        (e: VcpuctlError) => e.code === 'USAGE',
+      );
     }
     assert.equal(a.wantedOffline, '2');
   });
@@ -134,7 +142,9 @@ const UUID = '3e83ec5a-7b6c-4b60-b0aa-b26af08685a3';
 function guest(present: string, online: string, opts: Partial<GuestView> = {}): GuestView {
   const on = new Set(parseCpuList(online));
   return {
-    reachable: true, productUuid: UUID, hostname: 'guest',
+    reachable: true,
+    productUuid: UUID,
+    hostname: 'guest',
     snapshot: { present, online, cpus: parseCpuList(present).map((index) => ({ index, present: true, online: on.has(index), offlinable: index !== 0 })) },
     ...opts,
   };

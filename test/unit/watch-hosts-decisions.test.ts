@@ -9,8 +9,13 @@ import { ConnectionState, Context, HypervisorDriver, Watcher, connectionRecordOf
 
 function context(driver: HypervisorDriver): Context {
   return {
-    driver, reportDir: '/nonexistent/reports', lockDir: '/nonexistent/locks', lockWaitMs: 0,
-    agentFlags: { agentsFile: '/nonexistent/agents.json' }, agentTimeoutMs: 500, progress: () => undefined,
+    driver,
+    reportDir: '/nonexistent/reports',
+    lockDir: '/nonexistent/locks',
+    lockWaitMs: 0,
+    agentFlags: { agentsFile: '/nonexistent/agents.json' },
+    agentTimeoutMs: 500,
+    progress: () => undefined,
   };
 }
 
@@ -27,7 +32,9 @@ describe('watch over several connections: decisions', () => {
   it('prints a connection state as one JSON line', () => {
     const c: ConnectionState = { uri: 'qemu+ssh://h1/system', host: 'h1', up: false, error: 'gone', sinceMs: Date.parse('2026-11-28T00:00:00Z'), retryAtMs: Date.parse('2026-11-28T00:00:02Z') };
     assert.deepEqual(connectionRecordOf(Date.parse('2026-11-28T00:00:01Z'), c), {
-      at: '2026-11-28T00:00:01.000Z', uri: 'qemu+ssh://h1/system', host: 'h1',
+      at: '2026-11-28T00:00:01.000Z',
+      uri: 'qemu+ssh://h1/system',
+      host: 'h1',
       connection: { up: false, error: 'gone', since: '2026-11-28T00:00:00.000Z', retryAt: '2026-11-28T00:00:02.000Z' },
     });
   });
@@ -41,8 +48,10 @@ describe('watch over several connections: decisions', () => {
       let answer = false;
       const asked: number[] = [];
       const driver: HypervisorDriver = {
-        uri: 'qemu+ssh://h1/system', spawns: 0,
-        inspect: sinon.stub().rejects(new Error('not used')), setVcpus: sinon.stub().rejects(new Error('not used')),
+        uri: 'qemu+ssh://h1/system',
+        spawns: 0,
+        inspect: sinon.stub().rejects(new Error('not used')),
+        setVcpus: sinon.stub().rejects(new Error('not used')),
         listDomains: async () => {
           asked.push(Date.now());
           if (!answer) throw new Error('failed to connect to the hypervisor');
@@ -76,9 +85,13 @@ describe('watch over several connections: decisions', () => {
 
     it('one connection alone keeps failing its start, as before', async () => {
       const driver: HypervisorDriver = {
-        uri: 'qemu:///system', spawns: 0,
-        inspect: sinon.stub().rejects(new Error('not used')), setVcpus: sinon.stub().rejects(new Error('not used')),
-        listDomains: async () => { throw new Error('failed to connect to the hypervisor'); },
+        uri: 'qemu:///system',
+        spawns: 0,
+        inspect: sinon.stub().rejects(new Error('not used')),
+        setVcpus: sinon.stub().rejects(new Error('not used')),
+        listDomains: async () => {
+          throw new Error('failed to connect to the hypervisor');
+        },
         inspectMany: async () => new Map(),
       };
       const w = new Watcher(context(driver), { domains: [], all: true, hostPollMs: 5000 });

@@ -5,7 +5,19 @@ const REQUEST = 'GET / HTTP/1.1\r\nHost: channel\r\nUpgrade: websocket\r\n\r\n';
 
 /** A masked client frame with `len` payload bytes, using the 7-, 16- or 64-bit length form as RFC 6455 requires. */
 function frame(len: number): Buffer {
-  const head = len < 126 ? Buffer.from([0x82, 0x80 | len]) : len < 65536 ? Buffer.from([0x82, 0x80 | 126, len >> 8, len & 0xff]) : Buffer.concat([Buffer.from([0x82, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(len)); return b; })()]);
+  const head =
+    len < 126
+      ? Buffer.from([0x82, 0x80 | len])
+      : len < 65536
+        ? Buffer.from([0x82, 0x80 | 126, len >> 8, len & 0xff])
+        : Buffer.concat([
+            Buffer.from([0x82, 0x80 | 127]),
+            (() => {
+              const b = Buffer.alloc(8);
+              b.writeBigUInt64BE(BigInt(len));
+              return b;
+            })(),
+          ]);
   return Buffer.concat([head, Buffer.from([9, 8, 7, 6]), Buffer.alloc(len, 0x47)]);
 }
 

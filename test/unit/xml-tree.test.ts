@@ -42,8 +42,12 @@ describe('the XML reader (libvirt/xml-tree.ts)', () => {
       ['<a>&#x110000;</a>', /out of range/],
       ['<a b=1/>', /unexpected/],
       ['text<a/>', /text outside/],
-    ] as [string, RegExp][]) assert.throws(() => parseXml(xml), why, xml);
-    assert.throws(() => parseDomainXml('<domain><vcpu>2</vcpu>'), (e: { code: string }) => e.code === 'LIBVIRT_FAILED');
+    ] as [string, RegExp][])
+      assert.throws(() => parseXml(xml), why, xml);
+    assert.throws(
+      () => parseDomainXml('<domain><vcpu>2</vcpu>'),
+      (e: { code: string }) => e.code === 'LIBVIRT_FAILED',
+    );
   });
 
   it('an empty document is an empty tree, which parseDomainXml refuses as not a domain', () => {

@@ -20,7 +20,6 @@ import { CgroupReader } from './cgroup/reader';
 import { WantedOffline, parseWantedOffline } from './wanted-offline';
 import { readTrimmed } from './sysfs/read';
 
-
 /** When this process started: with the boot id, the host tells an agent restart from a guest reboot. */
 const AGENT_STARTED_AT_MS = Date.now() - process.uptime() * 1000;
 
@@ -186,7 +185,12 @@ export class Agent {
 
   snapshot(): SnapshotData {
     const reading = readTree(this.opts.paths, this.model, this.treeReader);
-    return this.snapshots.take(reading, this.opts.system, this.offlineCauses, this.readCgroups(() => this.cgroups.read(reading.tree.onlineSet)));
+    return this.snapshots.take(
+      reading,
+      this.opts.system,
+      this.offlineCauses,
+      this.readCgroups(() => this.cgroups.read(reading.tree.onlineSet)),
+    );
   }
 
   /** A cgroup reading, with its state logged when it changes and the next timed read planned. */

@@ -61,9 +61,11 @@ export function checkRequest(paths: TreePaths, requests: CpuRequest[]): void {
     // keep a CPU online, not only the end state ("offline 1, online 0" with
     // only CPU 1 online would leave none for a moment).
     if (online.size === 0) {
-      throw new VcpuctlError('CPU_REFUSED', requests.length === 1 || r === requests[requests.length - 1]
-        ? 'refusing to offline the last online CPU'
-        : `refusing to offline the last online CPU: after CPU ${r.cpu} none would be online; name the CPUs to online first`, { cpu: r.cpu });
+      throw new VcpuctlError(
+        'CPU_REFUSED',
+        requests.length === 1 || r === requests[requests.length - 1] ? 'refusing to offline the last online CPU' : `refusing to offline the last online CPU: after CPU ${r.cpu} none would be online; name the CPUs to online first`,
+        { cpu: r.cpu },
+      );
     }
   }
 }

@@ -65,8 +65,7 @@ export async function startAgent(opts: ServeOptions): Promise<RunningAgent> {
   });
   const table = commandTable({ readOnly: !!opts.readOnly });
   const snapshots = new SharedSnapshot(() => agent.snapshot());
-  const admission = new Admission((conn, env) =>
-    dispatch(table, { agent, conn, snapshot: () => snapshots.get((ms) => conn.origin.work.charge(ms)) }, env));
+  const admission = new Admission((conn, env) => dispatch(table, { agent, conn, snapshot: () => snapshots.get((ms) => conn.origin.work.charge(ms)) }, env));
   const transport = new Transport({
     host: opts.host ?? '0.0.0.0',
     port: opts.port ?? 0,

@@ -105,7 +105,7 @@ export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined
       coreCpusList: c.coreCpusList,
       node: c.node,
       caches: c.caches.map((k) => ({ level: k.level, type: k.type, size: k.size, sharedCpuList: k.sharedCpuList })),
-      offlineCause: c.online ? v1.OfflineCause.OFFLINE_CAUSE_UNKNOWN : causes?.get(c.index) ?? v1.OfflineCause.OFFLINE_CAUSE_UNKNOWN,
+      offlineCause: c.online ? v1.OfflineCause.OFFLINE_CAUSE_UNKNOWN : (causes?.get(c.index) ?? v1.OfflineCause.OFFLINE_CAUSE_UNKNOWN),
     })),
     nodes: tree.nodes.map((n) => ({ id: n.id, cpulist: n.cpulist })),
     model: { ...model },

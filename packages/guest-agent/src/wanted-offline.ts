@@ -56,7 +56,11 @@ export class WantedOffline {
   private cpus = new Set<number>();
 
   /** `path` undefined: kept in memory only (tests, an agent with no state file). */
-  constructor(private readonly path: string | undefined, private readonly bootId: string, private readonly log: (line: string) => void) {}
+  constructor(
+    private readonly path: string | undefined,
+    private readonly bootId: string,
+    private readonly log: (line: string) => void,
+  ) {}
 
   /** Reads the state file; a missing file is an empty set, a bad or foreign one is logged and ignored. */
   load(): void {

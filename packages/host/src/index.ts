@@ -52,8 +52,5 @@ export { forTerminal } from './guest/visible-text';
 export { VcpuTime, VcpuTimes } from './libvirt/driver';
 export { parseDomstats, vcpuTimesOf, StatFields, VCPU_STATS_GROUPS } from './libvirt/vcpu-stats';
 export { DOMAIN_STATS_STATE, DOMAIN_STATS_VCPU, TypedParam } from './libvirt/rpc-procedures';
-export {
-  checkVcpuClaims, GuestCpuClaims, VcpuClaimCheck, VcpuClaimFinding, VcpuClaimOptions, VcpuTimesSample,
-  MIN_WINDOW_MS, RECOMMENDED_WINDOW_MS, OFFLINE_RAN_MAX_MS, NEVER_RAN_MAX_TOTAL_MS,
-} from './core/vcpu-claims';
+export { checkVcpuClaims, GuestCpuClaims, VcpuClaimCheck, VcpuClaimFinding, VcpuClaimOptions, VcpuTimesSample, MIN_WINDOW_MS, RECOMMENDED_WINDOW_MS, OFFLINE_RAN_MAX_MS, NEVER_RAN_MAX_TOTAL_MS } from './core/vcpu-claims';
 export { uriLabel } from './watch/metrics';

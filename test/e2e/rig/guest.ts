@@ -78,8 +78,12 @@ function domainXml(g: { name: string; dir: string; agentPort: number; helperPort
       <target dir='hostroot'/>
       <readonly/>
     </filesystem>
-    <controller type='virtio-serial' index='0'/>${opts.channelAtBoot ? `
-    ${channelXml()}` : ''}
+    <controller type='virtio-serial' index='0'/>${
+      opts.channelAtBoot
+        ? `
+    ${channelXml()}`
+        : ''
+    }
     <serial type='file'><source path='${join(g.dir, 'console.log')}'/><target port='0'/></serial>
     <console type='file'><source path='${join(g.dir, 'console.log')}'/><target type='serial' port='0'/></console>
     ${opts.qemuGaChannel ? "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel>" : ''}
@@ -135,10 +139,15 @@ export class TestGuest {
     // What the guest runs (as its systemd unit would run the agent), read through 9p.
     const helper = join(REPO, 'test/dist/e2e/rig/guest-helper.js');
     const agentBin = join(REPO, 'packages/guest-agent/bin/vcpuctl-agent.js');
-    writeFileSync(join(dir, 'guest-run.sh'), opts.runScript?.(g) ?? `#!/bin/sh
+    writeFileSync(
+      join(dir, 'guest-run.sh'),
+      opts.runScript?.(g) ??
+        `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run
 exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --token-file ${g.tokenFile}${opts.autoOnline === false ? ' --no-auto-online' : ''}${opts.agentChannel ? ' --channel' : ''}
-`, { mode: 0o755 });
+`,
+      { mode: 0o755 },
+    );
     const boot = buildInitramfs(RIG_DIR);
     const xmlFile = join(dir, 'domain.xml');
     writeFileSync(xmlFile, domainXml(g, opts, boot));
@@ -193,11 +202,13 @@ exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --toke
     return new Promise((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: this.helperPort, method, path, timeout: 30_000 }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d)).on('end', () => {
-          const body = Buffer.concat(chunks);
-          if (res.statusCode === 200) resolve(body);
-          else reject(new Error(`${path}: ${res.statusCode} ${body.toString('utf8')}`));
-        });
+        res
+          .on('data', (d: Buffer) => chunks.push(d))
+          .on('end', () => {
+            const body = Buffer.concat(chunks);
+            if (res.statusCode === 200) resolve(body);
+            else reject(new Error(`${path}: ${res.statusCode} ${body.toString('utf8')}`));
+          });
       });
       req.on('error', reject);
       req.on('timeout', () => req.destroy(new Error(`${path}: timed out`)));
@@ -224,7 +235,10 @@ export function removeRigLeftovers(): void {
   removeLeftovers(RIG_PREFIX, (name) => rmSync(join(RIG_DIR, name), { recursive: true, force: true }));
   // A run killed before its domain was defined, or after it was removed, leaves only files: a guest's
   // directory here, a test's build directory (vcpuctl-e2e-sea-PID-...) in the temp directory.
-  for (const [dir, prefix] of [[RIG_DIR, `${RIG_PREFIX}-`], [tmpdir(), `${RIG_PREFIX}-sea-`]] as const) {
+  for (const [dir, prefix] of [
+    [RIG_DIR, `${RIG_PREFIX}-`],
+    [tmpdir(), `${RIG_PREFIX}-sea-`],
+  ] as const) {
     for (const name of existsSync(dir) ? readdirSync(dir) : []) {
       const pid = name.startsWith(prefix) ? /^(\d+)-/.exec(name.slice(prefix.length))?.[1] : undefined;
       if (pid !== undefined && !alive(Number(pid))) rmSync(join(dir, name), { recursive: true, force: true });

@@ -11,8 +11,21 @@ import { join } from 'node:path';
 
 /** In load order: each needs the ones before it (modprobe --show-depends). */
 export const MODULES = [
-  'netfs', 'fscache', '9pnet', '9p', 'virtio_ring', 'virtio', '9pnet_virtio', 'virtio_pci_modern_dev',
-  'virtio_pci_legacy_dev', 'virtio_pci', 'failover', 'net_failover', 'virtio_net', 'button', 'evdev',
+  'netfs',
+  'fscache',
+  '9pnet',
+  '9p',
+  'virtio_ring',
+  'virtio',
+  '9pnet_virtio',
+  'virtio_pci_modern_dev',
+  'virtio_pci_legacy_dev',
+  'virtio_pci',
+  'failover',
+  'net_failover',
+  'virtio_net',
+  'button',
+  'evdev',
   // virtio-serial ports (/dev/vportNpM, named in /sys/class/virtio-ports): the agent's channel.
   'virtio_console',
 ];
@@ -54,7 +67,11 @@ export function kernelVersion(): string {
 
 function modulePath(kver: string, mod: string): string {
   const out = execFileSync('modprobe', ['-S', kver, '--show-depends', mod], { encoding: 'utf8' });
-  const line = out.trim().split('\n').filter((l) => l.startsWith('insmod ')).at(-1);
+  const line = out
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('insmod '))
+    .at(-1);
   if (!line) throw new Error(`modprobe found no ${mod} for ${kver}`);
   return line.split(' ')[1]!;
 }

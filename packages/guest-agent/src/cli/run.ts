@@ -51,7 +51,7 @@ export function runCommand(): Command {
     .description('serve controllers until stopped (what the systemd unit runs): over a virtio-serial channel, an authenticated WebSocket, or both')
     .option('--listen <host:port>', `address to listen on (default 0.0.0.0:${DEFAULT_PORT} when --channel is not given)`)
     .option('--channel [name]', `serve on the virtio-serial port NAME (default ${DEFAULT_CHANNEL_NAME}); no token: only root on the host reaches it`)
-    .option('--dev-root <dir>', 'where the channel\'s device node is looked for', '/dev')
+    .option('--dev-root <dir>', "where the channel's device node is looked for", '/dev')
     .option('--token-file <path>', 'file holding the bearer token (mode 0600)')
     .option('--insecure-no-auth', 'accept any controller without a token (tests only)')
     .option('--tls-cert <path>', 'serve TLS with this PEM certificate')

@@ -27,7 +27,10 @@ export class AdaptivePoll {
   private periodMs: number;
   private running = false;
 
-  constructor(private readonly periods: PollPeriods, private readonly tick: () => TickResult) {
+  constructor(
+    private readonly periods: PollPeriods,
+    private readonly tick: () => TickResult,
+  ) {
     if (!(periods.minMs >= 1 && periods.maxMs >= periods.minMs && (periods.dormantMs ?? periods.maxMs) >= periods.maxMs)) {
       throw new RangeError(`bad poll periods ${periods.minMs}..${periods.maxMs} (${periods.dormantMs}) ms`);
     }

@@ -33,7 +33,10 @@ export class DeviceReader {
   private readonly buf: Buffer;
   private readonly poll: AdaptivePoll;
 
-  constructor(readonly device: NonBlockingDevice, private readonly opts: DeviceReaderOptions) {
+  constructor(
+    readonly device: NonBlockingDevice,
+    private readonly opts: DeviceReaderOptions,
+  ) {
     this.buf = Buffer.alloc(opts.readBytes);
     this.poll = new AdaptivePoll(opts.periods, () => this.drain());
   }

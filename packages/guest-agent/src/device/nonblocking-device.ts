@@ -19,7 +19,10 @@ export type DeviceMode = 'read' | 'read-write';
 export class NonBlockingDevice {
   private fd: number | undefined;
 
-  private constructor(readonly path: string, fd: number) {
+  private constructor(
+    readonly path: string,
+    fd: number,
+  ) {
     this.fd = fd;
   }
 

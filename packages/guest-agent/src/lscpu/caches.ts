@@ -37,7 +37,5 @@ export function summarizeCaches(tree: CpuTree): CacheSummary[] {
       entry.instanceOf.set(cpu.index, cache.id >= 0 ? cache.id : i);
     }
   }
-  return [...byName.entries()]
-    .sort((a, b) => a[0].localeCompare(b[0]))
-    .map(([name, e]) => ({ name, instanceBytes: e.size, instances: e.shares.length, instanceOf: e.instanceOf }));
+  return [...byName.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([name, e]) => ({ name, instanceBytes: e.size, instances: e.shares.length, instanceOf: e.instanceOf }));
 }

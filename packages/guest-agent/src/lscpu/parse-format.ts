@@ -9,11 +9,7 @@ import { summarizeCaches } from './caches';
 import { lscpuTopology } from './topology';
 import { CpuTypes } from '../proc/cpuinfo-types';
 
-const HEADER = [
-  '# The following is the parsable format, which can be fed to other',
-  '# programs. Each different item in every column has an unique ID',
-  '# starting usually from zero.',
-];
+const HEADER = ['# The following is the parsable format, which can be fed to other', '# programs. Each different item in every column has an unique ID', '# starting usually from zero.'];
 
 /**
  * @param cpuTypes where cpuinfo has several CPU types (big.LITTLE), lscpu

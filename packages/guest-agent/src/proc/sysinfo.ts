@@ -33,7 +33,10 @@ export function parseSysinfo(text: string): Sysinfo {
   for (const line of text.split('\n')) {
     out.machineType ??= lookup(line, 'Type');
     if (out.controlProgram === undefined && line.includes('Control Program:')) {
-      out.controlProgram = line.slice(line.indexOf(':') + 1).trim().replace(/\s+/g, ' ');
+      out.controlProgram = line
+        .slice(line.indexOf(':') + 1)
+        .trim()
+        .replace(/\s+/g, ' ');
       out.controlProgramIsKvm = line.includes('KVM');
     }
     if (!out.swTopology) {

@@ -134,13 +134,11 @@ export function readVirtualization(root: string, dmi: DmiSystem | undefined, mod
   const found =
     fromDmi(dmi) ??
     fromPowerPc(proc) ??
-    (existsSync(join(proc, 'xen'))
-      ? { vendor: 'Xen', type: firstWord(readText(join(proc, 'xen/capabilities'))) === 'control_d' ? 'none' : 'para' } as Virtualization
-      : undefined) ??
+    (existsSync(join(proc, 'xen')) ? ({ vendor: 'Xen', type: firstWord(readText(join(proc, 'xen/capabilities'))) === 'control_d' ? 'none' : 'para' } as Virtualization) : undefined) ??
     fromPci(proc) ??
     fromSysinfo(sysinfo) ??
-    (existsSync(join(proc, 'vz')) && !existsSync(join(proc, 'bc')) ? { vendor: 'Parallels', type: 'container' } as Virtualization : undefined) ??
-    (modelName.includes('UML') ? { vendor: 'User-mode Linux', type: 'para' } as Virtualization : undefined) ??
+    (existsSync(join(proc, 'vz')) && !existsSync(join(proc, 'bc')) ? ({ vendor: 'Parallels', type: 'container' } as Virtualization) : undefined) ??
+    (modelName.includes('UML') ? ({ vendor: 'User-mode Linux', type: 'para' } as Virtualization) : undefined) ??
     fromVServer(proc);
   return found ?? {};
 }

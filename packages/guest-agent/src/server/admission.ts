@@ -13,7 +13,10 @@ class RequestQueue {
   private readonly waiting: Envelope[] = [];
   private busy = false;
 
-  constructor(private readonly conn: Connection, private readonly run: (conn: Connection, env: Envelope) => Promise<void>) {}
+  constructor(
+    private readonly conn: Connection,
+    private readonly run: (conn: Connection, env: Envelope) => Promise<void>,
+  ) {}
 
   push(env: Envelope): void {
     if (this.waiting.length >= MAX_PENDING_REQUESTS) {

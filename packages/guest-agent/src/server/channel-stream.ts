@@ -18,7 +18,10 @@ export interface PortWriter {
 export class ChannelStream extends Duplex {
   private pending: { data: Buffer; done: (err?: Error | null) => void } | undefined;
 
-  constructor(private readonly port: PortWriter, private readonly onGone: (s: ChannelStream) => void) {
+  constructor(
+    private readonly port: PortWriter,
+    private readonly onGone: (s: ChannelStream) => void,
+  ) {
     super({ allowHalfOpen: false });
   }
 

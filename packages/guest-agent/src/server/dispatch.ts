@@ -51,9 +51,7 @@ export async function dispatch(table: CommandTable, ctx: RequestContext, env: En
     const forbidden = body in COMMANDS;
     ctx.conn.send({
       id: env.id,
-      error: forbidden
-        ? { code: 'FORBIDDEN', message: `this agent runs --read-only: ${body} is not allowed` }
-        : { code: 'PROTOCOL', message: `"${body}" is not a request the agent accepts` },
+      error: forbidden ? { code: 'FORBIDDEN', message: `this agent runs --read-only: ${body} is not allowed` } : { code: 'PROTOCOL', message: `"${body}" is not a request the agent accepts` },
     });
     return;
   }

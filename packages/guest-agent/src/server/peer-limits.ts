@@ -6,10 +6,7 @@
  * connection, buckets full) is forgotten; when MAX_TRACKED_PEERS are still
  * remembered, a new peer is refused.
  */
-import {
-  MAX_CONNECTIONS_PER_PEER, MAX_REQUESTS_PER_SECOND, MAX_TRACKED_PEERS, PEER_WORK_BURST_MS, PEER_WORK_MS_PER_SECOND,
-  REQUEST_BURST, TokenBucket,
-} from '@vcpuctl/proto';
+import { MAX_CONNECTIONS_PER_PEER, MAX_REQUESTS_PER_SECOND, MAX_TRACKED_PEERS, PEER_WORK_BURST_MS, PEER_WORK_MS_PER_SECOND, REQUEST_BURST, TokenBucket } from '@vcpuctl/proto';
 
 export class Peer {
   connections = 0;
@@ -29,7 +26,10 @@ export type Admission = { ok: true; peer: Peer } | { ok: false; status: number; 
 export class PeerLimits {
   private readonly peers = new Map<string, Peer>();
 
-  constructor(private readonly perPeerCap = MAX_CONNECTIONS_PER_PEER, private readonly maxTracked = MAX_TRACKED_PEERS) {}
+  constructor(
+    private readonly perPeerCap = MAX_CONNECTIONS_PER_PEER,
+    private readonly maxTracked = MAX_TRACKED_PEERS,
+  ) {}
 
   /** Whether `address` may open one more connection, or why not (an HTTP status and a reason). */
   check(address: string): Admission {

@@ -8,8 +8,18 @@ import { Duplex } from 'node:stream';
 import { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
-  Envelope, EnvelopeInit, IDLE_TIMEOUT_MS, MAX_BUFFERED_BYTES, MAX_CONNECTIONS, MAX_REQUEST_BYTES,
-  MAX_REQUESTS_PER_SECOND, PING_INTERVAL_MS, VcpuctlError, decodeEnvelope, encodeEnvelope, toVcpuctlError,
+  Envelope,
+  EnvelopeInit,
+  IDLE_TIMEOUT_MS,
+  MAX_BUFFERED_BYTES,
+  MAX_CONNECTIONS,
+  MAX_REQUEST_BYTES,
+  MAX_REQUESTS_PER_SECOND,
+  PING_INTERVAL_MS,
+  VcpuctlError,
+  decodeEnvelope,
+  encodeEnvelope,
+  toVcpuctlError,
 } from '@vcpuctl/proto';
 import { TokenCheck } from './auth';
 import { Peer, PeerLimits } from './peer-limits';

@@ -175,9 +175,7 @@ function refreshShared(paths: TreePaths, cpu: CpuNode, changed: ReadonlySet<numb
   if (stale('core')) out.coreSiblings = readSiblings(topo, 'core_siblings');
   if (cpu.bookSiblings && stale('book')) out.bookSiblings = readSiblings(topo, 'book_siblings');
   if (cpu.drawerSiblings && stale('drawer')) out.drawerSiblings = readSiblings(topo, 'drawer_siblings');
-  out.caches = cpu.caches.map((c) =>
-    stale(`cache${c.dirIndex}`) ? { ...c, sharedCpuList: readTrimmed(cpuPath(paths, cpu.index, 'cache', `index${c.dirIndex}`, 'shared_cpu_list')) ?? '' } : c,
-  );
+  out.caches = cpu.caches.map((c) => (stale(`cache${c.dirIndex}`) ? { ...c, sharedCpuList: readTrimmed(cpuPath(paths, cpu.index, 'cache', `index${c.dirIndex}`, 'shared_cpu_list')) ?? '' } : c));
   return out;
 }
 

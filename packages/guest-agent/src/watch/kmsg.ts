@@ -32,7 +32,10 @@ export function parseKmsgRecord(text: string, receivedAtMs = Date.now()): Kernel
   const [prio, seq, usec] = text.slice(0, semi).split(',');
   if (prio === undefined || seq === undefined || usec === undefined) return undefined;
   // Continuation lines (" KEY=value") follow the message after a newline.
-  const message = text.slice(semi + 1).split('\n')[0]!.trimEnd();
+  const message = text
+    .slice(semi + 1)
+    .split('\n')[0]!
+    .trimEnd();
   const p = Number(prio);
   if (!Number.isFinite(p) || !/^\d+$/.test(seq) || !/^\d+$/.test(usec)) return undefined;
   return { priority: p & 7, seq: Number(seq), usec: Number(usec), message, receivedAtMs };
@@ -67,7 +70,11 @@ export class KmsgFollower {
   private reader: DeviceReader | undefined;
   private readonly buf = Buffer.alloc(MAX_RECORD_BYTES);
 
-  constructor(private readonly path: string, private readonly onRecord: (rec: KernelRecord) => void, private readonly log: (line: string) => void) {}
+  constructor(
+    private readonly path: string,
+    private readonly onRecord: (rec: KernelRecord) => void,
+    private readonly log: (line: string) => void,
+  ) {}
 
   /** False (and no error) where the log cannot be read, e.g. without CAP_SYSLOG. */
   start(): boolean {

@@ -31,7 +31,9 @@ export function fleetText(r: FleetResult): string {
     parts.push('');
   }
   const s = r.summary;
-  const states = Object.entries(s.byState).map(([k, v]) => `${v} ${k}`).join(', ');
+  const states = Object.entries(s.byState)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
   parts.push(`${s.hosts} host${s.hosts === 1 ? '' : 's'} (${s.unreachableHosts} unreachable), ${s.domains} domains (${states || 'none'}), ${s.checked} checked: ${s.ok} ok, ${s.failed} failing, ${s.unread} unread`);
   return parts.join('\n');
 }

@@ -25,7 +25,9 @@ function usableLines(g: v1.Snapshot.$Properties): string[] {
   const u = cgroupUsability(g);
   const list = g.restricted ?? [];
   if (!u || (!list.length && !u.partial)) return [];
-  const lines = [`    usable by every workload: ${formatKernelCpuList(u.usable) || 'none'} (${u.usable.length} of ${u.online} online CPUs${u.partial ? '; at most: the agent stopped at its bound on cgroups' : ''}; cgroup v${g.cgroupVersion ?? '?'})`];
+  const lines = [
+    `    usable by every workload: ${formatKernelCpuList(u.usable) || 'none'} (${u.usable.length} of ${u.online} online CPUs${u.partial ? '; at most: the agent stopped at its bound on cgroups' : ''}; cgroup v${g.cgroupVersion ?? '?'})`,
+  ];
   for (const r of list.slice(0, MAX_CGROUP_ROWS)) {
     const label = cgroupLabel(r);
     lines.push(`      ${label}${label !== r.path ? ` (${r.path})` : ''}: runs on ${r.cpus || 'none'}, lacks ${r.lacks}`);
@@ -50,7 +52,13 @@ export function statusText(s: StatusResult): string {
     const g = s.guest.snapshot;
     lines.push(`  guest${s.guest.hostname ? ` ${s.guest.hostname}` : ''} (via ${s.guest.via}${s.guest.through ? `, ${s.guest.through}` : ''}): ${guestCpus(g)}`);
     lines.push(...usableLines(g));
-    if (g.lscpu) lines.push(...g.lscpu.trimEnd().split('\n').map((l) => `    ${l}`));
+    if (g.lscpu)
+      lines.push(
+        ...g.lscpu
+          .trimEnd()
+          .split('\n')
+          .map((l) => `    ${l}`),
+      );
   } else {
     lines.push(`  guest${s.guest.via ? ` (via ${s.guest.via})` : ''}: ${s.guest.error}`);
   }

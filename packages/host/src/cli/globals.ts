@@ -22,7 +22,11 @@ export interface GlobalFlags {
 
 export function addGlobalOptions(program: Command): Command {
   return program
-    .option('-c, --connect <uri>', 'libvirt URI (qemu:///system, qemu+ssh://[user@]host[:port]/system?keyfile=K, test:///default); default $LIBVIRT_DEFAULT_URI or qemu:///system; repeatable with --all (status, verify), with set on several domains, and with watch, exporter; over +ssh, guest channels are reached through the same ssh (see README "Remote hosts")', (uri: string, prev: string[] | undefined) => [...(prev ?? []), uri])
+    .option(
+      '-c, --connect <uri>',
+      'libvirt URI (qemu:///system, qemu+ssh://[user@]host[:port]/system?keyfile=K, test:///default); default $LIBVIRT_DEFAULT_URI or qemu:///system; repeatable with --all (status, verify), with set on several domains, and with watch, exporter; over +ssh, guest channels are reached through the same ssh (see README "Remote hosts")',
+      (uri: string, prev: string[] | undefined) => [...(prev ?? []), uri],
+    )
     .option('--json', 'machine-readable output on stdout, nothing else')
     .option('--report-dir <dir>', 'where verification reports are written', DEFAULT_REPORT_DIR)
     .option('--agent <url>', "the guest agent's URL (ws://127.0.0.1:PORT); overrides the agents file")

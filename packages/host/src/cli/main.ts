@@ -26,7 +26,10 @@ export function buildProgram(): Command {
   return addGlobalOptions(new Command('vcpuctl'))
     .description('Live vCPU resizing of libvirt guests, verified from the host and from inside the guest')
     .version(VERSION)
-    .addHelpText('after', `\nExit codes:\n   0  success\n${exitCodeTable()}\n\nstatus exits 0 whatever its verdict (it only shows); verify exits 3 (or the finding's own code) when the sides disagree.\nWith --all: the worst problem found, worst first: ${FLEET_EXIT_RANK.join(' > ')}; status --all counts only unreachable hosts and unread domains, verify --all also each checked domain's verdict; shut-off domains count for nothing.\nset on several domains (DOMAIN... N, --all N): the same ranking over each domain's own error (the code set DOMAIN N would exit with); 0 when every domain is done. set --dry-run: the worst refusal, 0 when none.\n`)
+    .addHelpText(
+      'after',
+      `\nExit codes:\n   0  success\n${exitCodeTable()}\n\nstatus exits 0 whatever its verdict (it only shows); verify exits 3 (or the finding's own code) when the sides disagree.\nWith --all: the worst problem found, worst first: ${FLEET_EXIT_RANK.join(' > ')}; status --all counts only unreachable hosts and unread domains, verify --all also each checked domain's verdict; shut-off domains count for nothing.\nset on several domains (DOMAIN... N, --all N): the same ranking over each domain's own error (the code set DOMAIN N would exit with); 0 when every domain is done. set --dry-run: the worst refusal, 0 when none.\n`,
+    )
     .addCommand(statusCommand())
     .addCommand(setCommand())
     .addCommand(onlineCommand(true))

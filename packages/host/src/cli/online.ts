@@ -12,6 +12,10 @@ export function onlineCommand(online: boolean): Command {
       const { setGuestCpus } = await import('../commands/online');
       const { ctx, flags } = await contextFrom(cmd);
       const r = await setGuestCpus(ctx, domainName(domain), cpuIndexes(cpus), online);
-      print(flags, r, `${r.results.map((x) => `cpu${x.cpu}: ${x.outcome}`).join('\n')}\nguest online now: ${r.online}\n${r.intent.error ? `intent NOT recorded: ${r.intent.error}` : `intent recorded: ${r.intent.intent.online} online (${r.online})`}`);
+      print(
+        flags,
+        r,
+        `${r.results.map((x) => `cpu${x.cpu}: ${x.outcome}`).join('\n')}\nguest online now: ${r.online}\n${r.intent.error ? `intent NOT recorded: ${r.intent.error}` : `intent recorded: ${r.intent.intent.online} online (${r.online})`}`,
+      );
     });
 }

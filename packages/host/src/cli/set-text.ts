@@ -17,10 +17,7 @@ function errorText(e: FleetError): string {
   return `${e.code}: ${e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message}`;
 }
 
-function hostsText<E>(
-  r: { hosts: { uri: string; reachable: boolean; error?: FleetError; domains: E[] }[]; unmatched: E[] },
-  header: string[], row: (e: E) => string[],
-): string[] {
+function hostsText<E>(r: { hosts: { uri: string; reachable: boolean; error?: FleetError; domains: E[] }[]; unmatched: E[] }, header: string[], row: (e: E) => string[]): string[] {
   const parts: string[] = [];
   for (const h of r.hosts) {
     if (!h.reachable) {
@@ -41,8 +38,7 @@ function resultWord(d: SetEntry): string {
 }
 
 export function setManyText(r: SetManyResult, reportDir: string): string {
-  const parts = hostsText(r, ['DOMAIN', 'FROM', 'TO', 'STRATEGY', 'REPORT', 'RESULT'],
-    (d) => [d.domain, fromText(d.plan?.from), String(d.target), d.plan?.strategy ?? '-', d.report?.id ?? '-', resultWord(d)]);
+  const parts = hostsText(r, ['DOMAIN', 'FROM', 'TO', 'STRATEGY', 'REPORT', 'RESULT'], (d) => [d.domain, fromText(d.plan?.from), String(d.target), d.plan?.strategy ?? '-', d.report?.id ?? '-', resultWord(d)]);
   const s = r.summary;
   parts.push(`${s.domains} domain${s.domains === 1 ? '' : 's'} on ${s.hosts} host${s.hosts === 1 ? '' : 's'} (${s.unreachableHosts} unreachable): ${s.done} done, ${s.failed} failed, ${s.refused} refused; reports in ${reportDir}`);
   return parts.join('\n');
@@ -55,8 +51,7 @@ function planWord(d: PlanEntry): string {
 }
 
 export function planText(r: PlanResult): string {
-  const parts = ['dry run: nothing is changed', '', ...hostsText(r, ['DOMAIN', 'NOW', 'TO', 'STRATEGY', 'PLAN'],
-    (d) => [d.domain, fromText(d.plan?.from), String(d.target), d.plan?.strategy ?? '-', planWord(d)])];
+  const parts = ['dry run: nothing is changed', '', ...hostsText(r, ['DOMAIN', 'NOW', 'TO', 'STRATEGY', 'PLAN'], (d) => [d.domain, fromText(d.plan?.from), String(d.target), d.plan?.strategy ?? '-', planWord(d)])];
   const risky = [...r.hosts.flatMap((h) => h.domains), ...r.unmatched].filter((d) => d.risks?.length);
   if (risky.length) {
     parts.push('risks of the plan (`vcpuctl doctor DOMAIN` shows every check):');
@@ -64,6 +59,8 @@ export function planText(r: PlanResult): string {
     parts.push('');
   }
   const s = r.summary;
-  parts.push(`dry run: ${s.domains} domain${s.domains === 1 ? '' : 's'} on ${s.hosts} host${s.hosts === 1 ? '' : 's'} (${s.unreachableHosts} unreachable): ${s.change} would change, ${s.nothingToDo} already as asked, ${s.refused} refused`);
+  parts.push(
+    `dry run: ${s.domains} domain${s.domains === 1 ? '' : 's'} on ${s.hosts} host${s.hosts === 1 ? '' : 's'} (${s.unreachableHosts} unreachable): ${s.change} would change, ${s.nothingToDo} already as asked, ${s.refused} refused`,
+  );
   return parts.join('\n');
 }

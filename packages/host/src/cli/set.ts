@@ -61,14 +61,16 @@ export function setCommand(): Command {
         const target = count(n, 'the vCPU count');
         const timeoutMs = seconds(o.timeout, '--timeout');
         const r = await setVcpus(ctx, domainName(domain), target, { live: o.live ?? true, config: !!o.config, strategy: o.strategy, timeoutMs });
-        print(flags, { report: r.report, files: r.files }, `${domain}: ${target} vCPU${target === 1 ? "" : "s"}\n${reachedText(r.report.after.guest)}\n${verdictText(r.report.verdict)}${r.report.intent?.error ? `\nintent NOT recorded: ${r.report.intent.error}` : ''}\nreport: ${r.files.markdown}`);
+        print(
+          flags,
+          { report: r.report, files: r.files },
+          `${domain}: ${target} vCPU${target === 1 ? '' : 's'}\n${reachedText(r.report.after.guest)}\n${verdictText(r.report.verdict)}${r.report.intent?.error ? `\nintent NOT recorded: ${r.report.intent.error}` : ''}\nreport: ${r.files.markdown}`,
+        );
         return;
       }
       const target = count(n, 'the vCPU count');
       const opts = { live: o.live ?? true, config: !!o.config, strategy: o.strategy, timeoutMs: seconds(o.timeout, '--timeout') };
-      const sel: SetSelection = o.all
-        ? { filter: { nameGlob: o.name === undefined ? undefined : parseNameGlob(o.name), states: o.state ? parseStates(o.state) : undefined } }
-        : { names: [...new Set(domains.map(domainName))] };
+      const sel: SetSelection = o.all ? { filter: { nameGlob: o.name === undefined ? undefined : parseNameGlob(o.name), states: o.state ? parseStates(o.state) : undefined } } : { names: [...new Set(domains.map(domainName))] };
       const parallel = parallelOf(o.parallel);
       // Named domains read the hosts file only when it is asked for: `set A B N` stays `set A N` twice.
       const uris = fleetUris(g.connect, o.hosts, defaultUri(), o.all ? DEFAULT_HOSTS_FILE : '');

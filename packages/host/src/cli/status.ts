@@ -7,7 +7,9 @@ import { contextFrom, print } from './globals';
 
 export function statusCommand(): Command {
   return addFleetOptions(new Command('status'))
-    .description('show host (libvirt, QEMU) and guest (agent) views of each domain, and the verdict; changes nothing and exits 0 whatever the verdict (use `verify` for an exit status), non-zero only when an error prevents it; with --all, the worst error that kept a host or domain from being read (see "Exit codes")')
+    .description(
+      'show host (libvirt, QEMU) and guest (agent) views of each domain, and the verdict; changes nothing and exits 0 whatever the verdict (use `verify` for an exit status), non-zero only when an error prevents it; with --all, the worst error that kept a host or domain from being read (see "Exit codes")',
+    )
     .argument('[domain...]', 'domain names or UUIDs (or --all)')
     .action(async (domains: string[], o: FleetFlags, cmd: Command) => {
       checkFleetUse(o, domains);

@@ -72,7 +72,8 @@ export async function agentAttach(ctx: Context, domain: string): Promise<Channel
     const live = running && !inLive && liveController;
     await driver.attachChannel(domain, VCPUCTL_CHANNEL, { live, config: !inConfig });
     const result: ChannelResult = {
-      domain, channel: VCPUCTL_CHANNEL,
+      domain,
+      channel: VCPUCTL_CHANNEL,
       live: !running ? 'not running' : inLive ? 'already' : live ? 'added' : 'at next start',
       config: inConfig ? 'already' : 'added',
     };

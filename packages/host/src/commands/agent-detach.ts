@@ -14,7 +14,8 @@ export async function agentDetach(ctx: Context, domain: string): Promise<Channel
     const entry = inLive ?? inConfig;
     if (entry) await driver.detachChannel(domain, entry, { live: !!inLive, config: !!inConfig });
     return {
-      domain, channel: VCPUCTL_CHANNEL,
+      domain,
+      channel: VCPUCTL_CHANNEL,
       live: !running ? 'not running' : inLive ? 'removed' : 'already',
       config: inConfig ? 'removed' : 'already',
     };

@@ -29,8 +29,7 @@ export interface DoctorResult {
 }
 
 async function guestInfoOf(ctx: Context, host: DomainSnapshot): Promise<GuestInfoRead> {
-  const ga = host.domain.channels?.live.find((c) => c.name === QEMU_GA_CHANNEL)
-    ?? (host.domain.live ? undefined : host.domain.channels?.config.find((c) => c.name === QEMU_GA_CHANNEL));
+  const ga = host.domain.channels?.live.find((c) => c.name === QEMU_GA_CHANNEL) ?? (host.domain.live ? undefined : host.domain.channels?.config.find((c) => c.name === QEMU_GA_CHANNEL));
   if (!ga) return { kind: 'no-channel' };
   if (!host.domain.live) return { kind: 'unread', why: `the domain is ${host.domain.state}` };
   if (ga.state === 'disconnected') return { kind: 'unread', why: 'the qemu-guest-agent channel is there but qemu-ga is not running in the guest' };
@@ -122,13 +121,17 @@ export async function doctorFleet(contexts: Context[], opts: FleetOptions): Prom
       return { host: { uri, hostName, reachable: false, error: fleetErrorOf(err), domains: [] }, pending: [] };
     }
   });
-  await mapLimit(hosts.flatMap((h) => h.pending), opts.parallel, async ({ ctx, d, snap }) => {
-    try {
-      d.result = await doctorOf(ctx, d.domain, snap);
-    } catch (err) {
-      d.error = fleetErrorOf(err);
-    }
-  });
+  await mapLimit(
+    hosts.flatMap((h) => h.pending),
+    opts.parallel,
+    async ({ ctx, d, snap }) => {
+      try {
+        d.result = await doctorOf(ctx, d.domain, snap);
+      } catch (err) {
+        d.error = fleetErrorOf(err);
+      }
+    },
+  );
   const all = hosts.flatMap((h) => h.host.domains);
   return {
     hosts: hosts.map((h) => h.host),

@@ -47,8 +47,11 @@ export function parseListen(text: string): { host: string; port: number } {
 }
 
 export async function startExporter(
-  ctxs: Context[], listen: string, opts: WatchOptions,
-  onNotice: (line: string, uri: string) => void, onConnection: (c: ConnectionState) => void = () => undefined,
+  ctxs: Context[],
+  listen: string,
+  opts: WatchOptions,
+  onNotice: (line: string, uri: string) => void,
+  onConnection: (c: ConnectionState) => void = () => undefined,
   webConfigFile?: string,
 ): Promise<Exporter> {
   const addr = parseListen(listen);
@@ -85,7 +88,11 @@ export async function startExporter(
   });
   const bound = server.address() as { port: number };
   return {
-    watchers, metrics, server, address: { host: addr.host, port: bound.port }, web,
+    watchers,
+    metrics,
+    server,
+    address: { host: addr.host, port: bound.port },
+    web,
     async stop() {
       await new Promise((r) => server.close(r));
       await Promise.all(watchers.map((w) => w.stop()));
@@ -99,11 +106,14 @@ function webServer(web: WebConfig, serve: (req: IncomingMessage, res: ServerResp
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     for (const [name, value] of Object.entries(web.headers)) res.setHeader(name, value);
     if (!auth) return serve(req, res);
-    auth.check(req.headers.authorization).then((result) => {
-      if (result === 'ok') return serve(req, res);
-      if (result === 'busy') return void res.writeHead(429, { 'Content-Type': 'text/plain', 'Retry-After': '1' }).end('Too Many Requests\n');
-      res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Basic' }).end('Unauthorized\n');
-    }, () => res.writeHead(500, { 'Content-Type': 'text/plain' }).end('Internal Server Error\n'));
+    auth.check(req.headers.authorization).then(
+      (result) => {
+        if (result === 'ok') return serve(req, res);
+        if (result === 'busy') return void res.writeHead(429, { 'Content-Type': 'text/plain', 'Retry-After': '1' }).end('Too Many Requests\n');
+        res.writeHead(401, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Basic' }).end('Unauthorized\n');
+      },
+      () => res.writeHead(500, { 'Content-Type': 'text/plain' }).end('Internal Server Error\n'),
+    );
   };
   if (!web.tls) return createServer(handler);
   const tls = web.tls;

@@ -32,14 +32,26 @@ export async function setGuestCpus(ctx: Context, domain: string, cpus: number[],
       if (view.productUuid && host.domain.uuid && view.productUuid !== host.domain.uuid) {
         throw new VcpuctlError('IDENTITY_MISMATCH', `the agent answering has product_uuid ${view.productUuid}, not domain ${domain}'s ${host.domain.uuid}; nothing was changed`);
       }
-      const reply = await client.setOnline(cpus.map((cpu) => ({ cpu, online })), ctx.agentTimeoutMs + 60_000);
-      const results = reply.results.map((r) => ({ cpu: r.cpu ?? 0, outcome: v1.CpuResult.Outcome[r.outcome ?? 0] ?? "UNKNOWN", errorCode: r.errorCode ?? "" }));
+      const reply = await client.setOnline(
+        cpus.map((cpu) => ({ cpu, online })),
+        ctx.agentTimeoutMs + 60_000,
+      );
+      const results = reply.results.map((r) => ({ cpu: r.cpu ?? 0, outcome: v1.CpuResult.Outcome[r.outcome ?? 0] ?? 'UNKNOWN', errorCode: r.errorCode ?? '' }));
       const failed = results.find((r) => r.outcome === 'FAILED');
       if (failed) throw new VcpuctlError('PARTIAL', `${reply.processed} of ${cpus.length} done; the guest kernel refused cpu${failed.cpu} (${failed.errorCode})`, { results });
       const list = reply.snapshot?.online ?? '';
-      const intent = await recordIntent(ctx, domain, {
-        online: list ? cpuListCount(list) : 0, cpus: list, operation: online ? 'online' : 'offline', strategy: 'guest', at: new Date().toISOString(),
-      }, { live: true, config: false });
+      const intent = await recordIntent(
+        ctx,
+        domain,
+        {
+          online: list ? cpuListCount(list) : 0,
+          cpus: list,
+          operation: online ? 'online' : 'offline',
+          strategy: 'guest',
+          at: new Date().toISOString(),
+        },
+        { live: true, config: false },
+      );
       const wanted: string[] = [];
       await tellWantedOffline(client, { mark: (t) => wanted.push(t) }, wantedOfflineOf(reply.snapshot?.present, list), ctx.agentTimeoutMs);
       return { results, online: list, intent, ...(wanted.length ? { wantedOffline: wanted[0] } : {}) };

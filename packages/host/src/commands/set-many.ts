@@ -76,7 +76,10 @@ async function setOne(ctx: Context, t: SetTarget, target: number, opts: SetOptio
     // Several domains share the terminal's one progress line: each says whose it is.
     const own: Context = { ...ctx, progress: (line) => ctx.progress(`${t.domain}: ${line}`) };
     await setVcpus(own, t.domain, target, opts, {
-      onPlan: (p) => { plan = p; entry.plan = planOf(p); },
+      onPlan: (p) => {
+        plan = p;
+        entry.plan = planOf(p);
+      },
       onReport: (r, files) => {
         entry.report = { id: r.id, ...files };
         entry.verdict = r.verdict;

@@ -93,10 +93,15 @@ export async function setMax(ctx: Context, domain: string, maximum: number, opts
     // The count the domain boots with is what is wanted now.
     const running = host.domain.state === 'running';
     const online = host.domain.live?.current ?? host.domain.config.current;
-    const intent: Intent | undefined = failure ? undefined : {
-      online, ...(running && guest.reachable && guest.snapshot?.online ? { cpus: guest.snapshot.online } : {}),
-      operation: 'set-max', strategy: wasRunning ? 'restart' : 'config', at: new Date().toISOString(),
-    };
+    const intent: Intent | undefined = failure
+      ? undefined
+      : {
+          online,
+          ...(running && guest.reachable && guest.snapshot?.online ? { cpus: guest.snapshot.online } : {}),
+          operation: 'set-max',
+          strategy: wasRunning ? 'restart' : 'config',
+          at: new Date().toISOString(),
+        };
     const verdict = computeVerdict(host, guest, { intent });
     if (wasRunning) failure ??= verdictError(verdict); // a shut-off domain stays off: no guest to confirm
     const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true });

@@ -40,15 +40,17 @@ export interface SetTargets {
 /** Reads the domains the hosts hold (when `read`), keeping a missing one's own error (DOMAIN_NOT_FOUND, ...). */
 async function readTargets(ctx: Context, names: string[]): Promise<SetTarget[]> {
   const snaps = ctx.driver.inspectMany ? await ctx.driver.inspectMany(names) : new Map<string, DomainSnapshot>();
-  return Promise.all(names.map(async (domain): Promise<SetTarget> => {
-    const host = snaps.get(domain);
-    if (host) return { domain, host };
-    try {
-      return { domain, host: await ctx.driver.inspect(domain) };
-    } catch (err) {
-      return { domain, error: fleetErrorOf(err) };
-    }
-  }));
+  return Promise.all(
+    names.map(async (domain): Promise<SetTarget> => {
+      const host = snaps.get(domain);
+      if (host) return { domain, host };
+      try {
+        return { domain, host: await ctx.driver.inspect(domain) };
+      } catch (err) {
+        return { domain, error: fleetErrorOf(err) };
+      }
+    }),
+  );
 }
 
 async function hostTargets(ctx: Context, sel: SetSelection, read: boolean, several: boolean): Promise<TargetHost> {

@@ -48,10 +48,7 @@ const EVIDENCE_QUIET_MS = 250;
 const EVIDENCE_MAX_WAIT_MS = 1500;
 
 /** Waits until the guest shows `want` (checked on every pushed event and once a second), collecting kernel lines. */
-async function waitForGuest(
-  ctx: Context, client: GuestSession, rb: ReportBuilder, want: (s: v1.Snapshot.$Properties) => boolean, what: string, timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<void> {
+async function waitForGuest(ctx: Context, client: GuestSession, rb: ReportBuilder, want: (s: v1.Snapshot.$Properties) => boolean, what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     let done = false;
@@ -95,10 +92,21 @@ async function waitForGuest(
       if (stuck.length && (!client.hello.autoOnline || stuck.some((c) => keptOffline.has(c))) && !onlining) {
         onlining = true;
         rb.mark(`agent asked: online hot-added ${stuck.map((c) => `cpu${c}`).join(', ')} (the agent's auto-online is off)`);
-        client.setOnline(stuck.map((cpu) => ({ cpu, online: true })), ctx.agentTimeoutMs + 60_000).then(
-          (r) => { onlining = false; check(r.snapshot); },
-          (err: Error) => { onlining = false; rb.mark(`agent could not online them: ${err.message}`); },
-        );
+        client
+          .setOnline(
+            stuck.map((cpu) => ({ cpu, online: true })),
+            ctx.agentTimeoutMs + 60_000,
+          )
+          .then(
+            (r) => {
+              onlining = false;
+              check(r.snapshot);
+            },
+            (err: Error) => {
+              onlining = false;
+              rb.mark(`agent could not online them: ${err.message}`);
+            },
+          );
       }
     };
     const onEvent = (e: v1.CpuEvent) => {
@@ -125,7 +133,13 @@ async function waitForGuest(
       ctx.progress(`waiting for the guest: ${what}`);
       if (polling) return; // a slow source (qemu-ga through virsh) is asked one question at a time
       polling = true;
-      client.snapshot(ctx.agentTimeoutMs).then((s) => check(s), () => undefined).finally(() => (polling = false));
+      client
+        .snapshot(ctx.agentTimeoutMs)
+        .then(
+          (s) => check(s),
+          () => undefined,
+        )
+        .finally(() => (polling = false));
     }, client.pollIntervalMs ?? 1000);
   });
 }
@@ -169,7 +183,15 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
       // Re-applying an intent: the very CPUs it kept offline, when they are as many as the plan would take.
       if (opts.offline && plan.strategy === 'guest-offline' && plan.cpus.length === opts.offline.length) plan.cpus = [...opts.offline];
       hooks?.onPlan?.(plan);
-      strategy = await change(ctx, plan, opts, client, rb, (v) => (guestOfflineIntended = v), (c) => (claims = c));
+      strategy = await change(
+        ctx,
+        plan,
+        opts,
+        client,
+        rb,
+        (v) => (guestOfflineIntended = v),
+        (c) => (claims = c),
+      );
     } catch (err) {
       failure = toVcpuctlError(err);
       rb.mark(`stopped: ${failure.code}: ${failure.message}`);
@@ -183,10 +205,16 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     rb.mark(host ? 'after: host and guest views taken' : `after: host view unavailable (${after.error.code}), guest view taken`);
     // What this set makes the wanted state, once done: the verdict judges against it.
     const running = host?.domain.state === 'running';
-    const intent: Intent | undefined = failure || !host || claims.some((f) => f.severity === 'error') ? undefined : {
-      online: target, ...(running && guest.reachable && guest.snapshot?.online ? { cpus: guest.snapshot.online } : {}),
-      operation, strategy, at: new Date().toISOString(),
-    };
+    const intent: Intent | undefined =
+      failure || !host || claims.some((f) => f.severity === 'error')
+        ? undefined
+        : {
+            online: target,
+            ...(running && guest.reachable && guest.snapshot?.online ? { cpus: guest.snapshot.online } : {}),
+            operation,
+            strategy,
+            at: new Date().toISOString(),
+          };
     // Never the view from before in place of the one after: without a host view there is no verdict to give.
     const verdict: Verdict = host ? computeVerdict(host, guest, { guestOfflineIntended, intent, claims }) : unavailableVerdict(after.error);
     const crashed = !!host && host.domain.state !== 'running' && before.domain.state === 'running';
@@ -194,7 +222,11 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
       failure = new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} stopped during the operation (${host.domain.state}${host.domain.reason ? `, ${host.domain.reason}` : ''})`);
     }
     const tail = crashed ? await ctx.driver.qemuLogTail?.(domain, 20) : undefined;
-    if (!host) failure ??= new VcpuctlError(after.error.code, `host view unavailable after the change: ${after.error.message}; ${guest.reachable && guest.snapshot ? `the guest shows present ${guest.snapshot.present}, online ${guest.snapshot.online}` : 'the guest was not reached'}; no intent recorded (run \`vcpuctl verify ${domain}\` once libvirt answers)`);
+    if (!host)
+      failure ??= new VcpuctlError(
+        after.error.code,
+        `host view unavailable after the change: ${after.error.message}; ${guest.reachable && guest.snapshot ? `the guest shows present ${guest.snapshot.present}, online ${guest.snapshot.online}` : 'the guest was not reached'}; no intent recorded (run \`vcpuctl verify ${domain}\` once libvirt answers)`,
+      );
     // Done on the host but not confirmed by the guest is not done.
     if (before.domain.live) failure ??= verdictError(verdict); // a config-only change of a shut-off domain has no guest to confirm
     const report = rb.finish({ host, guest }, verdict, failure ? { ok: false, code: failure.code, message: failure.message } : { ok: true }, tail);
@@ -237,10 +269,7 @@ export async function tellWantedOffline(client: GuestSession, rb: { mark(text: s
 }
 
 /** Executes the plan (core/set-plan.ts); returns the strategy the intent records. */
-async function change(
-  ctx: Context, plan: SetPlan, opts: SetOptions, client: GuestSession | undefined, rb: ReportBuilder, setIntended: (v: boolean) => void,
-  setClaims: (f: Finding[]) => void,
-): Promise<string> {
+async function change(ctx: Context, plan: SetPlan, opts: SetOptions, client: GuestSession | undefined, rb: ReportBuilder, setIntended: (v: boolean) => void, setClaims: (f: Finding[]) => void): Promise<string> {
   if (plan.refusal) throw refusalError(plan.refusal);
   const { domain, target } = plan;
   const persist = async (mark: string | undefined) => {
@@ -267,7 +296,13 @@ async function change(
       else rb.mark(`nothing to do: ${target} vCPUs already`);
       return 'none';
     case 'guest-online':
-      await guestSet(ctx, client!, rb, plan.cpus.map((cpu) => ({ cpu, online: true })), target);
+      await guestSet(
+        ctx,
+        client!,
+        rb,
+        plan.cpus.map((cpu) => ({ cpu, online: true })),
+        target,
+      );
       await persist(undefined);
       return 'guest-online';
     case 'unplug': {
@@ -288,7 +323,14 @@ async function change(
       setIntended(true);
       // Already down to `target` inside the guest (offlined earlier, by vcpuctl
       // or not): nothing to offline; the caller records it as intended.
-      if (plan.cpus.length) await guestSet(ctx, client!, rb, plan.cpus.map((cpu) => ({ cpu, online: false })), target);
+      if (plan.cpus.length)
+        await guestSet(
+          ctx,
+          client!,
+          rb,
+          plan.cpus.map((cpu) => ({ cpu, online: false })),
+          target,
+        );
       else rb.mark(`the guest already has ${target} CPU${target === 1 ? '' : 's'} online: nothing to offline`);
       {
         // The guest says the CPUs are offline; the hypervisor must have seen them stop running before that becomes the intent.

@@ -55,9 +55,10 @@ export function recordOf(atMs: number, changes: string[], s: DomainState, conn: 
     state: d?.state,
     libvirt: d ? { live: d.live ? { current: d.live.current, maximum: d.live.maximum } : undefined, config: { current: d.config.current, maximum: d.config.maximum } } : undefined,
     qemuPlugged: s.host?.qemu?.plugged,
-    guest: s.guest.reachable && snap
-      ? { reachable: true, via: s.guest.via, present: snap.present ?? '', online: snap.online ?? '', onlineCount: snap.online ? cpuListCount(snap.online) : 0, ...(s.guest.shared ? { shared: s.guest.shared } : {}) }
-      : { reachable: false, via: s.guest.via, error: s.guest.error },
+    guest:
+      s.guest.reachable && snap
+        ? { reachable: true, via: s.guest.via, present: snap.present ?? '', online: snap.online ?? '', onlineCount: snap.online ? cpuListCount(snap.online) : 0, ...(s.guest.shared ? { shared: s.guest.shared } : {}) }
+        : { reachable: false, via: s.guest.via, error: s.guest.error },
     intent: d?.intent,
     ...(s.operationBy !== undefined ? { operationBy: s.operationBy } : {}),
     verdict: s.verdict,
@@ -74,7 +75,9 @@ export interface ConnectionRecord {
 
 export function connectionRecordOf(atMs: number, c: ConnectionState): ConnectionRecord {
   return {
-    at: new Date(atMs).toISOString(), uri: c.uri, host: c.host,
+    at: new Date(atMs).toISOString(),
+    uri: c.uri,
+    host: c.host,
     connection: {
       up: !!c.up,
       ...(c.error !== undefined ? { error: c.error } : {}),

@@ -26,9 +26,7 @@ export function claimsOffline(snapshot: v1.Snapshot.$Properties | undefined): bo
  * Reads the accounting, waits the window, reads it again and asks `guestNow`
  * for the claims at that moment. Undefined when this driver has no accounting.
  */
-export async function checkClaims(
-  ctx: Context, domain: string, guestNow: () => Promise<v1.Snapshot.$Properties | undefined>, opts: { hotAdded?: number[]; windowMs?: number } = {},
-): Promise<VcpuClaimCheck | undefined> {
+export async function checkClaims(ctx: Context, domain: string, guestNow: () => Promise<v1.Snapshot.$Properties | undefined>, opts: { hotAdded?: number[]; windowMs?: number } = {}): Promise<VcpuClaimCheck | undefined> {
   const read = ctx.driver.vcpuTimes?.bind(ctx.driver);
   if (!read) return undefined;
   try {
@@ -46,22 +44,26 @@ export async function checkClaims(
 /** The check's findings in the verdict's terms. */
 export function claimFindings(domain: string, check: VcpuClaimCheck | undefined): Finding[] {
   if (!check?.checked) return [];
-  return check.findings.map((f): Finding => f.kind === 'GUEST_CLAIM_CONTRADICTED'
-    ? {
-      kind: 'GUEST_CLAIM_CONTRADICTED', severity: 'error',
-      message: `vCPU ${f.cpu}, reported offline by the guest, ran ${Math.round(f.ranMs)} ms in the last ${(f.windowMs / 1000).toFixed(1)} s (libvirt's per-vCPU accounting): an offline CPU does not run`,
-      advice: `do not trust the guest's CPU view: its agent was replaced or is lying about CPU ${f.cpu}; the tenant is using the vCPU. Remove it from the host side (\`vcpuctl set ${domain} N --strategy unplug\`, or a lower --config count and a restart)`,
-    }
-    : {
-      kind: 'HOTADDED_NEVER_RAN', severity: 'warning',
-      message: `vCPU ${f.cpu}, reported online by the guest, has not run at all since it was plugged (libvirt's per-vCPU accounting)`,
-      advice: 'a CPU brought online runs the kernel\'s start-up on it: the guest\'s claim is doubtful (on KVM a quick bring-up can stay under one 10 ms tick); check inside the guest',
-    });
+  return check.findings.map((f): Finding =>
+    f.kind === 'GUEST_CLAIM_CONTRADICTED'
+      ? {
+          kind: 'GUEST_CLAIM_CONTRADICTED',
+          severity: 'error',
+          message: `vCPU ${f.cpu}, reported offline by the guest, ran ${Math.round(f.ranMs)} ms in the last ${(f.windowMs / 1000).toFixed(1)} s (libvirt's per-vCPU accounting): an offline CPU does not run`,
+          advice: `do not trust the guest's CPU view: its agent was replaced or is lying about CPU ${f.cpu}; the tenant is using the vCPU. Remove it from the host side (\`vcpuctl set ${domain} N --strategy unplug\`, or a lower --config count and a restart)`,
+        }
+      : {
+          kind: 'HOTADDED_NEVER_RAN',
+          severity: 'warning',
+          message: `vCPU ${f.cpu}, reported online by the guest, has not run at all since it was plugged (libvirt's per-vCPU accounting)`,
+          advice: "a CPU brought online runs the kernel's start-up on it: the guest's claim is doubtful (on KVM a quick bring-up can stay under one 10 ms tick); check inside the guest",
+        },
+  );
 }
 
 /** One line for the report's timeline. */
 export function claimLine(check: VcpuClaimCheck | undefined): string {
-  if (!check) return 'host check of the guest\'s CPU claims: not available through this libvirt connection';
+  if (!check) return "host check of the guest's CPU claims: not available through this libvirt connection";
   if (!check.checked) return `host check of the guest's CPU claims: cannot check (${check.reason})`;
   const ran = [...check.ranMs].map(([id, ms]) => `vCPU ${id} ${Math.round(ms)} ms`).join(', ');
   return `host check of the guest's CPU claims over ${(check.windowMs / 1000).toFixed(1)} s: ${ran}; ${check.findings.length ? `${check.findings.length} contradicted` : 'none contradicted'}`;

@@ -66,4 +66,3 @@ export async function settleAfterFailure(ctx: Context, domain: string, host: Dom
   }
   return now;
 }
-

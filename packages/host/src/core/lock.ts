@@ -55,7 +55,10 @@ export function lockName(key: string): string {
 }
 
 function generations(dir: string): number[] {
-  return readdirSync(dir).filter((n) => /^\d{1,15}$/.test(n)).map(Number).sort((a, b) => a - b);
+  return readdirSync(dir)
+    .filter((n) => /^\d{1,15}$/.test(n))
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 /** The highest generation and what it says: a live pid, or undefined when free, dead or unreadable. */

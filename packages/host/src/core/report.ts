@@ -80,7 +80,11 @@ export class ReportBuilder {
   private droppedKernelLines = 0;
   private droppedMarks = 0;
 
-  constructor(readonly domain: string, readonly uri: string, readonly operation: string) {}
+  constructor(
+    readonly domain: string,
+    readonly uri: string,
+    readonly operation: string,
+  ) {}
 
   mark(what: string): void {
     if (this.timeline.length >= MAX_REPORT_TIMELINE) {
@@ -173,16 +177,18 @@ function cgroupSection(g: GuestView | undefined): string[] {
  * (guest/guest-input.ts); any left are joined into the line here.
  */
 export function md(text: string): string {
-  return text
-    .replace(/\r?\n/g, ' ')
-    .replace(/[\\`*[\]|~@]/g, (c) => `\\${c}`)
-    // `_` starts emphasis only at a word's edge (product_uuid stays as it is).
-    .replace(/(^|[^A-Za-z0-9])_|_(?=[^A-Za-z0-9]|$)/g, (m) => m.replace('_', '\\_'))
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/:\/\//g, '\\://')
-    .replace(/\b(www)\./gi, '$1\\.')
-    .replace(/^[#>+-]/, (c) => `\\${c}`);
+  return (
+    text
+      .replace(/\r?\n/g, ' ')
+      .replace(/[\\`*[\]|~@]/g, (c) => `\\${c}`)
+      // `_` starts emphasis only at a word's edge (product_uuid stays as it is).
+      .replace(/(^|[^A-Za-z0-9])_|_(?=[^A-Za-z0-9]|$)/g, (m) => m.replace('_', '\\_'))
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/:\/\//g, '\\://')
+      .replace(/\b(www)\./gi, '$1\\.')
+      .replace(/^[#>+-]/, (c) => `\\${c}`)
+  );
 }
 
 /** The longest run of backticks in the lines: a delimiter one longer cannot be closed by any of them. */
@@ -202,7 +208,10 @@ export function code(text: string): string {
 
 /** Prose with `commands` in it (findings, advice): the commands as inline code, the rest through md(). */
 export function mdProse(text: string): string {
-  return text.split(/`([^`]*)`/).map((part, i) => (i % 2 ? code(part) : md(part))).join('');
+  return text
+    .split(/`([^`]*)`/)
+    .map((part, i) => (i % 2 ? code(part) : md(part)))
+    .join('');
 }
 
 /** A fenced block that no line inside can close: the fence is longer than any run of backticks in the text. */
@@ -287,7 +296,10 @@ export function writeReport(dir: string, r: Report): { json: string; markdown: s
 
 export function listReports(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -5)).sort();
+    return readdirSync(dir)
+      .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+      .map((n) => n.slice(0, -5))
+      .sort();
   } catch {
     return [];
   }

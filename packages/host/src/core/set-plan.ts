@@ -76,9 +76,15 @@ export function planSet(domain: string, target: number, opts: PlanOptions, host:
   const live = dom.live;
   const snap = guest.snapshot;
   const plan: SetPlan = {
-    domain, target, cpus: [], persistConfig: false, steps: [],
+    domain,
+    target,
+    cpus: [],
+    persistConfig: false,
+    steps: [],
     from: {
-      state: dom.state, config: dom.config.current, configMaximum: dom.config.maximum,
+      state: dom.state,
+      config: dom.config.current,
+      configMaximum: dom.config.maximum,
       ...(live ? { live: live.current, liveMaximum: live.maximum } : {}),
       ...(agent && snap ? { guestOnline: cpuCount(snap.online) } : {}),
     },
@@ -111,7 +117,10 @@ export function planSet(domain: string, target: number, opts: PlanOptions, host:
   // Fewer online than wanted but no more to plug: online what the guest has offline.
   if (target <= live.current && guestOnline < target) {
     if (!agent || !snap) return refuse({ code: 'AGENT_UNREACHABLE', message: `the guest has fewer than ${target} CPUs online and its agent cannot be reached to online them` });
-    const cpus = (snap.cpus ?? []).filter((c) => c.present && !c.online).map((c) => c.index ?? 0).slice(0, target - guestOnline);
+    const cpus = (snap.cpus ?? [])
+      .filter((c) => c.present && !c.online)
+      .map((c) => c.index ?? 0)
+      .slice(0, target - guestOnline);
     return { ...plan, strategy: 'guest-online', cpus, persistConfig: persist, steps: [`online ${cpus.map((c) => `cpu${c}`).join(', ')} inside the guest`, ...(persist ? [configStep('persist')] : [])] };
   }
   // Going down.
@@ -123,7 +132,13 @@ export function planSet(domain: string, target: number, opts: PlanOptions, host:
     return { ...plan, strategy: 'unplug', persistConfig: opts.config, steps: [`virsh setvcpus ${domain} ${target} --live${opts.config ? ' --config' : ''} (unplug ${live.current - target})`, confirm] };
   }
   if (!agent || !snap) return refuse({ code: 'AGENT_UNREACHABLE', message: `offlining inside the guest needs its agent, which cannot be reached: ${guest.error ?? ''}` });
-  const cpus = (snap.cpus ?? []).filter((c) => c.online && c.offlinable).map((c) => c.index ?? 0).sort((a, b) => b - a).slice(0, guestOnline - target);
-  const offline = cpus.length ? `offline ${cpus.map((c) => `cpu${c}`).join(', ')} inside the guest (the host keeps counting ${live.current} until a restart)` : `the guest already has ${plural(target, 'CPU')} online: nothing to offline`;
+  const cpus = (snap.cpus ?? [])
+    .filter((c) => c.online && c.offlinable)
+    .map((c) => c.index ?? 0)
+    .sort((a, b) => b - a)
+    .slice(0, guestOnline - target);
+  const offline = cpus.length
+    ? `offline ${cpus.map((c) => `cpu${c}`).join(', ')} inside the guest (the host keeps counting ${live.current} until a restart)`
+    : `the guest already has ${plural(target, 'CPU')} online: nothing to offline`;
   return { ...plan, strategy: 'guest-offline', cpus, persistConfig: persist, steps: [offline, ...(persist ? [configStep('lower count for the next start')] : [])] };
 }

@@ -95,12 +95,12 @@ export type VcpuClaimFinding =
 
 export type VcpuClaimCheck =
   | {
-    checked: true;
-    windowMs: number;
-    /** Run time of every plugged vCPU in the window, by id: for the report. */
-    ranMs: Map<number, number>;
-    findings: VcpuClaimFinding[];
-  }
+      checked: true;
+      windowMs: number;
+      /** Run time of every plugged vCPU in the window, by id: for the report. */
+      ranMs: Map<number, number>;
+      findings: VcpuClaimFinding[];
+    }
   /** Nothing can be said: why (a window too short, a plug in between, ids that do not map). */
   | { checked: false; reason: string };
 

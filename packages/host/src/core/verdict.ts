@@ -30,9 +30,23 @@ export type FindingKind =
 
 /** Every kind, for consumers that keep one series per kind (the exporter). */
 export const FINDING_KINDS: readonly FindingKind[] = [
-  'DOMAIN_NOT_RUNNING', 'DOMAIN_CRASHED', 'LIVE_CONFIG_DIFFER', 'LIBVIRT_QEMU_DIFFER', 'AGENT_UNREACHABLE', 'IDENTITY_MISMATCH',
-  'QEMU_GUEST_DIFFER', 'HOTADDED_OFFLINE', 'GUEST_OFFLINE_HOST_COUNTS', 'GUEST_DRIFT', 'GUEST_OFFLINE_NO_INTENT', 'GUEST_VIEW_REDUCED',
-  'GUEST_MISBEHAVING', 'HOST_VIEW_UNAVAILABLE', 'GUEST_CLAIM_CONTRADICTED', 'HOTADDED_NEVER_RAN', 'CPUS_NOT_USABLE',
+  'DOMAIN_NOT_RUNNING',
+  'DOMAIN_CRASHED',
+  'LIVE_CONFIG_DIFFER',
+  'LIBVIRT_QEMU_DIFFER',
+  'AGENT_UNREACHABLE',
+  'IDENTITY_MISMATCH',
+  'QEMU_GUEST_DIFFER',
+  'HOTADDED_OFFLINE',
+  'GUEST_OFFLINE_HOST_COUNTS',
+  'GUEST_DRIFT',
+  'GUEST_OFFLINE_NO_INTENT',
+  'GUEST_VIEW_REDUCED',
+  'GUEST_MISBEHAVING',
+  'HOST_VIEW_UNAVAILABLE',
+  'GUEST_CLAIM_CONTRADICTED',
+  'HOTADDED_NEVER_RAN',
+  'CPUS_NOT_USABLE',
   'INTENT_LOST_ON_REBOOT',
 ];
 
@@ -142,7 +156,7 @@ export interface CgroupUsability {
  * from a report's JSON read back (protobufjs writes enums there by name).
  */
 function enumValue<E extends number>(e: Record<string, string | number>, value: unknown): E {
-  return (typeof value === 'string' ? e[value] : value ?? 0) as E;
+  return (typeof value === 'string' ? e[value] : (value ?? 0)) as E;
 }
 
 /** What the guest's cgroups leave usable; undefined when the agent did not read them (an older agent, qemu-ga, unreadable). */
@@ -168,7 +182,10 @@ function prose(text: string): string {
 const Kind = v1.CgroupRestriction.Kind;
 
 const ENGINES: Partial<Record<v1.CgroupRestriction.Kind, string>> = {
-  [Kind.DOCKER]: 'docker', [Kind.PODMAN]: 'podman', [Kind.CONTAINERD]: 'containerd', [Kind.CRIO]: 'CRI-O',
+  [Kind.DOCKER]: 'docker',
+  [Kind.PODMAN]: 'podman',
+  [Kind.CONTAINERD]: 'containerd',
+  [Kind.CRIO]: 'CRI-O',
 };
 
 /** A restricted cgroup as a user knows it: the unit, the container, the pod. */
@@ -220,8 +237,19 @@ function notUsableFinding(snap: v1.Snapshot.$Properties, u: CgroupUsability): Fi
   const pods = list.some((r) => enumValue(Kind, r.kind) === Kind.KUBEPODS);
   const advice = [
     `a cgroup keeps the CPUs it was given${version === 1 ? ' (under cgroup v1 the kernel never adds a hot-added CPU below the root)' : ''}: widen each, parents first`,
-    ...(commands.length ? [`${commands.slice(0, MAX_NAMED_CGROUPS).map((c) => `\`${c}\``).join('; ')}${commands.length > MAX_NAMED_CGROUPS ? `; and ${commands.length - MAX_NAMED_CGROUPS} more like them` : ''}`] : []),
-    ...(pods ? ["for Kubernetes pods, the kubelet's static CPU manager pinned them to the CPUs of its start and does not follow a hot-add: drain the node, remove /var/lib/kubelet/cpu_manager_state and restart the kubelet (or use the none policy)"] : []),
+    ...(commands.length
+      ? [
+          `${commands
+            .slice(0, MAX_NAMED_CGROUPS)
+            .map((c) => `\`${c}\``)
+            .join('; ')}${commands.length > MAX_NAMED_CGROUPS ? `; and ${commands.length - MAX_NAMED_CGROUPS} more like them` : ''}`,
+        ]
+      : []),
+    ...(pods
+      ? [
+          "for Kubernetes pods, the kubelet's static CPU manager pinned them to the CPUs of its start and does not follow a hot-add: drain the node, remove /var/lib/kubelet/cpu_manager_state and restart the kubelet (or use the none policy)",
+        ]
+      : []),
     'a cgroup pinned on purpose can stay so: this is a warning, not a mismatch',
   ].join('; ');
   return { kind: 'CPUS_NOT_USABLE', severity: 'warning', message, advice };
@@ -248,11 +276,14 @@ export function verdictError(v: Verdict): VcpuctlError | undefined {
 export function unavailableVerdict(err: VcpuctlError): Verdict {
   return {
     ok: false,
-    findings: [{
-      kind: 'HOST_VIEW_UNAVAILABLE', severity: 'error',
-      message: `host view unavailable: ${err.message}`,
-      advice: 'nothing was compared: the change may have been made; once libvirt answers, `vcpuctl verify DOMAIN` judges both sides',
-    }],
+    findings: [
+      {
+        kind: 'HOST_VIEW_UNAVAILABLE',
+        severity: 'error',
+        message: `host view unavailable: ${err.message}`,
+        advice: 'nothing was compared: the change may have been made; once libvirt answers, `vcpuctl verify DOMAIN` judges both sides',
+      },
+    ],
   };
 }
 
@@ -273,35 +304,57 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
   }
   const live = domain.live;
   if (live.current !== domain.config.current || live.maximum !== domain.config.maximum) {
-    add('LIVE_CONFIG_DIFFER', 'warning',
+    add(
+      'LIVE_CONFIG_DIFFER',
+      'warning',
       `live ${live.current}/${live.maximum} vCPUs differ from the persistent config ${domain.config.current}/${domain.config.maximum} (current/maximum)`,
-      `the change is lost at the next restart unless persisted: \`vcpuctl set ${domain.name} ${live.current} --config\``);
+      `the change is lost at the next restart unless persisted: \`vcpuctl set ${domain.name} ${live.current} --config\``,
+    );
   }
   const qemuCount = qemu?.plugged;
   if (qemuCount !== undefined && qemuCount !== live.current) {
-    add('LIBVIRT_QEMU_DIFFER', 'error',
+    add(
+      'LIBVIRT_QEMU_DIFFER',
+      'error',
       `libvirt counts ${live.current} vCPUs but QEMU has ${qemuCount} plugged: libvirt's state is stale (e.g. after a timed-out unplug)`,
-      'restart libvirtd so it re-reads QEMU (`libvirtd` re-attaches running domains); vcpuctl refuses hotplug on this domain until then');
+      'restart libvirtd so it re-reads QEMU (`libvirtd` re-attaches running domains); vcpuctl refuses hotplug on this domain until then',
+    );
   }
   if (guest.misbehaving?.length) {
-    add('GUEST_MISBEHAVING', 'error', `the guest sent what no real agent sends: ${guest.misbehaving.join('; ')}`,
-      "the agent in the guest was replaced or is broken: vcpuctl refused what it sent and keeps what is beyond its bounds from reaching the host; check the guest (its vcpuctl-agent package and service) before trusting its view");
+    add(
+      'GUEST_MISBEHAVING',
+      'error',
+      `the guest sent what no real agent sends: ${guest.misbehaving.join('; ')}`,
+      'the agent in the guest was replaced or is broken: vcpuctl refused what it sent and keeps what is beyond its bounds from reaching the host; check the guest (its vcpuctl-agent package and service) before trusting its view',
+    );
   }
   if (!guest.reachable) {
     // A session closed for what the guest sent is named above; "unreachable" would hide why.
     if (guest.misbehaving?.length) return done();
-    add('AGENT_UNREACHABLE', 'error', `the guest agent cannot be reached: ${guest.error ?? 'unknown reason'}`, `run vcpuctl-agent in the guest (\`vcpuctl-agent run --channel\`, and \`vcpuctl agent attach ${domain.name}\` here) or qemu-guest-agent; with --agent or an agents file, check its URL and token`);
+    add(
+      'AGENT_UNREACHABLE',
+      'error',
+      `the guest agent cannot be reached: ${guest.error ?? 'unknown reason'}`,
+      `run vcpuctl-agent in the guest (\`vcpuctl-agent run --channel\`, and \`vcpuctl agent attach ${domain.name}\` here) or qemu-guest-agent; with --agent or an agents file, check its URL and token`,
+    );
     return done();
   }
   if (guest.productUuid && domain.uuid && guest.productUuid.toLowerCase() !== domain.uuid.toLowerCase()) {
-    add('IDENTITY_MISMATCH', 'error',
+    add(
+      'IDENTITY_MISMATCH',
+      'error',
       `the agent answering (product_uuid ${guest.productUuid}, host ${guest.hostname ?? '?'}) is not in domain ${domain.name} (UUID ${domain.uuid})`,
-      "fix the agent URL for this domain: its answers describe another machine and were not compared");
+      'fix the agent URL for this domain: its answers describe another machine and were not compared',
+    );
     return done();
   }
   if (guest.reduced?.length) {
-    add('GUEST_VIEW_REDUCED', 'expected', `the guest view comes from ${guest.via ?? 'a reduced source'}: ${guest.reduced.join('; ')}`,
-      `for the full view, run vcpuctl-agent in the guest (\`vcpuctl-agent run --channel\`) and add its channel with \`vcpuctl agent attach ${domain.name}\``);
+    add(
+      'GUEST_VIEW_REDUCED',
+      'expected',
+      `the guest view comes from ${guest.via ?? 'a reduced source'}: ${guest.reduced.join('; ')}`,
+      `for the full view, run vcpuctl-agent in the guest (\`vcpuctl-agent run --channel\`) and add its channel with \`vcpuctl agent attach ${domain.name}\``,
+    );
   }
   const snap = guest.snapshot;
   if (!snap) return done();
@@ -309,25 +362,34 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
   const online = count(snap.online);
   const hostCount = qemuCount ?? live.current;
   if (present !== hostCount) {
-    add('QEMU_GUEST_DIFFER', 'error',
+    add(
+      'QEMU_GUEST_DIFFER',
+      'error',
       `${qemuCount !== undefined ? 'QEMU has' : 'libvirt counts'} ${hostCount} vCPUs but the guest kernel lists ${present} present (${snap.present})`,
-      'a hot-add or unplug has not reached the guest (yet): wait and verify again; if it persists, the guest kernel did not accept the change');
+      'a hot-add or unplug has not reached the guest (yet): wait and verify again; if it persists, the guest kernel did not accept the change',
+    );
   }
   const intent = ctx.intent ?? domain.intent;
   const drift = intent ? driftFrom(intent, online, snap.online ?? '') : undefined;
   if (intent && drift && lostOnReboot(intent, guest, present, drift)) {
     // Not drift behind vcpuctl's back: every boot onlines every CPU, and a
     // guest-side offline lives in the running kernel only.
-    add('INTENT_LOST_ON_REBOOT', 'error',
+    add(
+      'INTENT_LOST_ON_REBOOT',
+      'error',
       `the guest rebooted at ${new Date(guest.bootedAtMs!).toISOString()}, after vcpuctl's intent of ${intent.online} online${intent.cpus ? ` (${intent.cpus})` : ''} was recorded by ${intent.operation} (${intent.strategy}) at ${intent.at}: a guest-side offline does not survive a reboot, and the guest now runs on ${online} CPU${online === 1 ? '' : 's'} (${snap.online || 'none'}): the intent is not applied`,
-      `re-apply it with \`vcpuctl set ${domain.name} ${intent.online}\`, or let \`vcpuctl watch --reconcile\` (or \`vcpuctl exporter --reconcile\`) re-apply it whenever the guest comes back; to boot with ${intent.online} vCPU${intent.online === 1 ? '' : 's'} after a restart of the domain, persist the count with \`vcpuctl set ${domain.name} ${intent.online} --config\``);
+      `re-apply it with \`vcpuctl set ${domain.name} ${intent.online}\`, or let \`vcpuctl watch --reconcile\` (or \`vcpuctl exporter --reconcile\`) re-apply it whenever the guest comes back; to boot with ${intent.online} vCPU${intent.online === 1 ? '' : 's'} after a restart of the domain, persist the count with \`vcpuctl set ${domain.name} ${intent.online} --config\``,
+    );
   } else if (intent && drift) {
     // The guest's online set is not what vcpuctl last made it, and no
     // vcpuctl operation is making it so now: something else changed it.
     const how = drift === 'other' ? `other CPUs online (${snap.online}, not ${intent.cpus})` : `${drift} CPUs online than intended`;
-    add('GUEST_DRIFT', 'error',
+    add(
+      'GUEST_DRIFT',
+      'error',
       `the guest has ${online} CPU${online === 1 ? '' : 's'} online (${snap.online || 'none'}) but vcpuctl's recorded intent is ${intent.online}${intent.cpus ? ` (${intent.cpus})` : ''}, set by ${intent.operation} at ${intent.at}: ${how}, changed behind vcpuctl's back`,
-      `find what changed it inside the guest (its kernel log names each CPU going on or offline); restore the intent with \`vcpuctl set ${domain.name} ${intent.online}\`, or, if the new state is wanted, record it with \`vcpuctl set ${domain.name} ${online}\``);
+      `find what changed it inside the guest (its kernel log names each CPU going on or offline); restore the intent with \`vcpuctl set ${domain.name} ${intent.online}\`, or, if the new state is wanted, record it with \`vcpuctl set ${domain.name} ${online}\``,
+    );
   }
   const usability = cgroupUsability(snap);
   if (usability && usability.notUsable.length) findings.push(notUsableFinding(snap, usability));
@@ -350,20 +412,29 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
         const i = findings.findIndex((f) => f.kind === 'LIVE_CONFIG_DIFFER');
         if (i >= 0) findings.splice(i, 1);
       }
-      add('GUEST_OFFLINE_HOST_COUNTS', 'expected',
-        `the guest runs on ${online} vCPU${online === 1 ? "" : "s"} (CPU ${offlined.join(', ')} offlined inside it) while the host still counts ${live.current}`,
-        `expected after a guest-side offline: the host releases them at the next restart once the lower count is persisted (\`vcpuctl set ${domain.name} ${online} --config\`${domain.config.current === online ? ', already done' : ''})`);
+      add(
+        'GUEST_OFFLINE_HOST_COUNTS',
+        'expected',
+        `the guest runs on ${online} vCPU${online === 1 ? '' : 's'} (CPU ${offlined.join(', ')} offlined inside it) while the host still counts ${live.current}`,
+        `expected after a guest-side offline: the host releases them at the next restart once the lower count is persisted (\`vcpuctl set ${domain.name} ${online} --config\`${domain.config.current === online ? ', already done' : ''})`,
+      );
     }
     if (noIntent.length) {
-      add('GUEST_OFFLINE_NO_INTENT', 'error',
+      add(
+        'GUEST_OFFLINE_NO_INTENT',
+        'error',
         `CPU ${noIntent.join(', ')} ${noIntent.length === 1 ? 'was' : 'were'} offlined inside the guest, which runs on ${online} vCPU${online === 1 ? '' : 's'} while the host still counts ${live.current}, and vcpuctl has no recorded intent saying that is wanted`,
-        `if it is wanted, record the intent with \`vcpuctl set ${domain.name} ${online}\` (add --config to persist the lower count for the next start); if not, online ${noIntent.length === 1 ? 'it' : 'them'} with \`vcpuctl online ${domain.name} ${noIntent.join(' ')}\``);
+        `if it is wanted, record the intent with \`vcpuctl set ${domain.name} ${online}\` (add --config to persist the lower count for the next start); if not, online ${noIntent.length === 1 ? 'it' : 'them'} with \`vcpuctl online ${domain.name} ${noIntent.join(' ')}\``,
+      );
     }
     if (stuck.length) {
       const hotAdded = stuck.every(neverOnlined);
-      add('HOTADDED_OFFLINE', 'error',
+      add(
+        'HOTADDED_OFFLINE',
+        'error',
         `CPU ${stuck.map((c) => c.index).join(', ')} ${stuck.length === 1 ? 'is' : 'are'} present in the guest but offline: ${hotAdded ? 'hot-added and never onlined' : 'hot-added and never onlined, or offlined by hand before the agent started'}`,
-        `online ${stuck.length === 1 ? 'it' : 'them'} with \`vcpuctl online ${domain.name} ${stuck.map((c) => c.index).join(' ')}\` (the agent does this itself for hot-adds unless started with --no-auto-online)`);
+        `online ${stuck.length === 1 ? 'it' : 'them'} with \`vcpuctl online ${domain.name} ${stuck.map((c) => c.index).join(' ')}\` (the agent does this itself for hot-adds unless started with --no-auto-online)`,
+      );
     }
   }
   return done();

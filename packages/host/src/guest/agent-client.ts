@@ -10,12 +10,23 @@ import { connect as netConnect } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import {
-  Envelope, EnvelopeInit, GUEST_BYTES_BURST, GUEST_FRAME_BURST, MAX_GUEST_BYTES_PER_SECOND, MAX_GUEST_FRAMES_PER_SECOND,
-  MAX_REPLY_BYTES, PROTOCOL_VERSION, TokenBucket, VcpuctlError, decodeGuestFrame, encodeEnvelope, isCompatible, isPushedFrame, v1,
+  Envelope,
+  EnvelopeInit,
+  GUEST_BYTES_BURST,
+  GUEST_FRAME_BURST,
+  MAX_GUEST_BYTES_PER_SECOND,
+  MAX_GUEST_FRAMES_PER_SECOND,
+  MAX_REPLY_BYTES,
+  PROTOCOL_VERSION,
+  TokenBucket,
+  VcpuctlError,
+  decodeGuestFrame,
+  encodeEnvelope,
+  isCompatible,
+  isPushedFrame,
+  v1,
 } from '@vcpuctl/proto';
-import {
-  CheckedHello, checkCpuEvent, checkHello, checkKernelLines, checkSetOnlineReply, checkSnapshot, checkWantedOfflineReply, guestError, isMisbehaviour,
-} from './guest-input';
+import { CheckedHello, checkCpuEvent, checkHello, checkKernelLines, checkSetOnlineReply, checkSnapshot, checkWantedOfflineReply, guestError, isMisbehaviour } from './guest-input';
 import { GuestReach, GuestSession, GuestSessionEvents } from './source';
 
 /** ws is loaded on the first connection: a command that reaches no agent (a fleet of bare domains) starts without it. */
@@ -85,7 +96,12 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
   /** After drops, one fresh snapshot is asked for once the budget refills, so the view ends up true. */
   private resync: NodeJS.Timeout | undefined;
 
-  private constructor(private readonly ws: WebSocket, readonly hello: CheckedHello, readonly url: string, readonly via: GuestReach) {
+  private constructor(
+    private readonly ws: WebSocket,
+    readonly hello: CheckedHello,
+    readonly url: string,
+    readonly via: GuestReach,
+  ) {
     super();
     ws.on('message', (data) => this.receive(data as Buffer));
     ws.on('close', (code, reason) => {
@@ -113,7 +129,11 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
       try {
         const socketPath = endpoint.socketPath;
         ws = new (wsModule().WebSocket)(endpoint.url, {
-          headers, maxPayload: MAX_REPLY_BYTES, perMessageDeflate: false, handshakeTimeout: opts.timeoutMs, ca: endpoint.ca,
+          headers,
+          maxPayload: MAX_REPLY_BYTES,
+          perMessageDeflate: false,
+          handshakeTimeout: opts.timeoutMs,
+          ca: endpoint.ca,
           ...(endpoint.createConnection ? { createConnection: endpoint.createConnection } : socketPath ? { createConnection: () => netConnect(socketPath) } : {}),
         });
       } catch (err) {
@@ -128,10 +148,7 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
         ws.terminate();
         reject(err);
       };
-      const timer = setTimeout(
-        () => fail(new VcpuctlError('AGENT_UNREACHABLE', `no answer from the agent at ${where} within ${opts.timeoutMs} ms`, { silent: true })),
-        opts.timeoutMs,
-      );
+      const timer = setTimeout(() => fail(new VcpuctlError('AGENT_UNREACHABLE', `no answer from the agent at ${where} within ${opts.timeoutMs} ms`, { silent: true })), opts.timeoutMs);
       ws.once('unexpected-response', (_req, res) => {
         if (res.statusCode === 401) fail(new VcpuctlError('AUTH_FAILED', `the agent at ${where} refused the token`));
         else fail(new VcpuctlError('AGENT_UNREACHABLE', `the agent at ${where} answered HTTP ${res.statusCode}`));
@@ -202,14 +219,17 @@ export class AgentClient extends EventEmitter<AgentClientEvents> implements Gues
     this.pushedBytes.charge(bytes);
     if (this.pushedFrames.take() && this.pushedBytes.msUntil(0) === 0) return true;
     this.droppedFrames++;
-    this.resync ??= setTimeout(() => {
-      this.resync = undefined;
-      // What the dropped frames said is replaced by the guest's state now, delivered as one event.
-      this.snapshot().then(
-        (snapshot) => this.emit('event', v1.CpuEvent.create({ snapshot, detectedAtMs: Date.now() })),
-        () => undefined, // a closed or silent session reports itself through 'close' or the next request
-      );
-    }, Math.max(this.pushedFrames.msUntil(1), this.pushedBytes.msUntil(0)));
+    this.resync ??= setTimeout(
+      () => {
+        this.resync = undefined;
+        // What the dropped frames said is replaced by the guest's state now, delivered as one event.
+        this.snapshot().then(
+          (snapshot) => this.emit('event', v1.CpuEvent.create({ snapshot, detectedAtMs: Date.now() })),
+          () => undefined, // a closed or silent session reports itself through 'close' or the next request
+        );
+      },
+      Math.max(this.pushedFrames.msUntil(1), this.pushedBytes.msUntil(0)),
+    );
     return false;
   }
 

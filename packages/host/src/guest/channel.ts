@@ -113,9 +113,9 @@ async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs
   } catch (err) {
     if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED' || err.details?.follower !== undefined) throw err;
     const pid = /pid (\d+)/.exec(err.message)?.[1];
-    throw new VcpuctlError('LOCKED',
-      `another vcpuctl${pid ? ` (pid ${pid})` : ''} is using the ${VCPUCTL_CHANNEL} channel of ${domain}, and QEMU serves one at a time; waited ${Math.round(waitMs / 1000)} s (--lock-wait)`,
-      { pid: pid ? Number(pid) : undefined });
+    throw new VcpuctlError('LOCKED', `another vcpuctl${pid ? ` (pid ${pid})` : ''} is using the ${VCPUCTL_CHANNEL} channel of ${domain}, and QEMU serves one at a time; waited ${Math.round(waitMs / 1000)} s (--lock-wait)`, {
+      pid: pid ? Number(pid) : undefined,
+    });
   }
 }
 
@@ -126,7 +126,9 @@ async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs
  * ssh); the lock stays on this machine, the controller's.
  */
 export async function connectChannel(
-  opts: { lockDir: string; lockWaitMs: number; agentTimeoutMs?: number; reach?: SocketReach }, domain: { name: string; uuid: string }, channel: ChannelEntry & { path: string },
+  opts: { lockDir: string; lockWaitMs: number; agentTimeoutMs?: number; reach?: SocketReach },
+  domain: { name: string; uuid: string },
+  channel: ChannelEntry & { path: string },
   yieldToOthers = false,
 ): Promise<AgentClient> {
   const reach = opts.reach ?? LOCAL;
@@ -142,10 +144,7 @@ export async function connectChannel(
   let last: VcpuctlError | undefined;
   for (let attempt = 1; attempt <= CHANNEL_ATTEMPTS; attempt++) {
     try {
-      const client = await AgentClient.connect(
-        { url: 'ws://vcpuctl-channel/', token: undefined, socketPath: channel.path, createConnection: () => socket.connect() },
-        { timeoutMs: CHANNEL_HELLO_TIMEOUT_MS },
-      );
+      const client = await AgentClient.connect({ url: 'ws://vcpuctl-channel/', token: undefined, socketPath: channel.path, createConnection: () => socket.connect() }, { timeoutMs: CHANNEL_HELLO_TIMEOUT_MS });
       if (reach.transport !== 'local') client.through = `${reach.transport} to ${reach.host}`;
       client.once('close', () => {
         lock.release();
@@ -183,12 +182,13 @@ export async function connectChannel(
   if (why && last && !last.details?.silent) throw new VcpuctlError('AGENT_UNREACHABLE', `cannot open the ${VCPUCTL_CHANNEL} channel of ${domain.name}: ${why}`);
   if (last?.details?.silent && channel.hostClient) {
     // QEMU showed a host client on the socket and no other vcpuctl holds the lock: another program has the channel.
-    throw new VcpuctlError('LOCKED',
-      `another program holds the ${VCPUCTL_CHANNEL} channel of ${domain.name} (QEMU serves one host connection at a time): no Hello within ${CHANNEL_HELLO_TIMEOUT_MS} ms, ${CHANNEL_ATTEMPTS} times`);
+    throw new VcpuctlError('LOCKED', `another program holds the ${VCPUCTL_CHANNEL} channel of ${domain.name} (QEMU serves one host connection at a time): no Hello within ${CHANNEL_HELLO_TIMEOUT_MS} ms, ${CHANNEL_ATTEMPTS} times`);
   }
   if (last?.details?.silent) {
-    throw new VcpuctlError('AGENT_UNREACHABLE',
-      `no Hello on the ${VCPUCTL_CHANNEL} channel of ${domain.name} within ${CHANNEL_HELLO_TIMEOUT_MS} ms, ${CHANNEL_ATTEMPTS} times: another program holds the channel (QEMU serves one host connection at a time) or the agent in the guest is not answering`);
+    throw new VcpuctlError(
+      'AGENT_UNREACHABLE',
+      `no Hello on the ${VCPUCTL_CHANNEL} channel of ${domain.name} within ${CHANNEL_HELLO_TIMEOUT_MS} ms, ${CHANNEL_ATTEMPTS} times: another program holds the channel (QEMU serves one host connection at a time) or the agent in the guest is not answering`,
+    );
   }
   throw last ?? new VcpuctlError('AGENT_UNREACHABLE', `cannot open the ${VCPUCTL_CHANNEL} channel of ${domain.name}`);
 }

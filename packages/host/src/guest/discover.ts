@@ -46,10 +46,12 @@ export function viewOf(session: GuestSession, snapshot: v1.Snapshot): GuestView 
     ...(session.hello.bootedAtMs ? { bootedAtMs: session.hello.bootedAtMs } : {}),
     ...(session.hello.wantedOffline !== undefined ? { wantedOffline: session.hello.wantedOffline } : {}),
     snapshot: v1.Snapshot.toObject(snapshot, { defaults: true }),
-    ...(session.droppedFrames ? {
-      droppedFrames: session.droppedFrames,
-      misbehaving: [`pushed frames faster than its budget: ${session.droppedFrames} dropped (newest state asked for again)`],
-    } : {}),
+    ...(session.droppedFrames
+      ? {
+          droppedFrames: session.droppedFrames,
+          misbehaving: [`pushed frames faster than its budget: ${session.droppedFrames} dropped (newest state asked for again)`],
+        }
+      : {}),
   };
 }
 

@@ -15,9 +15,22 @@
  * carried it is that guest's problem, never the process's.
  */
 import {
-  ErrorCode, MAX_CPU_INDEX, MAX_GUEST_CACHES_PER_CPU, MAX_GUEST_CGROUPS, MAX_GUEST_CGROUP_PATH_CHARS, MAX_GUEST_FIELD_CHARS,
-  MAX_GUEST_FLAGS_LINE_CHARS, MAX_GUEST_KERNEL_LINE_CHARS, MAX_GUEST_LSCPU_CHARS, MAX_GUEST_LSCPU_LINES, MAX_GUEST_MESSAGE_CHARS,
-  CpuRange, VcpuctlError, canonicalCpuList, parseCpuRanges, v1,
+  ErrorCode,
+  MAX_CPU_INDEX,
+  MAX_GUEST_CACHES_PER_CPU,
+  MAX_GUEST_CGROUPS,
+  MAX_GUEST_CGROUP_PATH_CHARS,
+  MAX_GUEST_FIELD_CHARS,
+  MAX_GUEST_FLAGS_LINE_CHARS,
+  MAX_GUEST_KERNEL_LINE_CHARS,
+  MAX_GUEST_LSCPU_CHARS,
+  MAX_GUEST_LSCPU_LINES,
+  MAX_GUEST_MESSAGE_CHARS,
+  CpuRange,
+  VcpuctlError,
+  canonicalCpuList,
+  parseCpuRanges,
+  v1,
 } from '@vcpuctl/proto';
 import { forTerminal, visible } from './visible-text';
 
@@ -226,22 +239,26 @@ export function checkSnapshot(s: v1.ISnapshot | null | undefined): v1.Snapshot {
 
 /** Kernel lines from a guest (the frame's count is bounded before decoding). */
 export function checkKernelLines(lines: v1.IKernelLine[] | null | undefined): v1.KernelLine[] {
-  return (lines ?? []).map((l) => v1.KernelLine.create({
-    priority: finite(l.priority),
-    seq: finite(Number(l.seq ?? 0)),
-    usec: finite(Number(l.usec ?? 0)),
-    message: guestText(l.message, 'a kernel line', MAX_GUEST_KERNEL_LINE_CHARS),
-    receivedAtMs: finite(l.receivedAtMs),
-  }));
+  return (lines ?? []).map((l) =>
+    v1.KernelLine.create({
+      priority: finite(l.priority),
+      seq: finite(Number(l.seq ?? 0)),
+      usec: finite(Number(l.usec ?? 0)),
+      message: guestText(l.message, 'a kernel line', MAX_GUEST_KERNEL_LINE_CHARS),
+      receivedAtMs: finite(l.receivedAtMs),
+    }),
+  );
 }
 
 export function checkCpuEvent(e: v1.ICpuEvent): v1.CpuEvent {
   return v1.CpuEvent.create({
-    changes: (e.changes ?? []).map((c) => v1.CpuChange.create({
-      cpu: cpuNumber(c.cpu, 'a changed CPU'),
-      kind: knownEnum(v1.CpuChange.Kind, c.kind, 'a change kind'),
-      byAgent: !!c.byAgent,
-    })),
+    changes: (e.changes ?? []).map((c) =>
+      v1.CpuChange.create({
+        cpu: cpuNumber(c.cpu, 'a changed CPU'),
+        kind: knownEnum(v1.CpuChange.Kind, c.kind, 'a change kind'),
+        byAgent: !!c.byAgent,
+      }),
+    ),
     detectedAtMs: finite(e.detectedAtMs),
     kernelLines: checkKernelLines(e.kernelLines),
     ...(e.snapshot ? { snapshot: checkSnapshot(e.snapshot) } : {}),
@@ -250,14 +267,16 @@ export function checkCpuEvent(e: v1.ICpuEvent): v1.CpuEvent {
 
 export function checkSetOnlineReply(r: v1.ISetOnlineReply | null | undefined): v1.SetOnlineReply {
   const raw = r ?? {};
-  const results = (raw.results ?? []).map((x) => v1.CpuResult.create({
-    cpu: cpuNumber(x.cpu, 'a result CPU'),
-    online: !!x.online,
-    outcome: knownEnum(v1.CpuResult.Outcome, x.outcome, 'a result outcome'),
-    errorCode: guestText(x.errorCode, 'a result error code', 64),
-    message: guestText(x.message, 'a result message', MAX_GUEST_MESSAGE_CHARS),
-    durationMs: finite(x.durationMs),
-  }));
+  const results = (raw.results ?? []).map((x) =>
+    v1.CpuResult.create({
+      cpu: cpuNumber(x.cpu, 'a result CPU'),
+      online: !!x.online,
+      outcome: knownEnum(v1.CpuResult.Outcome, x.outcome, 'a result outcome'),
+      errorCode: guestText(x.errorCode, 'a result error code', 64),
+      message: guestText(x.message, 'a result message', MAX_GUEST_MESSAGE_CHARS),
+      durationMs: finite(x.durationMs),
+    }),
+  );
   const processed = raw.processed ?? 0;
   if (processed > results.length) throw protocol('processed', `${processed} for ${results.length} results`);
   return v1.SetOnlineReply.create({ results, processed, ...(raw.snapshot ? { snapshot: checkSnapshot(raw.snapshot) } : {}) });

@@ -11,19 +11,13 @@ import { MAX_CPUS_PER_REQUEST, VcpuctlError, formatKernelCpuList, v1 } from '@vc
 import { GuestAgentVcpu, HypervisorDriver } from '../libvirt/driver';
 import { GuestSession, GuestSessionEvents } from './source';
 
-export const QEMU_GA_REDUCED = [
-  'no CPU topology (sockets, cores, threads, caches, NUMA)',
-  'no lscpu view',
-  'no guest kernel lines as evidence',
-  'changes found by polling qemu-guest-agent, not pushed by the guest',
-];
+export const QEMU_GA_REDUCED = ['no CPU topology (sockets, cores, threads, caches, NUMA)', 'no lscpu view', 'no guest kernel lines as evidence', 'changes found by polling qemu-guest-agent, not pushed by the guest'];
 
 /**
  * How often a wait asks qemu-ga again. Each ask is one virsh process (about
  * 100 ms here); 250 ms finds a change quickly without keeping libvirt busy.
  */
 export const QEMU_GA_POLL_MS = 250;
-
 
 type Driver = Required<Pick<HypervisorDriver, 'guestAgentVcpus' | 'guestAgentSetVcpus'>>;
 
@@ -39,7 +33,10 @@ export class QemuGaSession extends EventEmitter<GuestSessionEvents> implements G
   /** CPUs this session offlined. */
   private readonly offlined = new Set<number>();
 
-  constructor(private readonly driver: Driver, readonly domain: string) {
+  constructor(
+    private readonly driver: Driver,
+    readonly domain: string,
+  ) {
     super();
   }
 
@@ -54,9 +51,7 @@ export class QemuGaSession extends EventEmitter<GuestSessionEvents> implements G
   private toSnapshot(vcpus: GuestAgentVcpu[]): v1.Snapshot {
     this.known ??= new Set(vcpus.map((c) => c.logicalId));
     const cause = (c: GuestAgentVcpu) =>
-      c.online ? v1.OfflineCause.OFFLINE_CAUSE_UNKNOWN
-        : this.offlined.has(c.logicalId) ? v1.OfflineCause.OFFLINED
-          : this.known!.has(c.logicalId) ? v1.OfflineCause.OFFLINE_CAUSE_UNKNOWN : v1.OfflineCause.HOT_ADDED_NEVER_ONLINED;
+      c.online ? v1.OfflineCause.OFFLINE_CAUSE_UNKNOWN : this.offlined.has(c.logicalId) ? v1.OfflineCause.OFFLINED : this.known!.has(c.logicalId) ? v1.OfflineCause.OFFLINE_CAUSE_UNKNOWN : v1.OfflineCause.HOT_ADDED_NEVER_ONLINED;
     return v1.Snapshot.create({
       takenAtMs: Date.now(),
       // guest-get-vcpus lists the present CPUs only: possible and the topology are unknown.
@@ -106,7 +101,10 @@ export class QemuGaSession extends EventEmitter<GuestSessionEvents> implements G
     let failure = '';
     if (todo.length) {
       try {
-        done = await this.driver.guestAgentSetVcpus(this.domain, todo.map((r) => ({ logicalId: r.cpu, online: r.online })));
+        done = await this.driver.guestAgentSetVcpus(
+          this.domain,
+          todo.map((r) => ({ logicalId: r.cpu, online: r.online })),
+        );
         if (done < todo.length) failure = `qemu-guest-agent carried out ${done} of ${todo.length} changes`;
       } catch (err) {
         // qemu-ga answers an error when the very first change fails.

@@ -24,7 +24,11 @@ export interface GuestSession extends Pick<EventEmitter<GuestSessionEvents>, 'on
   readonly through?: string;
   /** Who answers: product_uuid and hostname where known, and whether the guest onlines hot-added CPUs itself. */
   readonly hello: {
-    productUuid?: string | null; hostname?: string | null; autoOnline?: boolean | null; bootId?: string; agentStartedAtMs?: number;
+    productUuid?: string | null;
+    hostname?: string | null;
+    autoOnline?: boolean | null;
+    bootId?: string;
+    agentStartedAtMs?: number;
     /** When the guest booted, on this host's clock (vcpuctl-agent only). */
     bootedAtMs?: number;
     /** The CPUs the agent keeps offline by the host's intent (vcpuctl-agent only). */

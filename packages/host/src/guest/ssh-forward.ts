@@ -80,10 +80,19 @@ function stop(child: ChildProcess): Promise<void> {
 
 export function sshForwardArgv(t: SshTransport, localPath: string, remotePath: string): string[] {
   return [
-    ...sshOptions(t), '-N',
+    ...sshOptions(t),
+    '-N',
     // Fail rather than run without the forward; the local socket is ours alone (0600), replacing nothing else.
-    '-o', 'ExitOnForwardFailure=yes', '-o', 'StreamLocalBindMask=0177', '-o', 'StreamLocalBindUnlink=yes',
-    '-L', `${localPath}:${remotePath}`, '--', t.host,
+    '-o',
+    'ExitOnForwardFailure=yes',
+    '-o',
+    'StreamLocalBindMask=0177',
+    '-o',
+    'StreamLocalBindUnlink=yes',
+    '-L',
+    `${localPath}:${remotePath}`,
+    '--',
+    t.host,
   ];
 }
 
@@ -118,10 +127,8 @@ export async function openSshForward(t: SshTransport, remotePath: string, timeou
         else poll ??= setInterval(check, LISTEN_POLL_MS);
       };
       const watcher = watch(dir, check);
-      const timer = setTimeout(() => done(new VcpuctlError('AGENT_UNREACHABLE',
-        `ssh to ${where} did not forward the channel socket within ${timeoutMs} ms${sshReason(stderr) ? `: ${sshReason(stderr)}` : ''}`)), timeoutMs);
-      const onChildExit = () => done(new VcpuctlError('AGENT_UNREACHABLE',
-        `ssh to ${where} failed: ${sshReason(stderr) ?? `it exited with ${child.exitCode ?? child.signalCode}`}`));
+      const timer = setTimeout(() => done(new VcpuctlError('AGENT_UNREACHABLE', `ssh to ${where} did not forward the channel socket within ${timeoutMs} ms${sshReason(stderr) ? `: ${sshReason(stderr)}` : ''}`)), timeoutMs);
+      const onChildExit = () => done(new VcpuctlError('AGENT_UNREACHABLE', `ssh to ${where} failed: ${sshReason(stderr) ?? `it exited with ${child.exitCode ?? child.signalCode}`}`));
       const onSpawnError = (err: NodeJS.ErrnoException) => done(new VcpuctlError('AGENT_UNREACHABLE', `cannot run ${t.binary} to reach ${where}: ${err.code ?? err.message}`));
       // 'close', not 'exit': stderr has then been read to its end.
       child.once('close', onChildExit);

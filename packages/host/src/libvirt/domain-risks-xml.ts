@@ -90,7 +90,12 @@ export function parseDomainRisksXml(xml: string): DomainRisksXml {
   const d = node((parseXml(xml, ARRAYS) as XmlNode).domain) ?? {};
   const { maximum, current, vcpus } = counts.vcpu;
   const all = Array.from({ length: maximum }, (_, i) => i);
-  const enabled = vcpus.length ? vcpus.filter((v) => v.enabled).map((v) => v.id).sort((a, b) => a - b) : all.slice(0, current);
+  const enabled = vcpus.length
+    ? vcpus
+        .filter((v) => v.enabled)
+        .map((v) => v.id)
+        .sort((a, b) => a - b)
+    : all.slice(0, current);
   const on = new Set(enabled);
   const vcpuEl = node(d.vcpu);
   const tune = node(d.cputune);
@@ -110,13 +115,15 @@ export function parseDomainRisksXml(xml: string): DomainRisksXml {
       id: c['@id'] === undefined ? i : whole(c['@id'], '<numa><cell id>', 0),
       cpus: typeof c['@cpus'] === 'string' && c['@cpus'].trim() ? parseLibvirtCpuset(c['@cpus'], '<numa><cell cpus>') : [],
     })),
-    ...(topo ? {
-      topology: {
-        sockets: whole(topo['@sockets'], '<topology sockets>', 1),
-        dies: topo['@dies'] === undefined ? 1 : whole(topo['@dies'], '<topology dies>', 1),
-        cores: whole(topo['@cores'], '<topology cores>', 1),
-        threads: whole(topo['@threads'], '<topology threads>', 1),
-      },
-    } : {}),
+    ...(topo
+      ? {
+          topology: {
+            sockets: whole(topo['@sockets'], '<topology sockets>', 1),
+            dies: topo['@dies'] === undefined ? 1 : whole(topo['@dies'], '<topology dies>', 1),
+            cores: whole(topo['@cores'], '<topology cores>', 1),
+            threads: whole(topo['@threads'], '<topology threads>', 1),
+          },
+        }
+      : {}),
   };
 }

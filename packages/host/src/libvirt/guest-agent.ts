@@ -28,17 +28,19 @@ export function parseGuestVcpus(text: string): GuestAgentVcpu[] {
   if (!Array.isArray(list)) throw new VcpuctlError('PROTOCOL', 'qemu-guest-agent answered guest-get-vcpus without a list');
   if (list.length > MAX_CPUS_PER_REQUEST) throw new VcpuctlError('TOO_BIG', `qemu-guest-agent lists ${list.length} vCPUs; no kernel has more than ${MAX_CPUS_PER_REQUEST}`);
   const seen = new Set<number>();
-  return list.map((e: unknown) => {
-    const o = (e ?? {}) as Record<string, unknown>;
-    const id = o['logical-id'];
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= MAX_CPUS_PER_REQUEST || seen.has(id)) {
-      throw new VcpuctlError('PROTOCOL', `qemu-guest-agent listed a vCPU with a bad logical-id (${JSON.stringify(id)})`);
-    }
-    seen.add(id);
-    if (typeof o.online !== 'boolean') throw new VcpuctlError('PROTOCOL', `qemu-guest-agent gave vCPU ${id} no online flag`);
-    // qemu-ga omits can-offline for CPUs whose online file it cannot read (cpu0 on x86 has none).
-    return { logicalId: id, online: o.online, canOffline: o['can-offline'] === true };
-  }).sort((a, b) => a.logicalId - b.logicalId);
+  return list
+    .map((e: unknown) => {
+      const o = (e ?? {}) as Record<string, unknown>;
+      const id = o['logical-id'];
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= MAX_CPUS_PER_REQUEST || seen.has(id)) {
+        throw new VcpuctlError('PROTOCOL', `qemu-guest-agent listed a vCPU with a bad logical-id (${JSON.stringify(id)})`);
+      }
+      seen.add(id);
+      if (typeof o.online !== 'boolean') throw new VcpuctlError('PROTOCOL', `qemu-guest-agent gave vCPU ${id} no online flag`);
+      // qemu-ga omits can-offline for CPUs whose online file it cannot read (cpu0 on x86 has none).
+      return { logicalId: id, online: o.online, canOffline: o['can-offline'] === true };
+    })
+    .sort((a, b) => a.logicalId - b.logicalId);
 }
 
 /** guest-set-vcpus returns how many entries it carried out. */

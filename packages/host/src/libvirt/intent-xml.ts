@@ -18,9 +18,17 @@ const escapeAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;
 /** The element virsh metadata --set takes (no namespace on it: virsh adds it from --uri and --key). */
 export function intentElement(i: Intent): string {
   const attrs: [string, string | number | undefined][] = [
-    ['online', i.online], ['cpus', i.cpus], ['operation', i.operation], ['strategy', i.strategy], ['at', i.at], ['report', i.report],
+    ['online', i.online],
+    ['cpus', i.cpus],
+    ['operation', i.operation],
+    ['strategy', i.strategy],
+    ['at', i.at],
+    ['report', i.report],
   ];
-  return `<intent ${attrs.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}="${escapeAttr(String(v))}"`).join(' ')}/>`;
+  return `<intent ${attrs
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${k}="${escapeAttr(String(v))}"`)
+    .join(' ')}/>`;
 }
 
 type Node = Record<string, unknown>;

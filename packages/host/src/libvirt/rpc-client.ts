@@ -55,10 +55,13 @@ export class RpcClient {
   private readonly failed: ((err: Error) => void)[] = [];
   /** Remote-program messages (domain events); one that cannot be decoded throws, and the connection is closed. */
   onRemoteMessage: ((procedure: number, payload: XdrReader) => void) | undefined;
-  readonly keepalive = new Keepalive((procedure) => this.send(KEEPALIVE.PROGRAM, KEEPALIVE.PROTOCOL_VERSION, procedure), (why) => {
-    this.fail(new VcpuctlError('LIBVIRT_UNREACHABLE', `${why} (${this.transport.describe})`));
-    this.close();
-  });
+  readonly keepalive = new Keepalive(
+    (procedure) => this.send(KEEPALIVE.PROGRAM, KEEPALIVE.PROTOCOL_VERSION, procedure),
+    (why) => {
+      this.fail(new VcpuctlError('LIBVIRT_UNREACHABLE', `${why} (${this.transport.describe})`));
+      this.close();
+    },
+  );
 
   constructor(private readonly transport: RpcTransport) {
     const { stream } = transport;
@@ -72,7 +75,15 @@ export class RpcClient {
   call(program: number, version: number, procedure: number, args: Buffer, what: string): Promise<XdrReader> {
     if (this.failure) return Promise.reject(this.failure);
     const serial = ++this.serial;
-    const header = new XdrWriter().uint(LENGTH_WORD + HEADER_BYTES + args.length).uint(program).uint(version).int(procedure).int(VIR_NET.CALL).uint(serial).int(VIR_NET.OK).bytes();
+    const header = new XdrWriter()
+      .uint(LENGTH_WORD + HEADER_BYTES + args.length)
+      .uint(program)
+      .uint(version)
+      .int(procedure)
+      .int(VIR_NET.CALL)
+      .uint(serial)
+      .int(VIR_NET.OK)
+      .bytes();
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0 && this.holds === 0) this.transport.ref();
       this.pending.set(serial, { resolve, reject, what });
@@ -97,7 +108,15 @@ export class RpcClient {
   /** A message that expects no reply (keepalive's PING and PONG): type MESSAGE, serial 0, no payload. */
   private send(program: number, version: number, procedure: number): void {
     if (this.failure) return;
-    const frame = new XdrWriter().uint(LENGTH_WORD + HEADER_BYTES).uint(program).uint(version).int(procedure).int(VIR_NET.MESSAGE).uint(0).int(VIR_NET.OK).bytes();
+    const frame = new XdrWriter()
+      .uint(LENGTH_WORD + HEADER_BYTES)
+      .uint(program)
+      .uint(version)
+      .int(procedure)
+      .int(VIR_NET.MESSAGE)
+      .uint(0)
+      .int(VIR_NET.OK)
+      .bytes();
     if (this.outgoing.length === 0) process.nextTick(() => this.flush());
     this.outgoing.push(frame);
   }

@@ -32,18 +32,21 @@ export class RpcConnection {
 
   private rpc(): Promise<LibvirtRpc> {
     if (!this.connection) {
-      const opening = LibvirtRpc.open(transportFor(this.target), this.target.name).then((rpc) => {
-        this.opened = true;
-        // A connection that closed while idle (libvirtd restarted, keepalive gave up) is not handed out again.
-        rpc.onFailure(() => {
+      const opening = LibvirtRpc.open(transportFor(this.target), this.target.name).then(
+        (rpc) => {
+          this.opened = true;
+          // A connection that closed while idle (libvirtd restarted, keepalive gave up) is not handed out again.
+          rpc.onFailure(() => {
+            if (this.connection === opening) this.connection = undefined;
+          });
+          return rpc;
+        },
+        (err: Error) => {
           if (this.connection === opening) this.connection = undefined;
-        });
-        return rpc;
-      }, (err: Error) => {
-        if (this.connection === opening) this.connection = undefined;
-        if (!this.opened) throw new NativeUnavailable(err.message);
-        throw err instanceof VcpuctlError ? err : new VcpuctlError('LIBVIRT_UNREACHABLE', `cannot reach libvirt again (${this.target.name}): ${err.message}`);
-      });
+          if (!this.opened) throw new NativeUnavailable(err.message);
+          throw err instanceof VcpuctlError ? err : new VcpuctlError('LIBVIRT_UNREACHABLE', `cannot reach libvirt again (${this.target.name}): ${err.message}`);
+        },
+      );
       this.connection = opening;
     }
     return this.connection;

@@ -10,7 +10,21 @@ import { VcpuctlError } from '@vcpuctl/proto';
 import { RpcClient, RpcTransport } from './rpc-client';
 import { DomainEvent } from './event-line';
 import { decodeDomainEvent } from './rpc-events';
-import { DOMAIN_STATE_WORDS, QEMU, QEMU_PROC, REMOTE, REMOTE_PROC, VIR_DRV_FEATURE, VIR_DOMAIN_AFFECT, VIR_DOMAIN_METADATA, VIR_DOMAIN_STATS, VIR_DOMAIN_VCPU, VIR_DOMAIN_XML, VIR_TYPED_PARAM, VIR_UUID_BUFLEN } from './rpc-protocol';
+import {
+  DOMAIN_STATE_WORDS,
+  QEMU,
+  QEMU_PROC,
+  REMOTE,
+  REMOTE_PROC,
+  VIR_DRV_FEATURE,
+  VIR_DOMAIN_AFFECT,
+  VIR_DOMAIN_METADATA,
+  VIR_DOMAIN_STATS,
+  VIR_DOMAIN_VCPU,
+  VIR_DOMAIN_XML,
+  VIR_TYPED_PARAM,
+  VIR_UUID_BUFLEN,
+} from './rpc-protocol';
 import { forCall } from './rpc-errors';
 import { XdrReader, XdrWriter } from './rpc-xdr';
 import { unexpectedOutput } from './virsh-errors';
@@ -39,14 +53,22 @@ function readTypedParam(r: XdrReader): TypedParam {
   const field = r.string(VIR_TYPED_PARAM.FIELD_LENGTH);
   const type = r.int();
   switch (type) {
-    case VIR_TYPED_PARAM.INT: return { field, value: r.int() };
-    case VIR_TYPED_PARAM.UINT: return { field, value: r.uint() };
-    case VIR_TYPED_PARAM.LLONG: return { field, value: r.hyper() };
-    case VIR_TYPED_PARAM.ULLONG: return { field, value: r.uhyper() };
-    case VIR_TYPED_PARAM.DOUBLE: return { field, value: r.double() };
-    case VIR_TYPED_PARAM.BOOLEAN: return { field, value: r.int() !== 0 };
-    case VIR_TYPED_PARAM.STRING: return { field, value: r.string() };
-    default: throw unexpectedOutput('libvirt RPC', `typed parameter ${field} of type ${type}`);
+    case VIR_TYPED_PARAM.INT:
+      return { field, value: r.int() };
+    case VIR_TYPED_PARAM.UINT:
+      return { field, value: r.uint() };
+    case VIR_TYPED_PARAM.LLONG:
+      return { field, value: r.hyper() };
+    case VIR_TYPED_PARAM.ULLONG:
+      return { field, value: r.uhyper() };
+    case VIR_TYPED_PARAM.DOUBLE:
+      return { field, value: r.double() };
+    case VIR_TYPED_PARAM.BOOLEAN:
+      return { field, value: r.int() !== 0 };
+    case VIR_TYPED_PARAM.STRING:
+      return { field, value: r.string() };
+    default:
+      throw unexpectedOutput('libvirt RPC', `typed parameter ${field} of type ${type}`);
   }
 }
 
@@ -149,7 +171,13 @@ export class LibvirtRpc {
 
   /** The live XML, or with `inactive` the persistent config's (dumpxml [--inactive]). */
   async xml(d: RpcDomain, inactive: boolean): Promise<string> {
-    const r = await this.remote(REMOTE_PROC.DOMAIN_GET_XML_DESC, writeDomain(new XdrWriter(), d).uint(inactive ? VIR_DOMAIN_XML.INACTIVE : 0).bytes(), `cannot read the XML of domain ${d.name}`);
+    const r = await this.remote(
+      REMOTE_PROC.DOMAIN_GET_XML_DESC,
+      writeDomain(new XdrWriter(), d)
+        .uint(inactive ? VIR_DOMAIN_XML.INACTIVE : 0)
+        .bytes(),
+      `cannot read the XML of domain ${d.name}`,
+    );
     return r.string();
   }
 

@@ -189,7 +189,10 @@ export const DOMAIN_STATE_WORDS: readonly { state: string; reasons: readonly str
   { state: 'running', reasons: ['unknown', 'booted', 'migrated', 'restored', 'from snapshot', 'unpaused', 'migration canceled', 'save canceled', 'event wakeup', 'crashed', 'post-copy', 'post-copy failed'] },
   { state: 'idle', reasons: ['unknown'] },
   // 'api error' is VIR_DOMAIN_PAUSED_API_ERROR, added in libvirt 9.2 (after the 9.0 copy the test reads).
-  { state: 'paused', reasons: ['unknown', 'user', 'migrating', 'saving', 'dumping', 'I/O error', 'watchdog', 'from snapshot', 'shutting down', 'creating snapshot', 'crashed', 'starting up', 'post-copy', 'post-copy failed', 'api error'] },
+  {
+    state: 'paused',
+    reasons: ['unknown', 'user', 'migrating', 'saving', 'dumping', 'I/O error', 'watchdog', 'from snapshot', 'shutting down', 'creating snapshot', 'crashed', 'starting up', 'post-copy', 'post-copy failed', 'api error'],
+  },
   { state: 'in shutdown', reasons: ['unknown', 'user'] },
   { state: 'shut off', reasons: ['unknown', 'shutdown', 'destroyed', 'crashed', 'migrated', 'saved', 'failed', 'from snapshot', 'daemon'] },
   { state: 'crashed', reasons: ['unknown', 'panicked'] },

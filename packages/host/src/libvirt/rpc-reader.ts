@@ -41,12 +41,14 @@ export class RpcReader {
         byKey.set(uuidText(d.uuid), d);
       }
       const out = new Map<string, DomainSnapshot>();
-      await Promise.all(names.map(async (name) => {
-        const d = byKey.get(name) ?? byKey.get(name.toLowerCase());
-        if (!d) return;
-        const snap = await readOne(rpc, d).catch(() => undefined);
-        if (snap) out.set(name, snap);
-      }));
+      await Promise.all(
+        names.map(async (name) => {
+          const d = byKey.get(name) ?? byKey.get(name.toLowerCase());
+          if (!d) return;
+          const snap = await readOne(rpc, d).catch(() => undefined);
+          if (snap) out.set(name, snap);
+        }),
+      );
       return out;
     });
   }
@@ -71,11 +73,7 @@ export class RpcReader {
 async function readOne(rpc: LibvirtRpc, d: RpcDomain, asked = false): Promise<DomainSnapshot> {
   const [st, configXml, liveXml] = await Promise.all([rpc.state(d), rpc.xml(d, true), d.id >= 0 || asked ? rpc.xml(d, false).catch(() => '') : Promise.resolve('')]);
   // The monitor calls fail harmlessly on a domain that stopped meanwhile, as in virsh's batch.
-  const [hotpluggable, chardevs] = hasLiveSide(st.state) && liveXml
-    ? await Promise.all([
-      rpc.qemuMonitor(d, QMP_HOTPLUGGABLE).catch(() => ''),
-      /<channel\b/.test(liveXml) ? rpc.qemuMonitor(d, QMP_CHARDEVS).catch(() => '') : Promise.resolve(''),
-    ])
-    : ['', ''];
+  const [hotpluggable, chardevs] =
+    hasLiveSide(st.state) && liveXml ? await Promise.all([rpc.qemuMonitor(d, QMP_HOTPLUGGABLE).catch(() => ''), /<channel\b/.test(liveXml) ? rpc.qemuMonitor(d, QMP_CHARDEVS).catch(() => '') : Promise.resolve('')]) : ['', ''];
   return buildSnapshot({ ...st, liveXml, configXml, hotpluggable, chardevs });
 }

@@ -15,9 +15,7 @@ import { Duplex } from 'node:stream';
 import { RpcTransport } from './rpc-client';
 import { libvirtSshArgv, SshTransport, sshReason, sshTransportOf } from './ssh-uri';
 
-export type NativeTarget =
-  | { kind: 'unix'; name: string; socket: string }
-  | { kind: 'ssh'; name: string; ssh: SshTransport };
+export type NativeTarget = { kind: 'unix'; name: string; socket: string } | { kind: 'ssh'; name: string; ssh: SshTransport };
 
 const RUN_DIR = '/run/libvirt';
 /** The URI parameters libvirt's ssh transport reads and vcpuctl reproduces (ssh-uri.ts). */

@@ -50,9 +50,16 @@ export function buildSnapshot(raw: RawDomainReads): DomainSnapshot {
   }
   return {
     domain: {
-      name: config.name, uuid: config.uuid, state, reason, live: live?.vcpu, config: config.vcpu, type: config.type,
+      name: config.name,
+      uuid: config.uuid,
+      state,
+      reason,
+      live: live?.vcpu,
+      config: config.vcpu,
+      type: config.type,
       channels: { live: liveChannels, config: config.channels, liveController: !!live?.virtioSerial },
-      intent: live ? live.intent : config.intent, configIntent: config.intent,
+      intent: live ? live.intent : config.intent,
+      configIntent: config.intent,
     },
     qemu,
   };

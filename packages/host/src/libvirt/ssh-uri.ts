@@ -105,7 +105,10 @@ export const MAX_SSH_STDERR_BYTES = 8192;
 
 /** ssh's last line that says something (not the "Permanently added" notice of a first connection). */
 export function sshReason(stderr: string): string | undefined {
-  const lines = stderr.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !/^Warning: Permanently added/.test(l));
+  const lines = stderr
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !/^Warning: Permanently added/.test(l));
   return lines.at(-1);
 }
 

@@ -39,7 +39,11 @@ export class VirshDriver implements HypervisorDriver {
   private native: { conn: RpcConnection; read: RpcReader; write: RpcWriter } | undefined;
 
   /** `native: false` keeps every call on virsh (the tests compare both ways). */
-  constructor(readonly uri: string, private readonly virshBinary = 'virsh', opts: { native?: boolean } = {}) {
+  constructor(
+    readonly uri: string,
+    private readonly virshBinary = 'virsh',
+    opts: { native?: boolean } = {},
+  ) {
     this.virsh = new Virsh(uri, virshBinary);
     const target = opts.native === false ? undefined : nativeTarget(uri);
     if (target) {
@@ -63,13 +67,7 @@ export class VirshDriver implements HypervisorDriver {
     const d = `--domain ${virshQuote(domain)}`;
     // State, live XML, persistent XML and QEMU's view of its vCPUs and
     // channels. The QMP commands fail harmlessly on a domain that is not running.
-    return [
-      `domstate --reason ${d}`,
-      `dumpxml ${d}`,
-      `dumpxml --inactive ${d}`,
-      `qemu-monitor-command ${d} --cmd ${virshQuote(QMP_HOTPLUGGABLE)}`,
-      `qemu-monitor-command ${d} --cmd ${virshQuote(QMP_CHARDEVS)}`,
-    ];
+    return [`domstate --reason ${d}`, `dumpxml ${d}`, `dumpxml --inactive ${d}`, `qemu-monitor-command ${d} --cmd ${virshQuote(QMP_HOTPLUGGABLE)}`, `qemu-monitor-command ${d} --cmd ${virshQuote(QMP_CHARDEVS)}`];
   }
 
   private static readonly INSPECT_OUTPUTS = 5;
@@ -83,7 +81,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async inspect(domain: string): Promise<DomainSnapshot> {
-    return this.natively((native) => native.read.inspect(domain), () => this.inspectViaVirsh(domain));
+    return this.natively(
+      (native) => native.read.inspect(domain),
+      () => this.inspectViaVirsh(domain),
+    );
   }
 
   private async inspectViaVirsh(domain: string): Promise<DomainSnapshot> {
@@ -114,7 +115,10 @@ export class VirshDriver implements HypervisorDriver {
 
   async inspectMany(domains: string[]): Promise<Map<string, DomainSnapshot>> {
     if (domains.length === 0) return new Map();
-    return this.natively((native) => native.read.inspectMany(domains), () => this.inspectManyViaVirsh(domains));
+    return this.natively(
+      (native) => native.read.inspectMany(domains),
+      () => this.inspectManyViaVirsh(domains),
+    );
   }
 
   private async inspectManyViaVirsh(domains: string[]): Promise<Map<string, DomainSnapshot>> {
@@ -148,7 +152,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async listDomains(): Promise<string[]> {
-    return this.natively((native) => native.read.listDomains(), () => this.listDomainsViaVirsh());
+    return this.natively(
+      (native) => native.read.listDomains(),
+      () => this.listDomainsViaVirsh(),
+    );
   }
 
   async close(): Promise<void> {
@@ -156,7 +163,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async vcpuTimes(domain: string): Promise<VcpuTimes> {
-    return this.natively((native) => native.read.vcpuTimes(domain), () => this.vcpuTimesViaVirsh(domain));
+    return this.natively(
+      (native) => native.read.vcpuTimes(domain),
+      () => this.vcpuTimesViaVirsh(domain),
+    );
   }
 
   private async vcpuTimesViaVirsh(domain: string): Promise<VcpuTimes> {
@@ -166,11 +176,17 @@ export class VirshDriver implements HypervisorDriver {
 
   private async listDomainsViaVirsh(): Promise<string[]> {
     const out = await this.one('list --all --name', 'virsh list --all --name');
-    return out.split('\n').map((l) => l.trim()).filter(Boolean);
+    return out
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   }
 
   async recordIntent(domain: string, intent: Intent, flags: IntentFlags): Promise<void> {
-    return this.natively((native) => native.write.recordIntent(domain, intent, flags), () => this.recordIntentViaVirsh(domain, intent, flags));
+    return this.natively(
+      (native) => native.write.recordIntent(domain, intent, flags),
+      () => this.recordIntentViaVirsh(domain, intent, flags),
+    );
   }
 
   private async recordIntentViaVirsh(domain: string, intent: Intent, flags: IntentFlags): Promise<void> {
@@ -188,7 +204,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async setVcpus(domain: string, count: number, flags: { live: boolean; config: boolean }): Promise<void> {
-    return this.natively((native) => native.write.setVcpus(domain, count, flags), () => this.setVcpusViaVirsh(domain, count, flags));
+    return this.natively(
+      (native) => native.write.setVcpus(domain, count, flags),
+      () => this.setVcpusViaVirsh(domain, count, flags),
+    );
   }
 
   private async setVcpusViaVirsh(domain: string, count: number, flags: { live: boolean; config: boolean }): Promise<void> {
@@ -197,7 +216,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async setMaximum(domain: string, maximum: number): Promise<void> {
-    return this.natively((native) => native.write.setMaximum(domain, maximum), () => this.setMaximumViaVirsh(domain, maximum));
+    return this.natively(
+      (native) => native.write.setMaximum(domain, maximum),
+      () => this.setMaximumViaVirsh(domain, maximum),
+    );
   }
 
   private async setMaximumViaVirsh(domain: string, maximum: number): Promise<void> {
@@ -205,7 +227,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async shutdown(domain: string): Promise<void> {
-    return this.natively((native) => native.write.lifecycle(domain, 'shutdown'), () => this.shutdownViaVirsh(domain));
+    return this.natively(
+      (native) => native.write.lifecycle(domain, 'shutdown'),
+      () => this.shutdownViaVirsh(domain),
+    );
   }
 
   private async shutdownViaVirsh(domain: string): Promise<void> {
@@ -213,7 +238,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async destroy(domain: string): Promise<void> {
-    return this.natively((native) => native.write.lifecycle(domain, 'destroy'), () => this.destroyViaVirsh(domain));
+    return this.natively(
+      (native) => native.write.lifecycle(domain, 'destroy'),
+      () => this.destroyViaVirsh(domain),
+    );
   }
 
   private async destroyViaVirsh(domain: string): Promise<void> {
@@ -221,7 +249,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async start(domain: string): Promise<void> {
-    return this.natively((native) => native.write.lifecycle(domain, 'start'), () => this.startViaVirsh(domain));
+    return this.natively(
+      (native) => native.write.lifecycle(domain, 'start'),
+      () => this.startViaVirsh(domain),
+    );
   }
 
   private async startViaVirsh(domain: string): Promise<void> {
@@ -229,7 +260,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async uuidOf(domain: string): Promise<string> {
-    return this.natively((native) => native.write.uuidOf(domain), () => this.uuidOfViaVirsh(domain));
+    return this.natively(
+      (native) => native.write.uuidOf(domain),
+      () => this.uuidOfViaVirsh(domain),
+    );
   }
 
   private async uuidOfViaVirsh(domain: string): Promise<string> {
@@ -240,7 +274,10 @@ export class VirshDriver implements HypervisorDriver {
 
   private agentCommand(domain: string, json: string, timeoutS: number): Promise<string> {
     const what = `qemu-guest-agent ${JSON.parse(json).execute} on ${domain}`;
-    return this.natively((native) => native.write.agentCommand(domain, json, timeoutS, what), () => this.agentCommandViaVirsh(domain, json, timeoutS));
+    return this.natively(
+      (native) => native.write.agentCommand(domain, json, timeoutS, what),
+      () => this.agentCommandViaVirsh(domain, json, timeoutS),
+    );
   }
 
   private agentCommandViaVirsh(domain: string, json: string, timeoutS: number): Promise<string> {
@@ -287,7 +324,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async attachChannel(domain: string, name: string, where: { live: boolean; config: boolean }): Promise<void> {
-    return this.natively((native) => native.write.attachChannel(domain, name, where), () => this.attachChannelViaVirsh(domain, name, where));
+    return this.natively(
+      (native) => native.write.attachChannel(domain, name, where),
+      () => this.attachChannelViaVirsh(domain, name, where),
+    );
   }
 
   private async attachChannelViaVirsh(domain: string, name: string, where: { live: boolean; config: boolean }): Promise<void> {
@@ -296,7 +336,10 @@ export class VirshDriver implements HypervisorDriver {
   }
 
   async detachChannel(domain: string, channel: ChannelEntry, where: { live: boolean; config: boolean }): Promise<void> {
-    return this.natively((native) => native.write.detachChannel(domain, channel, where), () => this.detachChannelViaVirsh(domain, channel, where));
+    return this.natively(
+      (native) => native.write.detachChannel(domain, channel, where),
+      () => this.detachChannelViaVirsh(domain, channel, where),
+    );
   }
 
   private async detachChannelViaVirsh(domain: string, channel: ChannelEntry, where: { live: boolean; config: boolean }): Promise<void> {

@@ -22,7 +22,10 @@ const HEADLINES = /^failed to connect to the hypervisor$/i;
 
 /** The first "error: ..." line of virsh's stderr, without the prefix, with its reason when it is a headline. */
 export function firstErrorLine(stderr: string): string | undefined {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const errors = lines.filter((l) => l.startsWith('error:')).map((l) => l.replace(/^error:\s*/, ''));
   const first = errors[0] ?? lines[0]?.replace(/^error:\s*/, '');
   if (first !== undefined && HEADLINES.test(first)) {

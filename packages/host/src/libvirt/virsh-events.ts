@@ -51,7 +51,12 @@ export function virshEventStream(uri: string, handlers: EventStreamHandlers, bin
       if (child === c) child = undefined;
       if (closed) return;
       if (Date.now() - startedAt > HEALTHY_MS) retryMs = RETRY_MIN_MS;
-      const why = stderr.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? `virsh event ended (${code ?? signal})`;
+      const why =
+        stderr
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean)
+          .pop() ?? `virsh event ended (${code ?? signal})`;
       handlers.lost(why, retryMs);
       timer = setTimeout(start, retryMs);
       retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);

@@ -26,7 +26,10 @@ export function virshQuote(word: string): string {
 export class Virsh {
   spawns = 0;
 
-  constructor(readonly uri: string, private readonly binary = 'virsh') {}
+  constructor(
+    readonly uri: string,
+    private readonly binary = 'virsh',
+  ) {}
 
   run(args: string[], timeoutMs = VIRSH_TIMEOUT_MS): Promise<VirshResult> {
     this.spawns++;
@@ -60,7 +63,7 @@ export class Virsh {
     const script = commands.join(` ; echo ${MARK} ; `);
     const r = await this.run([script], timeoutMs);
     // echo does not always end its line; the next command may follow at once.
-    const outputs = r.stdout.split(MARK).map((o, i) => (i > 0 ? o.replace(/^\n/, "") : o));
+    const outputs = r.stdout.split(MARK).map((o, i) => (i > 0 ? o.replace(/^\n/, '') : o));
     while (outputs.length < commands.length) outputs.push('');
     return { outputs, stderr: r.stderr };
   }

@@ -74,7 +74,11 @@ export class BasicAuth {
     const hash = this.users.get(creds.user);
     const known = hash !== undefined;
     const target = hash ?? this.dummyHash;
-    const key = createHash('sha256').update(JSON.stringify([creds.user, target])).update('\0').update(creds.password).digest('base64');
+    const key = createHash('sha256')
+      .update(JSON.stringify([creds.user, target]))
+      .update('\0')
+      .update(creds.password)
+      .digest('base64');
     if (known && this.good.has(key)) {
       this.good.delete(key); // most recently used last
       this.good.set(key, true);

@@ -85,10 +85,11 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   let last: { bootId: string; startedAtMs: number } | undefined;
 
   const retry = (ms: number) => {
-    if (!closed) timer = setTimeout(() => {
-      timer = undefined;
-      void connect();
-    }, ms);
+    if (!closed)
+      timer = setTimeout(() => {
+        timer = undefined;
+        void connect();
+      }, ms);
   };
   const unreachable = (error: string, change: string, misbehaving = false) => {
     // Say it once per cause, not on every retry.
@@ -181,37 +182,43 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     if (c.pollIntervalMs !== undefined && channelThere) {
       // Fell back to qemu-ga while vcpuctl-agent was (re)starting: go back to the full view once it serves its channel.
       upgrade = setInterval(() => {
-        ctx.driver.inspect(domain).then((h) => {
-          if (closed || client !== c || !h.domain.channels?.live?.some((ch) => ch.name === VCPUCTL_CHANNEL && ch.state === 'connected')) return;
-          clearInterval(upgrade);
-          clearInterval(poll);
-          client = undefined;
-          void c.close();
-          retry(0);
-        }, () => undefined);
+        ctx.driver.inspect(domain).then(
+          (h) => {
+            if (closed || client !== c || !h.domain.channels?.live?.some((ch) => ch.name === VCPUCTL_CHANNEL && ch.state === 'connected')) return;
+            clearInterval(upgrade);
+            clearInterval(poll);
+            client = undefined;
+            void c.close();
+            retry(0);
+          },
+          () => undefined,
+        );
       }, AGENT_STARTING_RETRY_MS);
     }
     if (c.pollIntervalMs !== undefined) {
       // Nothing is pushed: ask again and report what moved.
       let last = `${g.view.snapshot?.present}/${g.view.snapshot?.online}`;
       poll = setInterval(() => {
-        c.snapshot(ctx.agentTimeoutMs).then((snap) => {
-          if (client !== c) return;
-          const now = `${snap.present}/${snap.online}`;
-          if (now === last || closed) return;
-          last = now;
-          const changed = snap.present !== present;
-          present = snap.present;
-          onUpdate({ view: viewFrom(c, snap), changes: ['guest CPUs changed'], presentChanged: changed });
-        }, (err: Error) => {
-          if (client !== c) return; // given up for the channel meanwhile
-          clearInterval(poll);
-          clearInterval(upgrade);
-          void c.close();
-          if (client === c) client = undefined;
-          unreachable(err.message, 'agent went away');
-          retry(RETRY_MIN_MS);
-        });
+        c.snapshot(ctx.agentTimeoutMs).then(
+          (snap) => {
+            if (client !== c) return;
+            const now = `${snap.present}/${snap.online}`;
+            if (now === last || closed) return;
+            last = now;
+            const changed = snap.present !== present;
+            present = snap.present;
+            onUpdate({ view: viewFrom(c, snap), changes: ['guest CPUs changed'], presentChanged: changed });
+          },
+          (err: Error) => {
+            if (client !== c) return; // given up for the channel meanwhile
+            clearInterval(poll);
+            clearInterval(upgrade);
+            void c.close();
+            if (client === c) client = undefined;
+            unreachable(err.message, 'agent went away');
+            retry(RETRY_MIN_MS);
+          },
+        );
       }, WATCH_POLL_MS);
     }
     c.once('close', (err: Error) => {

@@ -50,32 +50,49 @@ export class Metrics {
   private readonly seenReports = new Set<string>();
   private readonly latency: Histogram<(typeof LABELS)[number]>;
 
-  constructor(private readonly watchers: Watcher[], private readonly reportDir: string | undefined) {
+  constructor(
+    private readonly watchers: Watcher[],
+    private readonly reportDir: string | undefined,
+  ) {
     const reg = [this.registry];
     // A host that does not answer has no current values: its domains' series
     // go (their last values would be served as if fresh) and vcpuctl_host_up says why.
-    const states = () => watchers.filter((w) => w.connection.up !== false)
-      .flatMap((w) => w.visible().filter((s) => s.host).map((s) => ({ s, uri: uriLabel(w.connection.uri) })));
+    const states = () =>
+      watchers
+        .filter((w) => w.connection.up !== false)
+        .flatMap((w) =>
+          w
+            .visible()
+            .filter((s) => s.host)
+            .map((s) => ({ s, uri: uriLabel(w.connection.uri) })),
+        );
     type Labels = Record<(typeof LABELS)[number], string>;
     const gauge = (name: string, help: string, extra: string[], fill: (g: Gauge<string>, s: DomainState, labels: Labels) => void) =>
       new Gauge({
-        name, help, labelNames: [...LABELS, ...extra], registers: reg,
+        name,
+        help,
+        labelNames: [...LABELS, ...extra],
+        registers: reg,
         collect() {
           this.reset();
           for (const { s, uri } of states()) fill(this, s, { domain: s.name, uuid: s.host!.domain.uuid, uri });
         },
       });
     new Gauge({
-      name: 'vcpuctl_host_up', help: '1 while libvirt answers at the connection (uri), 0 while it does not and is retried with backoff',
-      labelNames: [...HOST_LABELS], registers: reg,
+      name: 'vcpuctl_host_up',
+      help: '1 while libvirt answers at the connection (uri), 0 while it does not and is retried with backoff',
+      labelNames: [...HOST_LABELS],
+      registers: reg,
       collect() {
         this.reset();
         for (const w of watchers) if (w.connection.up !== undefined) this.set({ uri: uriLabel(w.connection.uri), host: w.connection.host }, w.connection.up ? 1 : 0);
       },
     });
     new Gauge({
-      name: 'vcpuctl_host_domains', help: 'domains watched at the connection (uri), whatever their state',
-      labelNames: [...HOST_LABELS], registers: reg,
+      name: 'vcpuctl_host_domains',
+      help: 'domains watched at the connection (uri), whatever their state',
+      labelNames: [...HOST_LABELS],
+      registers: reg,
       collect() {
         this.reset();
         for (const w of watchers) if (w.connection.up) this.set({ uri: uriLabel(w.connection.uri), host: w.connection.host }, w.visible().length);
@@ -92,7 +109,7 @@ export class Metrics {
       g.set({ ...labels, view: 'config' }, d.config.maximum);
     });
     gauge('vcpuctl_domain_running', '1 while the domain runs', [], (g, s, labels) => g.set(labels, s.host!.domain.state === 'running' ? 1 : 0));
-    gauge('vcpuctl_qemu_vcpus_plugged', "vCPUs QEMU has plugged (query-hotpluggable-cpus)", [], (g, s, labels) => {
+    gauge('vcpuctl_qemu_vcpus_plugged', 'vCPUs QEMU has plugged (query-hotpluggable-cpus)', [], (g, s, labels) => {
       if (s.host!.qemu) g.set(labels, s.host!.qemu.plugged);
     });
     gauge('vcpuctl_guest_reachable', "1 while the guest's agent answers", [], (g, s, labels) => g.set(labels, s.guest.reachable ? 1 : 0));
@@ -100,20 +117,25 @@ export class Metrics {
       const list = s.guest.reachable ? s.guest.snapshot?.[which] : undefined;
       if (typeof list === 'string') g.set(labels, list ? cpuListCount(list) : 0);
     };
-    gauge('vcpuctl_guest_cpus_present', "CPUs the guest kernel lists as present", [], guestCount('present'));
-    gauge('vcpuctl_guest_cpus_online', "CPUs the guest kernel has online", [], guestCount('online'));
+    gauge('vcpuctl_guest_cpus_present', 'CPUs the guest kernel lists as present', [], guestCount('present'));
+    gauge('vcpuctl_guest_cpus_online', 'CPUs the guest kernel has online', [], guestCount('online'));
     // One number per domain, not one series per cgroup: cgroup names are the guest's words, and no label takes a value from a guest.
-    gauge('vcpuctl_guest_cpus_usable', "online CPUs every guest cgroup that set its own CPUs can run on (the online count when none lacks any; at most this when the agent stopped at its bound); served while the agent reads the guest's cgroups", [], (g, s, labels) => {
-      const u = s.guest.reachable ? cgroupUsability(s.guest.snapshot) : undefined;
-      if (u) g.set(labels, u.usable.length);
-    });
+    gauge(
+      'vcpuctl_guest_cpus_usable',
+      "online CPUs every guest cgroup that set its own CPUs can run on (the online count when none lacks any; at most this when the agent stopped at its bound); served while the agent reads the guest's cgroups",
+      [],
+      (g, s, labels) => {
+        const u = s.guest.reachable ? cgroupUsability(s.guest.snapshot) : undefined;
+        if (u) g.set(labels, u.usable.length);
+      },
+    );
     gauge('vcpuctl_guest_channel_shared', "1 while another long-running vcpuctl follows this guest's channel and this exporter reads the guest every 30 s instead", [], (g, s, labels) => {
       if (s.guest.via === 'channel' || s.guest.shared) g.set(labels, s.guest.shared ? 1 : 0);
     });
-    gauge('vcpuctl_guest_frames_dropped', "frames the guest pushed over its budget in the current agent session (dropped; a real agent never does)", [], (g, s, labels) => {
+    gauge('vcpuctl_guest_frames_dropped', 'frames the guest pushed over its budget in the current agent session (dropped; a real agent never does)', [], (g, s, labels) => {
       if (s.guest.droppedFrames !== undefined || s.guest.reachable) g.set(labels, s.guest.droppedFrames ?? 0);
     });
-    gauge('vcpuctl_intent_cpus_online', "the online count vcpuctl last recorded as intended", [], (g, s, labels) => {
+    gauge('vcpuctl_intent_cpus_online', 'the online count vcpuctl last recorded as intended', [], (g, s, labels) => {
       if (s.host!.domain.intent) g.set(labels, s.host!.domain.intent.online);
     });
     gauge('vcpuctl_verdict_ok', '1 while the verdict has no error finding', [], (g, s, labels) => {
@@ -133,7 +155,9 @@ export class Metrics {
     this.latency = new Histogram({
       name: 'vcpuctl_set_confirm_latency_seconds',
       help: "seconds from set's libvirt call to the guest's confirmation, from the recorded reports",
-      labelNames: [...LABELS], buckets: LATENCY_BUCKETS, registers: reg,
+      labelNames: [...LABELS],
+      buckets: LATENCY_BUCKETS,
+      registers: reg,
     });
     for (const w of watchers) w.on('change', (c) => this.onIntent(c.state));
   }
@@ -141,7 +165,9 @@ export class Metrics {
   /** The reports already written (newest first, bounded), read once at start. */
   loadReports(): void {
     if (!this.reportDir) return;
-    const ids = listReports(this.reportDir).filter((id) => /-set-[0-9a-f]+$/.test(id)).slice(-MAX_REPORTS_AT_START);
+    const ids = listReports(this.reportDir)
+      .filter((id) => /-set-[0-9a-f]+$/.test(id))
+      .slice(-MAX_REPORTS_AT_START);
     for (const id of ids) this.observe(id);
   }
 

@@ -179,7 +179,10 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private readonly reconciling = new Set<string>();
   private readonly reconciled = new Map<string, string>();
 
-  constructor(private readonly ctx: Context, private readonly opts: WatcherOptions) {
+  constructor(
+    private readonly ctx: Context,
+    private readonly opts: WatcherOptions,
+  ) {
     super();
     this.connection = { uri: ctx.driver.uri, host: hostOfUri(ctx.driver.uri), up: undefined, sinceMs: Date.now() };
   }
@@ -430,10 +433,18 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     const running = snap.domain.state === 'running';
     if (running && !this.feeds.has(name)) {
       s.guest = { reachable: false, error: 'agent not contacted yet' };
-      this.feeds.set(name, openGuestFeed(this.ctx, name, (u) => this.onGuest(name, u), (present) => {
-        const intent = this.domains.get(name)?.host?.domain.intent;
-        return intent && intentOffline(intent, present);
-      }));
+      this.feeds.set(
+        name,
+        openGuestFeed(
+          this.ctx,
+          name,
+          (u) => this.onGuest(name, u),
+          (present) => {
+            const intent = this.domains.get(name)?.host?.domain.intent;
+            return intent && intentOffline(intent, present);
+          },
+        ),
+      );
     } else if (!running && this.feeds.has(name)) {
       void this.feeds.get(name)!.close();
       this.feeds.delete(name);
@@ -475,11 +486,13 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       return;
     }
     this.pendingChanges.set(name, u.changes.slice(0, MAX_PENDING_CHANGES));
-    void this.refreshHost(name, []).then(() => {
-      const changes = this.pendingChanges.get(name);
-      this.pendingChanges.delete(name);
-      if (changes && this.domains.get(name) === s) this.judge(s, changes, true);
-    }).catch((err) => this.fault(name, err));
+    void this.refreshHost(name, [])
+      .then(() => {
+        const changes = this.pendingChanges.get(name);
+        this.pendingChanges.delete(name);
+        if (changes && this.domains.get(name) === s) this.judge(s, changes, true);
+      })
+      .catch((err) => this.fault(name, err));
   }
 
   /**
@@ -501,16 +514,26 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     };
     say(`reconcile: re-applying the recorded intent of ${what} (${need.why})`);
     // Loaded here: only a watch with --reconcile needs set's machinery.
-    void import('../commands/set').then(({ setVcpus }) => setVcpus(this.ctx, s.name, need.intent.online, {
-      live: true, config: false, strategy: 'guest-offline', timeoutMs: this.opts.reconcileTimeoutMs ?? 60_000,
-      operation: 'reconcile', offline: need.offline, reason: need.why,
-    })).then(
-      (r) => say(`reconcile: re-applied ${what}; report ${r.files.json}`),
-      (err: Error) => say(`reconcile: FAILED: ${err.message}`),
-    ).finally(() => {
-      this.reconciling.delete(s.name);
-      if (!this.stopped && this.domains.get(s.name) === s) void this.refreshHost(s.name, []);
-    });
+    void import('../commands/set')
+      .then(({ setVcpus }) =>
+        setVcpus(this.ctx, s.name, need.intent.online, {
+          live: true,
+          config: false,
+          strategy: 'guest-offline',
+          timeoutMs: this.opts.reconcileTimeoutMs ?? 60_000,
+          operation: 'reconcile',
+          offline: need.offline,
+          reason: need.why,
+        }),
+      )
+      .then(
+        (r) => say(`reconcile: re-applied ${what}; report ${r.files.json}`),
+        (err: Error) => say(`reconcile: FAILED: ${err.message}`),
+      )
+      .finally(() => {
+        this.reconciling.delete(s.name);
+        if (!this.stopped && this.domains.get(s.name) === s) void this.refreshHost(s.name, []);
+      });
   }
 
   private judge(s: DomainState, changes: string[], force = false): void {

@@ -224,8 +224,7 @@ export function readWebConfig(file: string): WebConfig {
 
   const headers = httpServerConfig(f, top.get('http_server_config'));
   const users = basicAuthUsers(f, top.get('basic_auth_users'));
-  const tls = top.get('tls_server_config') === undefined || top.get('tls_server_config') === null
-    ? undefined : tlsServerConfig(f, top.get('tls_server_config'), dirname(path), file);
+  const tls = top.get('tls_server_config') === undefined || top.get('tls_server_config') === null ? undefined : tlsServerConfig(f, top.get('tls_server_config'), dirname(path), file);
   const maxBcryptCost = Math.max(0, ...[...users.values()].map((h) => Number(BCRYPT.exec(h)![1])));
   return { path, tls, users, maxBcryptCost, headers };
 }
@@ -266,10 +265,7 @@ function basicAuthUsers(f: Fields, value: unknown): Map<string, string> {
 
 function tlsServerConfig(f: Fields, value: unknown, dir: string, configPath: string): TlsServerConfig {
   const where = 'tls_server_config';
-  const m = f.map(value, where, [
-    'cert', 'key', 'client_ca', 'cert_file', 'key_file', 'client_ca_file', 'client_auth_type',
-    'min_version', 'max_version', 'cipher_suites', 'prefer_server_cipher_suites', 'curve_preferences',
-  ]);
+  const m = f.map(value, where, ['cert', 'key', 'client_ca', 'cert_file', 'key_file', 'client_ca_file', 'client_auth_type', 'min_version', 'max_version', 'cipher_suites', 'prefer_server_cipher_suites', 'curve_preferences']);
   const s = (key: string) => f.string(m, key, where) || undefined; // '' is unset, as in Go
   // Relative paths are relative to the config file's directory, as exporter-toolkit's SetDirectory makes them.
   const pem = (inline: string, fileKey: string): Buffer | undefined => {
@@ -297,7 +293,12 @@ function tlsServerConfig(f: Fields, value: unknown, dir: string, configPath: str
   const curves = f.stringList(m, 'curve_preferences', where)?.map((c) => f.oneOf(CURVES, c, `${where}.curve_preferences`)!);
 
   const tls: TlsServerConfig = {
-    cert, key, clientCa, clientAuth, minVersion, maxVersion,
+    cert,
+    key,
+    clientCa,
+    clientAuth,
+    minVersion,
+    maxVersion,
     honorCipherOrder: f.bool(m, 'prefer_server_cipher_suites', where) ?? true,
     ciphers: suites?.length ? `${TLS13_SUITES}:${suites.join(':')}` : undefined,
     ecdhCurve: curves?.length ? curves.join(':') : undefined,
@@ -315,10 +316,14 @@ function tlsServerConfig(f: Fields, value: unknown, dir: string, configPath: str
 export function secureContextOptions(t: TlsServerConfig): import('node:tls').SecureContextOptions & import('node:tls').TlsOptions {
   const asks = t.clientAuth !== 'NoClientCert';
   return {
-    cert: t.cert, key: t.key, ...(t.clientCa ? { ca: t.clientCa } : {}),
+    cert: t.cert,
+    key: t.key,
+    ...(t.clientCa ? { ca: t.clientCa } : {}),
     requestCert: asks,
     rejectUnauthorized: t.clientAuth === 'RequireAndVerifyClientCert',
-    minVersion: t.minVersion, maxVersion: t.maxVersion, honorCipherOrder: t.honorCipherOrder,
+    minVersion: t.minVersion,
+    maxVersion: t.maxVersion,
+    honorCipherOrder: t.honorCipherOrder,
     ...(t.ciphers ? { ciphers: t.ciphers } : {}),
     ...(t.ecdhCurve ? { ecdhCurve: t.ecdhCurve } : {}),
   };

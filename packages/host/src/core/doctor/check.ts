@@ -26,10 +26,7 @@ export interface DoctorCheck {
 }
 
 /** What qemu-guest-agent's guest-info gave, or why it was not asked. */
-export type GuestInfoRead =
-  | { kind: 'no-channel' }
-  | { kind: 'unread'; why: string }
-  | { kind: 'read'; info: GuestInfo };
+export type GuestInfoRead = { kind: 'no-channel' } | { kind: 'unread'; why: string } | { kind: 'read'; info: GuestInfo };
 
 export interface DoctorInputs {
   /** The name the fixes use. */

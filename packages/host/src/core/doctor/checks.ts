@@ -7,10 +7,7 @@ import { DoctorCheck, DoctorInputs } from './check';
 import { kernelHotplugCheck, qemuGaCheck, udevCheck } from './guest-checks';
 import { headroomCheck, migratedCheck, numaCheck, pinCheck, topologyCheck } from './host-checks';
 
-export const DOCTOR_CHECKS: readonly ((i: DoctorInputs) => DoctorCheck)[] = [
-  headroomCheck, pinCheck, numaCheck, topologyCheck, migratedCheck,
-  qemuGaCheck, kernelHotplugCheck, udevCheck,
-];
+export const DOCTOR_CHECKS: readonly ((i: DoctorInputs) => DoctorCheck)[] = [headroomCheck, pinCheck, numaCheck, topologyCheck, migratedCheck, qemuGaCheck, kernelHotplugCheck, udevCheck];
 
 export function doctorChecks(i: DoctorInputs): DoctorCheck[] {
   return DOCTOR_CHECKS.map((check) => check(i));

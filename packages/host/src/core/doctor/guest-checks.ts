@@ -19,12 +19,10 @@ export function qemuGaCheck(i: DoctorInputs): DoctorCheck {
   const blocked = QEMU_GA_VCPU_COMMANDS.filter((n) => g.info.commands.get(n) === false);
   const missing = QEMU_GA_VCPU_COMMANDS.filter((n) => !g.info.commands.has(n));
   if (blocked.length === 0 && missing.length === 0) return { ...c, status: 'ok', detail: `qemu-ga ${g.info.version} has ${QEMU_GA_VCPU_COMMANDS.join(' and ')} enabled` };
-  const why = [
-    blocked.length ? `${blocked.join(' and ')} disabled (--block-rpcs, or not in --allow-rpcs)` : '',
-    missing.length ? `${missing.join(' and ')} not offered by this qemu-ga` : '',
-  ].filter(Boolean).join('; ');
+  const why = [blocked.length ? `${blocked.join(' and ')} disabled (--block-rpcs, or not in --allow-rpcs)` : '', missing.length ? `${missing.join(' and ')} not offered by this qemu-ga` : ''].filter(Boolean).join('; ');
   return {
-    ...c, status: 'risk',
+    ...c,
+    status: 'risk',
     detail: `qemu-ga ${g.info.version}: ${why}: hot-added vCPUs cannot be onlined, nor vCPUs offlined, through it`,
     fix: `in the guest, take ${[...blocked, ...missing].join(' and ')} out of qemu-ga's block-rpcs (or add ${blocked.length + missing.length === 1 ? 'it' : 'them'} to allow-rpcs), in /etc/qemu/qemu-ga.conf or its service's --block-rpcs/--allow-rpcs, and restart qemu-guest-agent; or run vcpuctl-agent (\`vcpuctl agent attach ${i.domain}\`)`,
   };
@@ -41,7 +39,7 @@ export function kernelHotplugCheck(i: DoctorInputs): DoctorCheck {
   const { guest } = i;
   const snap = guest.snapshot;
   if (!guest.reachable || !snap) return { ...c, status: 'not checked', detail: `no guest view: ${guest.error ?? 'the guest was not reached'}` };
-  if (guest.via === 'qemu-ga' || !snap.possible) return { ...c, status: 'not checked', detail: 'needs vcpuctl-agent: qemu-guest-agent does not show the kernel\'s possible CPUs or online files' };
+  if (guest.via === 'qemu-ga' || !snap.possible) return { ...c, status: 'not checked', detail: "needs vcpuctl-agent: qemu-guest-agent does not show the kernel's possible CPUs or online files" };
   const maximum = i.xml?.maximum ?? i.host.domain.live?.maximum ?? i.host.domain.config.maximum;
   let possible: number;
   let present: number;
@@ -58,7 +56,12 @@ export function kernelHotplugCheck(i: DoctorInputs): DoctorCheck {
     return { ...c, status: 'risk', detail: `no CPU but cpu0 has an online file (${present} present): the kernel has no CPU hotplug (CONFIG_HOTPLUG_CPU off); hot-added vCPUs cannot be brought online`, fix };
   }
   if (possible < maximum) {
-    return { ...c, status: 'risk', detail: `the guest kernel will use at most ${possible} CPUs (possible ${snap.possible}), the domain's maximum is ${maximum}: vCPUs past ${possible} are never seen (no CPU hotplug, or nr_cpus=/possible_cpus= at boot)`, fix };
+    return {
+      ...c,
+      status: 'risk',
+      detail: `the guest kernel will use at most ${possible} CPUs (possible ${snap.possible}), the domain's maximum is ${maximum}: vCPUs past ${possible} are never seen (no CPU hotplug, or nr_cpus=/possible_cpus= at boot)`,
+      fix,
+    };
   }
   return { ...c, status: 'ok', detail: `possible ${snap.possible} covers the maximum of ${maximum}${others.length ? ', and CPUs have online files' : ''}` };
 }
@@ -74,7 +77,9 @@ export function kernelHotplugCheck(i: DoctorInputs): DoctorCheck {
 export function udevCheck(i: DoctorInputs): DoctorCheck {
   const via = i.guest.reachable ? ` (the guest is reached through ${i.guest.via ?? 'its agent'})` : '';
   return {
-    id: 'udev-auto-online', title: 'udev auto-online rule', status: 'not checked',
+    id: 'udev-auto-online',
+    title: 'udev auto-online rule',
+    status: 'not checked',
     detail: `needs the agent to report the guest's udev rules for CPUs (/etc/udev/rules.d, /usr/lib/udev/rules.d): its snapshot carries no such field yet${via}`,
   };
 }

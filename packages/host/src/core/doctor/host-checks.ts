@@ -36,14 +36,16 @@ export function pinCheck(i: DoctorInputs): DoctorCheck {
   if (!x) return noXml(c, i);
   const emulator = x.emulatorpin !== undefined ? `; <emulatorpin cpuset='${x.emulatorpin}'> keeps QEMU's own threads there` : '';
   const plug = plugIds(x, i.target);
-  if (x.pins.length === 0) return { ...c, status: 'ok', detail: `no <vcpupin>: every vCPU runs ${x.vcpuCpuset ? `on <vcpu cpuset='${x.vcpuCpuset}'>` : 'on any host CPU'}${x.placement === 'auto' ? ' (placement auto: numad decides)' : ''}${emulator}` };
+  if (x.pins.length === 0)
+    return { ...c, status: 'ok', detail: `no <vcpupin>: every vCPU runs ${x.vcpuCpuset ? `on <vcpu cpuset='${x.vcpuCpuset}'>` : 'on any host CPU'}${x.placement === 'auto' ? ' (placement auto: numad decides)' : ''}${emulator}` };
   if (plug.length === 0) return { ...c, status: 'ok', detail: `${NOTHING_TO_PLUG(i)}${emulator}` };
   const pinned = new Map(x.pins.map((p) => [p.vcpu, p.cpuset]));
   const unpinned = plug.filter((v) => !pinned.has(v));
   if (unpinned.length === 0) return { ...c, status: 'ok', detail: `each vCPU a hot-add plugs has its own <vcpupin> (${plug.map((v) => `vCPU ${v} on ${pinned.get(v)}`).join(', ')})${emulator}` };
   const where = x.vcpuCpuset ? `on <vcpu cpuset='${x.vcpuCpuset}'>` : 'on any host CPU';
   return {
-    ...c, status: 'risk',
+    ...c,
+    status: 'risk',
     detail: `${vcpusText(unpinned)} would run unpinned (${where}): <vcpupin> covers ${vcpusText([...pinned.keys()].sort((a, b) => a - b))} only${emulator}`,
     fix: `pin them in the persistent config before the hot-add (\`virsh vcpupin ${i.domain} VCPU HOSTCPUS --config\` ${unpinned.length === 1 ? `with VCPU ${unpinned[0]}` : `for each VCPU of ${unpinned.join(', ')}`}), and live once plugged (\`virsh vcpupin ${i.domain} VCPU HOSTCPUS --live\`)`,
   };
@@ -75,9 +77,13 @@ export function numaCheck(i: DoctorInputs): DoctorCheck {
   const why = [
     none.length ? `${vcpusText(none)} in no cell: QEMU puts ${none.length === 1 ? 'it' : 'them'} on node 0` : '',
     odd.length ? `${odd.map((v) => `vCPU ${v} lands in cell ${cellOf.get(v)}, where the cells' sizes in order put it in cell ${expected.get(v)}`).join('; ')} (the cells interleave vCPU ids)` : '',
-  ].filter(Boolean).join('; ');
+  ]
+    .filter(Boolean)
+    .join('; ');
   return {
-    ...c, status: 'risk', detail: why,
+    ...c,
+    status: 'risk',
+    detail: why,
     fix: `give each <numa><cell> a contiguous run of vCPU ids covering every vCPU up to the maximum (e.g. cells '0-1' and '2-3'), in the persistent config (\`virsh edit ${i.domain}\`), and restart; or hot-add in steps that fill one cell at a time`,
   };
 }
@@ -94,7 +100,9 @@ export function topologyCheck(i: DoctorInputs): DoctorCheck {
   const x = i.xml;
   if (!x) return noXml(c, i);
   const t = x.topology;
-  const shape = t ? `${t.sockets} socket${t.sockets === 1 ? '' : 's'} × ${t.dies > 1 ? `${t.dies} dies × ` : ''}${plural(t.cores, 'core')} × ${plural(t.threads, 'thread')}` : `no <topology>: libvirt starts QEMU with one socket per vCPU (sockets=${x.maximum}, cores=1, threads=1)`;
+  const shape = t
+    ? `${t.sockets} socket${t.sockets === 1 ? '' : 's'} × ${t.dies > 1 ? `${t.dies} dies × ` : ''}${plural(t.cores, 'core')} × ${plural(t.threads, 'thread')}`
+    : `no <topology>: libvirt starts QEMU with one socket per vCPU (sockets=${x.maximum}, cores=1, threads=1)`;
   const plug = plugIds(x, i.target);
   if (plug.length === 0) return { ...c, status: 'ok', detail: `${NOTHING_TO_PLUG(i)}; ${shape}` };
   const per = perSocket(x);
@@ -103,7 +111,8 @@ export function topologyCheck(i: DoctorInputs): DoctorCheck {
   const fresh = plug.filter((v) => !sockets.has(socketOf(v)));
   if (fresh.length === 0) return { ...c, status: 'ok', detail: `the hot-added vCPUs join a socket the guest already has (${shape})` };
   return {
-    ...c, status: 'risk',
+    ...c,
+    status: 'risk',
     detail: `${vcpusText(fresh)} would ${fresh.length === 1 ? 'add a socket' : 'each add a socket'} (${fresh.map((v) => `vCPU ${v} → socket ${socketOf(v)}`).join(', ')}; ${shape}): software licensed per socket counts every one`,
     fix: `put every vCPU up to the maximum in the sockets the guest starts with, e.g. <cpu><topology sockets='1' dies='1' cores='${x.maximum}' threads='1'/> (sockets × dies × cores × threads = the maximum ${x.maximum}), in the persistent config (\`virsh edit ${i.domain}\`), and restart`,
   };
@@ -123,7 +132,8 @@ export function migratedCheck(i: DoctorInputs): DoctorCheck {
   if (state === 'running' && reason === 'booted') return { ...c, status: 'ok', detail: "libvirt's state reason is booted: started on this host, not migrated in since" };
   if (reason === 'migrated' || reason === 'restored' || reason === 'from snapshot') {
     return {
-      ...c, status: 'risk',
+      ...c,
+      status: 'risk',
       detail: `libvirt's state reason is ${reason}: the guest runs on a state ${reason === 'migrated' ? 'migrated in from another host' : 'restored from a saved image'}, not booted here; onlining a vCPU hot-added after that can fail in the guest (EIO)`,
       fix: `restart the guest on this host before resizing (\`virsh shutdown ${i.domain}\`, then \`virsh start ${i.domain}\`), or resize it cold (\`virsh setvcpus ${i.domain} N --config\`, applied at the next start)`,
     };
