@@ -34,7 +34,7 @@ command -v groff >/dev/null || need+=(groff-base)
 # and drives the system chromium headless through playwright-core (no browser download).
 [ -x /usr/lib/cockpit/cockpit-ws ] || need+=(cockpit-ws)
 command -v cockpit-bridge >/dev/null || need+=(cockpit-bridge)
-[ -f /usr/share/cockpit/system/manifest.json ] || need+=(cockpit-system)
+[ -f /usr/share/cockpit/shell/manifest.json ] || need+=(cockpit-system)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-host: installing ${need[*]}" >&2
