@@ -21,6 +21,7 @@ export function hostSnapshot(opts: { live?: string; qmp?: string; state?: string
       type: config.type,
       intent: opts.intent ?? (state === 'running' ? live.intent : config.intent),
       configIntent: opts.intent ?? config.intent,
+      ...(state === 'running' && live.runId !== undefined ? { runId: live.runId } : {}),
     },
     qemu: state === 'running' ? parseHotpluggableCpus(virshFixture(opts.qmp ?? 'qmp-hotpluggable-1of2.json')) : undefined,
   };

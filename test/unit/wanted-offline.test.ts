@@ -152,8 +152,13 @@ function guest(present: string, online: string, opts: Partial<GuestView> = {}): 
 
 describe('wanted offline: the verdict after a reboot', () => {
   const at = '2026-11-27T23:00:00.000Z';
-  const offlineIntent: Intent = { online: 1, cpus: '0', operation: 'set', strategy: 'guest-offline', at, report: 'r1' };
-  const host = () => hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json', intent: offlineIntent });
+  // Made in the running domain whose libvirt id the fixture's live XML carries (id='1').
+  const offlineIntent: Intent = { online: 1, cpus: '0', operation: 'set', strategy: 'guest-offline', at, report: 'r1', runId: 1 };
+  const host = (intent: Intent = offlineIntent) => hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json', intent });
+
+  it("reads the running domain's libvirt id, the run an intent was made in", () => {
+    assert.equal(host().domain.runId, 1);
+  });
 
   it('names INTENT_LOST_ON_REBOOT (an error, with the fix) when the guest booted after a guest-side offline was recorded', () => {
     const v = computeVerdict(host(), guest('0-1', '0-1', { bootedAtMs: Date.parse(at) + 60_000 }));
@@ -165,6 +170,20 @@ describe('wanted offline: the verdict after a reboot', () => {
     assert.match(f.message, /the guest rebooted at .* a guest-side offline does not survive a reboot, .* the intent is not applied/);
     assert.match(f.advice, /vcpuctl set \S+ 1`.*watch --reconcile/);
     assert.equal(verdictError(v)?.code, 'MISMATCH');
+  });
+
+  it("is GUEST_DRIFT after a new start of the domain (another run id: it booted with the config's count, and a later hot-add was onlined)", () => {
+    for (const intent of [
+      { ...offlineIntent, runId: 7 },
+      { ...offlineIntent, runId: undefined },
+    ]) {
+      const v = computeVerdict(host(intent), guest('0-1', '0-1', { bootedAtMs: Date.parse(at) + 60_000 }));
+      assert.ok(
+        v.findings.some((x) => x.kind === 'GUEST_DRIFT'),
+        JSON.stringify(v.findings),
+      );
+      assert.ok(!v.findings.some((x) => x.kind === 'INTENT_LOST_ON_REBOOT'));
+    }
   });
 
   it('is GUEST_DRIFT when the guest booted before the intent (something in it onlined the CPU)', () => {

@@ -49,6 +49,7 @@ export async function setGuestCpus(ctx: Context, domain: string, cpus: number[],
           operation: online ? 'online' : 'offline',
           strategy: 'guest',
           at: new Date().toISOString(),
+          ...(host.domain.runId !== undefined ? { runId: host.domain.runId } : {}),
         },
         { live: true, config: false },
       );

@@ -214,6 +214,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
             operation,
             strategy,
             at: new Date().toISOString(),
+            ...(running && host.domain.runId !== undefined ? { runId: host.domain.runId } : {}),
           };
     // Never the view from before in place of the one after: without a host view there is no verdict to give.
     const verdict: Verdict = host ? computeVerdict(host, guest, { guestOfflineIntended, intent, claims }) : unavailableVerdict(after.error);

@@ -18,6 +18,12 @@ export interface Intent {
   at: string;
   /** The report that verified it, when the operation writes one. */
   report?: string;
+  /**
+   * libvirt's id of the running domain it was made in. A guest-side offline
+   * lives as long as that QEMU's guest kernel: a reboot inside it loses the
+   * offline; a new start (another id) begins from the config's count.
+   */
+  runId?: number;
 }
 
 /** Where to record it: the running domain, its persistent config, or both. */

@@ -114,9 +114,12 @@ export interface VerdictContext {
  * the guest now has more (or other) CPUs online, as every boot onlines them
  * all. Only the agent says when the guest booted (bootedAtMs).
  */
-export function lostOnReboot(intent: Intent, guest: GuestView, present: number, drift: 'fewer' | 'more' | 'other' | undefined): boolean {
+export function lostOnReboot(intent: Intent, guest: GuestView, present: number, drift: 'fewer' | 'more' | 'other' | undefined, runId: number | undefined): boolean {
   const at = Date.parse(intent.at);
-  return (drift === 'more' || drift === 'other') && intent.online < present && guest.bootedAtMs !== undefined && Number.isFinite(at) && guest.bootedAtMs > at;
+  // Only a reboot inside the QEMU the intent was made in: a new start (another run id) boots with the config's
+  // count, and CPUs hot-added after it are drift like any other.
+  const sameRun = intent.runId !== undefined && intent.runId === runId;
+  return sameRun && (drift === 'more' || drift === 'other') && intent.online < present && guest.bootedAtMs !== undefined && Number.isFinite(at) && guest.bootedAtMs > at;
 }
 
 /** How the guest's online CPUs differ from the intent: undefined when they match. */
@@ -371,7 +374,7 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
   }
   const intent = ctx.intent ?? domain.intent;
   const drift = intent ? driftFrom(intent, online, snap.online ?? '') : undefined;
-  if (intent && drift && lostOnReboot(intent, guest, present, drift)) {
+  if (intent && drift && lostOnReboot(intent, guest, present, drift, domain.runId)) {
     // Not drift behind vcpuctl's back: every boot onlines every CPU, and a
     // guest-side offline lives in the running kernel only.
     add(

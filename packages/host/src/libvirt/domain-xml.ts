@@ -23,6 +23,8 @@ interface ParsedDomain {
   virtioSerial: boolean;
   /** vcpuctl's recorded intent in <metadata>, if any. */
   intent: Intent | undefined;
+  /** libvirt's id of the running domain (`<domain id=...>` in the live XML): a new one at every start of QEMU. */
+  runId: number | undefined;
 }
 
 type Node = Record<string, unknown>;
@@ -80,5 +82,6 @@ export function parseDomainXml(xml: string): ParsedDomain {
     channels,
     virtioSerial,
     intent: intentFromMetadata(d.metadata),
+    runId: d['@id'] === undefined ? undefined : whole(d['@id'], '<domain id>', 1),
   };
 }

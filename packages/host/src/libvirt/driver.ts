@@ -69,6 +69,8 @@ export interface DomainView {
   intent: Intent | undefined;
   /** The persistent config's, which the next start (or another host) will see. */
   configIntent: Intent | undefined;
+  /** libvirt's id of the running domain: a new one at every start of QEMU (not at a reboot inside the guest). */
+  runId?: number;
 }
 
 /** QEMU's own account of its vCPUs (query-hotpluggable-cpus). */

@@ -24,6 +24,7 @@ export function intentElement(i: Intent): string {
     ['strategy', i.strategy],
     ['at', i.at],
     ['report', i.report],
+    ['run', i.runId],
   ];
   return `<intent ${attrs
     .filter(([, v]) => v !== undefined && v !== '')
@@ -44,7 +45,16 @@ function fromAttributes(el: Node): Intent | undefined {
   if (!Number.isInteger(online) || online < 1 || !at) return undefined;
   const cpus = get('cpus');
   const report = get('report');
-  return { online, ...(cpus ? { cpus } : {}), operation: get('operation') ?? 'unknown', strategy: get('strategy') ?? 'unknown', at, ...(report ? { report } : {}) };
+  const runId = Number(get('run'));
+  return {
+    online,
+    ...(cpus ? { cpus } : {}),
+    operation: get('operation') ?? 'unknown',
+    strategy: get('strategy') ?? 'unknown',
+    at,
+    ...(report ? { report } : {}),
+    ...(Number.isSafeInteger(runId) && runId > 0 ? { runId } : {}),
+  };
 }
 
 /**

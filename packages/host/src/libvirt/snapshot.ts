@@ -60,6 +60,7 @@ export function buildSnapshot(raw: RawDomainReads): DomainSnapshot {
       channels: { live: liveChannels, config: config.channels, liveController: !!live?.virtioSerial },
       intent: live ? live.intent : config.intent,
       configIntent: config.intent,
+      ...(live?.runId !== undefined ? { runId: live.runId } : {}),
     },
     qemu,
   };
