@@ -79,8 +79,11 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
     assert.match(r.stderr, /^vcpuctl: AGENT_UNREACHABLE: /);
     assert.deepEqual(r.spawns, []);
     assert.deepEqual(vcpuCount(dom), { 'maximum config': 2, 'maximum live': 2, 'current config': 1, 'current live': 2 });
-    const report = JSON.parse(readFileSync(/report: (\S+)\.md\)/.exec(r.stderr)![1] + '.json', 'utf8')) as { libvirtOperations: string[]; intent?: unknown };
+    const reportFile = /report: (\S+)\.md\)/.exec(r.stderr)![1]!;
+    const report = JSON.parse(readFileSync(`${reportFile}.json`, 'utf8')) as { libvirtOperations: string[]; intent?: unknown; backend?: string };
     assert.deepEqual(report.libvirtOperations, [`virsh setvcpus ${dom} 2 --live`], 'the report names what an operator would type');
+    assert.equal(report.backend, 'rpc', 'the report says how libvirt was reached');
+    assert.match(readFileSync(`${reportFile}.md`, 'utf8'), /^- libvirt: `qemu:\/\/\/system` \(host [^)]+\), through libvirt's RPC$/m);
     assert.equal(report.intent, undefined, 'unconfirmed: no intent recorded');
     assert.equal(intentOf(dom, false), undefined);
   });
@@ -237,10 +240,20 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
     assert.doesNotMatch(virsh('dumpxml', '--inactive', dom), /org\.vcpuctl\.agent\.0/);
   });
 
-  it('URIs the RPC does not take still go through virsh (test:///default)', () => {
+  it('URIs the RPC does not take still go through virsh (test:///default), and --json says which backend each took', () => {
     const r = cli(['status', 'test'], 'test:///default');
     assert.ok(r.spawns.length > 0, 'virsh is the fallback');
     assert.match(r.stdout, /test/);
+    const v = cli(['--json', 'status', 'test'], 'test:///default');
+    assert.equal(v.code, 0, v.stderr);
+    assert.equal((JSON.parse(v.stdout) as { backend: string }[])[0]!.backend, 'virsh');
+    const dom = running(1, 2);
+    const s = cli(['--json', 'status', dom]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal((JSON.parse(s.stdout) as { backend: string }[])[0]!.backend, 'rpc');
+    const all = cli(['--json', 'status', '--all', '--name', dom]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal((JSON.parse(all.stdout) as { hosts: { backend: string }[] }).hosts[0]!.backend, 'rpc');
   });
 
   it("through qemu+ssh:// to the test's own sshd: set and set --config, one ssh each, no virsh process", async () => {

@@ -168,7 +168,7 @@ describe('CPUS_NOT_USABLE', () => {
     it('reports: a table of the cgroups, every guest string escaped for Markdown', () => {
       const h = host();
       const g = guest([{ path: '/[click](http://evil.example)<img src=x>', cpus: '0', lacks: '1' }, docker]);
-      const rb = new ReportBuilder('web1', 'qemu:///system', 'status');
+      const rb = new ReportBuilder('web1', { uri: 'qemu:///system' }, 'status');
       const md = renderMarkdown(rb.finish({ host: h, guest: g }, computeVerdict(h, g), { ok: true }));
       assert.match(md, /## Guest cgroups short of online CPUs \(after\)/);
       assert.match(md, /\| \/\\\[click\\\]\(http\\:\/\/evil\.example\)&lt;img src=x> \| /);

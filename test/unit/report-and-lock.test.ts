@@ -15,7 +15,7 @@ describe('reports', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   function sample(op = 'verify') {
-    const rb = new ReportBuilder('web1', 'qemu:///system', op);
+    const rb = new ReportBuilder('web1', { uri: 'qemu:///system' }, op);
     rb.mark('command issued: virsh setvcpus web1 2 --live');
     rb.libvirtOperations.push('virsh setvcpus web1 2 --live');
     rb.kernel([{ seq: 398, usec: 4717095, message: 'CPU1 has been hot-added', receivedAtMs: 1 }]);
@@ -42,7 +42,7 @@ describe('reports', () => {
   });
 
   it('a report id keeps at most 64 characters of the domain name (a 300-character name still fits a file name)', () => {
-    const rb = new ReportBuilder('d'.repeat(300), 'test:///default', 'verify');
+    const rb = new ReportBuilder('d'.repeat(300), { uri: 'test:///default' }, 'verify');
     const host = hostSnapshot();
     const r = rb.finish({ host, guest: { reachable: false, error: 'x' } }, computeVerdict(host, { reachable: false, error: 'x' }), { ok: true });
     assert.match(r.id, /^\d{8}T\d{9}Z-d{64}-verify-[0-9a-f]{6}$/);

@@ -38,6 +38,8 @@ export interface FleetHost {
   uri: string;
   /** The URI's host, or this machine's name for a local URI. */
   hostName: string;
+  /** How vcpuctl reached this host's libvirt: its RPC, or virsh where the RPC cannot go; absent when it was not reached. */
+  backend?: 'rpc' | 'virsh';
   reachable: boolean;
   error?: FleetError;
   domains: FleetDomain[];
@@ -120,7 +122,7 @@ async function readHost(ctx: Context, opts: FleetOptions): Promise<{ host: Fleet
     if (!d.checked && (host.domain.state === 'crashed' || host.domain.reason === 'crashed')) d.verdict = computeVerdict(host, { reachable: false, error: 'domain not running' });
     domains.push(d);
   }
-  return { host: { uri, hostName, reachable: true, domains }, pending: domains.filter((d) => d.checked) };
+  return { host: { uri, hostName, ...(ctx.driver.backend ? { backend: ctx.driver.backend } : {}), reachable: true, domains }, pending: domains.filter((d) => d.checked) };
 }
 
 async function checkGuest(ctx: Context, d: FleetDomain): Promise<void> {

@@ -17,7 +17,7 @@ export async function fleetVerify(contexts: Context[], opts: FleetOptions): Prom
     const ctx = contexts.find((c) => c.driver.uri === h.uri)!;
     for (const d of h.domains) {
       if (!d.verdict || !d.host) continue;
-      const rb = new ReportBuilder(d.domain, h.uri, 'verify');
+      const rb = new ReportBuilder(d.domain, ctx.driver, 'verify');
       rb.timeline.push({ atMs: started, what: 'fleet verify: inspecting every host and guest' });
       rb.mark('both views taken');
       const tail = d.verdict.findings.some((f) => f.kind === 'DOMAIN_CRASHED') ? await ctx.driver.qemuLogTail?.(d.domain, 20) : undefined;

@@ -27,7 +27,7 @@ export async function setMax(ctx: Context, domain: string, maximum: number, opts
   if (!driver.setMaximum || !driver.shutdown || !driver.start) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot change the maximum`);
   checkReportDir(ctx.reportDir);
   const lock = await lockForChange(ctx, domain);
-  const rb = new ReportBuilder(domain, driver.uri, 'set-max');
+  const rb = new ReportBuilder(domain, driver, 'set-max');
   let failure: VcpuctlError | undefined;
   try {
     const before = await driver.inspect(domain);

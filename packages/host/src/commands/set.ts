@@ -156,7 +156,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
   checkReportDir(ctx.reportDir);
   const lock = await lockForChange(ctx, domain);
   const operation = opts.operation ?? 'set';
-  const rb = new ReportBuilder(domain, ctx.driver.uri, operation);
+  const rb = new ReportBuilder(domain, ctx.driver, operation);
   let client: GuestSession | undefined;
   let guestBefore: GuestView = { reachable: false, error: 'not contacted' };
   let failure: VcpuctlError | undefined;

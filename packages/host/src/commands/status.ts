@@ -9,6 +9,8 @@ export interface StatusResult {
   uri: string;
   /** The machine the domain runs on (the URI's host, or this machine's name): `host` is the libvirt view. */
   hostName: string;
+  /** How vcpuctl reached libvirt: its RPC, or virsh where the RPC cannot go (test://, +tls). */
+  backend?: 'rpc' | 'virsh';
   host: DomainSnapshot;
   guest: GuestView;
   verdict: Verdict;
@@ -20,5 +22,5 @@ export async function status(ctx: Context, domain: string): Promise<StatusResult
   const running = host.domain.state === 'running';
   const { view, client } = running ? await connectGuest(ctx, host, { subscribe: false }) : { view: { reachable: false, error: 'domain not running' } as GuestView, client: undefined };
   await client?.close();
-  return { domain, uri: ctx.driver.uri, hostName: hostOfUri(ctx.driver.uri), host, guest: view, verdict: computeVerdict(host, view) };
+  return { domain, uri: ctx.driver.uri, hostName: hostOfUri(ctx.driver.uri), ...(ctx.driver.backend ? { backend: ctx.driver.backend } : {}), host, guest: view, verdict: computeVerdict(host, view) };
 }

@@ -13,7 +13,7 @@ export interface VerifyResult {
 /** Compares both sides now and writes a report; the caller exits MISMATCH when the verdict is not ok. */
 export async function verify(ctx: Context, domain: string): Promise<VerifyResult> {
   checkReportDir(ctx.reportDir);
-  const rb = new ReportBuilder(domain, ctx.driver.uri, 'verify');
+  const rb = new ReportBuilder(domain, ctx.driver, 'verify');
   rb.mark('inspecting host and guest');
   let s = await status(ctx, domain);
   rb.mark('both views taken');

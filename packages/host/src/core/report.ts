@@ -52,6 +52,8 @@ export interface Report {
    * know); named hostName because `host` is the libvirt side of a snapshot.
    */
   hostName: string;
+  /** How vcpuctl reached libvirt: its RPC, or virsh where the RPC cannot go (test://, +tls); absent when unknown. */
+  backend?: 'rpc' | 'virsh';
   operation: string;
   startedAt: string;
   finishedAt: string;
@@ -80,11 +82,16 @@ export class ReportBuilder {
   private droppedKernelLines = 0;
   private droppedMarks = 0;
 
+  /** `libvirt` is the driver, or anything naming its URI (and, once a call has chosen it, its backend). */
   constructor(
     readonly domain: string,
-    readonly uri: string,
+    private readonly libvirt: { readonly uri: string; readonly backend?: 'rpc' | 'virsh' | undefined },
     readonly operation: string,
   ) {}
+
+  get uri(): string {
+    return this.libvirt.uri;
+  }
 
   mark(what: string): void {
     if (this.timeline.length >= MAX_REPORT_TIMELINE) {
@@ -121,6 +128,7 @@ export class ReportBuilder {
       domain: this.domain,
       uri: this.uri,
       hostName: hostOfUri(this.uri),
+      ...(this.libvirt.backend ? { backend: this.libvirt.backend } : {}),
       operation: this.operation,
       startedAt: started.toISOString(),
       finishedAt: new Date().toISOString(),
@@ -223,7 +231,11 @@ export function fenced(lines: string[]): string[] {
 export function renderMarkdown(r: Report): string {
   const out: string[] = [];
   out.push(`# vcpuctl ${md(r.operation)} on ${md(r.domain)}`, '');
-  out.push(`- report: ${md(r.id)} (schema ${md(r.schema)})`, `- libvirt: ${code(r.uri)}${r.hostName ? ` (host ${md(r.hostName)})` : ''}`, `- started ${md(r.startedAt)}, finished ${md(r.finishedAt)}`);
+  out.push(
+    `- report: ${md(r.id)} (schema ${md(r.schema)})`,
+    `- libvirt: ${code(r.uri)}${r.hostName ? ` (host ${md(r.hostName)})` : ''}${r.backend ? `, through ${r.backend === 'rpc' ? "libvirt's RPC" : 'virsh'}` : ''}`,
+    `- started ${md(r.startedAt)}, finished ${md(r.finishedAt)}`,
+  );
   out.push(`- outcome: ${r.outcome.ok ? 'ok' : `FAILED${r.outcome.code ? ` (${md(r.outcome.code)})` : ''}`}${r.outcome.message ? `: ${md(r.outcome.message)}` : ''}`, '');
   out.push('## Verdict', '');
   if (r.verdict.findings.length === 0) out.push('Host and guest agree.');
