@@ -5,7 +5,7 @@
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -125,4 +125,20 @@ export function restartLibvirtd(): void {
     spawnSync('sleep', ['0.1']);
   }
   throw new Error('libvirtd did not come back within 10 s');
+}
+
+/**
+ * A directory to put first on a vcpuctl's PATH whose `virsh` logs each call
+ * (its arguments, one line) to `log` and runs the real one: how the tests count
+ * the virsh processes a command spawns. The log starts empty.
+ */
+export function virshCountingPath(dir: string): { bin: string; log: string } {
+  const bin = join(dir, 'bin');
+  const log = join(dir, 'virsh-spawns');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(log, '');
+  const real = execFileSync('sh', ['-c', 'command -v virsh'], { encoding: 'utf8' }).trim();
+  writeFileSync(join(bin, 'virsh'), `#!/bin/sh\necho "$*" >> '${log}'\nexec '${real}' "$@"\n`);
+  chmodSync(join(bin, 'virsh'), 0o755);
+  return { bin, log };
 }

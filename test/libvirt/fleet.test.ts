@@ -7,11 +7,11 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { bareDomainXml, removeLeftovers, setupHost, URI, VCPUCTL, vcpuctl } from '../helpers/libvirt';
+import { bareDomainXml, removeLeftovers, setupHost, URI, VCPUCTL, vcpuctl, virshCountingPath } from '../helpers/libvirt';
 import { TestSshd } from '../helpers/sshd';
 
 const run = promisify(execFile);
@@ -72,13 +72,9 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     removeLeftovers(PREFIX);
     dir = mkdtempSync(join(tmpdir(), 'vcpuctl-fleet-'));
     writeFileSync(join(dir, 'agents.json'), '{"domains":{}}\n');
-    spawnLog = join(dir, 'virsh-spawns');
-    const bin = join(dir, 'bin');
-    mkdirSync(bin);
-    const real = (await run('sh', ['-c', 'command -v virsh'])).stdout.trim();
-    writeFileSync(join(bin, 'virsh'), `#!/bin/sh\necho "$*" >> '${spawnLog}'\nexec '${real}' "$@"\n`);
-    chmodSync(join(bin, 'virsh'), 0o755);
-    env = { PATH: `${bin}:${process.env.PATH}` };
+    const counter = virshCountingPath(dir);
+    spawnLog = counter.log;
+    env = { PATH: `${counter.bin}:${process.env.PATH}` };
     // Defined and started in parallel: 20 QEMU starts one after another would take most of the timeout under load.
     await Promise.all(
       all.map(async (name, i) => {

@@ -8,12 +8,11 @@
  * not take still go through virsh.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirshDriver } from '@vcpuctl/host';
-import { bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, uniqueName, URI, vcpuCount, vcpuctl, virsh } from '../helpers/libvirt';
+import { bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, uniqueName, URI, vcpuCount, vcpuctl, virsh, virshCountingPath } from '../helpers/libvirt';
 import { TestSshd } from '../helpers/sshd';
 
 const PREFIX = 'vcpuctl-setrpc';
@@ -55,14 +54,9 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
     removeLeftovers(PREFIX);
     dir = mkdtempSync(join(tmpdir(), 'vcpuctl-setrpc-'));
     writeFileSync(join(dir, 'agents.json'), '{"domains":{}}\n');
-    spawnLog = join(dir, 'virsh-spawns');
-    writeFileSync(spawnLog, '');
-    const bin = join(dir, 'bin');
-    mkdirSync(bin);
-    const real = execFileSync('sh', ['-c', 'command -v virsh'], { encoding: 'utf8' }).trim();
-    writeFileSync(join(bin, 'virsh'), `#!/bin/sh\necho "$*" >> '${spawnLog}'\nexec '${real}' "$@"\n`);
-    chmodSync(join(bin, 'virsh'), 0o755);
-    env = { PATH: `${bin}:${process.env.PATH}` };
+    const counter = virshCountingPath(dir);
+    spawnLog = counter.log;
+    env = { PATH: `${counter.bin}:${process.env.PATH}` };
   });
 
   after(async function () {

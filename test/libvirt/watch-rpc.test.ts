@@ -10,15 +10,15 @@
  * daemon keeps the connection alive with keepalive pings that are answered.
  */
 import { strict as assert } from 'node:assert';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEventLine, VirshDriver } from '@vcpuctl/host';
 import { LibvirtRpc } from '@vcpuctl/host/dist/libvirt/rpc-procedures';
 import { unixTransport } from '@vcpuctl/host/dist/libvirt/rpc-transport';
-import { bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, uniqueName, URI, VCPUCTL, virsh } from '../helpers/libvirt';
+import { bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, uniqueName, URI, VCPUCTL, virsh, virshCountingPath } from '../helpers/libvirt';
 import { httpGet } from '../helpers/http-get';
 import { jsonLines, Rec } from '../helpers/json-lines';
 import { TestSshd } from '../helpers/sshd';
@@ -66,14 +66,9 @@ describe("watch and exporter over libvirt's RPC: events registered on the connec
     removeLeftovers(PREFIX);
     dir = mkdtempSync(join(tmpdir(), 'vcpuctl-watchrpc-'));
     writeFileSync(join(dir, 'agents.json'), '{"domains":{}}\n');
-    spawnLog = join(dir, 'virsh-spawns');
-    writeFileSync(spawnLog, '');
-    const bin = join(dir, 'bin');
-    mkdirSync(bin);
-    const real = execFileSync('sh', ['-c', 'command -v virsh'], { encoding: 'utf8' }).trim();
-    writeFileSync(join(bin, 'virsh'), `#!/bin/sh\necho "$*" >> '${spawnLog}'\nexec '${real}' "$@"\n`);
-    chmodSync(join(bin, 'virsh'), 0o755);
-    env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, VCPUCTL_LOCK_DIR: join(dir, 'locks') };
+    const counter = virshCountingPath(dir);
+    spawnLog = counter.log;
+    env = { ...process.env, PATH: `${counter.bin}:${process.env.PATH}`, VCPUCTL_LOCK_DIR: join(dir, 'locks') };
   });
 
   afterEach(() => Promise.all(children.splice(0).map(stop)));
