@@ -153,14 +153,9 @@ function startupBench(inst) {
 }
 
 function vcpuctlOnce(tag, dir, agents, how = { cmd: process.execPath, argv: [VCPUCTL], env: process.env }) {
-  const cpu0 = childCpuMs();
-  const t0 = performance.now();
-  const r = spawnSync(how.cmd, [...how.argv, '-c', URI, '--agents-file', agents, '--report-dir', join(dir, 'reports'), 'status', '--all', '--name', `${tag}-*`, '--json'], {
-    encoding: 'utf8',
+  const { r, ms, cpuMs } = timed(how.cmd, [...how.argv, '-c', URI, '--agents-file', agents, '--report-dir', join(dir, 'reports'), 'status', '--all', '--name', `${tag}-*`, '--json'], {
     env: { ...how.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` },
   });
-  const ms = performance.now() - t0;
-  const cpuMs = childCpuMs() - cpu0;
   if (r.status !== 0) throw new Error(`vcpuctl status --all failed: ${r.stderr}`);
   return { ms, cpuMs, domains: JSON.parse(r.stdout).summary.domains };
 }
