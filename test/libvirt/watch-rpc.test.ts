@@ -60,6 +60,16 @@ describe("watch and exporter over libvirt's RPC: events registered on the connec
   const stop = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : (c.once('exit', () => r()), c.kill('SIGTERM'))));
   const has = (name: string, change: RegExp) => (r: Rec) => r.domain === name && Array.isArray(r.changes) && r.changes.some((c: string) => change.test(c));
 
+  /** A watch of one domain sees it stopped and started again (virsh, from the test, is not counted). */
+  const watchStopAndStart = async (args: string[], name: string) => {
+    const w = jsonLines(start(args));
+    await w.waitFor('the first record', has(name, /^watching$/), WAIT_MS);
+    virsh('destroy', name);
+    await w.waitFor('the stop', has(name, /^domain stopped: shut off/), WAIT_MS);
+    virsh('start', name);
+    await w.waitFor('the start', has(name, /^domain started/), WAIT_MS);
+  };
+
   before(function () {
     this.timeout(20 * 60_000);
     setupHost();
@@ -104,12 +114,7 @@ describe("watch and exporter over libvirt's RPC: events registered on the connec
   it('the changes come from the registered events, not the poll: a stop and a start; no virsh process', async () => {
     writeFileSync(spawnLog, '');
     const name = running(1, 2);
-    const w = jsonLines(start(['--json', 'watch', name, ...NO_POLL]));
-    await w.waitFor('the first record', has(name, /^watching$/), WAIT_MS);
-    virsh('destroy', name);
-    await w.waitFor('the stop', has(name, /^domain stopped: shut off/), WAIT_MS);
-    virsh('start', name);
-    await w.waitFor('the start', has(name, /^domain started/), WAIT_MS);
+    await watchStopAndStart(['--json', 'watch', name, ...NO_POLL], name);
     assert.deepEqual(spawned(), []);
   });
 
@@ -223,12 +228,7 @@ describe("watch and exporter over libvirt's RPC: events registered on the connec
     writeFileSync(spawnLog, '');
     const name = running(1, 2);
     const before = sshCount();
-    const w = jsonLines(start(['--json', '-c', sshd.uri(), 'watch', name, ...NO_POLL]));
-    await w.waitFor('the first record', has(name, /^watching$/), WAIT_MS);
-    virsh('destroy', name);
-    await w.waitFor('the stop', has(name, /^domain stopped: shut off/), WAIT_MS);
-    virsh('start', name);
-    await w.waitFor('the start', has(name, /^domain started/), WAIT_MS);
+    await watchStopAndStart(['--json', '-c', sshd.uri(), 'watch', name, ...NO_POLL], name);
     assert.deepEqual(spawned(), []);
     assert.equal(sshCount() - before, 1, `one ssh for the reads and the events:\n${sshd.output}`);
   });
