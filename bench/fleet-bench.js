@@ -26,7 +26,7 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { promisify } = require('node:util');
 const { VCPUCTL, URI, bareDomainXml, removeLeftovers, setupHost } = require('../test/dist/helpers/libvirt');
-const { VirshDriver } = require('../packages/host/dist/libvirt/virsh-driver');
+const { LibvirtDriver } = require('../packages/host/dist/libvirt/libvirt-driver');
 
 const run = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -162,7 +162,7 @@ function vcpuctlOnce(tag, dir, agents, how = { cmd: process.execPath, argv: [VCP
 
 async function driverOnce(tag) {
   const t0 = performance.now();
-  const d = new VirshDriver(URI);
+  const d = new LibvirtDriver(URI);
   const names = (await d.listDomains()).filter((n) => n.startsWith(`${tag}-`));
   const snaps = await d.inspectMany(names);
   await d.close();

@@ -17,7 +17,7 @@ const { mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { VirshDriver, status, setVcpus, agentAttach } = require('@vcpuctl/host');
+const { LibvirtDriver, status, setVcpus, agentAttach } = require('@vcpuctl/host');
 const { VCPUCTL, bareDomainXml, defineAndStart, removeDomain, setupHost, uniqueName, virsh } = require('../test/dist/helpers/libvirt');
 const { TestGuest } = require('../test/dist/e2e/rig/guest');
 
@@ -26,7 +26,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function context(dir, agentsFile) {
   return {
-    driver: new VirshDriver('qemu:///system'),
+    driver: new LibvirtDriver('qemu:///system'),
     reportDir: join(dir, 'reports'),
     lockDir: join(dir, 'locks'),
     lockWaitMs: 0,

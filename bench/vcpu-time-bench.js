@@ -20,7 +20,7 @@
  */
 'use strict';
 const { readFileSync } = require('node:fs');
-const { VirshDriver } = require('@vcpuctl/host');
+const { LibvirtDriver } = require('@vcpuctl/host');
 const { bareDomainXml, defineAndStart, removeDomain, setupHost, uniqueName, virsh } = require('../test/dist/helpers/libvirt');
 const { TestGuest, removeRigLeftovers } = require('../test/dist/e2e/rig/guest');
 
@@ -223,7 +223,7 @@ async function barePhase(driver) {
 async function main() {
   setupHost();
   removeRigLeftovers();
-  const driver = new VirshDriver('qemu:///system');
+  const driver = new LibvirtDriver('qemu:///system');
   try {
     await guestPhases(driver);
     await barePhase(driver);

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { INTENT_NAMESPACE, LibvirtRpc, VirshDriver, intentElement, nativeTarget, unixTransport } from '@vcpuctl/host';
+import { INTENT_NAMESPACE, LibvirtRpc, LibvirtDriver, intentElement, nativeTarget, unixTransport } from '@vcpuctl/host';
 import { bareDomainXml, removeDomain, removeLeftovers, setupHost, URI, virsh } from '../helpers/libvirt';
 
 const PREFIX = 'vcpuctl-rpc';
@@ -50,8 +50,8 @@ describe('libvirt RPC reader against a real libvirtd', function () {
   it('gives the same snapshots as virsh, for every state, by name and by UUID; unknown names are left out', async () => {
     const uuid = virsh('domuuid', names.channel).trim();
     const asked = [...Object.values(names), `${tag}-nonexistent`, uuid];
-    const native = new VirshDriver(URI);
-    const viaVirsh = new VirshDriver(URI, 'virsh', { native: false });
+    const native = new LibvirtDriver(URI);
+    const viaVirsh = new LibvirtDriver(URI, 'virsh', { rpc: false });
     const [a, b] = [await native.inspectMany(asked), await viaVirsh.inspectMany(asked)];
     assert.equal(native.spawns, 0, 'the native reader spawned virsh');
     assert.equal(viaVirsh.spawns, 1);
@@ -70,8 +70,8 @@ describe('libvirt RPC reader against a real libvirtd', function () {
   });
 
   it('lists the domains in virsh order (running by id, then the others by name)', async () => {
-    const native = new VirshDriver(URI);
-    const viaVirsh = new VirshDriver(URI, 'virsh', { native: false });
+    const native = new LibvirtDriver(URI);
+    const viaVirsh = new LibvirtDriver(URI, 'virsh', { rpc: false });
     const mine = (l: string[]) => l.filter((n) => n.startsWith(tag));
     assert.deepEqual(mine(await native.listDomains()), mine(await viaVirsh.listDomains()));
     assert.equal(mine(await native.listDomains()).length, 4);
@@ -81,7 +81,7 @@ describe('libvirt RPC reader against a real libvirtd', function () {
   it('a socket that does not exist falls back to virsh, whose error is the one reported', async () => {
     const uri = 'qemu+unix:///system?socket=/nonexistent/libvirt-sock';
     assert.deepEqual(nativeTarget(uri), { kind: 'unix', name: 'qemu:///system', socket: '/nonexistent/libvirt-sock' });
-    const d = new VirshDriver(uri);
+    const d = new LibvirtDriver(uri);
     await assert.rejects(d.listDomains(), (e: { code: string; message: string }) => e.code === 'LIBVIRT_UNREACHABLE' && /nonexistent/.test(e.message));
     assert.equal(d.spawns, 1, 'virsh was asked after the socket failed');
   });

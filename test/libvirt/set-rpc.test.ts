@@ -11,7 +11,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VirshDriver } from '@vcpuctl/host';
+import { LibvirtDriver } from '@vcpuctl/host';
 import { bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, uniqueName, URI, vcpuCount, vcpuctl, virsh, virshCountingPath } from '../helpers/libvirt';
 import { TestSshd } from '../helpers/sshd';
 
@@ -102,8 +102,8 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
   it('the intent written over the RPC reads back exactly as the one virsh metadata --set writes, live and persistent', async () => {
     const [a, b] = [running(1, 2), running(1, 2)];
     const intent = { online: 1, operation: 'set', strategy: 'none', at: '2026-12-05T00:00:00.000Z', report: 'r-1' };
-    const rpc = new VirshDriver(URI);
-    const viaVirsh = new VirshDriver(URI, 'virsh', { native: false });
+    const rpc = new LibvirtDriver(URI);
+    const viaVirsh = new LibvirtDriver(URI, 'virsh', { rpc: false });
     try {
       await rpc.recordIntent(a, intent, { live: true, config: true });
       await viaVirsh.recordIntent(b, intent, { live: true, config: true });
@@ -122,8 +122,8 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
 
   it("over the maximum: OVER_MAXIMUM both ways, with libvirt's own words and numbers over the RPC", async () => {
     const dom = running(1, 2);
-    const rpc = new VirshDriver(URI);
-    const viaVirsh = new VirshDriver(URI, 'virsh', { native: false });
+    const rpc = new LibvirtDriver(URI);
+    const viaVirsh = new LibvirtDriver(URI, 'virsh', { rpc: false });
     try {
       for (const d of [rpc, viaVirsh]) {
         await assert.rejects(
@@ -148,7 +148,7 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
     assert.match(r.stderr, /^vcpuctl: DOMAIN_NOT_FOUND: failed to get domain '[^']+-nosuch'/);
     assert.deepEqual(r.spawns, []);
     const dom = running(1, 2);
-    const rpc = new VirshDriver(URI);
+    const rpc = new LibvirtDriver(URI);
     try {
       const uuid = virsh('domuuid', dom).trim();
       const id = virsh('domid', dom).trim();
@@ -167,8 +167,8 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
     domains.push(withGa);
     defineAndStart(withGa, bareDomainXml(withGa, 1, 2).replace('</devices>', "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel></devices>"));
     const off = shutOff(1, 2);
-    const rpc = new VirshDriver(URI);
-    const viaVirsh = new VirshDriver(URI, 'virsh', { native: false });
+    const rpc = new LibvirtDriver(URI);
+    const viaVirsh = new LibvirtDriver(URI, 'virsh', { rpc: false });
     try {
       for (const [dom, code, words] of [
         [bare, 'AGENT_UNREACHABLE', /QEMU guest agent is not configured/],
@@ -269,5 +269,21 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
     assert.equal(sshCount() - before, 1);
     assert.equal(vcpuCount(off)['current config'], 2);
     assert.match(intentOf(off, true) ?? '', /online="2" operation="set"/);
+  });
+
+  it("a qemu+ssh:// domain's QEMU log (for crash reports) is read on its host through the URI's ssh: one ssh running tail", async () => {
+    sshd ??= await TestSshd.start();
+    const dom = running(1, 2);
+    const local = readFileSync(`/var/log/libvirt/qemu/${dom}.log`, 'utf8').trimEnd().split('\n').slice(-3);
+    assert.equal(local.length, 3, 'libvirt wrote the log of the start');
+    const argv = () => (existsSync(sshd!.argvLog) ? readFileSync(sshd!.argvLog, 'utf8').split('\n').filter(Boolean) : []);
+    const before = argv().length;
+    const driver = new LibvirtDriver(sshd.uri());
+    assert.deepEqual(await driver.qemuLogTail(dom, 3), local);
+    const started = argv().slice(before);
+    assert.equal(started.length, 1, 'one ssh');
+    assert.match(started[0]!, new RegExp(`tail -c \\d+ -- '/var/log/libvirt/qemu/${dom}\\.log'`));
+    assert.deepEqual(await driver.qemuLogTail(`${PREFIX}-nosuch-${process.pid}`, 3), [], 'no log: no lines, no error');
+    await driver.close();
   });
 });

@@ -6,7 +6,7 @@
  * real reads as it judges the unit tests' hand-made ones.
  */
 import { strict as assert } from 'node:assert';
-import { checkVcpuClaims, OFFLINE_RAN_MAX_MS, VcpuTimes, VirshDriver } from '@vcpuctl/host';
+import { checkVcpuClaims, OFFLINE_RAN_MAX_MS, VcpuTimes, LibvirtDriver } from '@vcpuctl/host';
 import { bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, URI, virsh } from '../helpers/libvirt';
 
 const PREFIX = 'vcpuctl-vstat';
@@ -18,8 +18,8 @@ describe('per-vCPU run time from a real libvirtd', function () {
   this.timeout(120_000);
   const tag = `${PREFIX}-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
   const names = { running: `${tag}-run`, paused: `${tag}-paused`, off: `${tag}-off` };
-  const native = new VirshDriver(URI);
-  const viaVirsh = new VirshDriver(URI, 'virsh', { native: false });
+  const native = new LibvirtDriver(URI);
+  const viaVirsh = new LibvirtDriver(URI, 'virsh', { rpc: false });
 
   before(function () {
     this.timeout(10 * 60_000);

@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseEventLine, VirshDriver } from '@vcpuctl/host';
+import { parseEventLine, LibvirtDriver } from '@vcpuctl/host';
 import { LibvirtRpc } from '@vcpuctl/host/dist/libvirt/rpc-procedures';
 import { unixTransport } from '@vcpuctl/host/dist/libvirt/rpc-transport';
 import { bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, uniqueName, URI, VCPUCTL, virsh, virshCountingPath } from '../helpers/libvirt';
@@ -120,7 +120,7 @@ describe("watch and exporter over libvirt's RPC: events registered on the connec
 
   it("the driver's events are the ones `virsh event --all` prints for the same changes (lifecycle, device-added, metadata-change)", async () => {
     const name = running(1, 2, "<controller type='virtio-serial'/>");
-    const driver = new VirshDriver(URI);
+    const driver = new LibvirtDriver(URI);
     const rpcEvents: string[] = [];
     const stream = driver.events({ event: (e) => e.domain === name && rpcEvents.push(`${e.kind}: ${e.detail}`), reconnected: () => undefined, lost: () => undefined });
     const virshChild = spawn('virsh', ['-c', URI, 'event', '--all', '--loop'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LC_ALL: 'C' } });

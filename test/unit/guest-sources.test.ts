@@ -26,6 +26,7 @@ import {
   withChardevState,
 } from '@vcpuctl/host';
 import { VcpuctlError, v1 } from '@vcpuctl/proto';
+import { fakeDriver } from '../helpers/fake-driver';
 import { hostSnapshot, virshFixture } from '../helpers/host-fixtures';
 
 type Vcpu = { logicalId: number; online: boolean; canOffline: boolean };
@@ -37,11 +38,7 @@ function withChannels(snap: DomainSnapshot, live: string): DomainSnapshot {
 
 function gaDriver(vcpus: Vcpu[], setResult: number | Error = 0) {
   const state = vcpus.map((c) => ({ ...c }));
-  return {
-    uri: 'qemu:///system',
-    spawns: 0,
-    inspect: sinon.stub(),
-    setVcpus: sinon.stub(),
+  return fakeDriver('qemu:///system', {
     guestAgentPing: sinon.stub().resolves(),
     guestAgentVcpus: sinon.stub().callsFake(async () => state.map((c) => ({ ...c }))),
     guestAgentSetVcpus: sinon.stub().callsFake(async (_d: string, changes: { logicalId: number; online: boolean }[]) => {
@@ -50,7 +47,7 @@ function gaDriver(vcpus: Vcpu[], setResult: number | Error = 0) {
       for (const c of changes.slice(0, n)) state.find((s) => s.logicalId === c.logicalId)!.online = c.online;
       return n;
     }),
-  };
+  });
 }
 
 describe('guest sources: libvirt channels and qemu-guest-agent answers (captured from libvirt 9.0)', () => {

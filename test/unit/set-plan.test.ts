@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import sinon from 'sinon';
 import { Context, DomainSnapshot, FLEET_EXIT_RANK, lockDomain, GuestView, HypervisorDriver, planSet, SetPlan, setDryRun, setProblems, setVcpus, summarizeSet, worstProblem } from '@vcpuctl/host';
 import { ERROR_CODES, ErrorCode } from '@vcpuctl/proto';
+import { fakeDriver } from '../helpers/fake-driver';
 import { hostSnapshot } from '../helpers/host-fixtures';
 
 const UUID = '3e83ec5a-7b6c-4b60-b0aa-b26af08685a3';
@@ -118,15 +119,13 @@ describe('set planner: the real run and --dry-run decide by the same plan (fake 
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   function context(snap: DomainSnapshot): Context & { driver: HypervisorDriver & { setVcpus: sinon.SinonStub; recordIntent: sinon.SinonStub } } {
-    const driver = {
-      uri: 'qemu:///system',
-      spawns: 0,
+    const driver = fakeDriver('qemu:///system', {
       inspect: sinon.stub().resolves(snap),
       inspectMany: sinon.stub().callsFake(async (names: string[]) => new Map(names.map((n) => [n, snap]))),
       setVcpus: sinon.stub().resolves(),
       recordIntent: sinon.stub().resolves(),
       uuidOf: sinon.stub().resolves(UUID),
-    };
+    });
     return { driver, reportDir: join(dir, 'reports'), lockDir: join(dir, 'locks'), lockWaitMs: 0, agentFlags: { agentsFile: join(dir, 'none.json') }, agentTimeoutMs: 500, progress: () => undefined };
   }
 
@@ -165,7 +164,7 @@ describe('set --dry-run: a lock held now', () => {
       const lock = await lockDomain(lockDir, UUID, 0);
       const before = readdirSync(lock.path);
       const snap = hostSnapshot();
-      const driver = { uri: 'qemu:///system', spawns: 0, inspect: sinon.stub().resolves(snap), inspectMany: sinon.stub().resolves(new Map([['vt', snap]])), setVcpus: sinon.stub().resolves() };
+      const driver = fakeDriver('qemu:///system', { inspect: sinon.stub().resolves(snap), inspectMany: sinon.stub().resolves(new Map([['vt', snap]])), uuidOf: sinon.stub().resolves(UUID) });
       const ctx: Context = { driver, reportDir: join(dir, 'reports'), lockDir, lockWaitMs: 0, agentFlags: { agentsFile: join(dir, 'none.json') }, agentTimeoutMs: 500, progress: () => undefined };
       writeFileSync(join(dir, 'none.json'), '{"domains":{}}');
       const r = await setDryRun([ctx], { names: ['vt'] }, 2, auto, 1);

@@ -6,15 +6,13 @@
  */
 import { strict as assert } from 'node:assert';
 import sinon from 'sinon';
-import { Context, DomainSnapshot, HypervisorDriver, setTargets } from '@vcpuctl/host';
+import { Context, DomainSnapshot, setTargets } from '@vcpuctl/host';
 import { VcpuctlError } from '@vcpuctl/proto';
+import { fakeDriver } from '../helpers/fake-driver';
 import { hostSnapshot } from '../helpers/host-fixtures';
 
 function context(uri: string, domains: Record<string, DomainSnapshot> | 'unreachable'): Context {
-  const driver: HypervisorDriver = {
-    uri,
-    spawns: 0,
-    setVcpus: sinon.stub().rejects(new Error('not in a selection test')),
+  const driver = fakeDriver(uri, {
     inspect: sinon.stub().callsFake(async (n: string) => {
       if (domains === 'unreachable') throw new VcpuctlError('LIBVIRT_UNREACHABLE', 'failed to connect to the hypervisor');
       const d = domains[n];
@@ -26,7 +24,7 @@ function context(uri: string, domains: Record<string, DomainSnapshot> | 'unreach
       return Object.keys(domains);
     }),
     inspectMany: sinon.stub().callsFake(async (names: string[]) => new Map(names.filter((n) => domains !== 'unreachable' && domains[n]).map((n) => [n, (domains as Record<string, DomainSnapshot>)[n]!]))),
-  };
+  });
   return { driver, reportDir: '/nonexistent', lockDir: '/nonexistent', lockWaitMs: 0, agentFlags: {}, agentTimeoutMs: 500, progress: () => undefined };
 }
 

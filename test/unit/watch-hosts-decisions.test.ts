@@ -5,6 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as sinon from 'sinon';
+import { fakeDriver } from '../helpers/fake-driver';
 import { ConnectionState, Context, HypervisorDriver, Watcher, connectionRecordOf, hostOfUri } from '@vcpuctl/host';
 
 function context(driver: HypervisorDriver): Context {
@@ -47,18 +48,16 @@ describe('watch over several connections: decisions', () => {
     it('is down, asked again after 1, 2, 4 s, then at the poll period, and up once it answers', async () => {
       let answer = false;
       const asked: number[] = [];
-      const driver: HypervisorDriver = {
-        uri: 'qemu+ssh://h1/system',
-        spawns: 0,
-        inspect: sinon.stub().rejects(new Error('not used')),
-        setVcpus: sinon.stub().rejects(new Error('not used')),
+      const driver = fakeDriver('qemu+ssh://h1/system', {
+        // A host that is down: its event stream never delivers anything.
+        events: () => ({ close: () => undefined }),
         listDomains: async () => {
           asked.push(Date.now());
           if (!answer) throw new Error('failed to connect to the hypervisor');
           return [];
         },
         inspectMany: async () => new Map(),
-      };
+      });
       const w = new Watcher(context(driver), { domains: [], all: true, hostPollMs: 5000, keepTrying: true });
       const seen: { up: boolean | undefined; at: number }[] = [];
       w.on('connection', (c) => seen.push({ up: c.up, at: Date.now() }));
@@ -84,16 +83,13 @@ describe('watch over several connections: decisions', () => {
     });
 
     it('one connection alone keeps failing its start, as before', async () => {
-      const driver: HypervisorDriver = {
-        uri: 'qemu:///system',
-        spawns: 0,
-        inspect: sinon.stub().rejects(new Error('not used')),
-        setVcpus: sinon.stub().rejects(new Error('not used')),
+      const driver = fakeDriver('qemu:///system', {
+        events: () => ({ close: () => undefined }),
         listDomains: async () => {
           throw new Error('failed to connect to the hypervisor');
         },
         inspectMany: async () => new Map(),
-      };
+      });
       const w = new Watcher(context(driver), { domains: [], all: true, hostPollMs: 5000 });
       await assert.rejects(w.start(), /failed to connect/);
       await w.stop();

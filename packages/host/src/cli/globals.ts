@@ -66,9 +66,9 @@ export async function contextsFrom(cmd: Command, uris: string[]): Promise<{ ctxs
 async function contextFor(flags: GlobalFlags, uri: string): Promise<Context> {
   const tty = !flags.json && process.stderr.isTTY;
   // The libvirt driver is loaded once a command runs: --help and --version start without it.
-  const { VirshDriver } = await import('../libvirt/virsh-driver');
+  const { LibvirtDriver } = await import('../libvirt/libvirt-driver');
   return {
-    driver: new VirshDriver(uri),
+    driver: new LibvirtDriver(uri),
     reportDir: flags.reportDir,
     lockDir: process.env.VCPUCTL_LOCK_DIR ?? DEFAULT_LOCK_DIR,
     lockWaitMs: seconds(flags.lockWait, '--lock-wait'),

@@ -65,7 +65,6 @@ export async function agentChannelSides(ctx: Context, domain: string) {
 
 export async function agentAttach(ctx: Context, domain: string): Promise<ChannelResult> {
   const { driver } = ctx;
-  if (!driver.attachChannel) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot add devices`);
   const lock = await lockForChange(ctx, domain);
   try {
     const { running, liveController, inLive, inConfig } = await agentChannelSides(ctx, domain);

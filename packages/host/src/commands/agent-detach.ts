@@ -1,5 +1,4 @@
 /** `vcpuctl agent detach DOMAIN`: removes the org.vcpuctl.agent.0 channel, live and from the persistent config. Idempotent. */
-import { VcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { lockForChange } from '../core/domain-lock';
 import { VCPUCTL_CHANNEL } from '../guest/channel';
@@ -7,7 +6,6 @@ import { ChannelResult, agentChannelSides } from './agent-attach';
 
 export async function agentDetach(ctx: Context, domain: string): Promise<ChannelResult> {
   const { driver } = ctx;
-  if (!driver.detachChannel) throw new VcpuctlError('LIBVIRT_FAILED', `the ${driver.uri} driver cannot remove devices`);
   const lock = await lockForChange(ctx, domain);
   try {
     const { running, inLive, inConfig } = await agentChannelSides(ctx, domain);

@@ -33,7 +33,6 @@ async function guestInfoOf(ctx: Context, host: DomainSnapshot): Promise<GuestInf
   if (!ga) return { kind: 'no-channel' };
   if (!host.domain.live) return { kind: 'unread', why: `the domain is ${host.domain.state}` };
   if (ga.state === 'disconnected') return { kind: 'unread', why: 'the qemu-guest-agent channel is there but qemu-ga is not running in the guest' };
-  if (!ctx.driver.guestAgentInfo) return { kind: 'unread', why: `the driver for ${ctx.driver.uri} cannot ask qemu-guest-agent` };
   try {
     return { kind: 'read', info: parseGuestInfo(await ctx.driver.guestAgentInfo(host.domain.name)) };
   } catch (err) {
@@ -44,7 +43,6 @@ async function guestInfoOf(ctx: Context, host: DomainSnapshot): Promise<GuestInf
 /** The checks' inputs for a domain already inspected, its guest already reached (or not). */
 export async function doctorInputs(ctx: Context, domain: string, host: DomainSnapshot, guest: GuestView, target?: number): Promise<DoctorInputs> {
   const inputs: DoctorInputs = { domain, host, xml: undefined, guest, guestInfo: await guestInfoOf(ctx, host), ...(target !== undefined ? { target } : {}) };
-  if (!ctx.driver.domainXml) return { ...inputs, xmlError: `the driver for ${ctx.driver.uri} cannot read domain XML` };
   try {
     // The running domain's own XML (what a hot-add acts on), else the persistent config (the next start).
     const xml = await ctx.driver.domainXml(host.domain.name, hasLiveSide(host.domain.state) ? 'live' : 'config');

@@ -89,7 +89,6 @@ export interface SelectedDomain {
  */
 export async function selectDomains(ctx: Context, filter: FleetFilter): Promise<SelectedDomain[]> {
   const { driver } = ctx;
-  if (!driver.listDomains || !driver.inspectMany) throw new Error(`the driver for ${driver.uri} cannot list domains`);
   const names = (await driver.listDomains()).filter((n) => nameSelected(filter, n));
   const snaps = await driver.inspectMany(names);
   const out: SelectedDomain[] = [];

@@ -20,7 +20,7 @@ export async function fleetVerify(contexts: Context[], opts: FleetOptions): Prom
       const rb = new ReportBuilder(d.domain, ctx.driver, 'verify');
       rb.timeline.push({ atMs: started, what: 'fleet verify: inspecting every host and guest' });
       rb.mark('both views taken');
-      const tail = d.verdict.findings.some((f) => f.kind === 'DOMAIN_CRASHED') ? await ctx.driver.qemuLogTail?.(d.domain, 20) : undefined;
+      const tail = d.verdict.findings.some((f) => f.kind === 'DOMAIN_CRASHED') ? await ctx.driver.qemuLogTail(d.domain, 20) : undefined;
       const report = rb.finish({ host: d.host, guest: d.guest ?? { reachable: false, error: 'domain not running' } }, d.verdict, { ok: d.verdict.ok }, tail);
       reports.push({ uri: h.uri, domain: d.domain, ...writeReport(ctx.reportDir, report) });
     }

@@ -39,7 +39,7 @@ export interface SetTargets {
 
 /** Reads the domains the hosts hold (when `read`), keeping a missing one's own error (DOMAIN_NOT_FOUND, ...). */
 async function readTargets(ctx: Context, names: string[]): Promise<SetTarget[]> {
-  const snaps = ctx.driver.inspectMany ? await ctx.driver.inspectMany(names) : new Map<string, DomainSnapshot>();
+  const snaps = await ctx.driver.inspectMany(names);
   return Promise.all(
     names.map(async (domain): Promise<SetTarget> => {
       const host = snaps.get(domain);
@@ -58,7 +58,6 @@ async function hostTargets(ctx: Context, sel: SetSelection, read: boolean, sever
   try {
     if (!('names' in sel)) return { ctx, uri, reachable: true, targets: await selectDomains(ctx, sel.filter) };
     if (!several) return { ctx, uri, reachable: true, targets: read ? await readTargets(ctx, sel.names) : sel.names.map((domain) => ({ domain })) };
-    if (!ctx.driver.listDomains) throw new Error(`the driver for ${uri} cannot list domains`);
     const defined = new Set(await ctx.driver.listDomains());
     const here = sel.names.filter((n) => defined.has(n));
     return { ctx, uri, reachable: true, targets: read ? await readTargets(ctx, here) : here.map((domain) => ({ domain })) };

@@ -41,10 +41,14 @@ export interface SetResult {
 
 /**
  * After the guest confirms, how long a silence ends the wait for its kernel
- * lines (the agent holds an unclaimed line up to 50 ms, then pushes it), and
- * the most that waiting may add.
+ * lines, and the most that waiting may add. The agent pushes a line it read
+ * at most its hold (50 ms) plus one poll (50 ms) later, and the channel adds
+ * a few ms; the lines of an online come before the sysfs change that
+ * confirms it, so this silence rarely waits for anything and should not be
+ * longer than those sums (it is most of what a confirmed set adds to the
+ * floor: bench/set-floor-bench.js).
  */
-const EVIDENCE_QUIET_MS = 250;
+const EVIDENCE_QUIET_MS = 150;
 const EVIDENCE_MAX_WAIT_MS = 1500;
 
 /** Waits until the guest shows `want` (checked on every pushed event and once a second), collecting kernel lines. */
@@ -222,7 +226,7 @@ export async function setVcpus(ctx: Context, domain: string, target: number, opt
     if (crashed && (!failure || failure.code !== 'DOMAIN_NOT_RUNNING')) {
       failure = new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} stopped during the operation (${host.domain.state}${host.domain.reason ? `, ${host.domain.reason}` : ''})`);
     }
-    const tail = crashed ? await ctx.driver.qemuLogTail?.(domain, 20) : undefined;
+    const tail = crashed ? await ctx.driver.qemuLogTail(domain, 20) : undefined;
     if (!host)
       failure ??= new VcpuctlError(
         after.error.code,

@@ -27,7 +27,7 @@ export async function verify(ctx: Context, domain: string): Promise<VerifyResult
     rb.mark(claimLine(check));
     s = { ...latest, verdict: computeVerdict(latest.host, latest.guest, { claims: claimFindings(domain, check) }) };
   }
-  const tail = s.verdict.findings.some((f) => f.kind === 'DOMAIN_CRASHED') ? await ctx.driver.qemuLogTail?.(domain, 20) : undefined;
+  const tail = s.verdict.findings.some((f) => f.kind === 'DOMAIN_CRASHED') ? await ctx.driver.qemuLogTail(domain, 20) : undefined;
   const report = rb.finish({ host: s.host, guest: s.guest }, s.verdict, { ok: s.verdict.ok }, tail);
   return { report, files: writeReport(ctx.reportDir, report) };
 }

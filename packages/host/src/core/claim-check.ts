@@ -24,11 +24,10 @@ export function claimsOffline(snapshot: v1.Snapshot.$Properties | undefined): bo
 
 /**
  * Reads the accounting, waits the window, reads it again and asks `guestNow`
- * for the claims at that moment. Undefined when this driver has no accounting.
+ * for the claims at that moment.
  */
-export async function checkClaims(ctx: Context, domain: string, guestNow: () => Promise<v1.Snapshot.$Properties | undefined>, opts: { hotAdded?: number[]; windowMs?: number } = {}): Promise<VcpuClaimCheck | undefined> {
-  const read = ctx.driver.vcpuTimes?.bind(ctx.driver);
-  if (!read) return undefined;
+export async function checkClaims(ctx: Context, domain: string, guestNow: () => Promise<v1.Snapshot.$Properties | undefined>, opts: { hotAdded?: number[]; windowMs?: number } = {}): Promise<VcpuClaimCheck> {
+  const read = (d: string) => ctx.driver.vcpuTimes(d);
   try {
     const before = await read(domain);
     await new Promise((r) => setTimeout(r, opts.windowMs ?? RECOMMENDED_WINDOW_MS));
@@ -42,8 +41,8 @@ export async function checkClaims(ctx: Context, domain: string, guestNow: () => 
 }
 
 /** The check's findings in the verdict's terms. */
-export function claimFindings(domain: string, check: VcpuClaimCheck | undefined): Finding[] {
-  if (!check?.checked) return [];
+export function claimFindings(domain: string, check: VcpuClaimCheck): Finding[] {
+  if (!check.checked) return [];
   return check.findings.map((f): Finding =>
     f.kind === 'GUEST_CLAIM_CONTRADICTED'
       ? {
@@ -62,8 +61,7 @@ export function claimFindings(domain: string, check: VcpuClaimCheck | undefined)
 }
 
 /** One line for the report's timeline. */
-export function claimLine(check: VcpuClaimCheck | undefined): string {
-  if (!check) return "host check of the guest's CPU claims: not available through this libvirt connection";
+export function claimLine(check: VcpuClaimCheck): string {
   if (!check.checked) return `host check of the guest's CPU claims: cannot check (${check.reason})`;
   const ran = [...check.ranMs].map(([id, ms]) => `vCPU ${id} ${Math.round(ms)} ms`).join(', ');
   return `host check of the guest's CPU claims over ${(check.windowMs / 1000).toFixed(1)} s: ${ran}; ${check.findings.length ? `${check.findings.length} contradicted` : 'none contradicted'}`;

@@ -3,6 +3,6 @@ import { Context } from './context';
 import { DomainLock, lockDomain } from './lock';
 
 export async function lockForChange(ctx: Context, domain: string): Promise<DomainLock> {
-  const key = ctx.driver.uuidOf ? await ctx.driver.uuidOf(domain) : domain;
+  const key = await ctx.driver.uuidOf(domain);
   return lockDomain(ctx.lockDir, key, ctx.lockWaitMs, domain);
 }

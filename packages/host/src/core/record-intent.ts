@@ -11,7 +11,6 @@ export interface IntentRecord {
 }
 
 export async function recordIntent(ctx: Context, domain: string, intent: Intent, flags: IntentFlags): Promise<IntentRecord> {
-  if (!ctx.driver.recordIntent) return { intent, flags, error: `the ${ctx.driver.uri} driver cannot record an intent` };
   try {
     await ctx.driver.recordIntent(domain, intent, flags);
     return { intent, flags };

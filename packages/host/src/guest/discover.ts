@@ -114,11 +114,11 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
     }
   }
   const ga = live.find((c) => c.name === QEMU_GA_CHANNEL);
-  if (ga && QemuGaSession.supported(ctx.driver)) {
+  if (ga) {
     if (ga.state === 'disconnected') missed.push('the qemu-guest-agent channel is there but qemu-ga is not running in the guest');
     else {
       try {
-        await ctx.driver.guestAgentPing?.(domain.name);
+        await ctx.driver.guestAgentPing(domain.name);
         return await firstView(ctx, new QemuGaSession(ctx.driver, domain.name), opts.subscribe);
       } catch (err) {
         missed.push(`qemu-guest-agent: ${(err as Error).message}`);

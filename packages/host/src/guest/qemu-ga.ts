@@ -19,7 +19,7 @@ export const QEMU_GA_REDUCED = ['no CPU topology (sockets, cores, threads, cache
  */
 export const QEMU_GA_POLL_MS = 250;
 
-type Driver = Required<Pick<HypervisorDriver, 'guestAgentVcpus' | 'guestAgentSetVcpus'>>;
+type Driver = Pick<HypervisorDriver, 'guestAgentVcpus' | 'guestAgentSetVcpus'>;
 
 export class QemuGaSession extends EventEmitter<GuestSessionEvents> implements GuestSession {
   readonly via = 'qemu-ga' as const;
@@ -38,10 +38,6 @@ export class QemuGaSession extends EventEmitter<GuestSessionEvents> implements G
     readonly domain: string,
   ) {
     super();
-  }
-
-  static supported(driver: HypervisorDriver): driver is HypervisorDriver & Driver {
-    return !!driver.guestAgentVcpus && !!driver.guestAgentSetVcpus;
   }
 
   get isOpen(): boolean {

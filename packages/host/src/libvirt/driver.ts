@@ -1,8 +1,8 @@
 /**
  * What vcpuctl needs from a hypervisor, as one interface (libvirt's own
- * driver table has the same shape). The virsh implementation is in
- * virsh-driver.ts; a driver that cannot do something leaves the method out
- * and callers report "unsupported".
+ * driver table has the same shape). Every member is there in every driver:
+ * libvirt-driver.ts does all of them through either backend (its RPC or
+ * virsh), so no command asks what a driver can do.
  */
 import { Intent, IntentFlags } from '../core/intent';
 import { EventStream, EventStreamHandlers } from './virsh-events';
@@ -122,40 +122,40 @@ export interface HypervisorDriver {
   /** Everything `status` needs in one round trip. */
   inspect(domain: string): Promise<DomainSnapshot>;
   setVcpus(domain: string, count: number, flags: { live: boolean; config: boolean }): Promise<void>;
-  setMaximum?(domain: string, maximum: number): Promise<void>;
-  shutdown?(domain: string): Promise<void>;
-  destroy?(domain: string): Promise<void>;
-  start?(domain: string): Promise<void>;
+  setMaximum(domain: string, maximum: number): Promise<void>;
+  shutdown(domain: string): Promise<void>;
+  destroy(domain: string): Promise<void>;
+  start(domain: string): Promise<void>;
   /** The domain's UUID (lowercase), whatever name, UUID or id it was given by: what locks are keyed on. */
-  uuidOf?(domain: string): Promise<string>;
+  uuidOf(domain: string): Promise<string>;
   /** Records vcpuctl's intent in the domain's own metadata (live and/or persistent). */
-  recordIntent?(domain: string, intent: Intent, flags: IntentFlags): Promise<void>;
+  recordIntent(domain: string, intent: Intent, flags: IntentFlags): Promise<void>;
   /** Releases a connection the driver keeps (the RPC reader's); the process may exit without it. */
-  close?(): Promise<void>;
+  close(): Promise<void>;
   /** Names of the domains at this URI (for `watch --all`). */
-  listDomains?(): Promise<string[]>;
+  listDomains(): Promise<string[]>;
   /** Many domains in one round trip (watch's safety-net poll); a domain that cannot be read is left out. */
-  inspectMany?(domains: string[]): Promise<Map<string, DomainSnapshot>>;
+  inspectMany(domains: string[]): Promise<Map<string, DomainSnapshot>>;
   /** libvirt's domain events as they happen, kept open across libvirtd restarts. */
-  events?(handlers: EventStreamHandlers): EventStream;
-  /** The last lines of the domain's QEMU log, for crash reports. */
-  qemuLogTail?(domain: string, lines: number): Promise<string[]>;
+  events(handlers: EventStreamHandlers): EventStream;
+  /** The last lines of the domain's QEMU log, for crash reports, read where the domain runs (qemu-log.ts); none where that cannot be reached. */
+  qemuLogTail(domain: string, lines: number): Promise<string[]>;
   /** qemu-guest-agent's guest-ping; rejects (AGENT_UNREACHABLE) when it does not answer. */
-  guestAgentPing?(domain: string): Promise<void>;
+  guestAgentPing(domain: string): Promise<void>;
   /** qemu-guest-agent's guest-get-vcpus. */
-  guestAgentVcpus?(domain: string): Promise<GuestAgentVcpu[]>;
+  guestAgentVcpus(domain: string): Promise<GuestAgentVcpu[]>;
   /** qemu-guest-agent's guest-set-vcpus: applied in order, stops at the first failure; returns how many were done. */
-  guestAgentSetVcpus?(domain: string, changes: { logicalId: number; online: boolean }[]): Promise<number>;
+  guestAgentSetVcpus(domain: string, changes: { logicalId: number; online: boolean }[]): Promise<number>;
   /** qemu-guest-agent's guest-info, as qemu-ga answered it: untrusted, bounded and checked by its reader (core/doctor/guest-info.ts). */
-  guestAgentInfo?(domain: string): Promise<string>;
+  guestAgentInfo(domain: string): Promise<string>;
   /** The domain XML as libvirt writes it: the running domain's (`live`) or the persistent config's (`config`). */
-  domainXml?(domain: string, which: 'live' | 'config'): Promise<string>;
+  domainXml(domain: string, which: 'live' | 'config'): Promise<string>;
   /** Adds a virtio-serial channel named `name` to the running domain and/or its persistent config. */
-  attachChannel?(domain: string, name: string, where: { live: boolean; config: boolean }): Promise<void>;
+  attachChannel(domain: string, name: string, where: { live: boolean; config: boolean }): Promise<void>;
   /** Removes it; the live side needs the socket path libvirt gave it (from the live XML). */
-  detachChannel?(domain: string, channel: ChannelEntry, where: { live: boolean; config: boolean }): Promise<void>;
+  detachChannel(domain: string, channel: ChannelEntry, where: { live: boolean; config: boolean }): Promise<void>;
   /** Per-vCPU run time of a running domain (DOMAIN_NOT_RUNNING when it is not): what core/vcpu-claims.ts checks guest claims against. */
-  vcpuTimes?(domain: string): Promise<VcpuTimes>;
+  vcpuTimes(domain: string): Promise<VcpuTimes>;
   /**
    * How this driver reaches libvirt: its RPC, or virsh processes. Chosen once,
    * when the first call opens the connection; undefined before that.

@@ -23,6 +23,11 @@ export class RpcReader {
     return this.with(async (rpc) => readOne(rpc, await rpc.lookup(name), true));
   }
 
+  /** The domain XML as `virsh dumpxml [--inactive]` prints it. */
+  async domainXml(name: string, which: 'live' | 'config'): Promise<string> {
+    return this.with(async (rpc) => rpc.xml(await rpc.lookup(name), which === 'config'));
+  }
+
   async listDomains(): Promise<string[]> {
     // virsh's order: running domains by id, then the others by name.
     const all = await this.with((rpc) => rpc.listAllDomains());

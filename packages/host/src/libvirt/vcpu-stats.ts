@@ -2,7 +2,7 @@
  * The vCPU group of libvirt's domain stats (vcpu.current, vcpu.maximum,
  * vcpu.N.state, vcpu.N.time, ...) as VcpuTimes, from either reader: the
  * RPC's typed parameters (rpc-reader.ts) or the lines of
- * `virsh domstats --vcpu DOM` (virsh-driver.ts), so both give the same value.
+ * `virsh domstats --vcpu DOM` (virsh-backend.ts), so both give the same value.
  */
 import { VcpuctlError } from '@vcpuctl/proto';
 import { VcpuTime, VcpuTimes } from './driver';

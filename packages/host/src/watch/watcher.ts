@@ -190,7 +190,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   async start(): Promise<void> {
     const { driver } = this.ctx;
     const keepTrying = !!this.opts.keepTrying;
-    this.stream = driver.events?.({
+    this.stream = driver.events({
       event: (e) => this.onLibvirtEvent(e),
       reconnected: () => {
         if (keepTrying) return void this.kick(); // while the host is down, its own retries decide when it is back
@@ -204,7 +204,6 @@ export class Watcher extends EventEmitter<WatcherEvents> {
         if (keepTrying) this.kick();
       },
     });
-    if (!this.stream) this.emit('notice', `the ${driver.uri} driver has no event stream: changes are found by the ${this.opts.hostPollMs} ms poll only`);
     if (keepTrying) {
       for (const n of this.opts.domains) this.track(n);
       await this.runCycle();
@@ -212,8 +211,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     }
     let names = this.opts.domains;
     if (this.opts.all) {
-      names = [...new Set([...names, ...((await driver.listDomains?.()) ?? []).filter((n) => this.selected(n))])];
-      if (driver.listDomains) this.setUp();
+      names = [...new Set([...names, ...(await driver.listDomains()).filter((n) => this.selected(n))])];
+      this.setUp();
     }
     for (const n of names) this.track(n);
     await this.refreshAll();
@@ -255,17 +254,15 @@ export class Watcher extends EventEmitter<WatcherEvents> {
 
   private async cycle(): Promise<void> {
     const { driver } = this.ctx;
-    if (driver.listDomains) {
-      let names: string[];
-      try {
-        names = await driver.listDomains();
-      } catch (err) {
-        this.setDown((err as Error).message);
-        return;
-      }
-      if (this.opts.all) for (const n of names) if (this.selected(n)) this.track(n);
-      this.setUp();
+    let names: string[];
+    try {
+      names = await driver.listDomains();
+    } catch (err) {
+      this.setDown((err as Error).message);
+      return;
     }
+    if (this.opts.all) for (const n of names) if (this.selected(n)) this.track(n);
+    this.setUp();
     await this.refreshAll();
   }
 
@@ -372,10 +369,6 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private async refreshAll(): Promise<void> {
     const names = [...this.domains.keys()];
     const { driver } = this.ctx;
-    if (!driver.inspectMany) {
-      await Promise.all(names.map((n) => this.refreshHost(n, [])));
-      return;
-    }
     let snaps: Map<string, DomainSnapshot>;
     try {
       snaps = await driver.inspectMany(names);
