@@ -81,9 +81,7 @@ export const REMOTE_PROC = {
 
 /**
  * src/rpc/virkeepaliveprotocol.x: the keepalive program, spoken on the same
- * connection (type MESSAGE, serial 0, no payload). Not among the fixtures:
- * test/libvirt/watch-rpc.test.ts checks it against the daemon (it pings only a
- * client that asked for keepalive, and only with these numbers is it answered).
+ * connection (type MESSAGE, serial 0, no payload).
  */
 export const KEEPALIVE = {
   PROGRAM: 0x6b656570,
@@ -95,7 +93,7 @@ export const KEEPALIVE_PROC = {
   PONG: 2,
 } as const;
 
-/** src/libvirt_internal.h virDrvFeature (not among the fixtures; checked with KEEPALIVE against the daemon). */
+/** src/libvirt_internal.h virDrvFeature. */
 export const VIR_DRV_FEATURE = {
   PROGRAM_KEEPALIVE: 10,
 } as const;
