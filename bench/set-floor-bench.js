@@ -9,17 +9,24 @@
  *   (/sys/devices/system/cpu/online) polled back to back through QEMU's
  *   network forward.
  * - vcpuctl set, CLI started by node as an operator runs it, through each
- *   backend: libvirt's RPC (qemu:///system) and virsh processes
- *   (qemu:///system?mode=legacy, a URI vcpuctl's RPC does not take, so the
- *   driver falls back to virsh). Its report's timeline says when libvirt
- *   returned and when the agent confirmed.
+ *   of (--backends, default rpc,ssh): libvirt's RPC on the local socket
+ *   (rpc: qemu:///system), the same RPC through ssh to a loopback sshd
+ *   started for the bench (ssh: qemu+ssh://root@127.0.0.1:PORT/system, the
+ *   test fixture's, run without this machine's slow ~/.bashrc; the
+ *   connection is shared between commands, and the first status after
+ *   ending it is timed apart), and virsh processes (virsh: qemu:///system?mode=legacy,
+ *   a URI vcpuctl's RPC does not take). Its report's timeline says when
+ *   libvirt returned and when the agent confirmed. Each set is compared
+ *   with the floor step of its own round (the floor of a +3 varies by 2x
+ *   between rounds on this guest), and the median of those ratios is given.
+ * - single-domain `status`, local and through ssh, alternated (--status-runs).
  *
  * Steps of +1 and +3 vCPUs. QEMU 7.2 under TCG crashes when a vCPU is plugged
  * again after an unplug (docs/RIG-FACTS), so every step only adds: the guest
  * boots with 1 of MAXIMUM, and a first +1 (not counted) pays the first
  * online's one-time cost. Run alone: it boots a guest and times it.
  *
- *   node bench/set-floor-bench.js [--rounds N] [--json]
+ *   node bench/set-floor-bench.js [--rounds N] [--backends rpc,ssh,virsh] [--status-runs N] [--json]
  */
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -31,15 +38,18 @@ const http = require('node:http');
 const ROOT = join(__dirname, '..');
 const { TestGuest, removeRigLeftovers } = require(join(ROOT, 'test/dist/e2e/rig/guest'));
 const { setupHost, VCPUCTL } = require(join(ROOT, 'test/dist/helpers/libvirt'));
+const { TestSshd } = require(join(ROOT, 'test/dist/helpers/sshd'));
 const { LibvirtRpc, unixTransport } = require(join(ROOT, 'packages/host/dist'));
 
 const args = process.argv.slice(2);
-const ROUNDS = Number(args.includes('--rounds') ? args[args.indexOf('--rounds') + 1] : 2);
+const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const ROUNDS = Number(opt('--rounds', 3));
+const STATUS_RUNS = Number(opt('--status-runs', 7));
+const BACKENDS = opt('--backends', 'rpc,ssh').split(',');
 const JSON_OUT = args.includes('--json');
 const STEPS = [1, 3];
-const URIS = { rpc: 'qemu:///system', virsh: 'qemu:///system?mode=legacy' };
 /** 1 at boot, the warm-up +1, then per round: a floor step and a set per backend, for each step size. */
-const MAXIMUM = 2 + ROUNDS * STEPS.reduce((a, s) => a + s * (1 + Object.keys(URIS).length), 0);
+const MAXIMUM = 2 + ROUNDS * STEPS.reduce((a, s) => a + s * (1 + BACKENDS.length), 0);
 
 const ms = (ns) => Number(ns) / 1e6;
 const now = () => process.hrtime.bigint();
@@ -83,6 +93,14 @@ async function floorStep(rpc, dom, g, target) {
   return { setvcpusMs: ms(returned - t0), onlineMs: ms(online - t0) };
 }
 
+function statusRun(g, uri) {
+  const t0 = now();
+  const r = spawnSync(process.execPath, [VCPUCTL, '-c', uri, '--agents-file', g.agentsFile, '--json', 'status', g.name], { encoding: 'utf8', timeout: 60_000 });
+  const wall = ms(now() - t0);
+  if (r.status !== 0) throw new Error(`vcpuctl status via ${uri} exited ${r.status}: ${r.stderr}`);
+  return wall;
+}
+
 function setStep(g, uri, target, reportDir) {
   const t0 = now();
   const r = spawnSync(process.execPath, [VCPUCTL, '-c', uri, '--agents-file', g.agentsFile, '--report-dir', reportDir, '--json', 'set', g.name, String(target)], { encoding: 'utf8', timeout: 120_000 });
@@ -104,7 +122,11 @@ async function main() {
   process.stderr.write(`booting a rig guest with 1 of ${MAXIMUM} vCPUs...\n`);
   const g = await TestGuest.boot({ current: 1, maximum: MAXIMUM });
   const rpc = await LibvirtRpc.open(unixTransport('/run/libvirt/libvirt-sock'), 'qemu:///system');
-  const results = { floor: {}, rpc: {}, virsh: {} };
+  // Root's ~/.bashrc on this machine (pyenv) costs every ssh session 0.4-0.8 s: the bench's sshd runs without it (test/helpers/sshd.ts).
+  const sshd = BACKENDS.includes('ssh') ? await TestSshd.start({ plainShell: true }) : undefined;
+  const URIS = { rpc: 'qemu:///system', virsh: 'qemu:///system?mode=legacy', ...(sshd ? { ssh: sshd.uri() } : {}) };
+  const results = { floor: {}, status: {} };
+  for (const b of BACKENDS) results[b] = {};
   try {
     await g.waitForAgent();
     const dom = await rpc.lookup(g.name);
@@ -113,14 +135,21 @@ async function main() {
     for (let round = 0; round < ROUNDS; round++) {
       for (const step of STEPS) {
         (results.floor[step] ??= []).push(await floorStep(rpc, dom, g, (current += step)));
-        for (const backend of Object.keys(URIS)) {
+        for (const backend of BACKENDS) {
           (results[backend][step] ??= []).push(setStep(g, URIS[backend], (current += step), reportDir));
         }
         process.stderr.write(`round ${round + 1}, +${step}: ${current} vCPUs\n`);
       }
     }
+    if (sshd) {
+      // The first command to a host opens the connection later ones share (libvirt/ssh-share.ts).
+      sshd.endSharedConnections();
+      results.statusSshCold = statusRun(g, URIS.ssh);
+    }
+    for (let i = 0; i < STATUS_RUNS; i++) for (const backend of BACKENDS) (results.status[backend] ??= []).push(statusRun(g, URIS[backend]));
   } finally {
     await rpc.close();
+    await sshd?.stop();
     g.destroy();
     rmSync(reportDir, { recursive: true, force: true });
   }
@@ -133,21 +162,34 @@ async function main() {
     return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
   };
   const f = (x) => (Number.isNaN(x) ? '-' : `${Math.round(x)} ms`);
-  console.log(`rounds ${ROUNDS}, medians (all runs in --json)`);
-  console.log('step | floor: setvcpus / online | set via rpc: wall / libvirt returned / confirmed / done | set via virsh: wall / libvirt returned / confirmed / done');
+  const x2 = (x) => (Number.isNaN(x) ? '-' : `${x.toFixed(2)}x`);
+  console.log(`rounds ${ROUNDS}, medians (all runs in --json); ratios are each set's against the floor of its own round`);
+  console.log(`step | floor: setvcpus / online | ${BACKENDS.map((b) => `set via ${b}: wall / libvirt returned / confirmed / done (confirmed, done vs floor)`).join(' | ')}`);
   for (const step of STEPS) {
     const fl = results.floor[step];
-    const cols = ['rpc', 'virsh'].map((b) => {
+    const cols = BACKENDS.map((b) => {
       const r = results[b][step];
-      return [median(r.map((x) => x.wallMs)), median(r.map((x) => x.libvirtReturnedMs)), median(r.map((x) => x.confirmedMs)), median(r.map((x) => x.lastMarkMs))].map(f).join(' / ');
+      const vs = (k) => median(r.map((x, i) => x[k] / fl[i].onlineMs));
+      return `${[median(r.map((x) => x.wallMs)), median(r.map((x) => x.libvirtReturnedMs)), median(r.map((x) => x.confirmedMs)), median(r.map((x) => x.lastMarkMs))].map(f).join(' / ')} (${x2(vs('confirmedMs'))}, ${x2(vs('lastMarkMs'))})`;
     });
-    console.log(`+${step} | ${f(median(fl.map((x) => x.setvcpusMs)))} / ${f(median(fl.map((x) => x.onlineMs)))} | ${cols[0]} | ${cols[1]}`);
+    console.log(`+${step} | ${f(median(fl.map((x) => x.setvcpusMs)))} / ${f(median(fl.map((x) => x.onlineMs)))} | ${cols.join(' | ')}`);
   }
   const runs = (xs, k) => xs.map((x) => Math.round(x[k])).join(', ');
   for (const step of STEPS) {
     console.log(
-      `+${step} runs: floor online ${runs(results.floor[step], 'onlineMs')} ms; set via rpc wall ${runs(results.rpc[step], 'wallMs')} ms (confirmed at ${runs(results.rpc[step], 'confirmedMs')}); via virsh wall ${runs(results.virsh[step], 'wallMs')} ms (confirmed at ${runs(results.virsh[step], 'confirmedMs')})`,
+      `+${step} runs: floor online ${runs(results.floor[step], 'onlineMs')} ms; ${BACKENDS.map((b) => `set via ${b} done at ${runs(results[b][step], 'lastMarkMs')} (confirmed at ${runs(results[b][step], 'confirmedMs')})`).join('; ')}`,
     );
+  }
+  if (BACKENDS.includes('ssh')) {
+    for (const step of STEPS) {
+      const ratio = median(results.ssh[step].map((x, i) => x.lastMarkMs / results.rpc[step][i].lastMarkMs));
+      console.log(`+${step}: set done through ssh against local, per round: ${x2(ratio)}`);
+    }
+  }
+  for (const b of BACKENDS) console.log(`status via ${b}: median wall ${f(median(results.status[b] ?? []))} (runs ${(results.status[b] ?? []).map(Math.round).join(', ')} ms)`);
+  if (BACKENDS.includes('ssh')) {
+    console.log(`status through ssh against local: ${x2(median(results.status.ssh) / median(results.status.rpc))}`);
+    console.log(`status through ssh, the first command (a new ssh connection): ${f(results.statusSshCold)}`);
   }
 }
 

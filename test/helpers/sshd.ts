@@ -9,10 +9,12 @@
  * GlobalKnownHostsFile=/dev/null, BatchMode=yes). libvirt 9.0 runs that
  * wrapper for its own connection; vcpuctl runs it for the channel forward.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { sshControlDir, sshControlPath } from '@vcpuctl/host';
+import { sshTransportOf } from '@vcpuctl/host/dist/libvirt/ssh-uri';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** sshd is listening well within this on a loaded 2-core machine (it starts in ~50 ms idle). */
@@ -40,6 +42,7 @@ export class TestSshd {
   private constructor(
     readonly dir: string,
     readonly port: number,
+    private readonly plainShell = false,
   ) {}
 
   /** The client key sshd accepts. */
@@ -102,9 +105,16 @@ export class TestSshd {
     });
   }
 
-  static async start(): Promise<TestSshd> {
+  /**
+   * `plainShell`: sshd runs in its own mount namespace where root's ~/.bashrc
+   * is empty. bash reads ~/.bashrc for every command sshd runs, and this
+   * machine's (pyenv init) takes 0.4-0.8 s: a benchmark of what vcpuctl
+   * costs over ssh would time that instead. Tests of behaviour keep the
+   * machine's shell as it is.
+   */
+  static async start(opts: { plainShell?: boolean } = {}): Promise<TestSshd> {
     const dir = mkdtempSync(join(tmpdir(), `vcpuctl-sshd-${process.pid}-`));
-    const sshd = new TestSshd(dir, await freePort());
+    const sshd = new TestSshd(dir, await freePort(), !!opts.plainShell);
     try {
       await sshd.launch();
     } catch (err) {
@@ -144,7 +154,14 @@ export class TestSshd {
     chmodSync(this.sshWrapper, 0o755);
     // sshd's privilege-separation directory; Debian makes it at service start, which no service manager does here.
     if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
-    const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(d, 'sshd_config')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const sshdArgv = ['/usr/sbin/sshd', '-D', '-e', '-f', join(d, 'sshd_config')];
+    let argv = sshdArgv;
+    if (this.plainShell) {
+      writeFileSync(join(d, 'empty-bashrc'), '');
+      const bashrc = join(homedir(), '.bashrc');
+      argv = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `[ ! -e "$1" ] || mount --bind "$2" "$1"; shift 2; exec "$@"`, 'sh', bashrc, join(d, 'empty-bashrc'), ...sshdArgv];
+    }
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     // -e logs to stderr; the re-executed per-connection sshd writes its lines to what was its stdout.
     for (const out of [child.stdout!, child.stderr!]) {
@@ -171,7 +188,19 @@ export class TestSshd {
   }
 
   /** Stops sshd (and waits for it), removes the temp dir. Safe to call twice or after a failed start. */
+  /**
+   * The connections vcpuctl keeps shared to this sshd (libvirt/ssh-share.ts),
+   * for each key the tests use, ended: nothing of a test outlives it.
+   */
+  endSharedConnections(): void {
+    for (const keyfile of [this.keyfile, this.strangerKeyfile]) {
+      const path = sshControlPath(sshTransportOf(this.uri({ keyfile }))!, sshControlDir());
+      if (existsSync(path)) spawnSync('ssh', ['-o', `ControlPath=${path}`, '-O', 'exit', '127.0.0.1'], { stdio: 'ignore', timeout: 10_000 });
+    }
+  }
+
   async stop(): Promise<void> {
+    if (existsSync(this.dir)) this.endSharedConnections();
     const child = this.child;
     this.child = undefined;
     if (child && child.exitCode === null && child.signalCode === null) {

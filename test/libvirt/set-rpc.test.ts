@@ -269,6 +269,11 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
     assert.equal(sshCount() - before, 1);
     assert.equal(vcpuCount(off)['current config'], 2);
     assert.match(intentOf(off, true) ?? '', /online="2" operation="set"/);
+    // The two commands shared one ssh connection (libvirt/ssh-share.ts): sshd authenticated once. Without sharing, a new one.
+    const unshared = vcpuctl(['-c', uri, '--report-dir', join(dir, 'reports'), '--agents-file', join(dir, 'agents.json'), 'status', off], { ...env, VCPUCTL_SSH_SHARE: 'off' });
+    assert.equal(unshared.code, 0, unshared.stderr);
+    await sshd.waitForLog(/Accepted publickey[\s\S]*Accepted publickey/);
+    assert.equal(sshd.output.match(/Accepted publickey/g)!.length, 2, 'set and set --config on one authenticated connection, the unshared status on its own');
   });
 
   it("a qemu+ssh:// domain's QEMU log (for crash reports) is read on its host through the URI's ssh: one ssh running tail", async () => {

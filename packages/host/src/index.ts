@@ -32,6 +32,7 @@ export { recordOf, startFleetWatch, connectionRecordOf } from './commands/watch'
 export { Watcher } from './watch/watcher';
 export { ConnectionState } from './watch/connection';
 export { hostOfUri } from './libvirt/ssh-uri';
+export { sshControlDir, sshControlPath, sshShareOptions, privateDir, SSH_CONTROL_PERSIST_S, MAX_SSH_CONTROL_DIR_CHARS } from './libvirt/ssh-share';
 export { virshEventStream } from './libvirt/virsh-events';
 export { globMatch, parseNameGlob, parseStates, STATE_WORDS, MAX_NAME_GLOB_CHARS } from './core/fleet-filter';
 export { worstProblem, FLEET_EXIT_RANK } from './core/fleet-exit';

@@ -10,6 +10,7 @@
 import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { homedir } from 'node:os';
+import { sshShareOptions } from './ssh-share';
 import { libvirtSshArgv, SshTransport, sshTransportOf } from './ssh-uri';
 
 /** The end of the log that is read: a crash's lines are the last few; the log itself grows without bound. */
@@ -75,7 +76,7 @@ function shellWord(word: string): string {
 
 function sshTail(ssh: SshTransport, path: string): Promise<{ text: string; cut: boolean }> {
   // One byte more than kept says whether the log was longer (its first line is then partial).
-  const [binary, ...args] = libvirtSshArgv(ssh, [`tail -c ${QEMU_LOG_TAIL_BYTES + 1} -- ${shellWord(path)}`]);
+  const [binary, ...args] = libvirtSshArgv(ssh, [`tail -c ${QEMU_LOG_TAIL_BYTES + 1} -- ${shellWord(path)}`], sshShareOptions(ssh));
   return new Promise((resolve, reject) => {
     execFile(binary!, args, { encoding: 'buffer', timeout: QEMU_LOG_SSH_TIMEOUT_MS, maxBuffer: QEMU_LOG_TAIL_BYTES + 1, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout) => {
       if (err) return reject(err);

@@ -4,7 +4,7 @@
  * libvirtd's), as libvirt's own client picks it; `socket=` names another.
  * `qemu+ssh://host/system` goes through the ssh the URI names, to
  * virt-ssh-helper on the remote host, exactly as libvirt's own ssh transport
- * does. Every other URI (tls, tcp, libssh, the in-process test driver, or
+ * does, on a connection shared between commands (ssh-share.ts). Every other URI (tls, tcp, libssh, the in-process test driver, or
  * parameters vcpuctl does not interpret) gives undefined, and the caller keeps
  * using virsh for it.
  */
@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { Duplex } from 'node:stream';
 import { RpcTransport } from './rpc-client';
+import { sshShareOptions } from './ssh-share';
 import { libvirtSshArgv, SshTransport, sshReason, sshTransportOf } from './ssh-uri';
 
 export type NativeTarget = { kind: 'unix'; name: string; socket: string } | { kind: 'ssh'; name: string; ssh: SshTransport };
@@ -65,7 +66,7 @@ export function unixTransport(path: string): RpcTransport {
  * to the daemon's socket there. The ssh child ends with the stream.
  */
 export function sshTransport(t: SshTransport, name: string): RpcTransport {
-  const [binary, ...args] = libvirtSshArgv(t, ['virt-ssh-helper', name]);
+  const [binary, ...args] = libvirtSshArgv(t, ['virt-ssh-helper', name], sshShareOptions(t));
   const child = spawn(binary!, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {

@@ -112,9 +112,12 @@ export function sshReason(stderr: string): string | undefined {
   return lines.at(-1);
 }
 
-/** The argv libvirt itself runs for this transport, remote command included. */
-export function libvirtSshArgv(t: SshTransport, remoteCommand: string[]): string[] {
-  return [t.binary, ...sshOptions(t), '--', t.host, ...remoteCommand];
+/**
+ * The argv libvirt itself runs for this transport, remote command included;
+ * `extra` options (connection sharing: ssh-share.ts) go after libvirt's.
+ */
+export function libvirtSshArgv(t: SshTransport, remoteCommand: string[], extra: string[] = []): string[] {
+  return [t.binary, ...sshOptions(t), ...extra, '--', t.host, ...remoteCommand];
 }
 
 /**
