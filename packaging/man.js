@@ -32,6 +32,12 @@ const PAGES = {
       environment: [
         ['LIBVIRT_DEFAULT_URI', 'the libvirt URI when no -c/--connect is given (and, for the fleet commands, no hosts file is used); otherwise qemu:///system.'],
         ['VCPUCTL_LOCK_DIR', `where the per-domain locks are kept (default ${DEFAULT_LOCK_DIR}).`],
+        [
+          'VCPUCTL_SSH_SHARE',
+          'off gives every command its own ssh connection to a qemu+ssh:// host; by default one connection per host, URI and key is kept for 60 s after the last command and shared (ssh ControlMaster/ControlPersist).',
+        ],
+        ['VCPUCTL_SSH_CONTROL_DIR', "where the shared connections' sockets are (default $XDG_RUNTIME_DIR/vcpuctl-ssh, else ~/.cache/vcpuctl/ssh); a directory others can write is not used."],
+        ['VCPUCTL_CODE_CACHE', 'off starts the installed vcpuctl without its V8 code cache (/var/cache/vcpuctl); verbose says on stderr whether it was used.'],
       ],
       files: [
         [DEFAULT_HOSTS_FILE, 'libvirt URIs, one a line, # comments: the connections of status --all, verify --all, set --all, watch and exporter when no -c is given (a conffile of the Debian package, listing qemu:///system).'],
