@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseEventLine, LibvirtDriver } from '@vcpuctl/host';
 import { LibvirtRpc } from '@vcpuctl/host/dist/libvirt/rpc-procedures';
 import { unixTransport } from '@vcpuctl/host/dist/libvirt/rpc-transport';
-import { bareDomainXml, defineAndStart, removeDomain, removeLeftovers, setupHost, uniqueName, URI, VCPUCTL, virsh, virshCountingPath } from '../helpers/libvirt';
+import { bareDomainXml, defineAndStart, removeDomain, removeLeftovers, restartLibvirtd, setupHost, uniqueName, URI, VCPUCTL, virsh, virshCountingPath } from '../helpers/libvirt';
 import { httpGet } from '../helpers/http-get';
 import { jsonLines, Rec } from '../helpers/json-lines';
 import { TestSshd } from '../helpers/sshd';
@@ -199,6 +199,21 @@ describe("watch and exporter over libvirt's RPC: events registered on the connec
     const backAt = w.records.length;
     await proxy.start();
     await w.waitFor('the return', (r) => r.notice === 'libvirt event stream back: re-reading every domain', WAIT_MS, backAt);
+    virsh('destroy', name);
+    await w.waitFor('a stop, from an event on the new connection', has(name, /^domain stopped: shut off/), WAIT_MS, backAt);
+    assert.deepEqual(spawned(), []);
+  });
+
+  it('the real libvirtd stopped and started under a watch: the loss and the return said, the events registered again (a stop after it is seen); no virsh process', async () => {
+    writeFileSync(spawnLog, '');
+    const name = running(1, 2);
+    const w = jsonLines(start(['--json', 'watch', name, ...NO_POLL]));
+    await w.waitFor('the first record', has(name, /^watching$/), WAIT_MS);
+    const restartAt = w.records.length;
+    restartLibvirtd(); // running domains survive it; libvirtd reconnects to their QEMUs
+    await w.waitFor('the loss', (r) => /^libvirt event stream lost \(.+\); retrying in \d+ ms$/.test(r.notice ?? ''), WAIT_MS, restartAt);
+    await w.waitFor('the return', (r) => r.notice === 'libvirt event stream back: re-reading every domain', WAIT_MS, restartAt);
+    const backAt = w.records.length;
     virsh('destroy', name);
     await w.waitFor('a stop, from an event on the new connection', has(name, /^domain stopped: shut off/), WAIT_MS, backAt);
     assert.deepEqual(spawned(), []);
