@@ -15,6 +15,7 @@ import { checkClaims, claimFindings, claimLine } from '../core/claim-check';
 import { readHostAfter, settleAfterFailure } from '../core/host-after';
 import { Intent, wantedOfflineOf } from '../core/intent';
 import { intentOperation, recordIntent } from '../core/record-intent';
+import { changeText } from '../guest/change-text';
 
 export type { Strategy };
 
@@ -112,7 +113,7 @@ async function waitForGuest(ctx: Context, client: GuestSession, rb: ReportBuilde
     const onEvent = (e: v1.CpuEvent) => {
       rb.kernel(e.kernelLines);
       if (confirmed) settle();
-      rb.mark(`agent event: ${e.changes.map((c) => `cpu${c.cpu} ${v1.CpuChange.Kind[c.kind ?? 0]}${c.byAgent ? ' (by agent)' : ''}`).join(', ')}`);
+      rb.mark(`agent event: ${e.changes.map(changeText).join(', ')}`);
       check(e.snapshot);
     };
     const onKernelLog = (k: v1.KernelLog) => {
