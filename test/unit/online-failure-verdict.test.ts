@@ -122,6 +122,21 @@ describe('CPU_ONLINE_FAILED', () => {
   });
 });
 
+describe("GUEST_DRIFT names the guest's udev rules that undo an offline", () => {
+  const intent = { online: 1, cpus: '0', operation: 'set', strategy: 'guest-offline', at: '2026-11-27T23:00:00.000Z', report: 'r1' };
+  const drifted = (rules: (typeof rule)[]) => {
+    const g = guest([], '0-1');
+    g.snapshot!.udevRules = rules;
+    return computeVerdict(hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json', intent }), g).findings.find((f) => f.kind === 'GUEST_DRIFT')!;
+  };
+
+  it('in the advice, with doctor for the fix; not when no such rule is known', () => {
+    assert.match(drifted([rule]).advice, /the guest's udev rule \/etc\/udev\/rules\.d\/99-cpu\.rules:3 onlines CPUs on offline events, which undoes a guest-side offline: `vcpuctl doctor \S+` gives the fix/);
+    assert.doesNotMatch(drifted([{ ...rule, fightsOffline: false, actions: 'add' }]).advice, /udev/);
+    assert.doesNotMatch(drifted([]).advice, /udev/);
+  });
+});
+
 describe('a CPU that came back online, as watch prints it', () => {
   const change = (over: v1.ICpuChange) => changeText(checkCpuEvent({ changes: [{ cpu: 1, kind: v1.CpuChange.Kind.ONLINED, ...over }] }).changes[0]!);
 

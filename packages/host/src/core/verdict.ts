@@ -314,6 +314,19 @@ function onlineFailedFindings(snap: v1.Snapshot.$Properties, domain: string): Fi
   });
 }
 
+/**
+ * For drift towards more CPUs online: the guest's udev rules that online CPUs
+ * on an offline's events, which undo a guest-side offline (the agent reads
+ * them; `vcpuctl doctor` gives the fix). Empty when none is known.
+ */
+function fightingRulesText(snap: v1.Snapshot.$Properties, drift: 'fewer' | 'more' | 'other', domain: string): string {
+  if (drift === 'fewer') return '';
+  const rules = (snap.udevRules ?? []).filter((r) => r.fightsOffline);
+  if (!rules.length) return '';
+  const named = rules.slice(0, 3).map((r) => `${r.file}:${r.line}`);
+  return `; the guest's udev rule${named.length === 1 ? '' : 's'} ${named.join(', ')}${rules.length > named.length ? ` and ${rules.length - named.length} more` : ''} online${named.length === 1 ? 's' : ''} CPUs on offline events, which undoes a guest-side offline: \`vcpuctl doctor ${domain}\` gives the fix`;
+}
+
 /** The exit code a failed verdict ends the CLI with: the most specific cause first. */
 const FINDING_ERRORS: [FindingKind, ErrorCode][] = [
   ['DOMAIN_CRASHED', 'DOMAIN_NOT_RUNNING'],
@@ -447,7 +460,7 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
       'GUEST_DRIFT',
       'error',
       `the guest has ${online} CPU${online === 1 ? '' : 's'} online (${snap.online || 'none'}) but vcpuctl's recorded intent is ${intent.online}${intent.cpus ? ` (${intent.cpus})` : ''}, set by ${intent.operation} at ${intent.at}: ${how}, changed behind vcpuctl's back`,
-      `find what changed it inside the guest (its kernel log names each CPU going on or offline); restore the intent with \`vcpuctl set ${domain.name} ${intent.online}\`, or, if the new state is wanted, record it with \`vcpuctl set ${domain.name} ${online}\``,
+      `find what changed it inside the guest (its kernel log names each CPU going on or offline${fightingRulesText(snap, drift, domain.name)}); restore the intent with \`vcpuctl set ${domain.name} ${intent.online}\`, or, if the new state is wanted, record it with \`vcpuctl set ${domain.name} ${online}\``,
     );
   }
   const usability = cgroupUsability(snap);
