@@ -113,6 +113,9 @@ export const COMEBACK_WINDOW_MS = 10_000;
  */
 const FAILURE_LINES_WAIT_MS = 100;
 
+/** How long a CPU a request onlined is taken as the request's when its ONLINED is seen late: several polls. */
+const REQUEST_ONLINE_SETTLE_MS = 1000;
+
 export class Agent {
   private readonly poller: CpuPoller;
   private readonly kmsg: KmsgFollower;
@@ -286,12 +289,18 @@ export class Agent {
     const byAutoOnline = who === 'auto-online';
     const onlining = byAutoOnline ? [] : requests.filter((r) => r.online).map((r) => r.cpu);
     for (const cpu of onlining) this.requestOnlining.add(cpu);
-    let result: SetOnlineResult;
+    let result: SetOnlineResult | undefined;
     try {
       result = await setCpusOnline(this.opts.paths, requests, (line) => this.opts.log(`${who}: ${line}`));
       this.tick(); // report the change now rather than at the next timer tick
     } finally {
-      for (const cpu of onlining) this.requestOnlining.delete(cpu);
+      // A CPU this request onlined stays the request's until its ONLINED is seen (onChanges), or for
+      // REQUEST_ONLINE_SETTLE_MS: a kernel (or a test tree) may show it a poll later.
+      const changed = new Set(result?.results.filter((r) => r.outcome === 'CHANGED').map((r) => r.cpu));
+      for (const cpu of onlining) {
+        if (!changed.has(cpu)) this.requestOnlining.delete(cpu);
+        else setTimeout(() => this.requestOnlining.delete(cpu), REQUEST_ONLINE_SETTLE_MS).unref();
+      }
     }
     const failed = result.results.filter((r) => r.online && r.outcome === 'FAILED');
     for (const r of result.results) if (r.online && r.outcome === 'CHANGED') this.failures.clear(r.cpu);
@@ -361,7 +370,8 @@ export class Agent {
       this.offlinedAt.delete(c.cpu);
       const wanted = this.wanted.has(c.cpu);
       const recent = offAt !== undefined && detectedAtMs - offAt <= COMEBACK_WINDOW_MS;
-      if (byAgent || this.requestOnlining.has(c.cpu) || (!wanted && !recent)) return change;
+      const byRequest = this.requestOnlining.delete(c.cpu);
+      if (byAgent || byRequest || (!wanted && !recent)) return change;
       // Fought back: name the rules that online CPUs on the event that could have done it (a hot-add's "add" for a CPU
       // hot-added within the window, else an offline's events), bounded per event like the snapshot's list.
       const afterAdd = addedAt !== undefined && detectedAtMs - addedAt <= COMEBACK_WINDOW_MS && (offAt === undefined || addedAt > offAt);
