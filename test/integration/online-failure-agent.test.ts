@@ -10,10 +10,13 @@
  * boundary accepts it and the verdict names CPU_ONLINE_FAILED with the cause.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sinon from 'sinon';
 import { ONLINE_ATTEMPTS, ONLINE_RETRY_DELAY_MS } from '@vcpuctl/guest-agent/dist/cpu-control';
-import { computeVerdict } from '@vcpuctl/host';
+import { Context, HypervisorDriver, computeVerdict, setVcpus } from '@vcpuctl/host';
+import { VcpuctlError } from '@vcpuctl/proto';
 import { checkSnapshot } from '@vcpuctl/host/dist/guest/guest-input';
 import { v1 } from '@vcpuctl/proto';
 import { AgentHarness } from '../helpers/agent-harness';
@@ -118,5 +121,62 @@ describe('online writes the kernel refuses (a real agent on a tree whose online 
     const reply = await c.setOnline([{ cpu: 2, online: true }]);
     assert.equal(reply.results[0]!.outcome, Outcome.CHANGED);
     assert.ok(!(reply.snapshot!.onlineFailures ?? []).some((x) => x.cpu === 2), JSON.stringify(reply.snapshot!.onlineFailures ?? []));
+  });
+});
+
+describe('set, when the kernel refuses the hot-added vCPU (a real agent; libvirt faked)', function () {
+  this.timeout(30_000);
+  // One vCPU of a maximum of 2, as the host fixtures describe; the hot-add's online file refuses with EIO.
+  const h = new AgentHarness({ sockets: 1, coresPerSocket: 2, threadsPerCore: 1, present: 1 });
+  let dir: string;
+  before(async () => {
+    h.tree.setProductUuid(hostSnapshot().domain.uuid!.toUpperCase());
+    await h.start({ autoOnline: true });
+    dir = mkdtempSync(join(tmpdir(), 'vcpuctl-set-eio-'));
+  });
+  after(async () => {
+    await h.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stops waiting at the refusal (PARTIAL), and the report names CPU_ONLINE_FAILED with the errno', async () => {
+    const after = hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json' });
+    const inspect = sinon.stub().resolves(hostSnapshot());
+    const driver = {
+      uri: 'qemu:///system',
+      spawns: 0,
+      inspect,
+      setVcpus: sinon.stub().callsFake(async () => {
+        const dirOf = join(h.tree.cpuDir, 'cpu1');
+        mkdirSync(dirOf, { recursive: true });
+        symlinkSync('/proc/self/mem', join(dirOf, 'online'));
+        h.tree.hotAdd(1);
+        inspect.resolves(after);
+      }),
+    } as unknown as HypervisorDriver;
+    const ctx: Context = {
+      driver,
+      reportDir: join(dir, 'reports'),
+      lockDir: join(dir, 'locks'),
+      lockWaitMs: 0,
+      agentFlags: { agent: h.url, tokenFile: h.tokenFile },
+      agentTimeoutMs: 20_000,
+      progress: () => undefined,
+    };
+    const started = Date.now();
+    const err = await setVcpus(ctx, 'vt-probe', 2, { live: true, config: false, strategy: 'auto', timeoutMs: 20_000 }).then(
+      () => undefined,
+      (e: VcpuctlError) => e,
+    );
+    const took = Date.now() - started;
+    assert.equal(err?.code, 'PARTIAL', err?.message);
+    assert.match(err!.message, /the guest kernel refused to online cpu1 \(EIO\)/);
+    // The agent's retries (2 s), not the agent timeout (20 s + 60 s).
+    assert.ok(took < 10_000, `${took} ms`);
+    const report = JSON.parse(readFileSync(err!.details!.report as string, 'utf8'));
+    const kinds = report.verdict.findings.map((f: { kind: string }) => f.kind);
+    assert.ok(kinds.includes('CPU_ONLINE_FAILED'), kinds.join());
+    assert.ok(!kinds.includes('HOTADDED_OFFLINE'), kinds.join());
+    assert.match(report.verdict.findings.find((f: { kind: string }) => f.kind === 'CPU_ONLINE_FAILED').message, /by the agent's auto-online of the hot-add\): EIO/);
   });
 });

@@ -48,6 +48,13 @@ export interface SetResult {
 const EVIDENCE_QUIET_MS = 250;
 const EVIDENCE_MAX_WAIT_MS = 1500;
 
+/** Refused onlines the snapshot shows for CPUs still present and offline, that were not there before the operation. */
+function newOnlineFailures(s: v1.Snapshot.$Properties, before: v1.Snapshot.$Properties | undefined): v1.IOnlineFailure[] {
+  const old = new Set((before?.onlineFailures ?? []).map((f) => `${f.cpu}@${f.atMs}`));
+  const offline = new Set((s.cpus ?? []).filter((c) => c.present && !c.online).map((c) => c.index ?? 0));
+  return (s.onlineFailures ?? []).filter((f) => offline.has(f.cpu ?? 0) && !old.has(`${f.cpu}@${f.atMs}`));
+}
+
 /** Waits until the guest shows `want` (checked on every pushed event and once a second), collecting kernel lines. */
 async function waitForGuest(ctx: Context, client: GuestSession, rb: ReportBuilder, want: (s: v1.Snapshot.$Properties) => boolean, what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -83,6 +90,13 @@ async function waitForGuest(ctx: Context, client: GuestSession, rb: ReportBuilde
         }
         confirmed = true;
         settle();
+        return;
+      }
+      // The kernel refused an online (after the agent's retry): waiting longer changes nothing, and asking again loops.
+      const refused = newOnlineFailures(s, rb.before?.guest?.snapshot);
+      if (refused.length) {
+        rb.mark(`agent: the guest kernel refused to online ${refused.map((f) => `cpu${f.cpu} (${f.errno}, ${f.attempts} write${f.attempts === 1 ? '' : 's'})`).join(', ')}`);
+        finish(new VcpuctlError('PARTIAL', `the guest kernel refused to online ${refused.map((f) => `cpu${f.cpu} (${f.errno})`).join(', ')}: see CPU_ONLINE_FAILED`));
         return;
       }
       // An agent told not to online hot-added CPUs (--no-auto-online) leaves
