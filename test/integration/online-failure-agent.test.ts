@@ -16,9 +16,8 @@ import { join } from 'node:path';
 import sinon from 'sinon';
 import { ONLINE_ATTEMPTS, ONLINE_RETRY_DELAY_MS } from '@vcpuctl/guest-agent/dist/cpu-control';
 import { Context, HypervisorDriver, computeVerdict, setVcpus } from '@vcpuctl/host';
-import { VcpuctlError } from '@vcpuctl/proto';
 import { checkSnapshot } from '@vcpuctl/host/dist/guest/guest-input';
-import { v1 } from '@vcpuctl/proto';
+import { VcpuctlError, v1 } from '@vcpuctl/proto';
 import { AgentHarness } from '../helpers/agent-harness';
 import { hostSnapshot } from '../helpers/host-fixtures';
 
