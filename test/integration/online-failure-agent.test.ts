@@ -14,7 +14,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sinon from 'sinon';
-import { ONLINE_ATTEMPTS, ONLINE_RETRY_DELAY_MS } from '@vcpuctl/guest-agent/dist/cpu-control';
+import { ONLINE_ATTEMPTS, ONLINE_RETRY_DELAY_MS, setCpusOnline } from '@vcpuctl/guest-agent/dist/cpu-control';
+import { treePaths } from '@vcpuctl/guest-agent/dist/sysfs/paths';
 import { Context, HypervisorDriver, computeVerdict, setVcpus } from '@vcpuctl/host';
 import { checkSnapshot } from '@vcpuctl/host/dist/guest/guest-input';
 import { VcpuctlError, v1 } from '@vcpuctl/proto';
@@ -79,6 +80,16 @@ describe('online writes the kernel refuses (a real agent on a tree whose online 
     assert.match(finding.message, /refused to online CPU 2 \(by a request\): EIO .* after 3 writes; kernel: .*"smpboot: do_boot_cpu failed\(-1\) to wakeup CPU#2"; likely cause: .*live-migrated/);
     assert.match(finding.advice, /vcpuctl doctor/);
     assert.ok(!v.findings.some((x) => x.kind === 'HOTADDED_OFFLINE'), 'named once, with its cause');
+  });
+
+  it('no write is retried past the window, whatever the attempts left (a kernel that took its 10 s per write)', async () => {
+    refuse(2, '/proc/self/mem');
+    const lines: string[] = [];
+    const started = Date.now();
+    const r = await setCpusOnline(treePaths(h.tree.root), [{ cpu: 2, online: true }], (l) => lines.push(l), { attempts: 10, delayMs: 300, windowMs: 700 });
+    // Writes at about 0, 300 and 600 ms; a fourth would start past 700 ms.
+    assert.equal(r.results[0]!.attempts, 3, lines.join('\n'));
+    assert.ok(Date.now() - started < 1500, `${Date.now() - started} ms`);
   });
 
   it('ENOSPC is not the kernel being late: one write, FAILED at once', async () => {

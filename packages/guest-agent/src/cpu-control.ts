@@ -52,12 +52,22 @@ export const LATE_KERNEL_ERRNOS: ReadonlySet<string> = new Set(['EIO', 'EBUSY', 
 export const ONLINE_ATTEMPTS = 3;
 export const ONLINE_RETRY_DELAY_MS = 1000;
 
+/**
+ * No write is retried once this long has passed since the first: x86 Linux
+ * waits up to 10 s for a new CPU to show signs of life before the write
+ * fails with EIO, so three such writes would take over 30 s, past what a
+ * controller waits for an answer (30 s). A write that failed that slowly
+ * was not a kernel a second late.
+ */
+export const ONLINE_RETRY_WINDOW_MS = 5000;
+
 export interface RetryPolicy {
   attempts: number;
   delayMs: number;
+  windowMs: number;
 }
 
-export const ONLINE_RETRY: RetryPolicy = { attempts: ONLINE_ATTEMPTS, delayMs: ONLINE_RETRY_DELAY_MS };
+export const ONLINE_RETRY: RetryPolicy = { attempts: ONLINE_ATTEMPTS, delayMs: ONLINE_RETRY_DELAY_MS, windowMs: ONLINE_RETRY_WINDOW_MS };
 
 export interface SetOnlineResult {
   results: CpuOutcome[];
@@ -153,13 +163,15 @@ export async function setCpusOnline(paths: TreePaths, requests: CpuRequest[], lo
  */
 async function writeOnline(file: string, r: CpuRequest, retry: RetryPolicy, log: (line: string) => void): Promise<{ ok: true; attempts: number } | { ok: false; attempts: number; error: NodeJS.ErrnoException }> {
   const most = r.online ? Math.max(1, retry.attempts) : 1;
+  const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
       await writeFile(file, r.online ? '1' : '0');
       return { ok: true, attempts: attempt };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      if (attempt >= most || !LATE_KERNEL_ERRNOS.has(e.code ?? '')) return { ok: false, attempts: attempt, error: e };
+      const late = LATE_KERNEL_ERRNOS.has(e.code ?? '') && Date.now() + retry.delayMs - started <= retry.windowMs;
+      if (attempt >= most || !late) return { ok: false, attempts: attempt, error: e };
       log(`cpu${r.cpu}: kernel refused online: ${e.code}; writing again in ${retry.delayMs} ms (${attempt} of ${most})`);
       await new Promise((resolve) => setTimeout(resolve, retry.delayMs));
       if (readTrimmed(file) === '1') return { ok: true, attempts: attempt };
