@@ -10,7 +10,18 @@
  */
 import { Reader } from 'protobufjs/minimal';
 import { VcpuctlError } from './errors';
-import { MAX_GUEST_CACHES_PER_CPU, MAX_GUEST_CGROUPS, MAX_GUEST_CHANGES_PER_EVENT, MAX_GUEST_CPUS, MAX_GUEST_CPU_FLAGS, MAX_GUEST_KERNEL_LINES_PER_FRAME, MAX_GUEST_NUMA_NODES } from './limits';
+import {
+  MAX_GUEST_CACHES_PER_CPU,
+  MAX_GUEST_CGROUPS,
+  MAX_GUEST_CHANGES_PER_EVENT,
+  MAX_GUEST_CPUS,
+  MAX_GUEST_CPU_FLAGS,
+  MAX_GUEST_KERNEL_LINES_PER_FRAME,
+  MAX_GUEST_NUMA_NODES,
+  MAX_GUEST_ONLINE_FAILURES,
+  MAX_GUEST_ONLINE_FAILURE_LINES,
+  MAX_GUEST_UDEV_RULES,
+} from './limits';
 
 interface FieldShape {
   /** The message type inside, when the pass must look into it. */
@@ -24,9 +35,20 @@ export const FRAME_SHAPES: Readonly<Record<string, Readonly<Record<number, Field
   SnapshotReply: { 1: { of: 'Snapshot' } },
   SubscribeReply: { 1: { of: 'Snapshot' } },
   SetOnlineReply: { 1: { max: MAX_GUEST_CPUS }, 3: { of: 'Snapshot' } },
-  CpuEvent: { 1: { max: MAX_GUEST_CHANGES_PER_EVENT }, 3: { max: MAX_GUEST_KERNEL_LINES_PER_FRAME }, 4: { of: 'Snapshot' } },
+  CpuEvent: { 1: { of: 'CpuChange', max: MAX_GUEST_CHANGES_PER_EVENT }, 3: { max: MAX_GUEST_KERNEL_LINES_PER_FRAME }, 4: { of: 'Snapshot' } },
   KernelLog: { 1: { max: MAX_GUEST_KERNEL_LINES_PER_FRAME } },
-  Snapshot: { 7: { of: 'Cpu', max: MAX_GUEST_CPUS }, 8: { max: MAX_GUEST_NUMA_NODES }, 9: { of: 'CpuModel' }, 12: { of: 'CgroupRestriction', max: MAX_GUEST_CGROUPS } },
+  Snapshot: {
+    7: { of: 'Cpu', max: MAX_GUEST_CPUS },
+    8: { max: MAX_GUEST_NUMA_NODES },
+    9: { of: 'CpuModel' },
+    12: { of: 'CgroupRestriction', max: MAX_GUEST_CGROUPS },
+    15: { of: 'UdevRule', max: MAX_GUEST_UDEV_RULES },
+    17: { of: 'OnlineFailure', max: MAX_GUEST_ONLINE_FAILURES },
+  },
+  // The suspects of every comeback in one event together: the agent names at most MAX_GUEST_UDEV_RULES in an event.
+  CpuChange: { 6: { of: 'UdevRule', max: MAX_GUEST_UDEV_RULES } },
+  OnlineFailure: { 7: { max: MAX_GUEST_ONLINE_FAILURES * MAX_GUEST_ONLINE_FAILURE_LINES } },
+  UdevRule: {},
   Cpu: { 14: { max: MAX_GUEST_CPUS * MAX_GUEST_CACHES_PER_CPU } },
   CpuModel: { 9: { max: MAX_GUEST_CPU_FLAGS } },
   // No repeated field inside; walked so that a field of it sent twice is refused like any other.

@@ -211,3 +211,43 @@ export const MAX_GUEST_CGROUP_PATH_CHARS = 4096;
  * ignored (logged) rather than read.
  */
 export const MAX_WANTED_OFFLINE_STATE_BYTES = 40 * 1024;
+
+/**
+ * The guest's udev rules that online CPUs, in one snapshot. A distribution
+ * ships one such rule at most (SUSE's 80-hotplug-cpu-mem.rules, the guides'
+ * pasted one); 64 leaves room for a guest that has collected many, and the
+ * agent lists no more (it then says it stopped).
+ */
+export const MAX_GUEST_UDEV_RULES = 64;
+
+/**
+ * One such rule's text, as the agent sends it (cut with "..." past this).
+ * The rules people write for CPUs are one line of under 200 characters;
+ * 1024 shows any of them whole, while udev itself allows a line of 16 KiB.
+ */
+export const MAX_GUEST_UDEV_RULE_CHARS = 1024;
+
+/** A rules file's path in the guest: PATH_MAX (4096 bytes), as for cgroup paths. */
+export const MAX_GUEST_UDEV_PATH_CHARS = 4096;
+
+/**
+ * The events a rule fires on, joined by "|": the agent names at most the
+ * eight actions the kernel sends (add, remove, change, move, online,
+ * offline, bind, unbind), about 50 characters; 128 leaves room.
+ */
+export const MAX_GUEST_UDEV_ACTIONS_CHARS = 128;
+
+/**
+ * Online writes refused, in one snapshot: the agent keeps the newest this
+ * many (one per CPU still offline after its failure). A hot-add that fails
+ * fails for every vCPU it plugs, and 64 named are enough to see the cause.
+ */
+export const MAX_GUEST_ONLINE_FAILURES = 64;
+
+/**
+ * Kernel lines kept with one refused online write: the kernel logs two to
+ * five lines about a CPU that does not come up ("smpboot: Booting Node 0
+ * Processor 1", "do_boot_cpu failed", "CPU1 failed to report alive
+ * state"); 16 holds those of a retried write.
+ */
+export const MAX_GUEST_ONLINE_FAILURE_LINES = 16;

@@ -4,6 +4,11 @@
  * state file) and verify stays clean; after `virsh reset` the verdict names
  * INTENT_LOST_ON_REBOOT; `watch --reconcile --json` re-applies the intent,
  * and the guest's own /sys says so (read by the rig helper, not the agent).
+ * Then, on the same guest, udev fighting offlines (issue 18, parts 3 and 4):
+ * a rule file in the guest's /run/udev/rules.d and a process that re-onlines
+ * what is offlined (the rig guest runs no udevd); the agent names the rule
+ * when cpu1 comes back (watch prints it), doctor names it, and set --dry-run
+ * lists it among the risks.
  * One small guest of its own (2 vCPUs, 512 MiB), destroyed at the end.
  */
 import { strict as assert } from 'node:assert';
@@ -97,5 +102,51 @@ describe('e2e: a guest-side offline through an agent restart and a reset', funct
     watch = undefined;
     const v = await cli(['verify', g.name]);
     assert.equal(v.code, 0, `${v.stdout}\n${v.stderr}`);
+  });
+
+  it('a udev rule and a process that re-onlines what is offlined: the agent names the rule when cpu1 comes back, doctor and set --dry-run name it', async () => {
+    const started = Date.now();
+    const lines: Record<string, any>[] = [];
+    watch = spawn(process.execPath, [VCPUCTL, '--json', '--report-dir', join(dir, 'reports'), '--agents-file', g.agentsFile, 'watch', g.name], {
+      env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let partial = '';
+    watch.stdout!.on('data', (d: Buffer) => {
+      const parts = (partial + d.toString('utf8')).split('\n');
+      partial = parts.pop()!;
+      for (const p of parts) if (p.trim()) lines.push(JSON.parse(p));
+    });
+    const said = (re: RegExp, from = 0) => lines.slice(from).some((l) => (l.changes ?? []).some((c: string) => re.test(c)));
+    const all = () => JSON.stringify(lines.map((l) => l.changes));
+    await until('watch to reach the agent', 30_000, () => lines.some((l) => l.guest?.reachable === true));
+    assert.equal(await guestOnline(), '0', 'cpu1 is offline by the reconciled intent');
+    assert.equal((await g.helper('POST', '/udev-fight')).trim(), '/run/udev/rules.d/99-cpu-online.rules');
+    try {
+      // cpu1 is wanted offline (the intent re-applied above): the fighter brings it back at once.
+      const rule = /likely the udev rule \/run\/udev\/rules\.d\/99-cpu-online\.rules:2$/;
+      await until('cpu1 to come back', 20_000, () => said(/^cpu1 ONLINED: came back online/));
+      assert.ok(said(/^cpu1 ONLINED: came back online [\d.]+ s after it went offline, not by the agent, though the host wants it offline: /), all());
+      assert.ok(said(rule), all());
+      // An offline inside the guest, fought back within a second: named the same way, with how long it lasted.
+      const from = lines.length;
+      await g.helper('POST', '/cpu-online?cpu=1&value=0');
+      await until('cpu1 to come back again', 20_000, () => said(/^cpu1 ONLINED: came back online/, from));
+      assert.ok(said(/^cpu1 ONLINED: came back online 0\.\d s after it went offline, not by the agent, though the host wants it offline: likely the udev rule/, from), all());
+
+      const d = await cli(['--json', 'doctor', g.name]);
+      assert.equal(d.code, 3, d.stderr);
+      const check = JSON.parse(d.stdout).domains[0].checks.find((c: { id: string }) => c.id === 'udev-auto-online');
+      assert.equal(check.status, 'risk', JSON.stringify(check));
+      assert.match(check.detail, /1 udev rule in the guest onlines CPUs on events besides "add" .*\/run\/udev\/rules\.d\/99-cpu-online\.rules:2 \(on add\|change/);
+      assert.match(check.fix, /ln -s \/dev\/null \/etc\/udev\/rules\.d\/99-cpu-online\.rules/);
+      const p = await cli(['set', g.name, '2', '--dry-run']);
+      assert.match(p.stdout, /udev auto-online rule: 1 udev rule in the guest onlines CPUs on events besides "add"/);
+    } finally {
+      await g.helper('POST', '/udev-fight/stop');
+      watch.kill('SIGTERM');
+      watch = undefined;
+    }
+    console.log(`      udev steps: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   });
 });

@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GuestView } from '@vcpuctl/host';
+import { v1 } from '@vcpuctl/proto';
 import { DoctorCheck, DoctorInputs, GuestInfoRead, plugIds } from '@vcpuctl/host/dist/core/doctor/check';
 import { doctorChecks } from '@vcpuctl/host/dist/core/doctor/checks';
 import { kernelHotplugCheck, qemuGaCheck, udevCheck } from '@vcpuctl/host/dist/core/doctor/guest-checks';
@@ -187,10 +188,54 @@ describe('doctor: guest-side checks', () => {
     assert.match(kernelHotplugCheck(inputs('clean.xml', { guest: ga })).detail, /needs vcpuctl-agent/);
   });
 
-  it('udev: always not checked, with why (the agent does not report the rules)', () => {
-    const r = udevCheck(inputs('clean.xml', { guest: agentGuest('0-3', [0], () => false) }));
-    assert.equal(r.status, 'not checked');
-    assert.match(r.detail, /needs the agent to report/);
+  describe('udev auto-online rule', () => {
+    const fighting = { file: '/run/udev/rules.d/99-fight.rules', line: 2, text: 'SUBSYSTEM=="cpu", ATTR{online}="1"', fightsOffline: true, actions: 'add|change|move|online|offline|bind|unbind' };
+    const addOnly = { file: '/usr/lib/udev/rules.d/80-hotplug-cpu-mem.rules', line: 5, text: 'SUBSYSTEM=="cpu", ACTION=="add", TEST=="online", ATTR{online}=="0", ATTR{online}="1"', fightsOffline: false, actions: 'add' };
+    const agent = (rules: (typeof fighting)[], read: v1.UdevRead, autoOnline = true): GuestView => ({
+      ...agentGuest('0-3', [0], () => false),
+      autoOnline,
+      snapshot: { ...agentGuest('0-3', [0], () => false).snapshot, udevRules: rules, udevRead: read },
+    });
+
+    it('a rule that fights offlines is a risk naming file:line, with the override and guard fixes', () => {
+      const r = udevCheck(inputs('clean.xml', { guest: agent([addOnly, fighting], v1.UdevRead.UDEV_READ_WHOLE) }));
+      assert.equal(r.status, 'risk');
+      assert.match(r.detail, /1 udev rule in the guest onlines CPUs on events besides "add".*\/run\/udev\/rules\.d\/99-fight\.rules:2 \(on add\|change/);
+      assert.match(r.detail, /; 1 more/);
+      assert.match(r.fix!, /ln -s \/dev\/null \/etc\/udev\/rules\.d\/80-hotplug-cpu-mem\.rules/);
+      assert.match(r.fix!, /ln -s \/dev\/null \/etc\/udev\/rules\.d\/99-fight\.rules/);
+      assert.match(r.fix!, /ACTION!="add", GOTO="cpu_online_end"/);
+    });
+
+    it('an add-only rule is a risk too: it onlines CPUs the host wants offline and races a boot-time offline', () => {
+      const r = udevCheck(inputs('clean.xml', { guest: agent([addOnly], v1.UdevRead.UDEV_READ_WHOLE) }));
+      assert.equal(r.status, 'risk');
+      assert.match(r.detail, /onlines every hot-added CPU, also one the host wants offline.*80-hotplug-cpu-mem\.rules:5/);
+    });
+
+    it('no rule and an agent that onlines hot-adds is ok; no rule with --no-auto-online is a risk', () => {
+      const ok = udevCheck(inputs('clean.xml', { guest: agent([], v1.UdevRead.UDEV_READ_WHOLE) }));
+      assert.equal(ok.status, 'ok');
+      assert.match(ok.detail, /no udev rule in the guest onlines CPUs; vcpuctl-agent onlines hot-added CPUs/);
+      const off = udevCheck(inputs('clean.xml', { guest: agent([], v1.UdevRead.UDEV_READ_WHOLE, false) }));
+      assert.equal(off.status, 'risk');
+      assert.match(off.detail, /--no-auto-online: hot-added vCPUs stay offline/);
+    });
+
+    it('qemu-ga only is a risk (hot-adds stay offline, or a rule fights offlines: it can tell neither)', () => {
+      const ga: GuestView = { reachable: true, via: 'qemu-ga', autoOnline: false, snapshot: { present: '0', online: '0', cpus: [{ index: 0, present: true, online: true }] } };
+      const r = udevCheck(inputs('clean.xml', { guest: ga }));
+      assert.equal(r.status, 'risk');
+      assert.match(r.detail, /qemu-guest-agent only/);
+      assert.match(r.fix!, /vcpuctl agent attach vt/);
+    });
+
+    it('not checked: no guest, an agent older than the field, or none found but the agent stopped at a bound', () => {
+      assert.equal(udevCheck(inputs('clean.xml')).status, 'not checked');
+      assert.match(udevCheck(inputs('clean.xml', { guest: agent([], v1.UdevRead.UDEV_READ_UNKNOWN) })).detail, /older version/);
+      assert.equal(udevCheck(inputs('clean.xml', { guest: agent([], v1.UdevRead.UDEV_OVER_LIMIT) })).status, 'not checked');
+      assert.equal(udevCheck(inputs('clean.xml', { guest: agent([fighting], v1.UdevRead.UDEV_OVER_LIMIT) })).status, 'risk');
+    });
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { EnvelopeInit, PROTOCOL_VERSION, v1 } from '@vcpuctl/proto';
+import { EnvelopeInit, MAX_GUEST_UDEV_RULES, PROTOCOL_VERSION, v1 } from '@vcpuctl/proto';
 import { CpuRequest, SetOnlineResult, setCpusOnline } from './cpu-control';
 import { ModelReading, SnapshotCache, SnapshotData, readModel, readTree } from './snapshot';
 import { CgroupReading } from './cgroup/walk';
@@ -19,6 +19,8 @@ import { KernelRecord, KmsgFollower, isCpuEvidence } from './watch/kmsg';
 import { CgroupReader } from './cgroup/reader';
 import { WantedOffline, parseWantedOffline } from './wanted-offline';
 import { readTrimmed } from './sysfs/read';
+import { UdevReader, UdevReading } from './udev/reader';
+import { FAILURE_LINES_BEFORE_MS, OnlineFailures, RecentKernelLines } from './online-failures';
 
 /** When this process started: with the boot id, the host tells an agent restart from a guest reboot. */
 const AGENT_STARTED_AT_MS = Date.now() - process.uptime() * 1000;
@@ -86,6 +88,34 @@ const MAX_PENDING_LINES = 256;
 const AUTO_ONLINE_RETRY_MS = 20;
 const AUTO_ONLINE_WAIT_MS = 1000;
 
+/**
+ * How old the udev rules reading may be when a snapshot is built with the
+ * CPUs unchanged (a CPU change rereads them at once): a rule added in the
+ * guest shows in `vcpuctl doctor` within this. A reread stats each rules
+ * file (about a hundred) and parses only the changed ones: well under a
+ * millisecond, so even a controller asking often costs little.
+ */
+export const UDEV_READING_MAX_AGE_MS = 5000;
+
+/**
+ * A CPU that comes back online, not by the agent, within this long of going
+ * offline is reported as fought back (with the udev rules that could have
+ * done it): udev runs a rule within milliseconds of the offline event, and a
+ * service or loop that re-onlines CPUs does so within seconds. A CPU the host
+ * wants offline is reported whenever it comes back.
+ */
+export const COMEBACK_WINDOW_MS = 10_000;
+
+/**
+ * After a refused online write, the kernel's lines about it are awaited this
+ * long before the failure is recorded: the kernel logs them as the write
+ * fails, and the kernel log is read every 2 to 50 ms (KMSG_POLL).
+ */
+const FAILURE_LINES_WAIT_MS = 100;
+
+/** How long a CPU a request onlined is taken as the request's when its ONLINED is seen late: several polls. */
+const REQUEST_ONLINE_SETTLE_MS = 1000;
+
 export class Agent {
   private readonly poller: CpuPoller;
   private readonly kmsg: KmsgFollower;
@@ -109,12 +139,24 @@ export class Agent {
   private readonly wanted: WantedOffline;
   private pending: KernelRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The guest's udev rules that online CPUs: read with the first snapshot, on every CPU change, and when older than UDEV_READING_MAX_AGE_MS. */
+  private readonly udev: UdevReader;
+  private udevReading: { atMs: number; reading: UdevReading } | undefined;
+  /** Online writes the kernel refused, for CPUs still offline; the recent kernel lines they are told with. */
+  private readonly failures = new OnlineFailures();
+  private readonly recentLines = new RecentKernelLines();
+  /** When each CPU last went offline, or was hot-added, for telling a CPU fought back online and by which rules. */
+  private readonly offlinedAt = new Map<number, number>();
+  private readonly hotAddedAt = new Map<number, number>();
+  /** CPUs a request is onlining now: their ONLINED is the request's, not a comeback. */
+  private readonly requestOnlining = new Set<number>();
 
   constructor(private readonly opts: AgentOptions) {
     this.poller = new CpuPoller(opts.paths);
     this.model = readModel(opts.paths);
     this.treeReader = new CpuTreeReader(opts.paths);
     this.cgroups = new CgroupReader(opts.paths.root);
+    this.udev = new UdevReader(opts.paths.root);
     this.cgroupTimings = { ...CGROUP_TIMINGS, ...opts.cgroupTimings };
     this.kmsg = new KmsgFollower(opts.kmsgPath, (rec) => this.onKernelRecord(rec), opts.log);
     this.wanted = new WantedOffline(opts.stateFile, opts.system.bootId, opts.log);
@@ -136,6 +178,7 @@ export class Agent {
   /** A CPU line from the kernel means sysfs has just changed, or is about to: look now. */
   private onKernelRecord(rec: KernelRecord): void {
     if (!isCpuEvidence(rec.message)) return;
+    this.recentLines.add(rec);
     this.pending.push(rec);
     if (this.pending.length > MAX_PENDING_LINES) this.pending.shift();
     this.tick();
@@ -190,7 +233,22 @@ export class Agent {
       this.opts.system,
       this.offlineCauses,
       this.readCgroups(() => this.cgroups.read(reading.tree.onlineSet)),
+      { udev: this.readUdev(false), failures: this.failures.list },
     );
+  }
+
+  /** The udev rules reading: again when `now` (a CPU change) or when the last is older than UDEV_READING_MAX_AGE_MS. */
+  private readUdev(now: boolean): UdevReading {
+    const last = this.udevReading;
+    if (!now && last && Date.now() - last.atMs < UDEV_READING_MAX_AGE_MS) return last.reading;
+    const reading = this.udev.read();
+    if (reading !== last?.reading) {
+      if (!reading.whole) this.opts.log(`udev rules: read in part: ${reading.why ?? ''}`);
+      for (const r of reading.rules)
+        if (!last?.reading.rules.some((x) => x.file === r.file && x.line === r.line)) this.opts.log(`udev rules: ${r.file}:${r.line} onlines CPUs on ${r.actions.join('|')}${r.fightsOffline ? ': it fights offlines' : ''}`);
+    }
+    this.udevReading = { atMs: Date.now(), reading };
+    return reading;
   }
 
   /** A cgroup reading, with its state logged when it changes and the next timed read planned. */
@@ -228,9 +286,43 @@ export class Agent {
   }
 
   async setOnline(requests: CpuRequest[], who: string): Promise<SetOnlineResult> {
-    const result = await setCpusOnline(this.opts.paths, requests, (line) => this.opts.log(`${who}: ${line}`));
-    this.tick(); // report the change now rather than at the next timer tick
+    const byAutoOnline = who === 'auto-online';
+    const onlining = byAutoOnline ? [] : requests.filter((r) => r.online).map((r) => r.cpu);
+    for (const cpu of onlining) this.requestOnlining.add(cpu);
+    let result: SetOnlineResult | undefined;
+    try {
+      result = await setCpusOnline(this.opts.paths, requests, (line) => this.opts.log(`${who}: ${line}`));
+      this.tick(); // report the change now rather than at the next timer tick
+    } finally {
+      // A CPU this request onlined stays the request's until its ONLINED is seen (onChanges), or for
+      // REQUEST_ONLINE_SETTLE_MS: a kernel (or a test tree) may show it a poll later.
+      const changed = new Set(result?.results.filter((r) => r.outcome === 'CHANGED').map((r) => r.cpu));
+      for (const cpu of onlining) {
+        if (!changed.has(cpu)) this.requestOnlining.delete(cpu);
+        else setTimeout(() => this.requestOnlining.delete(cpu), REQUEST_ONLINE_SETTLE_MS).unref();
+      }
+    }
+    const failed = result.results.filter((r) => r.online && r.outcome === 'FAILED');
+    for (const r of result.results) if (r.online && r.outcome === 'CHANGED') this.failures.clear(r.cpu);
+    if (failed.length) {
+      // The kernel's lines about the failure arrive as it fails: wait for them, then keep it until the CPU comes online.
+      await new Promise((resolve) => setTimeout(resolve, FAILURE_LINES_WAIT_MS));
+      for (const r of failed) {
+        const kernelLines = this.recentLines.since(r.startedAtMs - FAILURE_LINES_BEFORE_MS);
+        this.failures.record({ cpu: r.cpu, errno: r.errorCode, message: r.message, attempts: r.attempts, atMs: Date.now(), byAutoOnline, kernelLines });
+        this.opts.log(
+          `${who}: cpu${r.cpu} stays offline: the kernel refused online with ${r.errorCode} after ${r.attempts} write${r.attempts === 1 ? '' : 's'}${kernelLines.length ? `; kernel: ${kernelLines.map((l) => l.message).join(' | ')}` : ''}`,
+        );
+      }
+      this.pushSnapshot();
+    }
     return result;
+  }
+
+  /** Pushes the snapshot to subscribers when something in it changed that the CPU lists do not show. */
+  private pushSnapshot(): void {
+    if (this.subscribers.size === 0) return;
+    this.push({ id: 0, cpuEvent: { changes: [], detectedAtMs: Date.now(), kernelLines: [], snapshot: this.snapshot() } });
   }
 
   /** One poll of the CPU lists; also flushes kernel lines no change claimed. Cheap when nothing changed. */
@@ -260,10 +352,48 @@ export class Agent {
       if (c.kind === 'HOT_ADDED' && !onlined.has(c.cpu)) this.offlineCauses.set(c.cpu, v1.OfflineCause.HOT_ADDED_NEVER_ONLINED);
       else if (c.kind === 'OFFLINED') this.offlineCauses.set(c.cpu, v1.OfflineCause.OFFLINED);
       else if (c.kind === 'ONLINED' || c.kind === 'REMOVED') this.offlineCauses.delete(c.cpu);
+      if (c.kind === 'ONLINED' || c.kind === 'REMOVED') this.failures.clear(c.cpu);
     }
+    // A CPU change may come from a rules file just written (a package install): read them now.
+    const udev = this.readUdev(true);
+    let suspectsLeft = MAX_GUEST_UDEV_RULES;
     const out = changes.map((c) => {
       const byAgent = c.kind === 'ONLINED' && this.autoOnlining.delete(c.cpu);
-      return { cpu: c.cpu, kind: v1.CpuChange.Kind[c.kind], byAgent };
+      const change = { cpu: c.cpu, kind: v1.CpuChange.Kind[c.kind], byAgent };
+      if (c.kind === 'OFFLINED') this.offlinedAt.set(c.cpu, detectedAtMs);
+      if (c.kind === 'HOT_ADDED') this.hotAddedAt.set(c.cpu, detectedAtMs);
+      if (c.kind === 'REMOVED') this.hotAddedAt.delete(c.cpu);
+      if (c.kind !== 'ONLINED') return change;
+      const addedAt = this.hotAddedAt.get(c.cpu);
+      this.hotAddedAt.delete(c.cpu);
+      const offAt = this.offlinedAt.get(c.cpu);
+      this.offlinedAt.delete(c.cpu);
+      const wanted = this.wanted.has(c.cpu);
+      const recent = offAt !== undefined && detectedAtMs - offAt <= COMEBACK_WINDOW_MS;
+      const byRequest = this.requestOnlining.delete(c.cpu);
+      if (byAgent || byRequest || (!wanted && !recent)) return change;
+      // Fought back: name the rules that online CPUs on the event that could have done it (a hot-add's "add" for a CPU
+      // hot-added within the window, else an offline's events), bounded per event like the snapshot's list.
+      const afterAdd = addedAt !== undefined && detectedAtMs - addedAt <= COMEBACK_WINDOW_MS && (offAt === undefined || addedAt > offAt);
+      const suspects = udev.rules.filter((r) => (afterAdd ? r.actions.includes('add') : r.fightsOffline)).slice(0, suspectsLeft);
+      suspectsLeft -= suspects.length;
+      const backAfterMs = offAt !== undefined ? detectedAtMs - offAt : 0;
+      this.opts.log(
+        `cpu${c.cpu} came back online${offAt !== undefined ? ` ${(backAfterMs / 1000).toFixed(1)} s after it went offline` : ''}, not by this agent${wanted ? ', though the host wants it offline' : ''}: ${
+          suspects.length
+            ? `likely udev rule ${suspects.map((r) => `${r.file}:${r.line}`).join(', ')}`
+            : udev.whole
+              ? `no udev rule onlines CPUs on such events (${udev.files} rules files read): a process in the guest wrote its online file, which one cannot be known here`
+              : `no udev rule found, but the rules were read in part (${udev.why ?? ''})`
+        }`,
+      );
+      return {
+        ...change,
+        backAfterMs,
+        wantedOffline: wanted,
+        suspects: suspects.map((r) => ({ file: r.file, line: r.line, text: r.text, fightsOffline: r.fightsOffline, actions: r.actions.join('|') })),
+        rulesReadWhole: udev.whole,
+      };
     });
     const lines = this.pending;
     this.pending = [];
@@ -303,6 +433,19 @@ export class Agent {
         }
         this.autoOnlining.delete(cpu);
         this.opts.log(`auto-online of cpu${cpu} failed: ${err.message}`);
+        // The kernel never gave it an online file (late past the wait, or no hotplug): a failure like a refused write.
+        if (noFileYet) {
+          this.failures.record({
+            cpu,
+            errno: 'ENOENT',
+            message: `no online file ${AUTO_ONLINE_WAIT_MS} ms after the hot-add`,
+            attempts: 0,
+            atMs: Date.now(),
+            byAutoOnline: true,
+            kernelLines: this.recentLines.since(Date.now() - AUTO_ONLINE_WAIT_MS - FAILURE_LINES_BEFORE_MS),
+          });
+          this.pushSnapshot();
+        }
       },
     );
   }

@@ -16,6 +16,8 @@ import { Sysinfo, readSysinfo } from './proc/sysinfo';
 import { lscpuSummary, renderSummary } from './lscpu/summary';
 import { CgroupReader } from './cgroup/reader';
 import { CgroupReading, CgroupState } from './cgroup/walk';
+import { UdevReader, UdevReading } from './udev/reader';
+import { OnlineFailureRecord } from './online-failures';
 
 export type SnapshotData = v1.Snapshot.$Properties;
 
@@ -81,7 +83,41 @@ function cgroupFields(c: CgroupReading | undefined): Pick<SnapshotData, 'restric
   };
 }
 
-export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses, cgroups?: CgroupReading): SnapshotData {
+/**
+ * What the agent knows besides the CPU tree and cgroups: the udev rules
+ * that online CPUs, and the online writes the kernel refused. Each is the
+ * same object while it is unchanged (the snapshot cache compares identity).
+ */
+export interface GuestFindings {
+  udev?: UdevReading;
+  failures?: readonly OnlineFailureRecord[];
+}
+
+/** The udev part of a snapshot; without a reading the fields stay unset (UDEV_READ_UNKNOWN). */
+function udevFields(u: UdevReading | undefined): Pick<SnapshotData, 'udevRules' | 'udevRead'> {
+  if (!u) return {};
+  return {
+    udevRules: u.rules.map((r) => ({ file: r.file, line: r.line, text: r.text, fightsOffline: r.fightsOffline, actions: r.actions.join('|') })),
+    udevRead: u.whole ? v1.UdevRead.UDEV_READ_WHOLE : v1.UdevRead.UDEV_OVER_LIMIT,
+  };
+}
+
+function failureFields(f: readonly OnlineFailureRecord[] | undefined): Pick<SnapshotData, 'onlineFailures'> {
+  if (!f?.length) return {};
+  return {
+    onlineFailures: f.map((x) => ({
+      cpu: x.cpu,
+      errno: x.errno,
+      message: x.message,
+      attempts: x.attempts,
+      atMs: x.atMs,
+      byAutoOnline: x.byAutoOnline,
+      kernelLines: x.kernelLines.map((l) => ({ priority: l.priority, seq: l.seq, usec: l.usec, message: l.message, receivedAtMs: l.receivedAtMs })),
+    })),
+  };
+}
+
+export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses, cgroups?: CgroupReading, found: GuestFindings = {}): SnapshotData {
   const { tree, model } = reading;
   return {
     takenAtMs: Date.now(),
@@ -113,6 +149,8 @@ export function toSnapshot(reading: TreeReading, system: SystemFacts | undefined
     system: system ? (({ bootId: _bootId, ...facts }) => facts)(system) : null,
     lscpu: renderSummary(lscpuSummary(reading)),
     ...cgroupFields(cgroups),
+    ...udevFields(found.udev),
+    ...failureFields(found.failures),
   };
 }
 
@@ -126,21 +164,24 @@ export class SnapshotCache {
   private tree: CpuTree | undefined;
   private causesKey = '';
   private cgroups: CgroupReading | undefined;
+  private found: GuestFindings = {};
   private body: SnapshotData | undefined;
 
-  take(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses, cgroups?: CgroupReading): SnapshotData {
+  take(reading: TreeReading, system: SystemFacts | undefined, causes?: OfflineCauses, cgroups?: CgroupReading, found: GuestFindings = {}): SnapshotData {
     const key = causes ? [...causes].map(([cpu, cause]) => `${cpu}:${cause}`).join(',') : '';
-    if (this.body && this.tree === reading.tree && this.causesKey === key && this.cgroups === cgroups) return { ...this.body, takenAtMs: Date.now() };
-    this.body = toSnapshot(reading, system, causes, cgroups);
+    const sameFound = this.found.udev === found.udev && this.found.failures === found.failures;
+    if (this.body && this.tree === reading.tree && this.causesKey === key && this.cgroups === cgroups && sameFound) return { ...this.body, takenAtMs: Date.now() };
+    this.body = toSnapshot(reading, system, causes, cgroups, found);
     this.tree = reading.tree;
     this.causesKey = key;
     this.cgroups = cgroups;
+    this.found = found;
     return this.body;
   }
 }
 
-/** One snapshot of the system under `paths.root`, its cgroups read once. */
+/** One snapshot of the system under `paths.root`, its cgroups and udev rules read once. */
 export function takeSnapshot(paths: TreePaths, system?: SystemFacts, causes?: OfflineCauses, model?: ModelReading): SnapshotData {
   const reading = readTree(paths, model);
-  return toSnapshot(reading, system, causes, new CgroupReader(paths.root).read(reading.tree.onlineSet));
+  return toSnapshot(reading, system, causes, new CgroupReader(paths.root).read(reading.tree.onlineSet), { udev: new UdevReader(paths.root).read() });
 }

@@ -7,7 +7,7 @@
  * 127.0.0.1, and is never installed.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 const args = process.argv.slice(2);
@@ -76,6 +76,50 @@ function stopQemuGa(): Promise<void> {
     q.once('exit', () => resolve());
     q.kill('SIGTERM');
   });
+}
+
+/**
+ * What an auto-online udev rule that matches every event does, played by a
+ * process (the rig guest has no udevd): the rule file in /run/udev/rules.d
+ * (the root is read-only; /run is the guest's tmpfs), and a loop that writes
+ * 1 to every CPU online file it finds at 0, FIGHT_DELAY_MS after seeing it.
+ */
+const FIGHT_RULES = '/run/udev/rules.d/99-cpu-online.rules';
+const FIGHT_DELAY_MS = 300;
+let fighter: NodeJS.Timeout | undefined;
+
+function startFighter(): void {
+  mkdirSync('/run/udev/rules.d', { recursive: true });
+  writeFileSync(FIGHT_RULES, '# keep every CPU online (pasted from a guide)\nSUBSYSTEM=="cpu", ACTION!="remove", ATTR{online}=="0", ATTR{online}="1"\n');
+  if (fighter) return;
+  const pending = new Set<string>();
+  fighter = setInterval(() => {
+    for (const name of readdirSync('/sys/devices/system/cpu').filter((n) => /^cpu\d+$/.test(n))) {
+      const file = `/sys/devices/system/cpu/${name}/online`;
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8').trim();
+      } catch {
+        continue; // cpu0: no online file
+      }
+      if (text !== '0' || pending.has(file)) continue;
+      pending.add(file);
+      setTimeout(() => {
+        pending.delete(file);
+        try {
+          writeFileSync(file, '1');
+        } catch (err) {
+          process.stderr.write(`rig-helper: fighter: ${file}: ${(err as Error).message}\n`);
+        }
+      }, FIGHT_DELAY_MS);
+    }
+  }, 50);
+}
+
+function stopFighter(): void {
+  clearInterval(fighter);
+  fighter = undefined;
+  rmSync(FIGHT_RULES, { force: true });
 }
 
 function present(): number[] {
@@ -173,6 +217,12 @@ createServer((req, res) => {
         setTimeout(() => clearInterval(timer), 120_000).unref();
         return send(200, 'armed\n');
       }
+      case 'POST /udev-fight':
+        startFighter();
+        return send(200, `${FIGHT_RULES}\n`);
+      case 'POST /udev-fight/stop':
+        stopFighter();
+        return send(200, 'stopped\n');
       case 'POST /qemu-ga/start':
         return send(200, `${startQemuGa()}\n`);
       case 'POST /qemu-ga/stop':

@@ -15,6 +15,7 @@ import { checkClaims, claimFindings, claimLine } from '../core/claim-check';
 import { readHostAfter, settleAfterFailure } from '../core/host-after';
 import { Intent, wantedOfflineOf } from '../core/intent';
 import { intentOperation, recordIntent } from '../core/record-intent';
+import { changeText } from '../guest/change-text';
 
 export type { Strategy };
 
@@ -50,6 +51,13 @@ export interface SetResult {
  */
 const EVIDENCE_QUIET_MS = 150;
 const EVIDENCE_MAX_WAIT_MS = 1500;
+
+/** Refused onlines the snapshot shows for CPUs still present and offline, that were not there before the operation. */
+function newOnlineFailures(s: v1.Snapshot.$Properties, before: v1.Snapshot.$Properties | undefined): v1.IOnlineFailure[] {
+  const old = new Set((before?.onlineFailures ?? []).map((f) => `${f.cpu}@${f.atMs}`));
+  const offline = new Set((s.cpus ?? []).filter((c) => c.present && !c.online).map((c) => c.index ?? 0));
+  return (s.onlineFailures ?? []).filter((f) => offline.has(f.cpu ?? 0) && !old.has(`${f.cpu}@${f.atMs}`));
+}
 
 /** Waits until the guest shows `want` (checked on every pushed event and once a second), collecting kernel lines. */
 async function waitForGuest(ctx: Context, client: GuestSession, rb: ReportBuilder, want: (s: v1.Snapshot.$Properties) => boolean, what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -88,6 +96,13 @@ async function waitForGuest(ctx: Context, client: GuestSession, rb: ReportBuilde
         settle();
         return;
       }
+      // The kernel refused an online (after the agent's retry): waiting longer changes nothing, and asking again loops.
+      const refused = newOnlineFailures(s, rb.before?.guest?.snapshot);
+      if (refused.length) {
+        rb.mark(`agent: the guest kernel refused to online ${refused.map((f) => `cpu${f.cpu} (${f.errno}, ${f.attempts} write${f.attempts === 1 ? '' : 's'})`).join(', ')}`);
+        finish(new VcpuctlError('PARTIAL', `the guest kernel refused to online ${refused.map((f) => `cpu${f.cpu} (${f.errno})`).join(', ')}: see CPU_ONLINE_FAILED`));
+        return;
+      }
       // An agent told not to online hot-added CPUs (--no-auto-online) leaves
       // them offline; the operator asked for them online, so ask for it.
       const stuck = (s.cpus ?? []).filter((c) => c.present && !c.online && c.offlineCause === v1.OfflineCause.HOT_ADDED_NEVER_ONLINED).map((c) => c.index ?? 0);
@@ -116,7 +131,7 @@ async function waitForGuest(ctx: Context, client: GuestSession, rb: ReportBuilde
     const onEvent = (e: v1.CpuEvent) => {
       rb.kernel(e.kernelLines);
       if (confirmed) settle();
-      rb.mark(`agent event: ${e.changes.map((c) => `cpu${c.cpu} ${v1.CpuChange.Kind[c.kind ?? 0]}${c.byAgent ? ' (by agent)' : ''}`).join(', ')}`);
+      rb.mark(`agent event: ${e.changes.map(changeText).join(', ')}`);
       check(e.snapshot);
     };
     const onKernelLog = (k: v1.KernelLog) => {

@@ -26,7 +26,8 @@ export type FindingKind =
   | 'HOST_VIEW_UNAVAILABLE'
   | 'GUEST_CLAIM_CONTRADICTED'
   | 'HOTADDED_NEVER_RAN'
-  | 'CPUS_NOT_USABLE';
+  | 'CPUS_NOT_USABLE'
+  | 'CPU_ONLINE_FAILED';
 
 /** Every kind, for consumers that keep one series per kind (the exporter). */
 export const FINDING_KINDS: readonly FindingKind[] = [
@@ -48,6 +49,7 @@ export const FINDING_KINDS: readonly FindingKind[] = [
   'HOTADDED_NEVER_RAN',
   'CPUS_NOT_USABLE',
   'INTENT_LOST_ON_REBOOT',
+  'CPU_ONLINE_FAILED',
 ];
 
 /** error: something is wrong; expected: a known, explained state; warning: worth knowing. */
@@ -89,6 +91,8 @@ export interface GuestView {
   bootedAtMs?: number;
   /** The CPUs the agent keeps offline by the host's intent, as its Hello said (vcpuctl-agent only). */
   wantedOffline?: string;
+  /** Whether the agent onlines hot-added CPUs itself (its Hello; false for qemu-ga and `--no-auto-online`). */
+  autoOnline?: boolean;
 }
 
 export interface Verdict {
@@ -258,6 +262,71 @@ function notUsableFinding(snap: v1.Snapshot.$Properties, u: CgroupUsability): Fi
   return { kind: 'CPUS_NOT_USABLE', severity: 'warning', message, advice };
 }
 
+/*
+ * Online writes the guest kernel refused (the agent keeps each until the CPU
+ * comes online): the errno says the likely cause.
+ */
+
+/** Kernel lines quoted in a finding's message at most; the report's JSON keeps every one the agent sent. */
+const MAX_QUOTED_KERNEL_LINES = 4;
+
+/** What each errno of a refused online most likely means, and what to do. */
+export function onlineFailureCause(errno: string, domain: string, cpus: string): { cause: string; fix: string } {
+  const retry = `retry with \`vcpuctl online ${domain} ${cpus}\``;
+  switch (errno) {
+    case 'EIO':
+      return {
+        cause:
+          'the new vCPU did not come up in the guest kernel: seen on guests that were live-migrated (or restored) since they booted, where every hot-added vCPU fails so and the host still counts (and bills) it; in nested setups QEMU may also start a vCPU seconds late (the agent retried)',
+        fix: `\`vcpuctl doctor ${domain}\` says whether the domain was migrated since boot; if so, take the vCPUs back (\`vcpuctl set ${domain} N\` to the online count) and add them after a restart of the guest on this host, or as a cold change with --config; otherwise ${retry}`,
+      };
+    case 'EBUSY':
+    case 'EAGAIN':
+      return { cause: 'the guest kernel was busy with another CPU hotplug, or had hotplug disabled for a moment (suspend, a CPU hotplug in progress); the agent retried', fix: `${retry} once the guest is quiet` };
+    case 'ENOENT':
+      return {
+        cause: 'the kernel gave the hot-added CPU no online file in time (still starting it, or no CPU hotplug in this kernel)',
+        fix: `${retry}; if it persists, \`vcpuctl doctor ${domain}\` checks the guest kernel's CPU hotplug`,
+      };
+    default:
+      return { cause: `the guest kernel refused the write with ${errno}`, fix: `read the guest's kernel log around it; ${retry}` };
+  }
+}
+
+function onlineFailedFindings(snap: v1.Snapshot.$Properties, domain: string): Finding[] {
+  const offline = new Set((snap.cpus ?? []).filter((c) => c.present && !c.online).map((c) => c.index ?? 0));
+  // Only CPUs the snapshot still shows present and offline: one onlined since is no longer a failure.
+  const failures = (snap.onlineFailures ?? []).filter((f) => offline.has(f.cpu ?? 0));
+  const byErrno = new Map<string, typeof failures>();
+  for (const f of failures) byErrno.set(f.errno ?? '', [...(byErrno.get(f.errno ?? '') ?? []), f]);
+  return [...byErrno].map(([errno, list]) => {
+    const cpus = list.map((f) => f.cpu ?? 0).sort((a, b) => a - b);
+    const cpuText = formatKernelCpuList(cpus);
+    const who = list.every((f) => f.byAutoOnline) ? "by the agent's auto-online of the hot-add" : list.some((f) => f.byAutoOnline) ? 'by a request and by auto-online' : 'by a request';
+    const attempts = Math.max(...list.map((f) => f.attempts ?? 0));
+    const lines = list.flatMap((f) => (f.kernelLines ?? []).map((l) => l.message ?? '')).filter((m) => m !== '');
+    const quoted = lines.slice(-MAX_QUOTED_KERNEL_LINES).map((m) => `"${prose(m)}"`);
+    const { cause, fix } = onlineFailureCause(errno, domain, cpus.join(' '));
+    const message = `the guest kernel refused to online CPU ${cpuText} (${who}): ${errno}${list[0]?.message ? ` (${prose(list[0].message)})` : ''}${attempts > 1 ? ` after ${attempts} writes` : ''}; ${
+      quoted.length ? `kernel: ${quoted.join(', ')}${lines.length > quoted.length ? ` and ${lines.length - quoted.length} more lines` : ''}` : 'no kernel line about it was read'
+    }; likely cause: ${cause}`;
+    return { kind: 'CPU_ONLINE_FAILED' as const, severity: 'error' as const, message, advice: fix };
+  });
+}
+
+/**
+ * For drift towards more CPUs online: the guest's udev rules that online CPUs
+ * on an offline's events, which undo a guest-side offline (the agent reads
+ * them; `vcpuctl doctor` gives the fix). Empty when none is known.
+ */
+function fightingRulesText(snap: v1.Snapshot.$Properties, drift: 'fewer' | 'more' | 'other', domain: string): string {
+  if (drift === 'fewer') return '';
+  const rules = (snap.udevRules ?? []).filter((r) => r.fightsOffline);
+  if (!rules.length) return '';
+  const named = rules.slice(0, 3).map((r) => `${r.file}:${r.line}`);
+  return `; the guest's udev rule${named.length === 1 ? '' : 's'} ${named.join(', ')}${rules.length > named.length ? ` and ${rules.length - named.length} more` : ''} online${named.length === 1 ? 's' : ''} CPUs on offline events, which undoes a guest-side offline: \`vcpuctl doctor ${domain}\` gives the fix`;
+}
+
 /** The exit code a failed verdict ends the CLI with: the most specific cause first. */
 const FINDING_ERRORS: [FindingKind, ErrorCode][] = [
   ['DOMAIN_CRASHED', 'DOMAIN_NOT_RUNNING'],
@@ -391,11 +460,14 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
       'GUEST_DRIFT',
       'error',
       `the guest has ${online} CPU${online === 1 ? '' : 's'} online (${snap.online || 'none'}) but vcpuctl's recorded intent is ${intent.online}${intent.cpus ? ` (${intent.cpus})` : ''}, set by ${intent.operation} at ${intent.at}: ${how}, changed behind vcpuctl's back`,
-      `find what changed it inside the guest (its kernel log names each CPU going on or offline); restore the intent with \`vcpuctl set ${domain.name} ${intent.online}\`, or, if the new state is wanted, record it with \`vcpuctl set ${domain.name} ${online}\``,
+      `find what changed it inside the guest (its kernel log names each CPU going on or offline${fightingRulesText(snap, drift, domain.name)}); restore the intent with \`vcpuctl set ${domain.name} ${intent.online}\`, or, if the new state is wanted, record it with \`vcpuctl set ${domain.name} ${online}\``,
     );
   }
   const usability = cgroupUsability(snap);
   if (usability && usability.notUsable.length) findings.push(notUsableFinding(snap, usability));
+  const failed = onlineFailedFindings(snap, domain.name);
+  findings.push(...failed);
+  const failedCpus = new Set((snap.onlineFailures ?? []).map((f) => f.cpu ?? 0));
   if (online < present) {
     const offline = (snap.cpus ?? []).filter((c) => c.present && !c.online);
     const neverOnlined = (c: (typeof offline)[number]) => c.offlineCause === v1.OfflineCause.HOT_ADDED_NEVER_ONLINED;
@@ -407,7 +479,8 @@ export function computeVerdict(host: DomainSnapshot, guest: GuestView, ctx: Verd
     const offlined = offline.filter(intended).map((c) => c.index);
     const noIntent = offline.filter(unrecorded).map((c) => c.index);
     // With drift, GUEST_DRIFT already names the offlined CPUs; a never-onlined hot-add is its own fault either way.
-    const stuck = offline.filter((c) => neverOnlined(c) || (!intended(c) && !unrecorded(c) && !drift));
+    // A CPU whose online the kernel refused is CPU_ONLINE_FAILED, with its cause, not a plain stuck hot-add.
+    const stuck = offline.filter((c) => !failedCpus.has(c.index ?? 0) && (neverOnlined(c) || (!intended(c) && !unrecorded(c) && !drift)));
     if (offlined.length) {
       // The lower count persisted for the next start is the other half of
       // this same explained state, not a separate "not persisted" warning.

@@ -45,6 +45,7 @@ export function viewOf(session: GuestSession, snapshot: v1.Snapshot): GuestView 
     ...(session.hello.bootId ? { bootId: session.hello.bootId } : {}),
     ...(session.hello.bootedAtMs ? { bootedAtMs: session.hello.bootedAtMs } : {}),
     ...(session.hello.wantedOffline !== undefined ? { wantedOffline: session.hello.wantedOffline } : {}),
+    autoOnline: !!session.hello.autoOnline,
     snapshot: v1.Snapshot.toObject(snapshot, { defaults: true }),
     ...(session.droppedFrames
       ? {

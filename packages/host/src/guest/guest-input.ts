@@ -26,6 +26,12 @@ import {
   MAX_GUEST_LSCPU_CHARS,
   MAX_GUEST_LSCPU_LINES,
   MAX_GUEST_MESSAGE_CHARS,
+  MAX_GUEST_ONLINE_FAILURES,
+  MAX_GUEST_ONLINE_FAILURE_LINES,
+  MAX_GUEST_UDEV_ACTIONS_CHARS,
+  MAX_GUEST_UDEV_PATH_CHARS,
+  MAX_GUEST_UDEV_RULES,
+  MAX_GUEST_UDEV_RULE_CHARS,
   CpuRange,
   VcpuctlError,
   canonicalCpuList,
@@ -212,6 +218,60 @@ function cgroupVersion(n: number | null | undefined): number {
   return v;
 }
 
+/** The directories udev reads rules from: the agent names no other file. */
+const UDEV_RULES_FILE = /^\/(?:etc|run|usr\/lib|lib)\/udev\/rules\.d\/[^/]+\.rules$/;
+/** The events a rule fires on, as the agent names them. */
+const UDEV_ACTIONS = /^(?:add|remove|change|move|online|offline|bind|unbind)(?:\|(?:add|remove|change|move|online|offline|bind|unbind))*$/;
+
+function udevRule(r: v1.IUdevRule, where: string): v1.UdevRule {
+  const file = guestText(r.file, `${where}'s file`, MAX_GUEST_UDEV_PATH_CHARS);
+  if (!UDEV_RULES_FILE.test(file)) throw protocol(`${where}'s file`, `"${file.slice(0, 80)}", not a rules file of udev's directories`);
+  const line = r.line ?? 0;
+  if (!Number.isInteger(line) || line < 1) throw protocol(`${where}'s line`, `${line}, not a line number`);
+  const actions = guestText(r.actions, `${where}'s actions`, MAX_GUEST_UDEV_ACTIONS_CHARS);
+  if (!UDEV_ACTIONS.test(actions)) throw protocol(`${where}'s actions`, `"${actions.slice(0, 80)}", not udev actions`);
+  return v1.UdevRule.create({ file, line, text: guestText(r.text, `${where}'s text`, MAX_GUEST_UDEV_RULE_CHARS), fightsOffline: !!r.fightsOffline, actions });
+}
+
+/** Udev rules from a guest: the frame's count is bounded before decoding; one built on the host is checked here. */
+export function checkUdevRules(list: v1.IUdevRule[] | null | undefined, what: string): v1.UdevRule[] {
+  const all = list ?? [];
+  if (all.length > MAX_GUEST_UDEV_RULES) throw protocol(`${all.length} ${what}`, `(at most ${MAX_GUEST_UDEV_RULES})`);
+  return all.map((r, i) => udevRule(r, `${what} ${i}`));
+}
+
+/** An errno name, as Node spells it: the host's advice depends on it, so nothing else passes. */
+const ERRNO = /^E[A-Z0-9]{1,15}$/;
+
+function onlineFailure(f: v1.IOnlineFailure, seen: Set<number>): v1.OnlineFailure {
+  const cpu = cpuNumber(f.cpu, 'a failed CPU');
+  if (seen.has(cpu)) throw protocol(`online failure of CPU ${cpu}`, 'twice in one snapshot');
+  seen.add(cpu);
+  const where = `cpu${cpu}'s online failure`;
+  const errno = f.errno ?? '';
+  if (!ERRNO.test(errno)) throw protocol(`${where}'s errno`, `"${guestText(errno.slice(0, 40), 'an errno')}", not an errno name`);
+  const lines = f.kernelLines ?? [];
+  if (lines.length > MAX_GUEST_ONLINE_FAILURE_LINES) throw protocol(`${where}`, `with ${lines.length} kernel lines (at most ${MAX_GUEST_ONLINE_FAILURE_LINES})`);
+  const attempts = f.attempts ?? 0;
+  if (!Number.isInteger(attempts) || attempts > 1000) throw protocol(`${where}'s attempts`, `${attempts}`);
+  return v1.OnlineFailure.create({
+    cpu,
+    errno,
+    message: guestText(f.message, `${where}'s message`, MAX_GUEST_MESSAGE_CHARS),
+    attempts,
+    atMs: finite(f.atMs),
+    byAutoOnline: !!f.byAutoOnline,
+    kernelLines: checkKernelLines(lines),
+  });
+}
+
+function onlineFailures(list: v1.IOnlineFailure[] | null | undefined): v1.OnlineFailure[] {
+  const all = list ?? [];
+  if (all.length > MAX_GUEST_ONLINE_FAILURES) throw protocol(`${all.length} online failures`, `(at most ${MAX_GUEST_ONLINE_FAILURES})`);
+  const seen = new Set<number>();
+  return all.map((f) => onlineFailure(f, seen));
+}
+
 /** A snapshot from a guest, checked whole; absent is an empty one (the agent always sends one, qemu-ga builds its own). */
 export function checkSnapshot(s: v1.ISnapshot | null | undefined): v1.Snapshot {
   const raw = s ?? {};
@@ -234,6 +294,9 @@ export function checkSnapshot(s: v1.ISnapshot | null | undefined): v1.Snapshot {
     restricted: restrictions(raw.restricted, online),
     cgroupRead: knownEnum(v1.CgroupRead, raw.cgroupRead, 'cgroup_read'),
     cgroupVersion: cgroupVersion(raw.cgroupVersion),
+    udevRules: checkUdevRules(raw.udevRules, 'udev rules'),
+    udevRead: knownEnum(v1.UdevRead, raw.udevRead, 'udev_read'),
+    onlineFailures: onlineFailures(raw.onlineFailures),
   });
 }
 
@@ -257,6 +320,10 @@ export function checkCpuEvent(e: v1.ICpuEvent): v1.CpuEvent {
         cpu: cpuNumber(c.cpu, 'a changed CPU'),
         kind: knownEnum(v1.CpuChange.Kind, c.kind, 'a change kind'),
         byAgent: !!c.byAgent,
+        backAfterMs: Math.max(0, finite(c.backAfterMs)),
+        wantedOffline: !!c.wantedOffline,
+        suspects: checkUdevRules(c.suspects, 'suspected udev rules'),
+        rulesReadWhole: !!c.rulesReadWhole,
       }),
     ),
     detectedAtMs: finite(e.detectedAtMs),
@@ -275,6 +342,7 @@ export function checkSetOnlineReply(r: v1.ISetOnlineReply | null | undefined): v
       errorCode: guestText(x.errorCode, 'a result error code', 64),
       message: guestText(x.message, 'a result message', MAX_GUEST_MESSAGE_CHARS),
       durationMs: finite(x.durationMs),
+      attempts: Math.min(Math.max(0, Math.trunc(finite(x.attempts))), 1000),
     }),
   );
   const processed = raw.processed ?? 0;

@@ -10,6 +10,7 @@ import { VCPUCTL_CHANNEL } from '../guest/channel';
 import { connectGuest, viewOf } from '../guest/discover';
 import { isMisbehaviour } from '../guest/guest-input';
 import { GuestSession } from '../guest/source';
+import { changeText } from '../guest/change-text';
 
 export interface GuestUpdate {
   view: GuestView;
@@ -176,7 +177,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
       const view = viewFrom(c, e.snapshot);
       const changed = view.snapshot?.present !== present;
       present = view.snapshot?.present;
-      const changes = e.changes.map((x) => `cpu${x.cpu} ${v1.CpuChange.Kind[x.kind ?? 0]}${x.byAgent ? ' (by agent)' : ''}`);
+      const changes = e.changes.map(changeText);
       onUpdate({ view, changes: changes.length ? changes : ['guest CPUs changed'], presentChanged: changed });
     });
     if (c.pollIntervalMs !== undefined && channelThere) {

@@ -1,11 +1,11 @@
 /**
  * The checks that need the guest: qemu-guest-agent's command list
- * (guest-info), the guest kernel's CPU hotplug support (from the snapshot
- * vcpuctl-agent sends), and the udev rule nothing reports yet. A check that
+ * (guest-info), the guest kernel's CPU hotplug support and its udev rules
+ * that online CPUs (from the snapshot vcpuctl-agent sends). A check that
  * cannot be made says `not checked` and why, never `ok`.
  */
-import { cpuListCount } from '@vcpuctl/proto';
-import { DoctorCheck, DoctorInputs } from './check';
+import { cpuListCount, v1 } from '@vcpuctl/proto';
+import { DoctorCheck, DoctorInputs, plural } from './check';
 
 /** The commands vcpuctl (and libvirt's `setvcpus --guest`) use to see and change the guest's CPUs. */
 export const QEMU_GA_VCPU_COMMANDS = ['guest-get-vcpus', 'guest-set-vcpus'] as const;
@@ -66,20 +66,60 @@ export function kernelHotplugCheck(i: DoctorInputs): DoctorCheck {
   return { ...c, status: 'ok', detail: `possible ${snap.possible} covers the maximum of ${maximum}${others.length ? ', and CPUs have online files' : ''}` };
 }
 
+/** Rules named in a check's detail at most; `doctor --json` has the agent's snapshot for the rest. */
+const MAX_NAMED_RULES = 3;
+
 /**
- * An auto-online udev rule (SUBSYSTEM=="cpu", ACTION=="add", ... online=1)
- * onlines every hot-added CPU at once, and one matching "change"/"offline"
- * events fights an offline inside the guest; without any, on a guest with no
- * vcpuctl-agent, hot-added CPUs stay offline until someone onlines them.
- * The rules files are in the guest, and the agent's snapshot does not carry
- * them (that needs a protocol field): never reported as passed.
+ * An auto-online udev rule (SUBSYSTEM=="cpu", ... ATTR{online}="1"), from the
+ * rules vcpuctl-agent reads in the guest (after udev's override rule). One
+ * that matches more than "add" (no ACTION, "change", "offline") onlines a
+ * CPU offlined on purpose at once: it fights a guest-side offline. An
+ * add-only one onlines every hot-added CPU, including one the host wants
+ * offline, and races an offline made at boot. Without any, hot-added CPUs
+ * stay offline unless vcpuctl-agent onlines them (its auto-online, which
+ * keeps wanted-offline CPUs offline). qemu-ga neither reads the rules nor
+ * onlines anything: a risk either way.
  */
 export function udevCheck(i: DoctorInputs): DoctorCheck {
-  const via = i.guest.reachable ? ` (the guest is reached through ${i.guest.via ?? 'its agent'})` : '';
+  const c = { id: 'udev-auto-online', title: 'udev auto-online rule' } as const;
+  const { guest } = i;
+  const snap = guest.snapshot;
+  if (!guest.reachable || !snap) return { ...c, status: 'not checked', detail: `no guest view: ${guest.error ?? 'the guest was not reached'}` };
+  if (guest.via === 'qemu-ga') {
+    return {
+      ...c,
+      status: 'risk',
+      detail:
+        "the guest is reached through qemu-guest-agent only, which neither onlines hot-added vCPUs nor shows the guest's udev rules: without an auto-online rule a vCPU hot-added outside vcpuctl (virsh setvcpus) stays offline, and with one, a guest-side offline is fought",
+      fix: `run vcpuctl-agent in the guest (\`vcpuctl-agent run --channel\`, then \`vcpuctl agent attach ${i.domain}\`): it onlines hot-added vCPUs, keeps the ones the host wants offline, and reports the udev rules`,
+    };
+  }
+  const read = typeof snap.udevRead === 'string' ? v1.UdevRead[snap.udevRead as keyof typeof v1.UdevRead] : (snap.udevRead ?? 0);
+  if (read === v1.UdevRead.UDEV_READ_UNKNOWN) return { ...c, status: 'not checked', detail: "this vcpuctl-agent does not report the guest's udev rules (an older version): upgrade it" };
+  const rules = snap.udevRules ?? [];
+  const partial = read === v1.UdevRead.UDEV_OVER_LIMIT;
+  if (rules.length) {
+    const fighting = rules.filter((r) => r.fightsOffline);
+    const shown = (fighting.length ? fighting : rules).slice(0, MAX_NAMED_RULES);
+    const named = shown.map((r) => `${r.file}:${r.line} (on ${r.actions}): ${r.text}`).join('; ');
+    const more = rules.length > shown.length ? `; ${rules.length - shown.length} more` : '';
+    const files = [...new Set(rules.map((r) => (r.file ?? '').split('/').pop() ?? ''))];
+    const mask = files.map((f) => `\`ln -s /dev/null /etc/udev/rules.d/${f}\``).join(', ');
+    return {
+      ...c,
+      status: 'risk',
+      detail: fighting.length
+        ? `${plural(fighting.length, 'udev rule')} in the guest online${fighting.length === 1 ? 's' : ''} CPUs on events besides "add" (an offline, \`udevadm trigger\`): a guest-side offline is undone at once: ${named}${more}`
+        : `${plural(rules.length, 'udev rule')} in the guest online${rules.length === 1 ? 's' : ''} every hot-added CPU, also one the host wants offline, and race${rules.length === 1 ? 's' : ''} an offline made at boot: ${named}${more}`,
+      fix: `mask the file with an override of the same name in /etc/udev/rules.d (${mask}; an edited copy there also wins), or, to keep it for hot-adds only, guard it in that copy (\`ACTION!="add", GOTO="cpu_online_end"\` before it and \`LABEL="cpu_online_end"\` after), then \`udevadm control --reload\`${guest.autoOnline ? '; vcpuctl-agent onlines hot-added CPUs itself and keeps the wanted-offline ones' : ''}`,
+    };
+  }
+  if (partial) return { ...c, status: 'not checked', detail: 'no rule onlining CPUs among those read, but the agent stopped at one of its bounds on rules files (see its log): there may be one' };
+  if (guest.autoOnline) return { ...c, status: 'ok', detail: 'no udev rule in the guest onlines CPUs; vcpuctl-agent onlines hot-added CPUs itself and keeps the ones the host wants offline' };
   return {
-    id: 'udev-auto-online',
-    title: 'udev auto-online rule',
-    status: 'not checked',
-    detail: `needs the agent to report the guest's udev rules for CPUs (/etc/udev/rules.d, /usr/lib/udev/rules.d): its snapshot carries no such field yet${via}`,
+    ...c,
+    status: 'risk',
+    detail: 'no udev rule in the guest onlines CPUs, and vcpuctl-agent runs with --no-auto-online: hot-added vCPUs stay offline until onlined (vcpuctl set does it; a plain virsh setvcpus does not)',
+    fix: `run vcpuctl-agent without --no-auto-online, or online hot-added vCPUs with \`vcpuctl online ${i.domain} CPU...\``,
   };
 }
