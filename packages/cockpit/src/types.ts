@@ -24,6 +24,8 @@ export interface Verdict {
 export interface GuestRow {
   reachable: boolean;
   via?: string;
+  /** The guest's own hostname, as its agent said it (status only; watch records do not carry it). */
+  hostname?: string;
   present?: string;
   online?: string;
   error?: string;
