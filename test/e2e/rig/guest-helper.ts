@@ -7,7 +7,7 @@
  * 127.0.0.1, and is never installed.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 const args = process.argv.slice(2);
@@ -168,6 +168,20 @@ createServer((req, res) => {
           if (present().includes(cpu)) {
             clearInterval(timer);
             void killAgent();
+          }
+        }, 1);
+        setTimeout(() => clearInterval(timer), 120_000).unref();
+        return send(200, 'armed\n');
+      }
+      case 'POST /kmsg-when-present': {
+        // Writes a line into the guest kernel's log (as any guest root can: /dev/kmsg) the moment the
+        // kernel lists the CPU, i.e. in the middle of a `vcpuctl set`, so the set's report carries it.
+        const cpu = Number(url.searchParams.get('cpu'));
+        const text = url.searchParams.get('text') ?? '';
+        const timer = setInterval(() => {
+          if (present().includes(cpu)) {
+            clearInterval(timer);
+            writeFileSync('/dev/kmsg', text);
           }
         }, 1);
         setTimeout(() => clearInterval(timer), 120_000).unref();
