@@ -262,6 +262,9 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
         .click();
       await ui.locator('#vcpuctl-cpu').fill('1');
       await ui.getByRole('button', { name: 'Offline CPU…' }).click();
+      // The dry run already names the holder (no lock taken for it).
+      await ui.locator('[data-testid="plan-lines"]').waitFor({ timeout: 15_000 });
+      assert.match(await ui.locator('[data-testid="plan"]').innerText(), new RegExp(`Another vcpuctl \\(pid ${process.pid}\\) is changing this domain now`));
       await ui.getByRole('button', { name: 'Confirm' }).click();
       const t0 = Date.now();
       const failure = ui.locator('.vcpuctl-actions > [data-testid="failure"]');
@@ -282,15 +285,19 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
     assert.equal(await ui.getByRole('button', { name: 'Offline CPU…' }).isDisabled(), false);
   });
 
-  it("offline, then online, one guest CPU from the page: each shown as its command, then confirmed; the guest kernel's own list follows", async () => {
-    for (const [action, online] of [
-      ['Offline', '0'],
-      ['Online', '0-1'],
+  it("offline, then online, one guest CPU from the page: each previewed by its dry run (the CPU's state in the guest) and the command, then confirmed; the guest kernel's own list follows", async () => {
+    for (const [action, before, online] of [
+      ['Offline', 'online now, would be offlined', '0'],
+      ['Online', 'offline now, would be onlined', '0-1'],
     ] as const) {
+      const kernelBefore = (await g!.helper('GET', '/cpu-online')).trim();
       await ui.locator('#vcpuctl-cpu').fill('1');
       await ui.getByRole('button', { name: `${action} CPU…` }).click();
+      const lines = ui.locator('[data-testid="plan-lines"] li');
+      await lines.first().waitFor({ timeout: 15_000 });
+      assert.deepEqual(await lines.allInnerTexts(), [`CPU 1: ${before}`, `The guest now: present 0-1, online ${kernelBefore}`]);
       assert.equal(await ui.locator('[data-testid="plan"] code').innerText(), `vcpuctl ${action.toLowerCase()} ${g!.name} 1`);
-      assert.equal((await g!.helper('GET', '/cpu-online')).trim(), action === 'Offline' ? '0-1' : '0', 'nothing changed before Confirm');
+      assert.equal((await g!.helper('GET', '/cpu-online')).trim(), kernelBefore, 'nothing changed by the preview');
       await ui.getByRole('button', { name: 'Confirm' }).click();
       const success = await outcome(ui);
       assert.ok((await success.innerText()).includes(`${action} CPU 1 in ${g!.name}`));
@@ -299,11 +306,14 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
     await until('the detail to show online 0-1', 10_000, async () => /online 0-1 \(via channel/.test(await ui.locator('[data-testid="detail"] p').first().innerText()));
   });
 
-  it("attach the agent's channel from the page (after a detach made from the CLI): shown as its command, confirmed, the guest reached over it again", async () => {
+  it("attach the agent's channel from the page (after a detach made from the CLI): previewed by its dry run and the command, confirmed, the guest reached over it again", async () => {
     const detach = await vcpuctlAsync(['--json', 'agent', 'detach', g!.name], { VCPUCTL_LOCK_DIR: locks });
     assert.equal(detach.code, 0, detach.stderr);
     assert.equal(g!.liveChannel(), undefined);
     await ui.getByRole('button', { name: 'Attach agent channel…' }).click();
+    const lines = ui.locator('[data-testid="plan-lines"] li');
+    await lines.first().waitFor({ timeout: 15_000 });
+    assert.deepEqual(await lines.allInnerTexts(), ['Running domain: the channel is added', 'Persistent config: the channel is added']);
     assert.equal(await ui.locator('[data-testid="plan"] code').innerText(), `vcpuctl agent attach ${g!.name}`);
     assert.equal(g!.liveChannel(), undefined, 'nothing changed before Confirm');
     await ui.getByRole('button', { name: 'Confirm' }).click();

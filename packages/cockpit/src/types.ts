@@ -65,3 +65,19 @@ export interface PlanEntry {
   lockHeldBy?: number;
   guest?: { reachable: boolean; via?: string; error?: string };
 }
+
+/** `vcpuctl online|offline DOMAIN CPU --dry-run --json`: each CPU's state in the guest now and what the run would ask. */
+export interface GuestCpuPlan {
+  present: string;
+  online: string;
+  cpus: { cpu: number; now: string; change: string }[];
+  lockHeldBy?: number;
+}
+
+/** `vcpuctl agent attach DOMAIN --dry-run --json`: what would be added on each side. */
+export interface ChannelPlan {
+  live: string;
+  config: string;
+  note?: string;
+  lockHeldBy?: number;
+}
