@@ -113,12 +113,15 @@ export function Actions({ row, admin, done }: { row: Row; admin: boolean; done: 
   const [cpu, setCpu] = useState('1');
   const [pending, setPending] = useState<Pending | undefined>();
   const [busy, setBusy] = useState(false);
+  /** Which preview is being read (its button shows it): set, online, offline or agent (attach). */
+  const [previewing, setPreviewing] = useState<string | undefined>();
   const [outcome, setOutcome] = useState<Outcome | undefined>();
   const conn = ['-c', row.uri];
   const change = [...conn, '--lock-wait', String(LOCK_WAIT_SECONDS), '--json'];
 
   async function previewSet(): Promise<void> {
     setBusy(true);
+    setPreviewing('set');
     setOutcome(undefined);
     const args = ['set', row.domain, count, ...(persist ? ['--config'] : [])];
     const r = await run<{ hosts?: { domains?: PlanEntry[] }[] }>([...conn, '--json', ...args, '--dry-run']);
@@ -126,16 +129,19 @@ export function Actions({ row, admin, done }: { row: Row; admin: boolean; done: 
     const refusal = plan?.error ?? (r.ok ? undefined : r.failure);
     setPending({ title: `Set ${row.domain} to ${count} vCPUs${persist ? ' (live and config)' : ''}`, args, plan, refusal });
     setBusy(false);
+    setPreviewing(undefined);
   }
 
   /** An online, offline or attach: its dry run first (the same checks, nothing changed), then the exact command. */
   async function previewDry(title: string, args: string[]): Promise<void> {
     setBusy(true);
+    setPreviewing(args[0]);
     setOutcome(undefined);
     const r = await run<unknown>([...conn, '--json', ...args, '--dry-run']);
     const value = r.ok ? (r.value as { lockHeldBy?: number }) : undefined;
     setPending({ title, args, ...(value ? { lines: planLines(args, value), lockHeldBy: value.lockHeldBy } : {}), ...(r.ok ? {} : { refusal: r.failure }) });
     setBusy(false);
+    setPreviewing(undefined);
   }
 
   async function confirm(): Promise<void> {
@@ -174,7 +180,7 @@ export function Actions({ row, admin, done }: { row: Row; admin: boolean; done: 
           <Checkbox id="vcpuctl-config" label="Also in the persistent config (--config)" isChecked={persist} onChange={(_e, v) => setPersist(v)} isDisabled={!admin} />
         </FormGroup>
         <div>
-          <Button type="submit" variant="primary" isDisabled={!admin || busy || !/^\d+$/.test(count)} isLoading={busy && !pending}>
+          <Button type="submit" variant="primary" isDisabled={!admin || busy || !/^\d+$/.test(count)} isLoading={previewing === 'set'}>
             Preview set
           </Button>
         </div>
@@ -189,13 +195,13 @@ export function Actions({ row, admin, done }: { row: Row; admin: boolean; done: 
           <TextInput id="vcpuctl-cpu" type="number" min={0} value={cpu} onChange={(_e, v) => setCpu(v)} isDisabled={!admin} />
         </FormGroup>
         <div className="vcpuctl-buttons">
-          <Button variant="secondary" isDisabled={!admin || busy || !/^\d+$/.test(cpu)} onClick={() => void previewDry(`Online CPU ${cpu} in ${row.domain}`, ['online', row.domain, cpu])}>
+          <Button variant="secondary" isDisabled={!admin || busy || !/^\d+$/.test(cpu)} isLoading={previewing === 'online'} onClick={() => void previewDry(`Online CPU ${cpu} in ${row.domain}`, ['online', row.domain, cpu])}>
             Online CPU…
           </Button>{' '}
-          <Button variant="secondary" isDisabled={!admin || busy || !/^\d+$/.test(cpu)} onClick={() => void previewDry(`Offline CPU ${cpu} in ${row.domain}`, ['offline', row.domain, cpu])}>
+          <Button variant="secondary" isDisabled={!admin || busy || !/^\d+$/.test(cpu)} isLoading={previewing === 'offline'} onClick={() => void previewDry(`Offline CPU ${cpu} in ${row.domain}`, ['offline', row.domain, cpu])}>
             Offline CPU…
           </Button>{' '}
-          <Button variant="secondary" isDisabled={!admin || busy} onClick={() => void previewDry(`Attach the agent's channel to ${row.domain}`, ['agent', 'attach', row.domain])}>
+          <Button variant="secondary" isDisabled={!admin || busy} isLoading={previewing === 'agent'} onClick={() => void previewDry(`Attach the agent's channel to ${row.domain}`, ['agent', 'attach', row.domain])}>
             Attach agent channel…
           </Button>
         </div>
