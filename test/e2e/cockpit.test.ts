@@ -48,6 +48,8 @@ async function outcome(ui: FrameLocator): Promise<Locator> {
 describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function () {
   this.timeout(60_000);
   let g: TestGuest | undefined;
+  /** The guest while it boots: destroyed in after() even if before() failed before it was awaited. */
+  let booting: Promise<TestGuest> | undefined;
   let dir: string;
   let ws: ChildProcess | undefined;
   let browser: Browser | undefined;
@@ -69,7 +71,7 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
     removeRigLeftovers();
     dir = mkdtempSync(join(tmpdir(), 'vcpuctl-e2e-cockpit-'));
     chmodSync(dir, 0o755); // the login test's user runs the wrapper and reads the page from here
-    const booting = TestGuest.boot({ current: 1, maximum: 2, agentChannel: true, channelAtBoot: true, hostname: HOSTILE_HOSTNAME });
+    booting = TestGuest.boot({ current: 1, maximum: 2, agentChannel: true, channelAtBoot: true, hostname: HOSTILE_HOSTNAME });
     booting.catch(() => undefined);
     // The page as the package installs it, from this build (scripts/package.sh builds every package, about 6 s).
     const built = join(dir, 'built');
@@ -126,7 +128,7 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
         // already gone
       }
     }
-    g?.destroy();
+    (g ?? (await booting?.catch(() => undefined)))?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
