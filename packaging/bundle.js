@@ -9,7 +9,11 @@
  *     OUT/copyright                         the Debian copyright file: ours, and each bundled package's license text
  *   vcpuctl: packages/host (proto, ws, protobufjs, commander, prom-client, yaml, bcryptjs)
  *     OUT/vcpuctl.js, OUT/vcpuctl.bundled-packages.json, OUT/vcpuctl.copyright
- * Usage: node packaging/bundle.js OUT_DIR [agent|vcpuctl]
+ *   cockpit: the Cockpit page, already bundled by packages/cockpit/build.js (React, PatternFly);
+ *     only its inputs are read (packages/cockpit/metafile.json), nothing is built:
+ *     OUT/cockpit-vcpuctl.bundled-packages.json, OUT/cockpit-vcpuctl.copyright
+ *     (with the fonts' license, and the license comments esbuild kept, index.js.LEGAL.txt)
+ * Usage: node packaging/bundle.js OUT_DIR [agent|vcpuctl|cockpit]
  */
 const { build } = require('esbuild');
 const { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync } = require('node:fs');
@@ -42,7 +46,22 @@ const TARGETS = {
     // less whitespace and simpler syntax make it about 40% smaller. Names stay, so a stack trace still reads.
     minify: { minifyWhitespace: true, minifySyntax: true },
   },
+  cockpit: {
+    built: 'packages/cockpit/metafile.json',
+    legal: 'packages/cockpit/dist/index.js.LEGAL.txt',
+    packages: 'cockpit-vcpuctl.bundled-packages.json',
+    copyright: 'cockpit-vcpuctl.copyright',
+    title: "cockpit-vcpuctl, vcpuctl's page for Cockpit",
+    installed: 'usr/share/cockpit/vcpuctl/ (index.js, index.css, assets/)',
+  },
 };
+
+/**
+ * The fonts PatternFly's CSS brings (Red Hat Display, Text and Mono, copied
+ * into assets/ by the page's build) are not under their npm package's MIT
+ * license but under the SIL Open Font License 1.1, as Red Hat publishes them.
+ */
+const FONT_LICENSE = 'SIL Open Font License 1.1 (OFL-1.1), https://openfontlicense.org';
 
 async function main() {
   const [out, name = 'agent'] = process.argv.slice(2);
@@ -50,6 +69,15 @@ async function main() {
   if (!out || !target) throw new Error(`usage: node packaging/bundle.js OUT_DIR [${Object.keys(TARGETS).join('|')}]`);
   if (!existsSync(join(ROOT, target.built))) throw new Error(`${name} is not built: run \`npm run build\` first`);
   mkdirSync(out, { recursive: true });
+  if (target.legal) {
+    // Built already: the inputs esbuild recorded, the page's own legal comments.
+    const inputs = JSON.parse(readFileSync(join(ROOT, target.built), 'utf8')).inputs;
+    const packages = bundledPackages(inputs);
+    const fonts = inputs.filter((i) => /\.(woff2?|ttf|eot)$/.test(i));
+    writeFileSync(join(out, target.packages), `${JSON.stringify(packages, null, 2)}\n`);
+    writeFileSync(join(out, target.copyright), `${copyright(target, packages)}\n${fontsAndLegal(target, fonts)}`);
+    return;
+  }
   const result = await build({
     entryPoints: [join(ROOT, target.entry)],
     outfile: join(out, target.bundle),
@@ -109,6 +137,14 @@ function copyright(target, packages) {
   for (const p of theirs) {
     parts.push(`== ${p.name} ${p.version} (${p.license}) ==\n\n${licenseText(p.path) ?? 'The package ships no license file; see its package.json.'}\n`);
   }
+  return parts.join('\n');
+}
+
+/** The fonts' license, then esbuild's LEGAL.txt: the license comments kept from the bundled sources. */
+function fontsAndLegal(target, fonts) {
+  const parts = [];
+  if (fonts.length) parts.push(`== Fonts (${FONT_LICENSE}) ==\n\nassets/ holds these font files, from PatternFly's styles:\n${fonts.map((f) => `  ${f.replace(/^node_modules\//, '')}\n`).join('')}`);
+  parts.push(`== index.js.LEGAL.txt: the license comments esbuild kept ==\n\n${readFileSync(join(ROOT, target.legal), 'utf8').trim()}\n`);
   return parts.join('\n');
 }
 

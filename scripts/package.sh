@@ -10,11 +10,15 @@
 #   vcpuctl_<version>_all.deb         the host package: /usr/bin/vcpuctl, vcpuctl-exporter.service,
 #                                     /etc/vcpuctl/hosts, man page, bash completion
 #   vcpuctl-<version>-1.noarch.rpm    the same files for RHEL-family hosts
+#   cockpit-vcpuctl_<version>_all.deb  the host's Cockpit page (packages/cockpit/dist, built by
+#   cockpit-vcpuctl-<version>-1.noarch.rpm  npm run build) in /usr/share/cockpit/vcpuctl: Depends on
+#                                     vcpuctl of the same version and cockpit-bridge (>= 219)
 #   vcpuctl.1, vcpuctl-agent.8,       generated from the commander definitions
 #   vcpuctl.bash-completion           (packaging/man.js, packaging/completion.js)
 #   bundled-packages.json, copyright  the npm packages inside the agent's bundle (name,
 #                                     version, license, engines) and their licenses;
-#                                     vcpuctl.bundled-packages.json, vcpuctl.copyright: the controller's
+#                                     vcpuctl.bundled-packages.json, vcpuctl.copyright: the controller's;
+#                                     cockpit-vcpuctl.bundled-packages.json, cockpit-vcpuctl.copyright: the page's
 # With --sea only (about 25 s more, and it needs Node's official build, see packaging/sea.js):
 #   vcpuctl-agent-linux-<arch>        one executable with this machine's Node inside
 #                                     (no nodejs needed), and its .copyright
@@ -53,6 +57,7 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/n
 
 node packaging/bundle.js "$out" agent
 node packaging/bundle.js "$out" vcpuctl
+node packaging/bundle.js "$out" cockpit
 # Man pages and completion from the same commander definitions as --help.
 node packaging/man.js vcpuctl-agent "$out/vcpuctl-agent.8"
 node packaging/man.js vcpuctl "$out/vcpuctl.1"
@@ -82,8 +87,11 @@ build_deb() {
   local subst=()
   for e in "$@"; do subst+=(-e "$e"); done
   install -d -m 0755 "$stage/DEBIAN"
-  install -m 0755 "$scripts/postinst" "$scripts/prerm" "$scripts/postrm" "$stage/DEBIAN/"
-  install -m 0644 "$scripts/conffiles" "$stage/DEBIAN/conffiles"
+  # Maintainer scripts and conffiles where the package has them (the Cockpit page has none).
+  for script in postinst prerm postrm; do
+    [ ! -f "$scripts/$script" ] || install -m 0755 "$scripts/$script" "$stage/DEBIAN/"
+  done
+  [ ! -f "$scripts/conffiles" ] || install -m 0644 "$scripts/conffiles" "$stage/DEBIAN/conffiles"
   size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
   sed -e "s/@VERSION@/$v/g" -e "s/@INSTALLED_SIZE@/$size/" "${subst[@]}" "$control" >"$stage/DEBIAN/control"
   (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) >"$stage/DEBIAN/md5sums"
@@ -144,12 +152,25 @@ install -D -m 0644 "$out/vcpuctl.copyright" "$stage/usr/share/doc/vcpuctl/copyri
 build_deb "$stage" $deb $deb/control.in "$host_version" "$out/vcpuctl_${host_version}_all.deb" 6
 build_rpm packaging/rpm/vcpuctl.spec "$stage" "$host_version"
 
+# The Cockpit page, for hosts: where Cockpit's bridge looks for system packages.
+new_stage
+deb=packaging/deb-cockpit
+[ -f packages/cockpit/dist/manifest.json ] || { echo "package: the Cockpit page is not built (npm run build)" >&2; exit 1; }
+install -d -m 0755 "$stage/usr/share/cockpit"
+cp -r packages/cockpit/dist "$stage/usr/share/cockpit/vcpuctl"
+find "$stage/usr/share/cockpit/vcpuctl" -type f -exec chmod 0644 {} +
+install -D -m 0644 "$out/cockpit-vcpuctl.copyright" "$stage/usr/share/doc/cockpit-vcpuctl/copyright"
+build_deb "$stage" $deb $deb/control.in "$host_version" "$out/cockpit-vcpuctl_${host_version}_all.deb" 9
+build_rpm packaging/rpm/cockpit-vcpuctl.spec "$stage" "$host_version"
+
 echo "$out/vcpuctl-agent.js"
 echo "$out/vcpuctl-agent_${version}_all.deb"
 echo "$out/vcpuctl-agent-${version}-1.noarch.rpm"
 echo "$out/vcpuctl.js"
 echo "$out/vcpuctl_${host_version}_all.deb"
 echo "$out/vcpuctl-${host_version}-1.noarch.rpm"
+echo "$out/cockpit-vcpuctl_${host_version}_all.deb"
+echo "$out/cockpit-vcpuctl-${host_version}-1.noarch.rpm"
 
 if [ "$sea" = 1 ]; then
   exe=$(node packaging/sea.js "$out")

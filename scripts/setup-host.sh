@@ -30,6 +30,8 @@ command -v rpmbuild >/dev/null || need+=(rpm)
 # The host package's test renders its man page with man and groff (warnings are failures).
 command -v man >/dev/null || need+=(man-db)
 command -v groff >/dev/null || need+=(groff-base)
+# The Cockpit test's login user gets administrative access through sudo, as Cockpit's superuser does.
+command -v sudo >/dev/null || need+=(sudo)
 # The Cockpit page's e2e test serves it with Debian's Cockpit (cockpit-ws with --local-session, no systemd)
 # and drives the system chromium headless through playwright-core (no browser download).
 [ -x /usr/lib/cockpit/cockpit-ws ] || need+=(cockpit-ws)

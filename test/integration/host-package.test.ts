@@ -6,10 +6,13 @@
  * registry's binary, as Debian 12 ships it) against libvirt's test driver;
  * the exporter's unit judged by systemd's own tools and its ExecStart run;
  * the man pages and the completion checked against what --help lists.
+ * Also cockpit-vcpuctl_<version>_all.deb, the Cockpit page: its files where
+ * Cockpit's own bridge finds them (`cockpit-bridge --packages`), its
+ * dependencies, install and removal by dpkg into a root of its own.
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { satisfies } from 'semver';
@@ -161,9 +164,124 @@ describe('host package (npm run package): vcpuctl_<version>_all.deb', function (
       try {
         execFileSync('bash', [join(REPO, 'scripts/package.sh'), '--no-build', '--out', again]);
         assert.equal(sha256(join(again, `vcpuctl_${VERSION}_all.deb`)), sha256(deb));
+        assert.equal(sha256(join(again, `cockpit-vcpuctl_${VERSION}_all.deb`)), sha256(join(out, `cockpit-vcpuctl_${VERSION}_all.deb`)));
       } finally {
         rmSync(again, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe('cockpit-vcpuctl_<version>_all.deb, the Cockpit page', () => {
+    let cdeb: string;
+    let cx: string; // the .deb unpacked
+    const PAGE_DIR = 'usr/share/cockpit/vcpuctl';
+    const DIST = join(REPO, 'packages/cockpit/dist');
+    /** The packages Cockpit's bridge finds under XDG_DATA_DIRS (its own listing: name, menu label, directory). */
+    const bridgePackages = (share: string) =>
+      execFileSync('cockpit-bridge', ['--packages'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', XDG_DATA_DIRS: share, XDG_DATA_HOME: join(share, 'nonexistent') } })
+        .split('\n')
+        .filter((l) => l && !l.startsWith('checksum'))
+        .map((l) => l.trim().split(/\s{2,}/));
+    before(() => {
+      cdeb = join(out, `cockpit-vcpuctl_${VERSION}_all.deb`);
+      cx = mkdtempSync(join(tmpdir(), `vcpuctl-cockpit-deb-x-${process.pid}-`));
+      cleanups.push(() => rmSync(cx, { recursive: true, force: true }));
+      execFileSync('dpkg-deb', ['-x', cdeb, cx]);
+    });
+
+    it("depends on vcpuctl of the same version and on the Cockpit its manifest requires (219: spawn's superuser, the bridge's cockpit.Superuser); no maintainer scripts", () => {
+      const field = (name: string) => execFileSync('dpkg-deb', ['-f', cdeb, name], { encoding: 'utf8' }).trim();
+      assert.equal(field('Package'), 'cockpit-vcpuctl');
+      assert.equal(field('Version'), VERSION);
+      assert.equal(field('Architecture'), 'all');
+      const manifest = JSON.parse(readFileSync(join(cx, PAGE_DIR, 'manifest.json'), 'utf8'));
+      assert.equal(field('Depends'), `vcpuctl (= ${VERSION}), cockpit-bridge (>= ${manifest.requires.cockpit})`);
+      assert.equal(manifest.requires.cockpit, '219');
+      const control = execFileSync('sh', ['-c', `dpkg-deb --ctrl-tarfile "${cdeb}" | tar -t`], { encoding: 'utf8' });
+      assert.deepEqual(control.trim().split('\n').sort(), ['./', './control', './md5sums']);
+    });
+
+    it('holds the built page (packages/cockpit/dist) byte for byte in /usr/share/cockpit/vcpuctl, root-owned, and its copyright', () => {
+      const listing = execFileSync('dpkg-deb', ['-c', cdeb], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/));
+      for (const f of listing) assert.deepEqual([f[0], f[1]], [f[0]!.startsWith('d') ? 'drwxr-xr-x' : '-rw-r--r--', 'root/root'], f[5]);
+      const files = listing.filter((f) => !f[0]!.startsWith('d')).map((f) => f[5]!.replace(/^\.\//, ''));
+      const built = treeState(DIST).filter((l) => !l.endsWith('/ 755') && !/\/ \d+$/.test(l));
+      assert.deepEqual(files.filter((f) => f.startsWith(`${PAGE_DIR}/`)).sort(), built.map((l) => `${PAGE_DIR}/${l.split(' ')[0]}`).sort());
+      for (const l of built) assert.equal(sha256(join(cx, PAGE_DIR, l.split(' ')[0]!)), l.split(' ')[2], l);
+      assert.deepEqual(
+        files.filter((f) => !f.startsWith(`${PAGE_DIR}/`)),
+        ['usr/share/doc/cockpit-vcpuctl/copyright'],
+      );
+    });
+
+    it('Cockpit\'s bridge finds it where the package puts it, as the "vCPUs" menu entry, from a valid manifest.json', () => {
+      const manifest = JSON.parse(readFileSync(join(cx, PAGE_DIR, 'manifest.json'), 'utf8'));
+      assert.equal(manifest.menu.index.label, 'vCPUs');
+      assert.deepEqual(bridgePackages(join(cx, 'usr/share')), [['vcpuctl', 'vCPUs', join(cx, PAGE_DIR)]]);
+      assert.match(readFileSync(join(cx, PAGE_DIR, 'index.html'), 'utf8'), /<script src="\.\.\/base1\/cockpit\.js"><\/script>/);
+    });
+
+    it("its copyright names every npm package inside the page with its license text, the fonts' license and esbuild's legal comments", () => {
+      const packages: { name: string; version: string; license: string }[] = JSON.parse(readFileSync(join(out, 'cockpit-vcpuctl.bundled-packages.json'), 'utf8'));
+      const names = packages.map((p) => p.name);
+      for (const needed of ['react', 'react-dom', '@patternfly/react-core']) assert.ok(names.includes(needed), `${needed} not listed: ${names.join(', ')}`);
+      const copyright = readFileSync(join(cx, 'usr/share/doc/cockpit-vcpuctl/copyright'), 'utf8');
+      for (const p of packages.filter((q) => !q.name.startsWith('@vcpuctl/'))) {
+        assert.match(copyright, new RegExp(`^== ${p.name.replace(/[/.]/g, '\\$&')} ${p.version.replace(/\./g, '\\.')} \\(${p.license}\\) ==$`, 'm'));
+      }
+      const fonts = readdirSync(join(cx, PAGE_DIR, 'assets')).filter((f) => /\.woff2?$/.test(f));
+      assert.ok(fonts.length > 0);
+      assert.match(copyright, /^== Fonts \(SIL Open Font License 1\.1/m);
+      assert.ok(copyright.includes(readFileSync(join(DIST, 'index.js.LEGAL.txt'), 'utf8').trim()), "index.js.LEGAL.txt's text");
+    });
+
+    describe('dpkg into a root of its own', () => {
+      let root: string;
+      const share = () => join(root, 'usr/share');
+      beforeEach(() => {
+        root = mkdtempSync(join(tmpdir(), `vcpuctl-cockpit-dpkg-root-${process.pid}-`));
+      });
+      afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+      it('is not configured without cockpit-bridge, nor next to a vcpuctl of another version', () => {
+        dpkgRoot(root, [{ name: 'vcpuctl', version: VERSION }]);
+        const r = dpkg(root, ['-i', cdeb]);
+        assert.notEqual(r.status, 0);
+        assert.match(r.stderr, /cockpit-vcpuctl depends on cockpit-bridge \(>= 219\); however:\n\s+Package cockpit-bridge is not installed\./);
+        rmSync(root, { recursive: true, force: true });
+        dpkgRoot(root, [
+          { name: 'vcpuctl', version: NEXT },
+          { name: 'cockpit-bridge', version: '287.1-0+deb12u3' },
+        ]);
+        const other = dpkg(root, ['-i', cdeb]);
+        assert.notEqual(other.status, 0);
+        assert.match(other.stderr, new RegExp(`cockpit-vcpuctl depends on vcpuctl \\(= ${VERSION.replace(/\./g, '\\.')}\\); however:\\n\\s+Version of vcpuctl on system is ${NEXT.replace(/[.+]/g, '\\$&')}\\.`));
+        // dpkg unpacks, then leaves a package whose dependencies are not met unconfigured.
+        assert.equal(execFileSync('dpkg-query', [`--root=${root}`, '-W', '-f', '${Status}', 'cockpit-vcpuctl'], { encoding: 'utf8' }), 'install ok unpacked');
+      });
+
+      it("installs next to vcpuctl of its version and Debian 12's cockpit-bridge: the bridge lists the page; removal takes every file of it away", () => {
+        dpkgRoot(root, [
+          { name: 'vcpuctl', version: VERSION },
+          { name: 'cockpit-bridge', version: '287.1-0+deb12u3' },
+        ]);
+        const before = treeState(root).filter((l) => !l.startsWith('var/lib/dpkg'));
+        const r = dpkg(root, ['-i', cdeb]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stderr, '');
+        assert.deepEqual(bridgePackages(share()), [['vcpuctl', 'vCPUs', join(root, PAGE_DIR)]]);
+        assert.equal(sha256(join(root, PAGE_DIR, 'index.js')), sha256(join(DIST, 'index.js')));
+        const rm = dpkg(root, ['--remove', 'cockpit-vcpuctl']);
+        assert.equal(rm.status, 0, rm.stderr);
+        assert.deepEqual(bridgePackages(share()), []);
+        assert.deepEqual(
+          treeState(root).filter((l) => !l.startsWith('var/lib/dpkg')),
+          before,
+        );
+      });
     });
   });
 

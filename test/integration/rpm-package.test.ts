@@ -5,7 +5,8 @@
  * their own (the scriptlets run for real, chrooted, with a systemctl
  * stand-in that records its calls), their dependencies checked against
  * stand-in nodejs packages, and the installed programs run by the oldest
- * Node they support (18, the registry's binary).
+ * Node they support (18, the registry's binary). And cockpit-vcpuctl, the
+ * Cockpit page: the .deb's files, its requirements, install and erase.
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -152,6 +153,7 @@ describe('RPM packages (npm run package): vcpuctl and vcpuctl-agent, noarch', fu
         execFileSync('bash', [join(REPO, 'scripts/package.sh'), '--no-build', '--out', again]);
         assert.equal(sha256(join(again, `vcpuctl-agent-${AGENT_VERSION}-1.noarch.rpm`)), sha256(agentRpm));
         assert.equal(sha256(join(again, `vcpuctl-${HOST_VERSION}-1.noarch.rpm`)), sha256(hostRpm));
+        assert.equal(sha256(join(again, `cockpit-vcpuctl-${HOST_VERSION}-1.noarch.rpm`)), sha256(join(out, `cockpit-vcpuctl-${HOST_VERSION}-1.noarch.rpm`)));
       } finally {
         rmSync(again, { recursive: true, force: true });
       }
@@ -278,6 +280,57 @@ describe('RPM packages (npm run package): vcpuctl and vcpuctl-agent, noarch', fu
         'var/lib/vcpuctl/reports/r1.json',
       ]);
       assert.deepEqual(hostNow(), hostBefore);
+    });
+  });
+
+  describe('cockpit-vcpuctl-<version>-1.noarch.rpm, the Cockpit page', () => {
+    let cockpitRpm: string;
+    let cockpitDeb: string;
+    const PAGE_DIR = 'usr/share/cockpit/vcpuctl';
+    before(() => {
+      cockpitRpm = join(out, `cockpit-vcpuctl-${HOST_VERSION}-1.noarch.rpm`);
+      cockpitDeb = mkdtempSync(join(tmpdir(), `vcpuctl-rpm-cockpit-debtree-${process.pid}-`));
+      cleanups.push(() => rmSync(cockpitDeb, { recursive: true, force: true }));
+      execFileSync('dpkg-deb', ['-x', join(out, `cockpit-vcpuctl_${HOST_VERSION}_all.deb`), cockpitDeb]);
+    });
+
+    it('requires vcpuctl of its version and cockpit-bridge >= 219 (what its manifest requires), has no scriptlets, and is built reproducibly', () => {
+      const epoch = spawnSync('git', ['-C', REPO, 'log', '-1', '--format=%ct'], { encoding: 'utf8' }).stdout.trim() || '0';
+      assert.equal(rpmQuery(cockpitRpm, '%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{BUILDHOST} %{BUILDTIME}'), `cockpit-vcpuctl ${HOST_VERSION} 1 noarch reproducible ${epoch}`);
+      const manifest = JSON.parse(readFileSync(join(cockpitDeb, PAGE_DIR, 'manifest.json'), 'utf8'));
+      assert.deepEqual(deps(cockpitRpm, '-R'), [`cockpit-bridge >= ${manifest.requires.cockpit}`, `vcpuctl = ${HOST_VERSION}`]);
+      assert.deepEqual([...rpmScripts(cockpitRpm).keys()], []);
+    });
+
+    it("refuses a root without its requirements; installs the .deb's files byte for byte next to them; rpm -e leaves nothing of it", () => {
+      const root = rpmRoot('vcpuctl-rpm-cockpit-root');
+      const dir = mkdtempSync(join(tmpdir(), `vcpuctl-rpm-cockpit-standins-${process.pid}-`));
+      try {
+        const missing = rpm(root, ['-i', cockpitRpm]);
+        assert.notEqual(missing.status, 0);
+        assert.match(missing.stderr, /cockpit-bridge >= 219 is needed by cockpit-vcpuctl-/);
+        assert.match(missing.stderr, new RegExp(`vcpuctl = ${HOST_VERSION.replace(/\./g, '\\.')} is needed by cockpit-vcpuctl-`));
+        const base = rpm(root, ['-i', standInRpm(dir, { name: 'vcpuctl', version: HOST_VERSION }), standInRpm(dir, { name: 'cockpit-bridge', version: '287.1' })]);
+        assert.equal(base.status, 0, base.stderr);
+        const before = treeState(root).filter((l) => !l.startsWith('var/lib/rpm'));
+        const r = rpm(root, ['-i', cockpitRpm]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stderr, '');
+        const files = (d: string) => treeState(d).filter((l) => l.startsWith('usr/share/cockpit/') || l.startsWith('usr/share/doc/cockpit-vcpuctl/'));
+        assert.deepEqual(files(root), files(cockpitDeb));
+        assert.ok(files(root).some((l) => l.startsWith(`${PAGE_DIR}/manifest.json `)));
+        const erase = rpm(root, ['-e', 'cockpit-vcpuctl']);
+        assert.equal(erase.status, 0, erase.stderr);
+        // rpm keeps the parents it made (usr/share/cockpit/ is cockpit-bridge's on a real system), nothing else.
+        const parents = ['usr/ 755', 'usr/share/ 755', 'usr/share/cockpit/ 755', 'usr/share/doc/ 755'];
+        assert.deepEqual(
+          treeState(root).filter((l) => !l.startsWith('var/lib/rpm') && !parents.includes(l)),
+          before,
+        );
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 

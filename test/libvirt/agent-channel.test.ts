@@ -64,8 +64,12 @@ describe('vcpuctl agent attach/detach against a real libvirtd', function () {
 
   it('adds the channel live and persistently, then is a no-op; detach removes both sides, then is a no-op', () => {
     const dom = newDomain({ controller: true, start: true });
+    // The dry run: the plan the run carries out, nothing changed.
+    assert.deepEqual(json(['agent', 'attach', dom, '--dry-run']), { domain: dom, channel: CHANNEL, dryRun: true, live: 'add', config: 'add' });
+    assert.deepEqual([channels(dom, false), channels(dom, true)], [[], []], 'the dry run changed nothing');
     // No OS, so nothing opens the port: attach says so after its bounded wait.
     assert.deepEqual(json(['agent', 'attach', dom]), { domain: dom, channel: CHANNEL, live: 'added', config: 'added', guest: 'not open' });
+    assert.deepEqual(json(['agent', 'attach', dom, '--dry-run']), { domain: dom, channel: CHANNEL, dryRun: true, live: 'already', config: 'already' });
     assert.deepEqual([channels(dom, false), channels(dom, true)], [[CHANNEL], [CHANNEL]]);
     assert.match(virsh('dumpxml', dom), new RegExp(`<source mode='bind' path='/var/lib/libvirt/qemu/channel/target/[^']+/${CHANNEL.replace(/\./g, '\\.')}'/>`));
     assert.deepEqual(json(['agent', 'attach', dom]), { domain: dom, channel: CHANNEL, live: 'already', config: 'already', guest: 'not open' });
@@ -90,7 +94,11 @@ describe('vcpuctl agent attach/detach against a real libvirtd', function () {
 
   it('a running domain without a virtio-serial controller gets the channel in its config only, and is told why', () => {
     const dom = newDomain({ controller: false, start: true });
+    const plan = json(['agent', 'attach', dom, '--dry-run']);
+    assert.deepEqual([plan.dryRun, plan.live, plan.config], [true, 'at next start', 'add']);
+    assert.deepEqual([channels(dom, false), channels(dom, true)], [[], []], 'the dry run changed nothing');
     const r = json(['agent', 'attach', dom]);
+    assert.equal(r.note, plan.note, 'the dry run says what the run says');
     assert.deepEqual([r.live, r.config], ['at next start', 'added']);
     assert.match(r.note, /no virtio-serial controller and libvirt cannot hot-plug one/);
     assert.deepEqual([channels(dom, false), channels(dom, true)], [[], [CHANNEL]]);
@@ -102,6 +110,8 @@ describe('vcpuctl agent attach/detach against a real libvirtd', function () {
 
   it('a shut-off domain is changed in its persistent config only', () => {
     const dom = newDomain({ controller: false, start: false });
+    assert.deepEqual(json(['agent', 'attach', dom, '--dry-run']), { domain: dom, channel: CHANNEL, dryRun: true, live: 'not running', config: 'add' });
+    assert.deepEqual(channels(dom, true), []);
     assert.deepEqual(json(['agent', 'attach', dom]), { domain: dom, channel: CHANNEL, live: 'not running', config: 'added' });
     assert.deepEqual(channels(dom, true), [CHANNEL]);
     assert.deepEqual(json(['agent', 'attach', dom]), { domain: dom, channel: CHANNEL, live: 'not running', config: 'already' });

@@ -146,6 +146,10 @@ describe('vcpuctl against a real libvirtd (QEMU domains without an OS)', functio
       assert.match(r.stderr, /IDENTITY_MISMATCH/);
       const offline = await vcpuctlAsync([...base, '--agent', h.url, '--token-file', h.tokenFile, 'offline', dom, '1'], env());
       assert.equal(offline.code, 16);
+      // Its dry run makes the same check before saying anything of the guest's CPUs.
+      const plan = await vcpuctlAsync([...base, '--agent', h.url, '--token-file', h.tokenFile, 'offline', dom, '1', '--dry-run'], env());
+      assert.equal(plan.code, 16, plan.stderr);
+      assert.match(plan.stderr, /IDENTITY_MISMATCH: .*nothing would be changed/);
       const set = await vcpuctlAsync([...base, '--agent', h.url, '--token-file', h.tokenFile, 'set', dom, '2'], env());
       assert.equal(set.code, 16, set.stderr);
       assert.match(set.stderr, /nothing was changed/);

@@ -15,30 +15,34 @@ import { run, watch } from './vcpuctl';
 /** After the watch stream ends (vcpuctl exited), it is started again this much later: a restart, not a poll. */
 const WATCH_RESTART_MS = 5000;
 
-/** Whether changes are offered: Cockpit's superuser is active, or the session is root's own. */
+/**
+ * Whether changes are offered: the session is root's own, or Cockpit's
+ * superuser is active. The bridge's cockpit.Superuser names the superuser
+ * bridge in use ("sudo", "pkexec", ...), "none" without one and "init" while
+ * it starts (as Cockpit's own pkg/lib/superuser.js reads it). Undefined
+ * until known; a bridge without that interface counts as no access.
+ */
 function useAdmin(): boolean | undefined {
   const [admin, setAdmin] = useState<boolean | undefined>();
   useEffect(() => {
-    let root = false;
-    let current: unknown;
-    const update = () => setAdmin(root || current === 'root');
+    let root: boolean | undefined;
+    let superuser: boolean | undefined;
+    const update = () => {
+      if (root === true) setAdmin(true);
+      else if (root === false && superuser !== undefined) setAdmin(superuser);
+    };
     void cockpit.user().then((u) => {
       root = u.id === 0;
       update();
     });
-    try {
-      const proxy = cockpit.dbus(null, { bus: 'internal' }).proxy('cockpit.Superuser', '/superuser');
-      proxy.addEventListener('changed', () => {
-        current = proxy.Current;
-        update();
-      });
-      void proxy.wait(() => {
-        current = proxy.Current;
-        update();
-      });
-    } catch {
+    const proxy = cockpit.dbus(null, { bus: 'internal' }).proxy('cockpit.Superuser', '/superuser');
+    const read = () => {
+      const current = proxy.valid ? proxy.Current : 'none';
+      if (current !== 'init') superuser = typeof current === 'string' && current !== 'none';
       update();
-    }
+    };
+    proxy.addEventListener('changed', read);
+    void proxy.wait(read);
   }, []);
   return admin;
 }
@@ -47,6 +51,7 @@ export function App(): React.ReactElement {
   const admin = useAdmin();
   const [rows, setRows] = useState<Map<string, Row>>(new Map());
   const [failure, setFailure] = useState<VcpuctlFailure | undefined>();
+  const [unreachable, setUnreachable] = useState<{ uri: string; error: VcpuctlFailure }[]>([]);
   const [watching, setWatching] = useState<VcpuctlFailure | 'up' | 'starting'>('starting');
   const [selected, setSelected] = useState<string | undefined>();
   const [versions, setVersions] = useState<Map<string, number>>(new Map());
@@ -60,6 +65,7 @@ export function App(): React.ReactElement {
       if (stopped) return;
       const status = r.value ?? undefined;
       if (status?.hosts) setRows(new Map(rowsOfStatus(status).map((row) => [keyOf(row), row])));
+      setUnreachable((status?.hosts ?? []).flatMap((h) => (h.reachable || !h.error ? [] : [{ uri: h.uri, error: h.error }])));
       setFailure(r.ok || status?.hosts ? undefined : r.failure);
     });
     const start = () => {
@@ -69,8 +75,8 @@ export function App(): React.ReactElement {
           if (!isDomainRecord(record)) return;
           setWatching('up');
           const key = keyOf(record);
-          const row = rowOfRecord(record);
           setRows((old) => {
+            const row = rowOfRecord(record, old.get(key));
             const next = new Map(old);
             if (row) next.set(key, row);
             else next.delete(key);
@@ -104,6 +110,9 @@ export function App(): React.ReactElement {
         </p>
         {typeof watching === 'object' && <FailureAlert failure={watching} title="watch (restarting)" />}
         {failure && <FailureAlert failure={failure} title="status" />}
+        {unreachable.map((h) => (
+          <FailureAlert key={h.uri} failure={h.error} title={h.uri} />
+        ))}
         {admin === false && <Alert variant="info" isInline isPlain title="Read-only: changes need administrative access." data-testid="read-only-banner" />}
       </PageSection>
       <PageSection>

@@ -138,7 +138,7 @@ export function DomainDetail({ row, admin, version, back }: { row: Row; admin: b
         {row.domain} <VerdictBadge row={row} />
       </Title>
       <p>
-        {`${row.state ?? '?'}; libvirt live ${row.live ? `${row.live.current}/${row.live.maximum}` : '–'}, config ${row.config ? `${row.config.current}/${row.config.maximum}` : '–'}; QEMU plugged ${row.qemuPlugged ?? '–'}; guest ${row.guest.reachable ? `present ${row.guest.present}, online ${row.guest.online} (via ${row.guest.via})` : `unreachable${row.guest.error ? `: ${row.guest.error}` : ''}`}`}
+        {`${row.state ?? '?'}; libvirt live ${row.live ? `${row.live.current}/${row.live.maximum}` : '–'}, config ${row.config ? `${row.config.current}/${row.config.maximum}` : '–'}; QEMU plugged ${row.qemuPlugged ?? '–'}; guest ${row.guest.reachable ? `present ${row.guest.present}, online ${row.guest.online} (via ${row.guest.via}${row.guest.hostname !== undefined ? `, host ${row.guest.hostname}` : ''})` : `unreachable${row.guest.error ? `: ${row.guest.error}` : ''}`}`}
       </p>
       {detail.failure && <FailureAlert failure={detail.failure} title="status" />}
       <div className="vcpuctl-grid">

@@ -57,6 +57,11 @@ export function FleetTable({ rows, open }: { rows: Row[]; open: (r: Row) => void
                 {r.domain}
               </Button>
               {r.operationBy !== undefined && <Label isCompact color="blue">{`changing (pid ${r.operationBy})`}</Label>}
+              {r.guest.hostname !== undefined && (
+                <div className="vcpuctl-guest-host" data-col="hostname">
+                  {`guest host: ${r.guest.hostname}`}
+                </div>
+              )}
             </td>
             <td data-label="State">{r.state ?? '–'}</td>
             <td data-label="libvirt live" data-col="live">

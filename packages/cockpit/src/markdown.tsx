@@ -11,9 +11,26 @@ import React from 'react';
 /** A report is a few hundred lines; a page never renders more than this many (the rest is counted). */
 export const MAX_MARKDOWN_LINES = 5000;
 
-/** vcpuctl escapes Markdown's punctuation in guest strings with a backslash: shown without it, still as text. */
-function unescape(text: string): string {
-  return text.replace(/\\([\\`*_{}[\]()#+\-.!|<>~])/g, '$1');
+/** The entities vcpuctl's report writer uses (md() in packages/host/src/core/report.ts: `&` and `<`), and the usual others. */
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" };
+
+/**
+ * What vcpuctl's report writer escaped in guest strings, shown as the guest
+ * wrote it, still as text: a backslash before any ASCII punctuation (as
+ * CommonMark reads it) and the entities above, both in one pass, so that an
+ * escaped `&amp;lt;` stays the text `&lt;`.
+ */
+export function unescape(text: string): string {
+  return text.replace(/\\([!-/:-@[-`{-~])|&(amp|lt|gt|quot|#39);/g, (_m, punct: string | undefined, entity: string | undefined) => punct ?? ENTITIES[entity!]!);
+}
+
+/** A table row's cells, split at the pipes that are not escaped, each unescaped. */
+function cells(row: string): string[] {
+  const inner = row
+    .trim()
+    .replace(/^\|/, '')
+    .replace(/(?<!\\)\|$/, '');
+  return inner.split(/(?<!\\)\|/).map((c) => unescape(c.trim()));
 }
 
 function inline(text: string, key: string): React.ReactNode[] {
@@ -74,7 +91,9 @@ export function Markdown({ text }: { text: string }): React.ReactElement {
       flush();
       const rows: string[] = [];
       while (i < lines.length && /^\s*\|/.test(lines[i]!)) rows.push(lines[i++]!);
-      blocks.push(<pre key={`t${i}`}>{rows.join('\n')}</pre>);
+      // As preformatted lines, each cell as text: separator rows (|---|) left out.
+      const shown = rows.filter((r) => !/^\s*\|(\s*:?-+:?\s*\|)+\s*$/.test(r)).map((r) => cells(r).join(' | '));
+      blocks.push(<pre key={`t${i}`}>{shown.join('\n')}</pre>);
       continue;
     } else if (/^\s*[-*]\s+/.test(line)) {
       if (para.length) {

@@ -13,7 +13,7 @@ interface StatusDomain {
     domain?: { state?: string; live?: Counts; config?: Counts; intent?: { online?: number } };
     qemu?: { plugged?: number };
   };
-  guest?: { reachable: boolean; via?: string; error?: string; snapshot?: { present?: string; online?: string } };
+  guest?: { reachable: boolean; via?: string; hostname?: string; error?: string; snapshot?: { present?: string; online?: string } };
   verdict?: Verdict;
   error?: VcpuctlFailure;
 }
@@ -53,7 +53,7 @@ export function rowOfStatus(d: StatusDomain): Row {
     qemuPlugged: d.host?.qemu?.plugged,
     intent: dom?.intent?.online,
     guest: d.guest
-      ? { reachable: d.guest.reachable, via: d.guest.via, present: d.guest.snapshot?.present, online: d.guest.snapshot?.online, error: d.guest.error }
+      ? { reachable: d.guest.reachable, via: d.guest.via, hostname: d.guest.hostname, present: d.guest.snapshot?.present, online: d.guest.snapshot?.online, error: d.guest.error }
       : { reachable: false, error: d.state === 'running' ? undefined : 'not running' },
     verdict: d.verdict,
     error: d.error,
@@ -69,9 +69,14 @@ export function isDomainRecord(x: unknown): x is WatchRecord {
   return typeof r === 'object' && r !== null && typeof r.domain === 'string' && typeof r.uri === 'string' && Array.isArray(r.changes) && typeof r.guest === 'object';
 }
 
-/** A watch line applied to the table: the domain's new row, or undefined when it is gone. */
-export function rowOfRecord(r: WatchRecord): Row | undefined {
+/**
+ * A watch line applied to the table: the domain's new row, or undefined when
+ * it is gone. A watch record does not carry the guest's hostname: the one
+ * status read is kept while the same guest stays reachable.
+ */
+export function rowOfRecord(r: WatchRecord, old?: Row): Row | undefined {
   if (r.changes.includes('domain undefined')) return undefined;
+  const hostname = r.guest.reachable && old?.guest.reachable ? old.guest.hostname : undefined;
   return {
     domain: r.domain,
     uri: r.uri,
@@ -80,7 +85,7 @@ export function rowOfRecord(r: WatchRecord): Row | undefined {
     config: counts(r.libvirt?.config),
     qemuPlugged: r.qemuPlugged,
     intent: r.intent?.online,
-    guest: { ...r.guest },
+    guest: { ...r.guest, ...(hostname !== undefined ? { hostname } : {}) },
     verdict: r.verdict,
     operationBy: r.operationBy,
     at: r.at,

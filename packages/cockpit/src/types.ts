@@ -24,6 +24,8 @@ export interface Verdict {
 export interface GuestRow {
   reachable: boolean;
   via?: string;
+  /** The guest's own hostname, as its agent said it (status only; watch records do not carry it). */
+  hostname?: string;
   present?: string;
   online?: string;
   error?: string;
@@ -62,4 +64,20 @@ export interface PlanEntry {
   error?: VcpuctlFailure;
   lockHeldBy?: number;
   guest?: { reachable: boolean; via?: string; error?: string };
+}
+
+/** `vcpuctl online|offline DOMAIN CPU --dry-run --json`: each CPU's state in the guest now and what the run would ask. */
+export interface GuestCpuPlan {
+  present: string;
+  online: string;
+  cpus: { cpu: number; now: string; change: string }[];
+  lockHeldBy?: number;
+}
+
+/** `vcpuctl agent attach DOMAIN --dry-run --json`: what would be added on each side. */
+export interface ChannelPlan {
+  live: string;
+  config: string;
+  note?: string;
+  lockHeldBy?: number;
 }

@@ -223,6 +223,20 @@ createServer((req, res) => {
       case 'POST /udev-fight/stop':
         stopFighter();
         return send(200, 'stopped\n');
+      case 'POST /kmsg-when-present': {
+        // Writes a line into the guest kernel's log (as any guest root can: /dev/kmsg) the moment the
+        // kernel lists the CPU, i.e. in the middle of a `vcpuctl set`, so the set's report carries it.
+        const cpu = Number(url.searchParams.get('cpu'));
+        const text = url.searchParams.get('text') ?? '';
+        const timer = setInterval(() => {
+          if (present().includes(cpu)) {
+            clearInterval(timer);
+            writeFileSync('/dev/kmsg', text);
+          }
+        }, 1);
+        setTimeout(() => clearInterval(timer), 120_000).unref();
+        return send(200, 'armed\n');
+      }
       case 'POST /qemu-ga/start':
         return send(200, `${startQemuGa()}\n`);
       case 'POST /qemu-ga/stop':

@@ -30,6 +30,13 @@ export interface GuestOptions {
   /** Give the domain the agent's channel at boot (otherwise it can be hot-plugged: channelXml()). */
   channelAtBoot?: boolean;
   /**
+   * The guest's hostname, set before the agent starts (written to
+   * /proc/sys/kernel/hostname, which takes any bytes but a newline, up to
+   * 64): what a guest's root user can make the agent report, hostile
+   * strings included.
+   */
+  hostname?: string;
+  /**
    * The whole script the guest runs (its /bin/sh reads it through 9p), in
    * place of the rig helper and the checkout's agent; the options above that
    * only the helper reads (autoOnline, agentChannel) then do nothing.
@@ -139,12 +146,14 @@ export class TestGuest {
     // What the guest runs (as its systemd unit would run the agent), read through 9p.
     const helper = join(REPO, 'test/dist/e2e/rig/guest-helper.js');
     const agentBin = join(REPO, 'packages/guest-agent/bin/vcpuctl-agent.js');
+    if (opts.hostname !== undefined) writeFileSync(join(dir, 'hostname'), opts.hostname);
+    const setHostname = opts.hostname !== undefined ? `cat ${join(dir, 'hostname')} >/proc/sys/kernel/hostname\n` : '';
     writeFileSync(
       join(dir, 'guest-run.sh'),
       opts.runScript?.(g) ??
         `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run
-exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --token-file ${g.tokenFile}${opts.autoOnline === false ? ' --no-auto-online' : ''}${opts.agentChannel ? ' --channel' : ''}
+${setHostname}exec ${process.execPath} ${helper} --repo ${REPO} --agent-bin ${agentBin} --token-file ${g.tokenFile}${opts.autoOnline === false ? ' --no-auto-online' : ''}${opts.agentChannel ? ' --channel' : ''}
 `,
       { mode: 0o755 },
     );

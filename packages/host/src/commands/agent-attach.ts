@@ -12,6 +12,7 @@
 import { VcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { lockForChange } from '../core/domain-lock';
+import { lockHolder } from '../core/lock';
 import { VCPUCTL_CHANNEL } from '../guest/channel';
 
 /** What happened on one side: changed now, already so, or not possible until the next start. */
@@ -56,6 +57,7 @@ export async function agentChannelSides(ctx: Context, domain: string) {
   const channels = host.domain.channels;
   if (!channels) throw new VcpuctlError('LIBVIRT_FAILED', `the ${ctx.driver.uri} driver does not show devices`);
   return {
+    uuid: host.domain.uuid,
     running: host.domain.live !== undefined,
     liveController: channels.liveController,
     inLive: channels.live.find((c) => c.name === VCPUCTL_CHANNEL),
@@ -63,23 +65,57 @@ export async function agentChannelSides(ctx: Context, domain: string) {
   };
 }
 
+/** What attach does on each side, decided once for the run and its dry run. */
+export interface ChannelPlan {
+  domain: string;
+  channel: string;
+  dryRun: true;
+  live: 'add' | 'already' | 'not running' | 'at next start';
+  config: 'add' | 'already';
+  note?: string;
+  /** Another vcpuctl holding the domain's lock now (the run would wait --lock-wait for it). */
+  lockHeldBy?: number;
+}
+
+type Sides = Awaited<ReturnType<typeof agentChannelSides>>;
+
+function planOf(domain: string, s: Sides): ChannelPlan {
+  const plan: ChannelPlan = {
+    domain,
+    channel: VCPUCTL_CHANNEL,
+    dryRun: true,
+    live: !s.running ? 'not running' : s.inLive ? 'already' : s.liveController ? 'add' : 'at next start',
+    config: s.inConfig ? 'already' : 'add',
+  };
+  if (plan.live === 'at next start') {
+    plan.note = `the running domain has no virtio-serial controller and libvirt cannot hot-plug one: the channel is in the persistent config and appears when ${domain} is shut down and started again`;
+  }
+  return plan;
+}
+
+/** `agent attach --dry-run`: the plan the run would carry out, from the domain as it is; no lock, nothing changed. */
+export async function agentAttachPlan(ctx: Context, domain: string): Promise<ChannelPlan> {
+  const sides = await agentChannelSides(ctx, domain);
+  const plan = planOf(domain, sides);
+  const holder = sides.uuid ? lockHolder(ctx.lockDir, sides.uuid) : undefined;
+  if (holder !== undefined) plan.lockHeldBy = holder;
+  return plan;
+}
+
 export async function agentAttach(ctx: Context, domain: string): Promise<ChannelResult> {
   const { driver } = ctx;
   const lock = await lockForChange(ctx, domain);
   try {
-    const { running, liveController, inLive, inConfig } = await agentChannelSides(ctx, domain);
-    const live = running && !inLive && liveController;
-    await driver.attachChannel(domain, VCPUCTL_CHANNEL, { live, config: !inConfig });
+    const plan = planOf(domain, await agentChannelSides(ctx, domain));
+    await driver.attachChannel(domain, VCPUCTL_CHANNEL, { live: plan.live === 'add', config: plan.config === 'add' });
     const result: ChannelResult = {
       domain,
       channel: VCPUCTL_CHANNEL,
-      live: !running ? 'not running' : inLive ? 'already' : live ? 'added' : 'at next start',
-      config: inConfig ? 'already' : 'added',
+      live: plan.live === 'add' ? 'added' : plan.live,
+      config: plan.config === 'add' ? 'added' : plan.config,
+      ...(plan.note ? { note: plan.note } : {}),
     };
     if (result.live === 'added' || result.live === 'already') result.guest = await guestOpens(ctx, domain);
-    if (result.live === 'at next start') {
-      result.note = `the running domain has no virtio-serial controller and libvirt cannot hot-plug one: the channel is in the persistent config and appears when ${domain} is shut down and started again`;
-    }
     return result;
   } finally {
     lock.release();

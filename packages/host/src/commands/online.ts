@@ -1,8 +1,9 @@
 /** `vcpuctl online|offline DOMAIN CPU...`: guest-side, through whichever guest source answers, with the agent's guards. */
-import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError, cpuListCount, v1 } from '@vcpuctl/proto';
+import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError, cpuListCount, parseCpuRanges, v1 } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { connectGuest } from '../guest/discover';
 import { lockForChange } from '../core/domain-lock';
+import { lockHolder } from '../core/lock';
 import { IntentRecord, recordIntent } from '../core/record-intent';
 import { wantedOfflineOf } from '../core/intent';
 import { tellWantedOffline } from './set';
@@ -16,12 +17,64 @@ export interface OnlineResult {
   wantedOffline?: string;
 }
 
-export async function setGuestCpus(ctx: Context, domain: string, cpus: number[], online: boolean): Promise<OnlineResult> {
+/** What `online|offline --dry-run` prints: each CPU's state in the guest now and what the run would ask of it. */
+export interface OnlinePlan {
+  domain: string;
+  dryRun: true;
+  /** The guest's lists now, as its agent (or qemu-ga) gives them. */
+  present: string;
+  online: string;
+  cpus: { cpu: number; now: 'online' | 'offline' | 'not present'; change: 'online' | 'offline' | 'none' }[];
+  /** Another vcpuctl holding the domain's lock now (the run would wait --lock-wait for it). */
+  lockHeldBy?: number;
+}
+
+function checkCpus(cpus: number[]): void {
   // The agent's wire type is 32 bits: a larger number would be wrapped onto a real CPU, so none is ever sent.
   const bad = cpus.find((c) => !Number.isSafeInteger(c) || c < 0 || c > MAX_CPU_INDEX);
   if (bad !== undefined || cpus.length === 0 || cpus.length > MAX_CPUS_PER_REQUEST) {
     throw new VcpuctlError('USAGE', bad !== undefined ? `CPU number ${bad} is outside 0..${MAX_CPU_INDEX}` : `1 to ${MAX_CPUS_PER_REQUEST} CPUs per request, got ${cpus.length}`);
   }
+}
+
+const inList = (list: string, cpu: number) => parseCpuRanges(list).some(([a, b]) => cpu >= a && cpu <= b);
+
+/**
+ * The dry run: the same checks as the run before it asks the guest anything
+ * (input, running, a guest that answers, the right guest), then each CPU's
+ * state now. No lock taken, nothing changed. The guest kernel and the agent's
+ * guards still have their say when the run asks (a CPU that cannot be
+ * offlined, the last online one).
+ */
+export async function setGuestCpusPlan(ctx: Context, domain: string, cpus: number[], online: boolean): Promise<OnlinePlan> {
+  checkCpus(cpus);
+  const host = await ctx.driver.inspect(domain);
+  if (host.domain.state !== 'running') throw new VcpuctlError('DOMAIN_NOT_RUNNING', `domain ${domain} is ${host.domain.state}`);
+  const { view, client } = await connectGuest(ctx, host, { subscribe: false });
+  if (!client) throw new VcpuctlError('AGENT_UNREACHABLE', view.error ?? 'agent unreachable');
+  await client.close();
+  if (view.productUuid && host.domain.uuid && view.productUuid !== host.domain.uuid) {
+    throw new VcpuctlError('IDENTITY_MISMATCH', `the agent answering has product_uuid ${view.productUuid}, not domain ${domain}'s ${host.domain.uuid}; nothing would be changed`);
+  }
+  const present = view.snapshot?.present ?? '';
+  const now = view.snapshot?.online ?? '';
+  const plan: OnlinePlan = {
+    domain,
+    dryRun: true,
+    present,
+    online: now,
+    cpus: cpus.map((cpu) => {
+      const state = !inList(present, cpu) ? 'not present' : inList(now, cpu) ? 'online' : 'offline';
+      return { cpu, now: state, change: state === 'not present' || state === (online ? 'online' : 'offline') ? 'none' : online ? 'online' : 'offline' };
+    }),
+  };
+  const holder = host.domain.uuid ? lockHolder(ctx.lockDir, host.domain.uuid) : undefined;
+  if (holder !== undefined) plan.lockHeldBy = holder;
+  return plan;
+}
+
+export async function setGuestCpus(ctx: Context, domain: string, cpus: number[], online: boolean): Promise<OnlineResult> {
+  checkCpus(cpus);
   const lock = await lockForChange(ctx, domain);
   try {
     const host = await ctx.driver.inspect(domain);
