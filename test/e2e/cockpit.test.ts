@@ -244,7 +244,8 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
     assert.ok(shown.includes(line!), `${line} not in the rendered report:\n${shown}`);
     assert.ok(shown.includes(`host ${hostname}`), `the hostname not in the rendered report:\n${shown}`);
     assert.ok(!/&lt;|\\</.test(shown), "the report's Markdown escapes are undone for display, not shown");
-    assert.ok((await ui.locator('[data-testid="detail"] p').first().innerText()).includes(`host ${hostname}`));
+    // The detail follows the live watch, which lends the channel to each command and reads the guest again after it.
+    await until('the guest host in the detail', 10_000, async () => (await ui.locator('[data-testid="detail"] p').first().innerText()).includes(`host ${hostname}`));
     await ui.getByRole('button', { name: '← All domains' }).click();
     await until('the guest host in the table', 10_000, async () => (await row().locator('[data-col="hostname"]').count()) === 1);
     assert.equal(await row().locator('[data-col="hostname"]').innerText(), `guest host: ${hostname}`);

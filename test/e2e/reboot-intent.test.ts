@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VCPUCTL, setupHost, virsh } from '../helpers/libvirt';
+import { jsonLines } from '../helpers/json-lines';
 import { Cli, cliFor, until } from './e2e-helpers';
 import { TestGuest, removeRigLeftovers } from './rig/guest';
 
@@ -77,17 +78,11 @@ describe('e2e: a guest-side offline through an agent restart and a reset', funct
   });
 
   it("watch --reconcile --json re-applies it, confirmed by the guest's own /sys", async () => {
-    const lines: Record<string, any>[] = [];
     watch = spawn(process.execPath, [VCPUCTL, '--json', '--report-dir', join(dir, 'reports'), '--agents-file', g.agentsFile, 'watch', g.name, '--reconcile'], {
       env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let partial = '';
-    watch.stdout!.on('data', (d: Buffer) => {
-      const parts = (partial + d.toString('utf8')).split('\n');
-      partial = parts.pop()!;
-      for (const p of parts) if (p.trim()) lines.push(JSON.parse(p));
-    });
+    const lines = jsonLines(watch).records;
     const said = (re: RegExp) => lines.some((l) => (l.changes ?? []).some((c: string) => re.test(c)));
     await until('watch to re-apply the intent', 60_000, () => said(/^reconcile: re-applied/) || said(/^reconcile: FAILED/));
     assert.ok(said(/^reconcile: re-applying the recorded intent of 1 online \(0\): offline cpu1 \(the guest rebooted/), JSON.stringify(lines.map((l) => l.changes)));
@@ -106,17 +101,11 @@ describe('e2e: a guest-side offline through an agent restart and a reset', funct
 
   it('a udev rule and a process that re-onlines what is offlined: the agent names the rule when cpu1 comes back, doctor and set --dry-run name it', async () => {
     const started = Date.now();
-    const lines: Record<string, any>[] = [];
     watch = spawn(process.execPath, [VCPUCTL, '--json', '--report-dir', join(dir, 'reports'), '--agents-file', g.agentsFile, 'watch', g.name], {
       env: { ...process.env, VCPUCTL_LOCK_DIR: join(dir, 'locks') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let partial = '';
-    watch.stdout!.on('data', (d: Buffer) => {
-      const parts = (partial + d.toString('utf8')).split('\n');
-      partial = parts.pop()!;
-      for (const p of parts) if (p.trim()) lines.push(JSON.parse(p));
-    });
+    const lines = jsonLines(watch).records;
     const said = (re: RegExp, from = 0) => lines.slice(from).some((l) => (l.changes ?? []).some((c: string) => re.test(c)));
     const all = () => JSON.stringify(lines.map((l) => l.changes));
     await until('watch to reach the agent', 30_000, () => lines.some((l) => l.guest?.reachable === true));

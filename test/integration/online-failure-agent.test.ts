@@ -16,10 +16,11 @@ import { join } from 'node:path';
 import sinon from 'sinon';
 import { ONLINE_ATTEMPTS, ONLINE_RETRY_DELAY_MS, setCpusOnline } from '@vcpuctl/guest-agent/dist/cpu-control';
 import { treePaths } from '@vcpuctl/guest-agent/dist/sysfs/paths';
-import { Context, HypervisorDriver, computeVerdict, setVcpus } from '@vcpuctl/host';
+import { Context, computeVerdict, setVcpus } from '@vcpuctl/host';
 import { checkSnapshot } from '@vcpuctl/host/dist/guest/guest-input';
 import { VcpuctlError, v1 } from '@vcpuctl/proto';
 import { AgentHarness } from '../helpers/agent-harness';
+import { fakeDriver } from '../helpers/fake-driver';
 import { hostSnapshot } from '../helpers/host-fixtures';
 
 const Outcome = v1.CpuResult.Outcome;
@@ -152,10 +153,9 @@ describe('set, when the kernel refuses the hot-added vCPU (a real agent; libvirt
   it('stops waiting at the refusal (PARTIAL), and the report names CPU_ONLINE_FAILED with the errno', async () => {
     const after = hostSnapshot({ live: 'dumpxml-live-hotadded.xml', qmp: 'qmp-hotpluggable-2of2.json' });
     const inspect = sinon.stub().resolves(hostSnapshot());
-    const driver = {
-      uri: 'qemu:///system',
-      spawns: 0,
+    const driver = fakeDriver('qemu:///system', {
       inspect,
+      uuidOf: sinon.stub().resolves(hostSnapshot().domain.uuid!),
       setVcpus: sinon.stub().callsFake(async () => {
         const dirOf = join(h.tree.cpuDir, 'cpu1');
         mkdirSync(dirOf, { recursive: true });
@@ -163,7 +163,7 @@ describe('set, when the kernel refuses the hot-added vCPU (a real agent; libvirt
         h.tree.hotAdd(1);
         inspect.resolves(after);
       }),
-    } as unknown as HypervisorDriver;
+    });
     const ctx: Context = {
       driver,
       reportDir: join(dir, 'reports'),

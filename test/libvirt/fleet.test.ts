@@ -314,5 +314,6 @@ describe('vcpuctl --all over many domains and several connections (real libvirtd
     assert.equal(d.summary.failed, RUNNING);
     assert.deepEqual(d.reports!.map((x) => x.domain).sort(), [...web].sort());
     assert.equal(readdirSync(join(dir, 'reports')).filter((f) => f.endsWith('.json')).length, RUNNING);
+    assert.equal(r.spawns, 0, "verify reads over libvirt's RPC: no virsh process");
   });
 });

@@ -245,6 +245,10 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
     const s = cli(['--json', 'status', dom]);
     assert.equal(s.code, 0, s.stderr);
     assert.equal((JSON.parse(s.stdout) as { backend: string }[])[0]!.backend, 'rpc');
+    assert.deepEqual(s.spawns, [], 'status: no virsh process');
+    const checked = cli(['verify', dom]);
+    assert.equal(checked.code, 6, checked.stderr); // a bare domain: no agent to ask
+    assert.deepEqual(checked.spawns, [], 'verify: no virsh process');
     const all = cli(['--json', 'status', '--all', '--name', dom]);
     assert.equal(all.code, 0, all.stderr);
     assert.equal((JSON.parse(all.stdout) as { hosts: { backend: string }[] }).hosts[0]!.backend, 'rpc');

@@ -10,7 +10,7 @@
  * says who holds the channel), and a channel that does not send the agent's
  * Hello within a short bound is given up rather than waited on.
  */
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { DomainLock, alive, lockDomain, lockName } from '../core/lock';
@@ -39,17 +39,21 @@ const LOCAL = socketReachFor('qemu:///system');
 
 /**
  * A long-lived holder (`vcpuctl watch`) gives the channel up when another
- * vcpuctl asks for it: the waiter writes a "want" file beside the channel's
- * lock, the holder looks for it every CHANNEL_YIELD_POLL_MS, closes its
- * session (releasing the lock) and comes back after the waiter is done. A
- * want file older than CHANNEL_WANT_FRESH_MS is a waiter that died: two
- * default --lock-wait periods.
+ * vcpuctl asks for it: each waiter writes a "want" file of its own beside the
+ * channel's lock (NAME.want.PID: several may wait at once, and one taking
+ * the channel must not remove another's request), the holder looks for any
+ * every CHANNEL_YIELD_POLL_MS, closes its session (releasing the lock) and
+ * comes back after the waiters are done. A long-lived holder never waits
+ * behind a command, nor takes the channel while one asks for it. A want file
+ * older than CHANNEL_WANT_FRESH_MS is a waiter that died: two default
+ * --lock-wait periods.
  */
 export const CHANNEL_YIELD_POLL_MS = 200;
 const CHANNEL_WANT_FRESH_MS = 60_000;
 
-function wantFile(lockDir: string, key: string): string {
-  return join(lockDir, lockName(key).replace(/\.lock$/, '.want'));
+/** The start of every want file's name for the channel `key`; this process's is wantPrefix + pid. */
+function wantPrefix(key: string): string {
+  return lockName(key).replace(/\.lock$/, '.want.');
 }
 
 /**
@@ -79,29 +83,48 @@ function follower(file: string): number | undefined {
   return pid === process.pid ? undefined : pid;
 }
 
-/** A want file of a waiter that is alive and asked recently: one left by a waiter that died (killed while waiting) is not a request. */
-function wanted(file: string): boolean {
+/** Whether a waiter that is alive asked recently: a want file left by a waiter that died (killed while waiting) is not a request. */
+function wanted(lockDir: string, key: string): boolean {
+  const prefix = wantPrefix(key);
+  let names: string[];
   try {
-    if (Date.now() - statSync(file).mtimeMs >= CHANNEL_WANT_FRESH_MS) return false;
+    names = readdirSync(lockDir).filter((n) => n.startsWith(prefix));
   } catch {
     return false;
   }
-  return livePidIn(file) !== undefined;
+  return names.some((n) => {
+    const file = join(lockDir, n);
+    try {
+      if (Date.now() - statSync(file).mtimeMs >= CHANNEL_WANT_FRESH_MS) return false;
+    } catch {
+      return false;
+    }
+    return livePidIn(file) !== undefined;
+  });
+}
+
+/** The channel is another vcpuctl's now (or asked for): a long-lived holder comes back for it later rather than wait. */
+function busy(domain: string): VcpuctlError {
+  return new VcpuctlError('LOCKED', `the ${VCPUCTL_CHANNEL} channel of ${domain} is in use by another vcpuctl for a moment`, { busy: true });
 }
 
 /** The lock that serializes vcpuctl processes on one domain's channel. */
 async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs: number, asFollower: boolean): Promise<DomainLock> {
   const key = `channel-${uuid || domain}`;
-  const want = wantFile(lockDir, key);
+  const want = join(lockDir, `${wantPrefix(key)}${process.pid}`);
   try {
+    if (asFollower && wanted(lockDir, key)) throw busy(domain);
     try {
       return await lockDomain(lockDir, key, 0);
     } catch (err) {
       if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED') throw err;
     }
-    const other = asFollower ? follower(followerFile(lockDir, key)) : undefined;
-    if (other !== undefined) {
-      throw new VcpuctlError('LOCKED', `the ${VCPUCTL_CHANNEL} channel of ${domain} is followed by another long-running vcpuctl (pid ${other})`, { pid: other, follower: other });
+    if (asFollower) {
+      const other = follower(followerFile(lockDir, key));
+      if (other !== undefined) {
+        throw new VcpuctlError('LOCKED', `the ${VCPUCTL_CHANNEL} channel of ${domain} is followed by another long-running vcpuctl (pid ${other})`, { pid: other, follower: other });
+      }
+      throw busy(domain);
     }
     // Held: ask a yielding holder (watch) to let go, then wait as usual; the request goes with the wait, whatever its end.
     writeFileSync(want, `${process.pid}\n`);
@@ -111,7 +134,7 @@ async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs
       rmSync(want, { force: true });
     }
   } catch (err) {
-    if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED' || err.details?.follower !== undefined) throw err;
+    if (!(err instanceof VcpuctlError) || err.code !== 'LOCKED' || err.details?.follower !== undefined || err.details?.busy) throw err;
     const pid = /pid (\d+)/.exec(err.message)?.[1];
     throw new VcpuctlError('LOCKED', `another vcpuctl${pid ? ` (pid ${pid})` : ''} is using the ${VCPUCTL_CHANNEL} channel of ${domain}, and QEMU serves one at a time; waited ${Math.round(waitMs / 1000)} s (--lock-wait)`, {
       pid: pid ? Number(pid) : undefined,
@@ -156,10 +179,9 @@ export async function connectChannel(
         client.once('close', () => {
           if (follower(mark) === undefined) rmSync(mark, { force: true });
         });
-        const want = wantFile(opts.lockDir, key);
         const poll = setInterval(() => {
           if (!client.isOpen) clearInterval(poll);
-          else if (wanted(want)) {
+          else if (wanted(opts.lockDir, key)) {
             clearInterval(poll);
             void client.yieldSession();
           }

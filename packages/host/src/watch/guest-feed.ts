@@ -130,6 +130,11 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
         await readShared(e.details.follower as number);
         return;
       }
+      if (e.code === 'LOCKED' && e.details?.busy) {
+        // Lent to a command for a moment (guest/channel.ts): no news for the operator; come back after it.
+        retry(CHANNEL_COMEBACK_MS);
+        return;
+      }
       unreachable(e.message, `agent refused: ${e.code}`, isMisbehaviour(e));
       retry(e.code === 'AUTH_FAILED' ? AUTH_RETRY_MS : RETRY_MAX_MS);
       return;
