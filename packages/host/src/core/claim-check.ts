@@ -27,11 +27,10 @@ export function claimsOffline(snapshot: v1.Snapshot.$Properties | undefined): bo
  * for the claims at that moment.
  */
 export async function checkClaims(ctx: Context, domain: string, guestNow: () => Promise<v1.Snapshot.$Properties | undefined>, opts: { hotAdded?: number[]; windowMs?: number } = {}): Promise<VcpuClaimCheck> {
-  const read = (d: string) => ctx.driver.vcpuTimes(d);
   try {
-    const before = await read(domain);
+    const before = await ctx.driver.vcpuTimes(domain);
     await new Promise((r) => setTimeout(r, opts.windowMs ?? RECOMMENDED_WINDOW_MS));
-    const after = await read(domain);
+    const after = await ctx.driver.vcpuTimes(domain);
     const snapshot = await guestNow();
     if (!snapshot) return { checked: false, reason: 'the guest could not be asked again at the end of the window' };
     return checkVcpuClaims(before, after, claimsOf(snapshot), { hotAdded: opts.hotAdded });

@@ -14,11 +14,7 @@ import { channelMatchXml, channelXml } from './channel-xml';
 import { INTENT_KEY, INTENT_NAMESPACE, intentElement } from './intent-xml';
 import { RpcConnection } from './rpc-connection';
 import { Affect, LibvirtRpc, RpcDomain, uuidText } from './rpc-procedures';
-
-/** virsh's --live/--config words for the error context. */
-function flagsOf(where: Affect): string {
-  return [where.live ? '--live' : '', where.config ? '--config' : ''].filter(Boolean).join(' ');
-}
+import { virshAffectWords } from './virsh';
 
 export class RpcWriter {
   constructor(private readonly conn: RpcConnection) {}
@@ -32,7 +28,7 @@ export class RpcWriter {
   }
 
   async setVcpus(domain: string, count: number, where: Affect): Promise<void> {
-    await this.on(domain, (rpc, d) => rpc.setVcpus(d, count, where, `virsh setvcpus ${domain} ${count} ${flagsOf(where)}`));
+    await this.on(domain, (rpc, d) => rpc.setVcpus(d, count, where, `virsh setvcpus ${domain} ${count} ${virshAffectWords(where)}`));
   }
 
   /** The persistent maximum (`setvcpus --maximum --config`): it takes effect from the next start. */
@@ -55,7 +51,7 @@ export class RpcWriter {
 
   async attachChannel(domain: string, name: string, where: Affect): Promise<void> {
     if (!where.live && !where.config) return;
-    await this.on(domain, (rpc, d) => rpc.device(d, 'attach', channelXml(name), where, `virsh attach-device ${domain} ${flagsOf(where)}`));
+    await this.on(domain, (rpc, d) => rpc.device(d, 'attach', channelXml(name), where, `virsh attach-device ${domain} ${virshAffectWords(where)}`));
   }
 
   /** The live side is matched by the socket path libvirt gave it, the persistent one by name: two calls, as virsh's two. */

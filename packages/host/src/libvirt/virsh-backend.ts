@@ -15,14 +15,9 @@ import { ChannelEntry, DomainSnapshot, VcpuTimes } from './driver';
 import { INTENT_KEY, INTENT_NAMESPACE, intentElement } from './intent-xml';
 import { buildSnapshot, QMP_CHARDEVS, QMP_HOTPLUGGABLE } from './snapshot';
 import { parseDomstats, stamped, VCPU_STATS_VIRSH_FLAGS, vcpuTimesOf } from './vcpu-stats';
-import { Virsh, virshQuote } from './virsh';
+import { Virsh, virshAffectWords, virshQuote } from './virsh';
 import { unexpectedOutput, virshError } from './virsh-errors';
 import { EventStream, EventStreamHandlers, virshEventStream } from './virsh-events';
-
-/** virsh's --live/--config for an Affect. */
-function flagsOf(where: Affect): string {
-  return [where.live ? '--live' : '', where.config ? '--config' : ''].filter(Boolean).join(' ');
-}
 
 export class VirshBackend implements LibvirtBackend {
   readonly name = 'virsh';
@@ -113,7 +108,7 @@ export class VirshBackend implements LibvirtBackend {
   }
 
   async setVcpus(domain: string, count: number, where: Affect): Promise<void> {
-    await this.one(`setvcpus --domain ${virshQuote(domain)} --count ${count} ${flagsOf(where)}`, `virsh setvcpus ${domain} ${count} ${flagsOf(where)}`);
+    await this.one(`setvcpus --domain ${virshQuote(domain)} --count ${count} ${virshAffectWords(where)}`, `virsh setvcpus ${domain} ${count} ${virshAffectWords(where)}`);
   }
 
   async setMaximum(domain: string, maximum: number): Promise<void> {
@@ -126,7 +121,7 @@ export class VirshBackend implements LibvirtBackend {
 
   async recordIntent(domain: string, intent: Intent, flags: IntentFlags): Promise<void> {
     await this.one(
-      `metadata --domain ${virshQuote(domain)} --uri ${virshQuote(INTENT_NAMESPACE)} --key ${INTENT_KEY} --set ${virshQuote(intentElement(intent))} ${flagsOf(flags)}`,
+      `metadata --domain ${virshQuote(domain)} --uri ${virshQuote(INTENT_NAMESPACE)} --key ${INTENT_KEY} --set ${virshQuote(intentElement(intent))} ${virshAffectWords(flags)}`,
       `virsh metadata ${domain} --set (recording vcpuctl's intent)`,
     );
   }
@@ -136,7 +131,7 @@ export class VirshBackend implements LibvirtBackend {
   }
 
   async attachChannel(domain: string, name: string, where: Affect): Promise<void> {
-    if (where.live || where.config) await this.deviceCommands(domain, [{ verb: 'attach-device', xml: channelXml(name), flags: flagsOf(where) }]);
+    if (where.live || where.config) await this.deviceCommands(domain, [{ verb: 'attach-device', xml: channelXml(name), flags: virshAffectWords(where) }]);
   }
 
   /** The live side is matched by the socket path libvirt gave it, the persistent one by name. */

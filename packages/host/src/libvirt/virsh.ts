@@ -17,6 +17,11 @@ export const VIRSH_TIMEOUT_MS = 120_000;
 
 const MARK = '@@vcpuctl-end-of-command@@';
 
+/** virsh's `--live`/`--config` for where a change applies: the words of its commands, and of the RPC's errors that name them. */
+export function virshAffectWords(where: { live: boolean; config: boolean }): string {
+  return [where.live ? '--live' : '', where.config ? '--config' : ''].filter(Boolean).join(' ');
+}
+
 /** Quotes one word for virsh's command parser. */
 export function virshQuote(word: string): string {
   if (/['\\\n]/.test(word)) throw new VcpuctlError('USAGE', `unsupported character in "${word}"`);
