@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EnvelopeInit, MAX_GUEST_UDEV_RULES, PROTOCOL_VERSION, v1 } from '@vcpuctl/proto';
 import { CpuRequest, SetOnlineResult, setCpusOnline } from './cpu-control';
-import { ModelReading, SnapshotCache, SnapshotData, readModel, readTree } from './snapshot';
+import { ModelReading, SnapshotCache, SnapshotData, readModel, readTree, udevRuleMessage } from './snapshot';
 import { CgroupReading } from './cgroup/walk';
 import { CpuTreeReader } from './sysfs/cpu-tree';
 import { TreePaths, cpuPath } from './sysfs/paths';
@@ -391,7 +391,7 @@ export class Agent {
         ...change,
         backAfterMs,
         wantedOffline: wanted,
-        suspects: suspects.map((r) => ({ file: r.file, line: r.line, text: r.text, fightsOffline: r.fightsOffline, actions: r.actions.join('|') })),
+        suspects: suspects.map(udevRuleMessage),
         rulesReadWhole: udev.whole,
       };
     });

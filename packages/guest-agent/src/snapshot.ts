@@ -16,7 +16,7 @@ import { Sysinfo, readSysinfo } from './proc/sysinfo';
 import { lscpuSummary, renderSummary } from './lscpu/summary';
 import { CgroupReader } from './cgroup/reader';
 import { CgroupReading, CgroupState } from './cgroup/walk';
-import { UdevReader, UdevReading } from './udev/reader';
+import { UdevReader, UdevReading, UdevRuleFound } from './udev/reader';
 import { OnlineFailureRecord } from './online-failures';
 
 export type SnapshotData = v1.Snapshot.$Properties;
@@ -93,11 +93,16 @@ export interface GuestFindings {
   failures?: readonly OnlineFailureRecord[];
 }
 
+/** A rule found, as the protocol carries it (in a snapshot, and as a suspect of a CPU that came back online). */
+export function udevRuleMessage(r: UdevRuleFound): v1.IUdevRule {
+  return { file: r.file, line: r.line, text: r.text, fightsOffline: r.fightsOffline, actions: r.actions.join('|') };
+}
+
 /** The udev part of a snapshot; without a reading the fields stay unset (UDEV_READ_UNKNOWN). */
 function udevFields(u: UdevReading | undefined): Pick<SnapshotData, 'udevRules' | 'udevRead'> {
   if (!u) return {};
   return {
-    udevRules: u.rules.map((r) => ({ file: r.file, line: r.line, text: r.text, fightsOffline: r.fightsOffline, actions: r.actions.join('|') })),
+    udevRules: u.rules.map(udevRuleMessage),
     udevRead: u.whole ? v1.UdevRead.UDEV_READ_WHOLE : v1.UdevRead.UDEV_OVER_LIMIT,
   };
 }
