@@ -11,8 +11,7 @@
  */
 import { VcpuctlError } from '@vcpuctl/proto';
 import { Context } from '../core/context';
-import { lockForChange } from '../core/domain-lock';
-import { lockHolder } from '../core/lock';
+import { lockForChange, changeLockHolder } from '../core/domain-lock';
 import { VCPUCTL_CHANNEL } from '../guest/channel';
 
 /** What happened on one side: changed now, already so, or not possible until the next start. */
@@ -97,7 +96,7 @@ function planOf(domain: string, s: Sides): ChannelPlan {
 export async function agentAttachPlan(ctx: Context, domain: string): Promise<ChannelPlan> {
   const sides = await agentChannelSides(ctx, domain);
   const plan = planOf(domain, sides);
-  const holder = sides.uuid ? lockHolder(ctx.lockDir, sides.uuid) : undefined;
+  const holder = changeLockHolder(ctx, sides.uuid);
   if (holder !== undefined) plan.lockHeldBy = holder;
   return plan;
 }

@@ -2,8 +2,7 @@
 import { MAX_CPUS_PER_REQUEST, MAX_CPU_INDEX, VcpuctlError, cpuListCount, parseCpuRanges, v1 } from '@vcpuctl/proto';
 import { Context } from '../core/context';
 import { connectGuest } from '../guest/discover';
-import { lockForChange } from '../core/domain-lock';
-import { lockHolder } from '../core/lock';
+import { lockForChange, changeLockHolder } from '../core/domain-lock';
 import { IntentRecord, recordIntent } from '../core/record-intent';
 import { wantedOfflineOf } from '../core/intent';
 import { tellWantedOffline } from './set';
@@ -68,7 +67,7 @@ export async function setGuestCpusPlan(ctx: Context, domain: string, cpus: numbe
       return { cpu, now: state, change: state === 'not present' || state === (online ? 'online' : 'offline') ? 'none' : online ? 'online' : 'offline' };
     }),
   };
-  const holder = host.domain.uuid ? lockHolder(ctx.lockDir, host.domain.uuid) : undefined;
+  const holder = changeLockHolder(ctx, host.domain.uuid);
   if (holder !== undefined) plan.lockHeldBy = holder;
   return plan;
 }

@@ -7,9 +7,9 @@
  * domain's metadata or to the report directory.
  */
 import { Context } from '../core/context';
+import { changeLockHolder } from '../core/domain-lock';
 import { DoctorCheck } from '../core/doctor/check';
 import { doctorChecks } from '../core/doctor/checks';
-import { lockHolder } from '../core/lock';
 import { PlanOptions, SetPlan, checkTarget, planSet, refusalError } from '../core/set-plan';
 import { GuestView } from '../core/verdict';
 import { connectGuest } from '../guest/discover';
@@ -62,7 +62,7 @@ export interface PlanResult {
 async function planOne(ctx: Context, t: SetTarget, target: number, opts: PlanOptions): Promise<PlanEntry> {
   const entry: PlanEntry = { domain: t.domain, uri: ctx.driver.uri, target };
   if (t.error || !t.host) return { ...entry, error: t.error ?? { code: 'INTERNAL', exit: 1, message: `domain ${t.domain} was not read` } };
-  const holder = t.host.domain.uuid ? lockHolder(ctx.lockDir, t.host.domain.uuid) : undefined;
+  const holder = changeLockHolder(ctx, t.host.domain.uuid);
   if (holder !== undefined) entry.lockHeldBy = holder;
   let guest: GuestView = { reachable: false, error: 'not contacted' };
   let agent = false;
