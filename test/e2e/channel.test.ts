@@ -117,7 +117,7 @@ describe('e2e: the agent over a virtio-serial channel', function () {
       assert.ok(report.verdict.ok, JSON.stringify(report.verdict));
       assert.equal(vcpuCount(g!.name)['current live'], 2);
       // The channel was reached by an ssh -L to the socket libvirt named, with the URI's key and port: no other port, no other key.
-      const argv = readFileSync(sshd.argvLog, 'utf8').split('\n').filter(Boolean);
+      const argv = sshd.sshStarted();
       const forwards = argv.filter((a) => a.includes(' -L '));
       assert.ok(forwards.length >= 1, argv.join('\n'));
       for (const f of forwards) {

@@ -12,7 +12,7 @@
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { sshControlDir, sshControlPath } from '@vcpuctl/host';
 import { sshTransportOf } from '@vcpuctl/host/dist/libvirt/ssh-uri';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,11 @@ export class TestSshd {
   /** One line per ssh the wrapper started: its arguments. */
   get argvLog(): string {
     return join(this.dir, 'ssh-argv.log');
+  }
+
+  /** The arguments of each ssh the wrapper has started so far, one entry a process. */
+  sshStarted(): string[] {
+    return existsSync(this.argvLog) ? readFileSync(this.argvLog, 'utf8').split('\n').filter(Boolean) : [];
   }
 
   get knownHosts(): string {

@@ -8,7 +8,7 @@
  * not take still go through virsh.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LibvirtDriver } from '@vcpuctl/host';
@@ -257,7 +257,7 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
   it("through qemu+ssh:// to the test's own sshd: set and set --config, one ssh each, no virsh process", async () => {
     sshd = await TestSshd.start();
     const uri = sshd.uri();
-    const sshCount = () => (existsSync(sshd!.argvLog) ? readFileSync(sshd!.argvLog, 'utf8').split('\n').filter(Boolean).length : 0);
+    const sshCount = () => sshd!.sshStarted().length;
     const dom = running(1, 2);
     let before = sshCount();
     const r = cli(['set', dom, '2'], uri);
@@ -285,11 +285,10 @@ describe("set, set-max and agent attach/detach over libvirt's RPC: no virsh proc
     const dom = running(1, 2);
     const local = readFileSync(`/var/log/libvirt/qemu/${dom}.log`, 'utf8').trimEnd().split('\n').slice(-3);
     assert.equal(local.length, 3, 'libvirt wrote the log of the start');
-    const argv = () => (existsSync(sshd!.argvLog) ? readFileSync(sshd!.argvLog, 'utf8').split('\n').filter(Boolean) : []);
-    const before = argv().length;
+    const before = sshd.sshStarted().length;
     const driver = new LibvirtDriver(sshd.uri());
     assert.deepEqual(await driver.qemuLogTail(dom, 3), local);
-    const started = argv().slice(before);
+    const started = sshd.sshStarted().slice(before);
     assert.equal(started.length, 1, 'one ssh');
     assert.match(started[0]!, new RegExp(`tail -c \\d+ -- '/var/log/libvirt/qemu/${dom}\\.log'`));
     assert.deepEqual(await driver.qemuLogTail(`${PREFIX}-nosuch-${process.pid}`, 3), [], 'no log: no lines, no error');
