@@ -10,7 +10,7 @@
  * says who holds the channel), and a channel that does not send the agent's
  * Hello within a short bound is given up rather than waited on.
  */
-import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VcpuctlError } from '@vcpuctl/proto';
 import { DomainLock, alive, lockDomain, lockName } from '../core/lock';
@@ -39,9 +39,10 @@ const LOCAL = socketReachFor('qemu:///system');
 
 /**
  * A long-lived holder (`vcpuctl watch`) gives the channel up when another
- * vcpuctl asks for it: each waiter writes a "want" file of its own beside the
- * channel's lock (NAME.want.PID: several may wait at once, and one taking
- * the channel must not remove another's request), the holder looks for any
+ * vcpuctl asks for it: each waiter writes a "want" file of its own in a
+ * directory beside the channel's lock (NAME.wants/PID: several may wait at
+ * once, and one taking the channel must not remove another's request), the
+ * holder looks for any
  * every CHANNEL_YIELD_POLL_MS, closes its session (releasing the lock) and
  * comes back after the waiters are done. A long-lived holder never waits
  * behind a command, nor takes the channel while one asks for it. A want file
@@ -51,9 +52,15 @@ const LOCAL = socketReachFor('qemu:///system');
 export const CHANNEL_YIELD_POLL_MS = 200;
 const CHANNEL_WANT_FRESH_MS = 60_000;
 
-/** The start of every want file's name for the channel `key`; this process's is wantPrefix + pid. */
-function wantPrefix(key: string): string {
-  return lockName(key).replace(/\.lock$/, '.want.');
+/**
+ * The directory of the want files for the channel `key`, one a waiter named
+ * by its pid. A directory of its own, so that a holder looking every
+ * CHANNEL_YIELD_POLL_MS reads only these (usually none), not every lock of
+ * the lock directory. It is left in place, empty, once no one waits: removing
+ * it could pull it from under a waiter about to write its file.
+ */
+function wantDir(lockDir: string, key: string): string {
+  return join(lockDir, lockName(key).replace(/\.lock$/, '.wants'));
 }
 
 /**
@@ -85,15 +92,15 @@ function follower(file: string): number | undefined {
 
 /** Whether a waiter that is alive asked recently: a want file left by a waiter that died (killed while waiting) is not a request. */
 function wanted(lockDir: string, key: string): boolean {
-  const prefix = wantPrefix(key);
+  const dir = wantDir(lockDir, key);
   let names: string[];
   try {
-    names = readdirSync(lockDir).filter((n) => n.startsWith(prefix));
+    names = readdirSync(dir);
   } catch {
     return false;
   }
   return names.some((n) => {
-    const file = join(lockDir, n);
+    const file = join(dir, n);
     try {
       if (Date.now() - statSync(file).mtimeMs >= CHANNEL_WANT_FRESH_MS) return false;
     } catch {
@@ -111,7 +118,7 @@ function busy(domain: string): VcpuctlError {
 /** The lock that serializes vcpuctl processes on one domain's channel. */
 async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs: number, asFollower: boolean): Promise<DomainLock> {
   const key = `channel-${uuid || domain}`;
-  const want = join(lockDir, `${wantPrefix(key)}${process.pid}`);
+  const want = join(wantDir(lockDir, key), String(process.pid));
   try {
     if (asFollower && wanted(lockDir, key)) throw busy(domain);
     try {
@@ -127,6 +134,7 @@ async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs
       throw busy(domain);
     }
     // Held: ask a yielding holder (watch) to let go, then wait as usual; the request goes with the wait, whatever its end.
+    mkdirSync(wantDir(lockDir, key), { recursive: true, mode: 0o700 });
     writeFileSync(want, `${process.pid}\n`);
     try {
       return await lockDomain(lockDir, key, waitMs);
