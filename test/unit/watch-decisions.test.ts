@@ -1,6 +1,6 @@
 /** watch's pure parts: what changed on the host side, set confirm latency from a report, the exporter's --listen. */
 import { strict as assert } from 'node:assert';
-import { confirmLatencySeconds, hostChanges, parseListen } from '@vcpuctl/host';
+import { confirmLatencySeconds, hostChanges, movedWhileLent, parseListen } from '@vcpuctl/host';
 import { hostSnapshot } from '../helpers/host-fixtures';
 
 describe('watch decisions', () => {
@@ -19,6 +19,14 @@ describe('watch decisions', () => {
     assert.deepEqual(hostChanges(closing, off), ['domain stopped: shut off (destroyed)']);
     const withIntent = hostSnapshot({ intent: { online: 2, operation: 'set', strategy: 'hotplug', at: '2026-11-27T00:00:00.000Z', report: 'r9' } });
     assert.deepEqual(hostChanges(one, withIntent), ['intent recorded: 2 online, by set (hotplug) at 2026-11-27T00:00:00.000Z, report r9']);
+  });
+
+  it('a guest session back after lending the channel: no line when the CPUs are as last shown, else what moved meanwhile', () => {
+    const one = { present: '0', online: '0' };
+    assert.deepEqual(movedWhileLent(one, { ...one }), []);
+    assert.deepEqual(movedWhileLent(one, { present: '0-1', online: '0-1' }), ['present 0 -> 0-1, online 0 -> 0-1 (while the channel was lent to another vcpuctl)']);
+    assert.deepEqual(movedWhileLent({ present: '0-1', online: '0-1' }, { present: '0-1', online: '0' }), ['online 0-1 -> 0 (while the channel was lent to another vcpuctl)']);
+    assert.deepEqual(movedWhileLent(undefined, one), ['present - -> 0, online - -> 0 (while the channel was lent to another vcpuctl)']);
   });
 
   it('set confirm latency: from the libvirt call to the agent confirmation in a report timeline', () => {

@@ -26,6 +26,7 @@ export { Intent, describeIntent } from './core/intent';
 export { INTENT_NAMESPACE, intentElement, intentFromMetadata } from './libvirt/intent-xml';
 export { parseEventLine, LineSplitter, DomainEvent, MAX_EVENT_LINE_CHARS } from './libvirt/event-line';
 export { hostChanges } from './watch/host-changes';
+export { movedWhileLent } from './watch/guest-feed';
 export { confirmLatencySeconds } from './watch/set-latency';
 export { parseListen, startExporter } from './commands/exporter';
 export { recordOf, startFleetWatch, connectionRecordOf } from './commands/watch';

@@ -111,7 +111,7 @@ function wanted(lockDir: string, key: string): boolean {
 }
 
 /** The channel is another vcpuctl's now (or asked for): a long-lived holder comes back for it later rather than wait. */
-function busy(domain: string): VcpuctlError {
+export function channelBusy(domain: string): VcpuctlError {
   return new VcpuctlError('LOCKED', `the ${VCPUCTL_CHANNEL} channel of ${domain} is in use by another vcpuctl for a moment`, { busy: true });
 }
 
@@ -120,7 +120,7 @@ async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs
   const key = `channel-${uuid || domain}`;
   const want = join(wantDir(lockDir, key), String(process.pid));
   try {
-    if (asFollower && wanted(lockDir, key)) throw busy(domain);
+    if (asFollower && wanted(lockDir, key)) throw channelBusy(domain);
     try {
       return await lockDomain(lockDir, key, 0);
     } catch (err) {
@@ -131,7 +131,7 @@ async function lockChannel(lockDir: string, uuid: string, domain: string, waitMs
       if (other !== undefined) {
         throw new VcpuctlError('LOCKED', `the ${VCPUCTL_CHANNEL} channel of ${domain} is followed by another long-running vcpuctl (pid ${other})`, { pid: other, follower: other });
       }
-      throw busy(domain);
+      throw channelBusy(domain);
     }
     // Held: ask a yielding holder (watch) to let go, then wait as usual; the request goes with the wait, whatever its end.
     mkdirSync(wantDir(lockDir, key), { recursive: true, mode: 0o700 });

@@ -15,7 +15,7 @@ import { Context } from '../core/context';
 import { GuestView } from '../core/verdict';
 import { DomainSnapshot } from '../libvirt/driver';
 import { AgentClient } from './agent-client';
-import { QEMU_GA_CHANNEL, VCPUCTL_CHANNEL, connectChannel } from './channel';
+import { QEMU_GA_CHANNEL, VCPUCTL_CHANNEL, channelBusy, connectChannel } from './channel';
 import { isMisbehaviour } from './guest-input';
 import { QemuGaSession } from './qemu-ga';
 import { socketReachFor } from './socket-reach';
@@ -64,12 +64,14 @@ function unreachableView(via: GuestReach, err: unknown): GuestView {
   return { reachable: false, via, error, ...(isMisbehaviour(err) ? { misbehaving: [error] } : {}) };
 }
 
-async function firstView(ctx: Context, session: GuestSession, subscribe: boolean): Promise<GuestConnection> {
+async function firstView(ctx: Context, session: GuestSession, subscribe: boolean, domain: string): Promise<GuestConnection> {
   try {
     const snapshot = subscribe ? await session.subscribe(ctx.agentTimeoutMs) : await session.snapshot(ctx.agentTimeoutMs);
     return { view: viewOf(session, snapshot), client: session, configured: true };
   } catch (err) {
     await session.close();
+    // Given up for a command that asked for the channel before the first snapshot came: lent, not unreachable.
+    if (session.yielded) throw channelBusy(domain);
     return { view: unreachableView(session.via, err), client: undefined, configured: true };
   }
 }
@@ -89,7 +91,7 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
       if (e.code === 'AUTH_FAILED') throw e;
       return { view: unreachableView('websocket', e), client: undefined, configured: true };
     }
-    return firstView(ctx, client, opts.subscribe);
+    return firstView(ctx, client, opts.subscribe, domain.name);
   }
   const live = domain.channels?.live ?? [];
   const missed: string[] = [];
@@ -111,7 +113,7 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
         missed.push((err as Error).message);
         if (isMisbehaviour(err)) misbehaving.push(err.message);
       }
-      if (client) return firstView(ctx, client, opts.subscribe);
+      if (client) return firstView(ctx, client, opts.subscribe, domain.name);
     }
   }
   const ga = live.find((c) => c.name === QEMU_GA_CHANNEL);
@@ -120,7 +122,7 @@ export async function connectGuest(ctx: Context, host: DomainSnapshot, opts: { s
     else {
       try {
         await ctx.driver.guestAgentPing(domain.name);
-        return await firstView(ctx, new QemuGaSession(ctx.driver, domain.name), opts.subscribe);
+        return await firstView(ctx, new QemuGaSession(ctx.driver, domain.name), opts.subscribe, domain.name);
       } catch (err) {
         missed.push(`qemu-guest-agent: ${(err as Error).message}`);
       }

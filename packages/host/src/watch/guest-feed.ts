@@ -14,7 +14,7 @@ import { changeText } from '../guest/change-text';
 
 export interface GuestUpdate {
   view: GuestView;
-  /** What happened, in words: "cpu2 OFFLINED", "agent connected", ... */
+  /** What happened, in words: "cpu2 OFFLINED", "agent connected", ...; none for a fresh view that shows nothing new. */
   changes: string[];
   /** The guest's present list changed (a hot-add or unplug): the host's count changed too. */
   presentChanged: boolean;
@@ -63,6 +63,23 @@ const STABLE_SESSION_MS = 10_000;
  */
 export const SHARED_POLL_MS = 30_000;
 
+interface Cpus {
+  present: string;
+  online: string;
+}
+
+const cpusOf = (snap: { present?: string | null; online?: string | null } | null | undefined): Cpus => ({ present: snap?.present ?? '', online: snap?.online ?? '' });
+
+/**
+ * What a session back after lending the channel says: nothing when the
+ * guest's CPUs are as last shown, else what moved meanwhile (its events went
+ * to the command that had the channel).
+ */
+export function movedWhileLent(before: Cpus | undefined, now: Cpus): string[] {
+  const moved = (['present', 'online'] as const).filter((k) => before?.[k] !== now[k]).map((k) => `${k} ${before?.[k] || '-'} -> ${now[k] || '-'}`);
+  return moved.length ? [`${moved.join(', ')} (while the channel was lent to another vcpuctl)`] : [];
+}
+
 function viewFrom(session: GuestSession, snapshot: v1.ISnapshot): GuestView {
   return viewOf(session, v1.Snapshot.create(snapshot));
 }
@@ -84,6 +101,15 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   let present: string | null | undefined;
   /** Who answered last time: a new boot id is a reboot or reset, a new start time an agent restart. */
   let last: { bootId: string; startedAtMs: number } | undefined;
+  /**
+   * The session was closed to lend the channel to a command (guest/channel.ts),
+   * and nothing was said: the session after it is no news unless the guest's
+   * CPUs (`shownCpus`, present/online as last sent) or its agent changed
+   * meanwhile. Otherwise every command would make a line, and a reader that
+   * runs a command on each line (the Cockpit page's detail) would never stop.
+   */
+  let lent = false;
+  let shownCpus: Cpus | undefined;
 
   const retry = (ms: number) => {
     if (!closed)
@@ -96,6 +122,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     // Say it once per cause, not on every retry.
     if (error !== lastError) onUpdate({ view: { reachable: false, error, ...(misbehaving ? { misbehaving: [error] } : {}) }, changes: [change], presentChanged: false });
     lastError = error;
+    lent = false;
   };
 
   /** Another follower holds the channel: one read now, then look again (and follow, if it has gone) after SHARED_POLL_MS. */
@@ -171,7 +198,11 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     const { bootId = '', agentStartedAtMs = 0 } = c.hello;
     const news = !last ? [] : bootId && bootId !== last.bootId ? ['guest rebooted or reset (new boot id)'] : agentStartedAtMs && agentStartedAtMs !== last.startedAtMs ? ['agent restarted'] : [];
     if (bootId || agentStartedAtMs) last = { bootId, startedAtMs: agentStartedAtMs };
-    onUpdate({ view: g.view, changes: ['agent connected', ...news], presentChanged });
+    const cpus = cpusOf(g.view.snapshot);
+    const comeback = lent && !news.length;
+    lent = false;
+    onUpdate({ view: g.view, changes: !comeback ? ['agent connected', ...news] : movedWhileLent(shownCpus, cpus), presentChanged });
+    shownCpus = cpus;
     const wanted = g.view.snapshot ? wantedOffline?.(g.view.snapshot.present ?? '') : undefined;
     if (wanted !== undefined && c.setWantedOffline && c.hello.wantedOffline !== undefined && wanted !== c.hello.wantedOffline) {
       // A read-only agent takes no instructions: the verdict still judges what it shows.
@@ -183,6 +214,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
       const changed = view.snapshot?.present !== present;
       present = view.snapshot?.present;
       const changes = e.changes.map(changeText);
+      shownCpus = cpusOf(view.snapshot);
       onUpdate({ view, changes: changes.length ? changes : ['guest CPUs changed'], presentChanged: changed });
     });
     if (c.pollIntervalMs !== undefined && channelThere) {
@@ -213,6 +245,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
             last = now;
             const changed = snap.present !== present;
             present = snap.present;
+            shownCpus = cpusOf(snap);
             onUpdate({ view: viewFrom(c, snap), changes: ['guest CPUs changed'], presentChanged: changed });
           },
           (err: Error) => {
@@ -233,6 +266,7 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
       if (closed) return;
       if (c.yielded) {
         // Another vcpuctl has the channel for a moment: no news for the operator; come back after it.
+        lent = true;
         retry(CHANNEL_COMEBACK_MS);
         return;
       }

@@ -465,7 +465,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     const u = usable ? { ...update, changes: [...update.changes.filter((c) => moved || c !== UNNAMED_GUEST_CHANGE), usable] } : update;
     s.guest = u.view;
     if (!u.presentChanged) {
-      this.judge(s, u.changes, true);
+      // A fresh view with nothing new (the feed back after lending the channel) is a line only if the verdict moved.
+      this.judge(s, u.changes, u.changes.length > 0);
       return;
     }
     // A hot-add or unplug changed the host too: read it before judging, so
