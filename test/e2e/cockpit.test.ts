@@ -61,6 +61,13 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
   /** The cockpit-vcpuctl .deb unpacked: its usr/share holds cockpit/vcpuctl. */
   let pkg: string;
 
+  /**
+   * The CLI as an operator beside the page runs it: with the page's lock directory (the wrapper's VCPUCTL_LOCK_DIR), so
+   * that it and the page's watch take turns on the guest's channel as they do on a host, where both use the default one.
+   * With another directory the two would open the channel over each other: QEMU serves one at a time, the other's Hello
+   * never comes, and the watch pauses its guest for 10 s (watch/guest-feed.ts RETRY_MAX_MS). Found by a CI run.
+   */
+  const cli = (args: string[]) => vcpuctlAsync(['--report-dir', reports, ...args], { VCPUCTL_LOCK_DIR: locks });
   const row = () => ui.locator(`tr[data-domain="${g!.name}"]`);
   const cell = (col: string) => row().locator(`td[data-col="${col}"]`);
   const frame = (): Frame => page.frame({ name: FRAME })!;
@@ -203,8 +210,8 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
     const failure = ui.locator('[data-testid="plan"] [data-testid="failure"]');
     await failure.waitFor({ timeout: 15_000 });
     assert.equal(await failure.getAttribute('data-code'), 'OVER_MAXIMUM');
-    const cli = await vcpuctlAsync(['--report-dir', reports, '--json', 'set', g!.name, '3', '--dry-run']);
-    const expected = JSON.parse(cli.stdout).hosts[0].domains[0].error;
+    const dry = await cli(['--json', 'set', g!.name, '3', '--dry-run']);
+    const expected = JSON.parse(dry.stdout).hosts[0].domains[0].error;
     assert.equal(expected.code, 'OVER_MAXIMUM');
     assert.equal(await failure.locator('.vcpuctl-failure-message').innerText(), expected.message);
     assert.equal(await ui.getByRole('button', { name: 'Confirm' }).isDisabled(), true);
@@ -231,12 +238,12 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
 
   it('hostile guest strings (escape bytes, <img onerror>) show as text in the table and the detail: no element made, no handler run', async () => {
     // What vcpuctl says the guest reported (its control bytes made visible at the host's guest boundary), and the set's report.
-    const status = JSON.parse((await vcpuctlAsync(['--json', 'status', g!.name])).stdout);
+    const status = JSON.parse((await cli(['--json', 'status', g!.name])).stdout);
     const hostname: string = status[0].guest.hostname;
     assert.ok(hostname.includes('<img src=x onerror="window.__pwned=1;top.__pwned=1">'), hostname);
     assert.ok(!hostname.includes('\x1b'), 'no raw escape byte past the boundary');
-    const ids: string[] = JSON.parse((await vcpuctlAsync(['--report-dir', reports, '--json', 'report', 'list'])).stdout).filter((id: string) => id.includes(`-${g!.name}-set-`));
-    const report = JSON.parse((await vcpuctlAsync(['--report-dir', reports, '--json', 'report', 'show', ids[0]!])).stdout);
+    const ids: string[] = JSON.parse((await cli(['--json', 'report', 'list'])).stdout).filter((id: string) => id.includes(`-${g!.name}-set-`));
+    const report = JSON.parse((await cli(['--json', 'report', 'show', ids[0]!])).stdout);
     const line: string | undefined = report.kernelLines.map((k: { message: string }) => k.message).find((m: string) => m.includes('<img'));
     assert.ok(line?.includes('<img src=x onerror="window.__pwned=2;top.__pwned=2"> from the guest'), JSON.stringify(report.kernelLines));
     // The detail, still open on that report: the kernel line and the hostname as literal text.
@@ -245,7 +252,9 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
     assert.ok(shown.includes(`host ${hostname}`), `the hostname not in the rendered report:\n${shown}`);
     assert.ok(!/&lt;|\\</.test(shown), "the report's Markdown escapes are undone for display, not shown");
     // The detail follows the live watch, which lends the channel to each command and reads the guest again after it.
-    await until('the guest host in the detail', 10_000, async () => (await ui.locator('[data-testid="detail"] p').first().innerText()).includes(`host ${hostname}`));
+    await until('the guest host in the detail', 10_000, async () => (await ui.locator('[data-testid="detail"] p').first().innerText()).includes(`host ${hostname}`)).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await ui.locator('[data-testid="detail"] p').first().innerText()}`);
+    });
     await ui.getByRole('button', { name: '← All domains' }).click();
     await until('the guest host in the table', 10_000, async () => (await row().locator('[data-col="hostname"]').count()) === 1);
     assert.equal(await row().locator('[data-col="hostname"]').innerText(), `guest host: ${hostname}`);
@@ -275,8 +284,8 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
       const ms = Date.now() - t0;
       assert.equal(await failure.getAttribute('data-code'), 'LOCKED');
       assert.ok(ms >= LOCK_WAIT_MS - 100 && ms < LOCK_WAIT_MS + 5000, `LOCKED shown after ${ms} ms`);
-      const cli = await vcpuctlAsync(['--lock-wait', String(LOCK_WAIT_MS / 1000), '--json', 'offline', g!.name, '1'], { VCPUCTL_LOCK_DIR: locks });
-      const expected = JSON.parse(cli.stdout).error;
+      const locked = await cli(['--lock-wait', String(LOCK_WAIT_MS / 1000), '--json', 'offline', g!.name, '1']);
+      const expected = JSON.parse(locked.stdout).error;
       assert.equal(expected.code, 'LOCKED');
       assert.equal(await failure.locator('.vcpuctl-failure-message').innerText(), expected.message);
       assert.match(expected.message, new RegExp(`\\(pid ${process.pid}\\)`));
@@ -310,7 +319,7 @@ describe('e2e: the Cockpit page (cockpit-ws, chromium, a real guest)', function 
   });
 
   it("attach the agent's channel from the page (after a detach made from the CLI): previewed by its dry run and the command, confirmed, the guest reached over it again", async () => {
-    const detach = await vcpuctlAsync(['--json', 'agent', 'detach', g!.name], { VCPUCTL_LOCK_DIR: locks });
+    const detach = await cli(['--json', 'agent', 'detach', g!.name]);
     assert.equal(detach.code, 0, detach.stderr);
     assert.equal(g!.liveChannel(), undefined);
     await ui.getByRole('button', { name: 'Attach agent channel…' }).click();

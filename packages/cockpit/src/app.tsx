@@ -76,7 +76,7 @@ export function App(): React.ReactElement {
           setWatching('up');
           const key = keyOf(record);
           setRows((old) => {
-            const row = rowOfRecord(record, old.get(key));
+            const row = rowOfRecord(record);
             const next = new Map(old);
             if (row) next.set(key, row);
             else next.delete(key);

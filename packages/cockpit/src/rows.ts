@@ -30,7 +30,7 @@ interface WatchRecord {
   state?: string;
   libvirt?: { live?: Counts; config: Counts };
   qemuPlugged?: number;
-  guest: { reachable: boolean; via?: string; present?: string; online?: string; error?: string };
+  guest: { reachable: boolean; via?: string; hostname?: string; present?: string; online?: string; error?: string };
   intent?: { online?: number };
   operationBy?: number;
   verdict?: Verdict;
@@ -69,14 +69,9 @@ export function isDomainRecord(x: unknown): x is WatchRecord {
   return typeof r === 'object' && r !== null && typeof r.domain === 'string' && typeof r.uri === 'string' && Array.isArray(r.changes) && typeof r.guest === 'object';
 }
 
-/**
- * A watch line applied to the table: the domain's new row, or undefined when
- * it is gone. A watch record does not carry the guest's hostname: the one
- * status read is kept while the same guest stays reachable.
- */
-export function rowOfRecord(r: WatchRecord, old?: Row): Row | undefined {
+/** A watch line applied to the table: the domain's new row, or undefined when it is gone. */
+export function rowOfRecord(r: WatchRecord): Row | undefined {
   if (r.changes.includes('domain undefined')) return undefined;
-  const hostname = r.guest.reachable && old?.guest.reachable ? old.guest.hostname : undefined;
   return {
     domain: r.domain,
     uri: r.uri,
@@ -85,7 +80,7 @@ export function rowOfRecord(r: WatchRecord, old?: Row): Row | undefined {
     config: counts(r.libvirt?.config),
     qemuPlugged: r.qemuPlugged,
     intent: r.intent?.online,
-    guest: { ...r.guest, ...(hostname !== undefined ? { hostname } : {}) },
+    guest: r.guest,
     verdict: r.verdict,
     operationBy: r.operationBy,
     at: r.at,

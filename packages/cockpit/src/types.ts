@@ -24,7 +24,7 @@ export interface Verdict {
 export interface GuestRow {
   reachable: boolean;
   via?: string;
-  /** The guest's own hostname, as its agent said it (status only; watch records do not carry it). */
+  /** The guest's own hostname, as its agent said it. */
   hostname?: string;
   present?: string;
   online?: string;

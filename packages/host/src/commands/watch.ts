@@ -35,7 +35,7 @@ export interface WatchRecord {
   state: string | undefined;
   libvirt: { live: { current: number; maximum: number } | undefined; config: { current: number; maximum: number } } | undefined;
   qemuPlugged: number | undefined;
-  guest: { reachable: boolean; via?: GuestReach; present?: string; online?: string; onlineCount?: number; error?: string; shared?: string };
+  guest: { reachable: boolean; via?: GuestReach; hostname?: string; present?: string; online?: string; onlineCount?: number; error?: string; shared?: string };
   intent: Intent | undefined;
   /** The pid of a vcpuctl changing the domain now: drift against the intent is not judged meanwhile. */
   operationBy?: number;
@@ -57,7 +57,15 @@ export function recordOf(atMs: number, changes: string[], s: DomainState, conn: 
     qemuPlugged: s.host?.qemu?.plugged,
     guest:
       s.guest.reachable && snap
-        ? { reachable: true, via: s.guest.via, present: snap.present ?? '', online: snap.online ?? '', onlineCount: snap.online ? cpuListCount(snap.online) : 0, ...(s.guest.shared ? { shared: s.guest.shared } : {}) }
+        ? {
+            reachable: true,
+            via: s.guest.via,
+            ...(s.guest.hostname !== undefined ? { hostname: s.guest.hostname } : {}),
+            present: snap.present ?? '',
+            online: snap.online ?? '',
+            onlineCount: snap.online ? cpuListCount(snap.online) : 0,
+            ...(s.guest.shared ? { shared: s.guest.shared } : {}),
+          }
         : { reachable: false, via: s.guest.via, error: s.guest.error },
     intent: d?.intent,
     ...(s.operationBy !== undefined ? { operationBy: s.operationBy } : {}),
