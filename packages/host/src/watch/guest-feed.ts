@@ -98,18 +98,18 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
   let upgrade: NodeJS.Timeout | undefined;
   let retryMs = RETRY_MIN_MS;
   let lastError: string | undefined;
-  let present: string | null | undefined;
+  /** The guest's CPUs as last sent (undefined before the first view): what a hot-add, a poll or a lend's return is judged against. */
+  let shown: Cpus | undefined;
   /** Who answered last time: a new boot id is a reboot or reset, a new start time an agent restart. */
   let last: { bootId: string; startedAtMs: number } | undefined;
   /**
    * The session was closed to lend the channel to a command (guest/channel.ts),
    * and nothing was said: the session after it is no news unless the guest's
-   * CPUs (`shownCpus`, present/online as last sent) or its agent changed
-   * meanwhile. Otherwise every command would make a line, and a reader that
-   * runs a command on each line (the Cockpit page's detail) would never stop.
+   * CPUs (`shown`) or its agent changed meanwhile. Otherwise every command
+   * would make a line, and a reader that runs a command on each line (the
+   * Cockpit page's detail) would never stop.
    */
   let lent = false;
-  let shownCpus: Cpus | undefined;
 
   const retry = (ms: number) => {
     if (!closed)
@@ -134,9 +134,10 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
       await g.client?.close();
       const view = { ...g.view, shared };
       const key = JSON.stringify([view.reachable, view.snapshot?.present, view.snapshot?.online, view.error]);
-      if (key !== sharedKey && !closed) onUpdate({ view, changes: [sharedKey === undefined ? 'guest read (channel shared)' : 'guest CPUs changed'], presentChanged: present !== undefined && view.snapshot?.present !== present });
+      if (key !== sharedKey && !closed)
+        onUpdate({ view, changes: [sharedKey === undefined ? 'guest read (channel shared)' : 'guest CPUs changed'], presentChanged: shown !== undefined && view.snapshot?.present !== shown.present });
       sharedKey = key;
-      if (view.snapshot) present = view.snapshot.present;
+      if (view.snapshot) shown = cpusOf(view.snapshot);
     } catch (err) {
       unreachable((err as Error).message, 'guest not read (channel shared)');
     }
@@ -191,18 +192,16 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     sharedKey = undefined;
     const openedAtMs = Date.now();
     lastError = undefined;
-    const first = g.view.snapshot?.present;
-    const presentChanged = present !== undefined && present !== first;
-    present = first;
+    const cpus = cpusOf(g.view.snapshot);
+    const presentChanged = shown !== undefined && shown.present !== cpus.present;
     c.keepalive?.();
     const { bootId = '', agentStartedAtMs = 0 } = c.hello;
     const news = !last ? [] : bootId && bootId !== last.bootId ? ['guest rebooted or reset (new boot id)'] : agentStartedAtMs && agentStartedAtMs !== last.startedAtMs ? ['agent restarted'] : [];
     if (bootId || agentStartedAtMs) last = { bootId, startedAtMs: agentStartedAtMs };
-    const cpus = cpusOf(g.view.snapshot);
     const comeback = lent && !news.length;
     lent = false;
-    onUpdate({ view: g.view, changes: !comeback ? ['agent connected', ...news] : movedWhileLent(shownCpus, cpus), presentChanged });
-    shownCpus = cpus;
+    onUpdate({ view: g.view, changes: !comeback ? ['agent connected', ...news] : movedWhileLent(shown, cpus), presentChanged });
+    shown = cpus;
     const wanted = g.view.snapshot ? wantedOffline?.(g.view.snapshot.present ?? '') : undefined;
     if (wanted !== undefined && c.setWantedOffline && c.hello.wantedOffline !== undefined && wanted !== c.hello.wantedOffline) {
       // A read-only agent takes no instructions: the verdict still judges what it shows.
@@ -211,10 +210,10 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     c.on('event', (e: v1.CpuEvent) => {
       if (!e.snapshot) return;
       const view = viewFrom(c, e.snapshot);
-      const changed = view.snapshot?.present !== present;
-      present = view.snapshot?.present;
+      const now = cpusOf(view.snapshot);
+      const changed = now.present !== shown?.present;
+      shown = now;
       const changes = e.changes.map(changeText);
-      shownCpus = cpusOf(view.snapshot);
       onUpdate({ view, changes: changes.length ? changes : ['guest CPUs changed'], presentChanged: changed });
     });
     if (c.pollIntervalMs !== undefined && channelThere) {
@@ -235,17 +234,14 @@ export function openGuestFeed(ctx: Context, domain: string, onUpdate: (u: GuestU
     }
     if (c.pollIntervalMs !== undefined) {
       // Nothing is pushed: ask again and report what moved.
-      let last = `${g.view.snapshot?.present}/${g.view.snapshot?.online}`;
       poll = setInterval(() => {
         c.snapshot(ctx.agentTimeoutMs).then(
           (snap) => {
             if (client !== c) return;
-            const now = `${snap.present}/${snap.online}`;
-            if (now === last || closed) return;
-            last = now;
-            const changed = snap.present !== present;
-            present = snap.present;
-            shownCpus = cpusOf(snap);
+            const now = cpusOf(snap);
+            if ((now.present === shown?.present && now.online === shown.online) || closed) return;
+            const changed = now.present !== shown?.present;
+            shown = now;
             onUpdate({ view: viewFrom(c, snap), changes: ['guest CPUs changed'], presentChanged: changed });
           },
           (err: Error) => {
